@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// swiftainer: a Docker-like container runtime for Linux.
+// No package dependencies: the toolchain plus Debian's C libraries (zlib, libseccomp)
+// reached through the system-library targets in Modules/.
+import PackageDescription
+
+let package = Package(
+    name: "swiftainer",
+    products: [
+        .executable(name: "swiftainer", targets: ["swiftainer"]),
+    ],
+    targets: [
+        // System libraries (Debian: zlib1g-dev, libseccomp-dev).
+        .systemLibrary(name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSeccomp", path: "Modules/CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+
+        // Only what Swift cannot call: clone with namespace flags, raw syscalls, variadic ioctl/prctl.
+        .target(name: "CLinux"),
+
+        .target(name: "LinuxKit", dependencies: ["CLinux"]),
+        .target(name: "OCI", dependencies: ["LinuxKit"]),
+        .target(name: "Images", dependencies: ["LinuxKit", "CZlib"]),
+        .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "CLinux"]),
+        .target(name: "Engine", dependencies: ["Images", "Runtime", "OCI", "LinuxKit"]),
+        .target(name: "CLI", dependencies: ["Engine", "Runtime", "Images", "OCI", "LinuxKit"]),
+        .executableTarget(name: "swiftainer", dependencies: ["CLI"]),
+
+        .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI", "Engine"]),
+        // Root + real kernel. Depends on the executable so `swift test` builds it.
+        .testTarget(name: "IntegrationTests", dependencies: ["swiftainer", "LinuxKit"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,67 @@
+// CLinux: the few things Swift cannot call directly — clone() with namespace flags and a
+// child that must not run Swift, raw syscalls without glibc wrappers, and variadic
+// ioctl()/prctl(). Everything else lives in Swift (LinuxKit).
+#ifndef SWIFTAINER_CLINUX_H
+#define SWIFTAINER_CLINUX_H
+
+#include <sys/types.h>
+#include <signal.h>
+#include <stdint.h>
+
+/// How to start a process in new namespaces. The child runs only async-signal-safe C between
+/// clone() and execve(): everything it needs is prepared by the parent beforehand.
+struct sw_spawn_request {
+    int clone_flags;          // CLONE_NEW* flags
+    const char *path;         // executable to execve (e.g. "/proc/self/exe")
+    char *const *argv;
+    char *const *envp;
+    int stdin_fd;             // -1: inherit
+    int stdout_fd;            // -1: inherit
+    int stderr_fd;            // -1: inherit
+    int extra_fd;             // placed at fd 3 without CLOEXEC in the child; -1: none
+    int pdeathsig;            // signal the child gets when the parent dies; 0: none
+};
+
+/// clone()s a child per `req` and execs it. Returns the child's pid (in the caller's pid
+/// namespace), or -errno when clone() fails. If execve() fails the child exits 127 after
+/// writing "exec:<errno>" to extra_fd (when given).
+pid_t sw_spawn(const struct sw_spawn_request *req);
+
+int sw_pivot_root(const char *new_root, const char *put_old);
+int sw_setns(int fd, int nstype);
+int sw_unshare(int flags);
+int sw_close_range_from(unsigned int first);
+
+int sw_set_pdeathsig(int sig);
+int sw_set_no_new_privs(void);
+int sw_set_child_subreaper(void);
+int sw_set_dumpable(int value);
+
+/// Terminal helpers (ioctl is variadic).
+int sw_set_controlling_tty(int fd);
+int sw_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+int sw_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int sw_pty_unlock(int master_fd);
+int sw_pty_number(int master_fd, unsigned int *number);
+
+/// Brings a network interface up through SIOCSIFFLAGS (used for "lo" in a new netns).
+int sw_interface_up(const char *name);
+
+dev_t sw_makedev(unsigned int major, unsigned int minor);
+unsigned int sw_major(dev_t dev);
+unsigned int sw_minor(dev_t dev);
+
+/// A signalfd for the given signals (which the caller must have blocked).
+int sw_signalfd(const int *signals, int count);
+/// Reads one signal from a signalfd; returns the signal number, 0 when none is pending, -errno.
+int sw_signalfd_read(int fd, int32_t *pid_out, int32_t *status_out);
+/// Blocks (how=SIG_BLOCK) or unblocks (SIG_UNBLOCK) the given signals for the calling thread.
+int sw_sigmask(int how, const int *signals, int count);
+/// Restores default dispositions and an empty signal mask (before exec'ing a container process).
+void sw_reset_signals(void);
+
+/// sendmsg/recvmsg with one SCM_RIGHTS file descriptor and a small payload.
+ssize_t sw_send_fd(int sock, int fd, const void *data, size_t len);
+ssize_t sw_recv_fd(int sock, int *fd_out, void *data, size_t len);
+
+#endif

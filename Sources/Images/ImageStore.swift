@@ -1,0 +1,241 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import LinuxKit
+
+/// What `run` needs from an image besides its files.
+public struct ImageConfig: Codable, Equatable, Sendable {
+    public var env: [String]
+    public var cmd: [String]
+    public var workingDir: String
+
+    public static let rootfsDefault = ImageConfig(
+        env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        cmd: ["/bin/sh"],
+        workingDir: "/")
+}
+
+public struct ImageRecord: Codable, Equatable, Sendable {
+    /// "sha256:<hex of the uncompressed tar stream>", like Docker's layer diff id.
+    public var id: String
+    public var created: String
+    public var size: UInt64
+    public var source: String
+    public var config: ImageConfig
+
+    public var hex: String { String(id.dropFirst("sha256:".count)) }
+    public var shortID: String { String(hex.prefix(12)) }
+}
+
+public enum ImageError: Error, CustomStringConvertible {
+    case notFound(String)
+    case ambiguous(String)
+    case inUse(reference: String, container: String)
+    case importFailed(file: String, reason: String)
+    case system(SystemError)
+
+    public var description: String {
+        switch self {
+        case .notFound(let name): return "image not found: \(name)"
+        case .ambiguous(let prefix): return "image id prefix '\(prefix)' matches more than one image"
+        case .inUse(let reference, let container):
+            return "unable to remove image \(reference): container \(container) is using it (stop and remove it first)"
+        case .importFailed(let file, let reason): return "cannot import \(file): \(reason)"
+        case .system(let error): return "image store: \(error)"
+        }
+    }
+}
+
+/// Images on disk:
+///   layers/<hex>/        the unpacked root filesystem (an overlay lower layer: never written)
+///   configs/<hex>.json   ImageRecord
+///   repositories.json    {"alpine:latest": "sha256:<hex>"}
+///   tmp/                 imports in progress, named after the importing process
+///   lock                 flock() around every change of layers/, configs/ and repositories.json
+public final class ImageStore {
+    public let root: String
+    var layersDir: String { root + "/layers" }
+    var configsDir: String { root + "/configs" }
+    var tmpDir: String { root + "/tmp" }
+    var repositoriesPath: String { root + "/repositories.json" }
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    public func rootfsPath(of record: ImageRecord) -> String { layersDir + "/" + record.hex }
+
+    private func prepare() throws {
+        do {
+            for dir in [root, layersDir, configsDir, tmpDir] { try Files.makeDirectories(dir, mode: 0o700) }
+        } catch let error as SystemError { throw ImageError.system(error) }
+    }
+
+    private func lock() throws -> FileLock {
+        do { return try FileLock(path: root + "/lock") } catch let error as SystemError { throw ImageError.system(error) }
+    }
+
+    // MARK: import
+
+    /// Unpacks a (gzipped) rootfs tarball and tags it. Atomic: the layer appears under its
+    /// final name only once complete, and a failure leaves the store as it was.
+    @discardableResult
+    public func importArchive(path file: String, as reference: ImageReference, config: ImageConfig = .rootfsDefault) throws -> ImageRecord {
+        try prepare()
+        removeAbandonedImports()
+        let scratch = "\(tmpDir)/import-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(Clock.now().tv_nsec)"
+        do {
+            let (hex, size) = try unpack(file, into: scratch)
+            let record = ImageRecord(id: "sha256:" + hex, created: Clock.rfc3339(), size: size, source: file, config: config)
+            let held = try lock()
+            defer { held.unlock() }
+            let layer = layersDir + "/" + hex
+            let recordPath = configsDir + "/" + hex + ".json"
+            var stored = record
+            if Files.isDirectory(layer), let existing = try? readRecord(recordPath) {
+                stored = existing // same content imported before: keep the first record
+                try Files.removeTree(scratch)
+            } else {
+                if Files.isDirectory(layer) { try Files.removeTree(layer) } // a layer without record is an interrupted import
+                try Files.writeAtomically(recordPath, try JSONEncoder.pretty.encode(record).bytes)
+                try check(rename(scratch + "/rootfs", layer), "rename", "\(scratch)/rootfs -> \(layer)")
+                try Files.removeTree(scratch)
+            }
+            var repositories = try readRepositories()
+            repositories[reference.description] = stored.id
+            try writeRepositories(repositories)
+            return stored
+        } catch {
+            try? Files.removeTree(scratch)
+            switch error {
+            case let error as SystemError: throw ImageError.importFailed(file: file, reason: "\(error)")
+            case let error as ImageError: throw error
+            default: throw ImageError.importFailed(file: file, reason: "\(error)")
+            }
+        }
+    }
+
+    private func unpack(_ file: String, into scratch: String) throws -> (hex: String, size: UInt64) {
+        try check(mkdir(scratch, 0o700), "mkdir", scratch)
+        try check(mkdir(scratch + "/rootfs", 0o755), "mkdir", scratch + "/rootfs")
+        let input = try FileDescriptor.open(file, O_RDONLY)
+        let rootfs = try FileDescriptor.open(scratch + "/rootfs", O_RDONLY | O_DIRECTORY)
+        var reader = TarReader(DecompressingStream(FileByteStream(input)))
+        var unpacker = Unpacker(rootFD: rootfs.raw)
+        defer {
+            unpacker.close()
+            reader.source.close()
+            reader.close()
+        }
+        do {
+            try unpacker.unpack(&reader)
+            // The digest covers the whole stream, and a truncated or corrupt gzip trailer after
+            // the tar end marker is still caught.
+            try reader.drainSource()
+            return (reader.source.digestHex, unpacker.bytesWritten)
+        } catch {
+            throw ImageError.importFailed(file: file, reason: "\(error)")
+        }
+    }
+
+    /// An import whose process died leaves its scratch directory; the next import removes it.
+    private func removeAbandonedImports() {
+        for name in (try? Files.listDirectory(tmpDir)) ?? [] {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, let pid = Int32(parts[1]), let start = UInt64(parts[2]) else { continue }
+            if !ProcessInfoLinux.isAlive(pid: pid, startTime: start) {
+                try? Files.removeTree(tmpDir + "/" + name)
+            }
+        }
+    }
+
+    // MARK: lookup
+
+    private func readRecord(_ path: String) throws -> ImageRecord {
+        try JSONDecoder().decode(ImageRecord.self, from: Data(try Files.read(path)))
+    }
+
+    func readRepositories() throws -> [String: String] {
+        guard Files.exists(repositoriesPath) else { return [:] }
+        return try JSONDecoder().decode([String: String].self, from: Data(try Files.read(repositoriesPath)))
+    }
+
+    private func writeRepositories(_ repositories: [String: String]) throws {
+        try Files.writeAtomically(repositoriesPath, try JSONEncoder.pretty.encode(repositories).bytes)
+    }
+
+    /// All images whose layer is complete, with their tags (an untagged image has none).
+    public func list() throws -> [(record: ImageRecord, tags: [ImageReference])] {
+        let repositories = try readRepositories()
+        var result: [(ImageRecord, [ImageReference])] = []
+        for file in (try? Files.listDirectory(configsDir)) ?? [] where file.hasSuffix(".json") {
+            guard let record = try? readRecord(configsDir + "/" + file), Files.isDirectory(rootfsPath(of: record)) else { continue }
+            let tags = repositories.filter { $0.value == record.id }.keys.sorted().compactMap { try? ImageReference(parsing: $0) }
+            result.append((record, tags))
+        }
+        return result.sorted { $0.0.created > $1.0.created }
+    }
+
+    /// Resolves `name[:tag]`, a full id (`sha256:…`) or a unique id prefix.
+    public func resolve(_ text: String) throws -> ImageRecord {
+        let repositories = try readRepositories()
+        if let reference = try? ImageReference(parsing: text), let id = repositories[reference.description] {
+            let record = try readRecord(configsDir + "/" + id.dropFirst("sha256:".count) + ".json")
+            guard Files.isDirectory(rootfsPath(of: record)) else { throw ImageError.notFound(text) }
+            return record
+        }
+        let prefix = text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text
+        guard prefix.count >= 4, prefix.allSatisfy({ $0.isHexDigit }) else { throw ImageError.notFound(text) }
+        let matches = try list().filter { $0.record.hex.hasPrefix(prefix.lowercased()) }
+        guard matches.count <= 1 else { throw ImageError.ambiguous(text) }
+        guard let match = matches.first else { throw ImageError.notFound(text) }
+        return match.record
+    }
+
+    // MARK: removal
+
+    /// Untags `text`; deletes the image once no tag names it and no container uses it.
+    /// `users(id)` names a container using the image, if any. Returns the lines Docker prints.
+    public func remove(_ text: String, force: Bool, users: (String) -> String?) throws -> [String] {
+        try prepare()
+        let held = try lock()
+        defer { held.unlock() }
+        let record = try resolve(text)
+        var repositories = try readRepositories()
+        let reference = (try? ImageReference(parsing: text))?.description
+        var output: [String] = []
+        // Removing by id drops every tag; by name, only that one.
+        let untag = repositories.filter { $0.value == record.id && (reference == nil || repositories[reference!] == nil || $0.key == reference) }.keys.sorted()
+        let remainingTags = repositories.filter { $0.value == record.id }.count - untag.count
+        if remainingTags == 0, let container = users(record.id), !force {
+            throw ImageError.inUse(reference: text, container: container)
+        }
+        for tag in untag {
+            repositories[tag] = nil
+            output.append("Untagged: \(tag)")
+        }
+        try writeRepositories(repositories)
+        if remainingTags == 0 && users(record.id) == nil {
+            // Rename first, so the image disappears at once even if deleting its files fails.
+            let doomed = "\(tmpDir)/remove-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(record.hex)"
+            try check(rename(rootfsPath(of: record), doomed), "rename", rootfsPath(of: record))
+            unlink(configsDir + "/" + record.hex + ".json")
+            try Files.removeTree(doomed)
+            output.append("Deleted: \(record.id)")
+        }
+        return output
+    }
+}
+
+extension JSONEncoder {
+    public static var pretty: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return encoder
+    }
+}
+
+extension Data {
+    public var bytes: [UInt8] { [UInt8](self) }
+}

@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum Clock {
+    /// Seconds and nanoseconds since the epoch.
+    public static func now() -> timespec {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return ts
+    }
+
+    /// RFC 3339 in UTC with nanoseconds, as Docker writes times: 2026-11-23T06:08:00.123456789Z.
+    public static func rfc3339(_ ts: timespec = now()) -> String {
+        var seconds = ts.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        let nanos = String(ts.tv_nsec)
+        let fraction = String(repeating: "0", count: 9 - nanos.count) + nanos
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(fraction)Z"
+    }
+
+    /// Parses the seconds of an RFC 3339 UTC time written by `rfc3339`.
+    public static func epochSeconds(rfc3339 text: String) -> Int? {
+        let digits = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int32($0) }
+        guard digits.count >= 6 else { return nil }
+        var parts = tm()
+        parts.tm_year = digits[0] - 1900
+        parts.tm_mon = digits[1] - 1
+        parts.tm_mday = digits[2]
+        parts.tm_hour = digits[3]
+        parts.tm_min = digits[4]
+        parts.tm_sec = digits[5]
+        return Int(timegm(&parts))
+    }
+
+    /// "3 seconds ago", "2 hours ago", as `docker ps` and `docker images` print ages.
+    public static func humanAge(sinceRFC3339 text: String) -> String {
+        guard let then = epochSeconds(rfc3339: text) else { return text }
+        let delta = max(0, now().tv_sec - then)
+        switch delta {
+        case ..<1: return "Less than a second ago"
+        case ..<60: return "\(delta) second\(delta == 1 ? "" : "s") ago"
+        case ..<3600: return "\(delta / 60) minute\(delta / 60 == 1 ? "" : "s") ago"
+        case ..<86400: return "\(delta / 3600) hour\(delta / 3600 == 1 ? "" : "s") ago"
+        default: return "\(delta / 86400) day\(delta / 86400 == 1 ? "" : "s") ago"
+        }
+    }
+}

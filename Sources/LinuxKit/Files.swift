@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// File-system helpers that say which path failed and never leave half-written files.
+public enum Files {
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func read(_ path: String) throws -> [UInt8] {
+        try FileDescriptor.open(path, O_RDONLY).readAll()
+    }
+
+    public static func readString(_ path: String) throws -> String {
+        String(decoding: try read(path), as: UTF8.self)
+    }
+
+    /// write-temp-then-rename: readers see the old content or the new, never a torn file.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+        let temp = "\(path).tmp-\(getpid())"
+        do {
+            let fd = try FileDescriptor.open(temp, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+            try fd.writeAll(bytes, what: temp)
+            try check(fsync(fd.raw), "fsync", temp)
+            fd.close()
+            try check(rename(temp, path), "rename", "\(temp) -> \(path)")
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
+    public static func writeAtomically(_ path: String, _ string: String, mode: mode_t = 0o644) throws {
+        try writeAtomically(path, Array(string.utf8), mode: mode)
+    }
+
+    /// mkdir -p.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        if path.isEmpty || isDirectory(path) { return }
+        let parent = dirname(of: path)
+        if parent != path { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw SystemError.last("mkdir", path)
+        }
+    }
+
+    /// rm -rf without following symlinks and without crossing into mounts it finds.
+    public static func removeTree(_ path: String) throws {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            if errno == ENOENT { return }
+            throw SystemError.last("lstat", path)
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in try listDirectory(path) {
+                try removeTree(path + "/" + name)
+            }
+            try check(rmdir(path), "rmdir", path)
+        } else {
+            try check(unlink(path), "unlink", path)
+        }
+    }
+
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SystemError.last("opendir", path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func dirname(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    public static func basename(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// Total bytes of regular files below `path` (for `images` SIZE).
+    public static func diskUsage(_ path: String) -> UInt64 {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return 0 }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            return ((try? listDirectory(path)) ?? []).reduce(UInt64(0)) { $0 + diskUsage(path + "/" + $1) }
+        }
+        return (st.st_mode & S_IFMT) == S_IFREG ? UInt64(st.st_size) : 0
+    }
+}
+
+/// An exclusive flock() on a file, held until `unlock()` or deinit.
+public final class FileLock {
+    private let fd: FileDescriptor
+
+    public init(path: String) throws {
+        fd = try FileDescriptor.open(path, O_RDWR | O_CREAT, mode: 0o600)
+        try retryingInterrupts("flock", path) { flock(fd.raw, LOCK_EX) }
+    }
+
+    public func unlock() { fd.close() }
+}
