@@ -34,9 +34,14 @@ public final class FileDescriptor {
 
     /// Writes all of `bytes`, retrying short writes and EINTR.
     public func writeAll(_ bytes: UnsafeRawBufferPointer, what: String = "") throws {
+        try FileDescriptor.writeAll(raw, bytes, what: what)
+    }
+
+    /// Writes all of `bytes` to a descriptor this process does not own (stdout, say).
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, what: String = "") throws {
         var offset = 0
         while offset < bytes.count {
-            let n = Glibc.write(raw, bytes.baseAddress! + offset, bytes.count - offset)
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw SystemError.last("write", what)

@@ -8,6 +8,17 @@
 #include <signal.h>
 #include <stdint.h>
 
+/// Namespace flags (sched.h hides them from Swift without _GNU_SOURCE). Values from linux/sched.h.
+enum {
+    SW_CLONE_NEWNS = 0x00020000,
+    SW_CLONE_NEWCGROUP = 0x02000000,
+    SW_CLONE_NEWUTS = 0x04000000,
+    SW_CLONE_NEWIPC = 0x08000000,
+    SW_CLONE_NEWUSER = 0x10000000,
+    SW_CLONE_NEWPID = 0x20000000,
+    SW_CLONE_NEWNET = 0x40000000,
+};
+
 /// How to start a process in new namespaces. The child runs only async-signal-safe C between
 /// clone() and execve(): everything it needs is prepared by the parent beforehand.
 struct sw_spawn_request {

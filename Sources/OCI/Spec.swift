@@ -1,0 +1,240 @@
+/// The OCI runtime spec's config.json (github.com/opencontainers/runtime-spec, config.md and
+/// config-linux.md). Property names are the spec's JSON names; everything the spec makes
+/// optional is optional here, so any conforming bundle decodes.
+public struct Spec: Codable, Equatable, Sendable {
+    public var ociVersion: String
+    public var process: Process?
+    public var root: Root?
+    public var hostname: String?
+    public var domainname: String?
+    public var mounts: [Mount]?
+    public var hooks: Hooks?
+    public var annotations: [String: String]?
+    public var linux: Linux?
+
+    public init(ociVersion: String = Spec.version, process: Process? = nil, root: Root? = nil, hostname: String? = nil,
+                mounts: [Mount]? = nil, annotations: [String: String]? = nil, linux: Linux? = nil) {
+        self.ociVersion = ociVersion
+        self.process = process
+        self.root = root
+        self.hostname = hostname
+        self.mounts = mounts
+        self.annotations = annotations
+        self.linux = linux
+    }
+
+    /// The runtime-spec version this runtime implements.
+    public static let version = "1.0.2"
+}
+
+public struct Process: Codable, Equatable, Sendable {
+    public var terminal: Bool?
+    public var consoleSize: ConsoleSize?
+    public var user: User
+    public var args: [String]?
+    public var env: [String]?
+    public var cwd: String
+    public var capabilities: Capabilities?
+    public var rlimits: [Rlimit]?
+    public var noNewPrivileges: Bool?
+    public var apparmorProfile: String?
+    public var oomScoreAdj: Int?
+    public var selinuxLabel: String?
+
+    public init(terminal: Bool? = nil, user: User = User(), args: [String], env: [String], cwd: String = "/",
+                capabilities: Capabilities? = nil, rlimits: [Rlimit]? = nil, noNewPrivileges: Bool? = nil) {
+        self.terminal = terminal
+        self.user = user
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.capabilities = capabilities
+        self.rlimits = rlimits
+        self.noNewPrivileges = noNewPrivileges
+    }
+}
+
+public struct ConsoleSize: Codable, Equatable, Sendable {
+    public var height: UInt16
+    public var width: UInt16
+    public init(height: UInt16, width: UInt16) { self.height = height; self.width = width }
+}
+
+public struct User: Codable, Equatable, Sendable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var umask: UInt32?
+    public var additionalGids: [UInt32]?
+    public var username: String?
+    public init(uid: UInt32 = 0, gid: UInt32 = 0, additionalGids: [UInt32]? = nil) {
+        self.uid = uid
+        self.gid = gid
+        self.additionalGids = additionalGids
+    }
+}
+
+public struct Capabilities: Codable, Equatable, Sendable {
+    public var bounding: [String]?
+    public var effective: [String]?
+    public var inheritable: [String]?
+    public var permitted: [String]?
+    public var ambient: [String]?
+    public init(all: [String]) {
+        bounding = all; effective = all; inheritable = all; permitted = all; ambient = nil
+    }
+}
+
+public struct Rlimit: Codable, Equatable, Sendable {
+    public var type: String
+    public var hard: UInt64
+    public var soft: UInt64
+    public init(type: String, hard: UInt64, soft: UInt64) { self.type = type; self.hard = hard; self.soft = soft }
+}
+
+public struct Root: Codable, Equatable, Sendable {
+    public var path: String
+    public var readonly: Bool?
+    public init(path: String, readonly: Bool? = nil) { self.path = path; self.readonly = readonly }
+}
+
+public struct Mount: Codable, Equatable, Sendable {
+    public var destination: String
+    public var type: String?
+    public var source: String?
+    public var options: [String]?
+    public init(destination: String, type: String?, source: String?, options: [String]? = nil) {
+        self.destination = destination
+        self.type = type
+        self.source = source
+        self.options = options
+    }
+}
+
+public struct Hook: Codable, Equatable, Sendable {
+    public var path: String
+    public var args: [String]?
+    public var env: [String]?
+    public var timeout: Int?
+}
+
+public struct Hooks: Codable, Equatable, Sendable {
+    public var prestart: [Hook]?
+    public var createRuntime: [Hook]?
+    public var createContainer: [Hook]?
+    public var startContainer: [Hook]?
+    public var poststart: [Hook]?
+    public var poststop: [Hook]?
+}
+
+public struct Linux: Codable, Equatable, Sendable {
+    public var namespaces: [Namespace]?
+    public var uidMappings: [IDMapping]?
+    public var gidMappings: [IDMapping]?
+    public var devices: [Device]?
+    public var cgroupsPath: String?
+    public var resources: Resources?
+    public var rootfsPropagation: String?
+    public var seccomp: Seccomp?
+    public var sysctl: [String: String]?
+    public var maskedPaths: [String]?
+    public var readonlyPaths: [String]?
+    public var mountLabel: String?
+
+    public init(namespaces: [Namespace]? = nil, maskedPaths: [String]? = nil, readonlyPaths: [String]? = nil) {
+        self.namespaces = namespaces
+        self.maskedPaths = maskedPaths
+        self.readonlyPaths = readonlyPaths
+    }
+}
+
+public struct Namespace: Codable, Equatable, Sendable {
+    /// pid, network, mount, ipc, uts, user, cgroup, time
+    public var type: String
+    public var path: String?
+    public init(type: String, path: String? = nil) { self.type = type; self.path = path }
+}
+
+public struct IDMapping: Codable, Equatable, Sendable {
+    public var containerID: UInt32
+    public var hostID: UInt32
+    public var size: UInt32
+}
+
+public struct Device: Codable, Equatable, Sendable {
+    public var type: String
+    public var path: String
+    public var major: Int64?
+    public var minor: Int64?
+    public var fileMode: UInt32?
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public init(type: String, path: String, major: Int64, minor: Int64, fileMode: UInt32 = 0o666) {
+        self.type = type
+        self.path = path
+        self.major = major
+        self.minor = minor
+        self.fileMode = fileMode
+        self.uid = 0
+        self.gid = 0
+    }
+}
+
+public struct Resources: Codable, Equatable, Sendable {
+    public var devices: [DeviceRule]?
+    public var memory: MemoryResources?
+    public var cpu: CPUResources?
+    public var pids: PidsResources?
+    public init() {}
+}
+
+public struct DeviceRule: Codable, Equatable, Sendable {
+    public var allow: Bool
+    public var type: String?
+    public var major: Int64?
+    public var minor: Int64?
+    public var access: String?
+}
+
+public struct MemoryResources: Codable, Equatable, Sendable {
+    public var limit: Int64?
+    public var reservation: Int64?
+    public var swap: Int64?
+    public init(limit: Int64? = nil, swap: Int64? = nil) { self.limit = limit; self.swap = swap }
+}
+
+public struct CPUResources: Codable, Equatable, Sendable {
+    public var shares: UInt64?
+    public var quota: Int64?
+    public var period: UInt64?
+    public var cpus: String?
+    public var mems: String?
+    public init() {}
+}
+
+public struct PidsResources: Codable, Equatable, Sendable {
+    public var limit: Int64
+    public init(limit: Int64) { self.limit = limit }
+}
+
+/// linux.seccomp in the OCI format (not Docker's profile format).
+public struct Seccomp: Codable, Equatable, Sendable {
+    public var defaultAction: String
+    public var defaultErrnoRet: UInt32?
+    public var architectures: [String]?
+    public var flags: [String]?
+    public var syscalls: [SeccompSyscall]?
+}
+
+public struct SeccompSyscall: Codable, Equatable, Sendable {
+    public var names: [String]
+    public var action: String
+    public var errnoRet: UInt32?
+    public var args: [SeccompArg]?
+}
+
+public struct SeccompArg: Codable, Equatable, Sendable {
+    public var index: UInt32
+    public var value: UInt64
+    public var valueTwo: UInt64?
+    public var op: String
+}

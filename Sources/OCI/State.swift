@@ -1,0 +1,21 @@
+/// The state a runtime reports for `state ID` (runtime-spec runtime.md).
+public struct State: Codable, Equatable, Sendable {
+    public enum Status: String, Codable, Sendable {
+        case creating, created, running, stopped
+    }
+    public var ociVersion: String
+    public var id: String
+    public var status: Status
+    public var pid: Int32?
+    public var bundle: String
+    public var annotations: [String: String]?
+
+    public init(id: String, status: Status, pid: Int32?, bundle: String, annotations: [String: String]?) {
+        ociVersion = Spec.version
+        self.id = id
+        self.status = status
+        self.pid = pid
+        self.bundle = bundle
+        self.annotations = annotations
+    }
+}

@@ -1,0 +1,35 @@
+import OCI
+
+/// Everything the container's init needs, sent by the parent over the sync socket so that
+/// the init reads no files from the host.
+public struct InitConfig: Codable {
+    public var containerID: String
+    public var spec: Spec
+    /// Absolute path of the root filesystem (root.path resolved against the bundle).
+    public var rootfs: String
+    /// Absolute path of the bundle (relative bind-mount sources are resolved against it).
+    public var bundle: String
+    public var noPivot: Bool
+    public var debug: Bool
+
+    public init(containerID: String, spec: Spec, rootfs: String, bundle: String, noPivot: Bool, debug: Bool) {
+        self.containerID = containerID
+        self.spec = spec
+        self.rootfs = rootfs
+        self.bundle = bundle
+        self.noPivot = noPivot
+        self.debug = debug
+    }
+}
+
+/// Annotations through which swiftainer's engine asks its runtime for more than a plain OCI
+/// bundle says. They live in config.json, so `create` and `start` in separate processes see them.
+public enum SwiftainerAnnotation {
+    /// Overlay root: the runtime mounts overlay(lowerdir, upperdir, workdir) on root.path inside
+    /// the container's mount namespace, so the mount dies with the container and never leaks.
+    public static let overlayLower = "org.swiftainer.rootfs.lowerdir"
+    public static let overlayUpper = "org.swiftainer.rootfs.upperdir"
+    public static let overlayWork = "org.swiftainer.rootfs.workdir"
+    /// "true": create process.cwd when it is missing, as `docker run -w` does.
+    public static let createWorkingDirectory = "org.swiftainer.create-cwd"
+}

@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import FoundationEssentials
+import LinuxKit
+import OCI
+
+/// Where the container process's standard streams come from.
+public enum StandardInput: Sendable {
+    case inherit        // the caller's stdin (docker run -i)
+    case null           // /dev/null (no -i)
+}
+
+public struct LaunchRequest {
+    public var containerID: String
+    public var bundle: String
+    public var spec: Spec
+    public var stdin: StandardInput
+    public var noPivot: Bool
+    public var debug: Bool
+
+    public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false, debug: Bool = false) {
+        self.containerID = containerID
+        self.bundle = bundle
+        self.spec = spec
+        self.stdin = stdin
+        self.noPivot = noPivot
+        self.debug = debug
+    }
+}
+
+/// A container whose init has set up everything and waits for `start()`.
+public final class CreatedContainer {
+    public let pid: pid_t
+    public let channel: SyncChannel
+    /// The console's master side when process.terminal is true.
+    public let consoleMaster: FileDescriptor?
+    private var reaped = false
+
+    init(pid: pid_t, channel: SyncChannel, consoleMaster: FileDescriptor?) {
+        self.pid = pid
+        self.channel = channel
+        self.consoleMaster = consoleMaster
+    }
+
+    /// Lets the init exec the container process; returns once exec succeeded, or throws the
+    /// init's error (126/127 for a command that cannot run).
+    public func start() throws {
+        try channel.send(.start)
+        switch try channel.receive() {
+        case nil:
+            return // close-on-exec closed the init's end: the process is running
+        case (.failed(let code, let message), _)?:
+            reap()
+            throw RuntimeError(message, exitCode: code)
+        case (let other, _)?:
+            kill()
+            throw RuntimeError("unexpected message from the container's init after start: \(other)")
+        }
+    }
+
+    /// Kills and reaps the init (used when creation fails half-way).
+    public func kill() {
+        _ = Glibc.kill(pid, SIGKILL)
+        reap()
+    }
+
+    private func reap() {
+        guard !reaped else { return }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        reaped = true
+    }
+}
+
+public enum Launcher {
+    /// The namespaces a spec asks to create, as clone(2) flags.
+    public static func cloneFlags(for spec: Spec) throws -> Int32 {
+        var flags: Int32 = 0
+        for namespace in spec.linux?.namespaces ?? [] {
+            guard namespace.path == nil else {
+                throw RuntimeError("linux.namespaces: joining an existing \(namespace.type) namespace by path is not supported yet")
+            }
+            switch namespace.type {
+            case "pid": flags |= Int32(SW_CLONE_NEWPID)
+            case "network": flags |= Int32(SW_CLONE_NEWNET)
+            case "mount": flags |= Int32(SW_CLONE_NEWNS)
+            case "ipc": flags |= Int32(SW_CLONE_NEWIPC)
+            case "uts": flags |= Int32(SW_CLONE_NEWUTS)
+            case "cgroup": flags |= Int32(SW_CLONE_NEWCGROUP)
+            case "user": throw RuntimeError("linux.namespaces: user namespaces are not supported yet")
+            default: throw RuntimeError("linux.namespaces: unknown namespace type '\(namespace.type)'")
+            }
+        }
+        return flags
+    }
+
+    /// Clones `/proc/self/exe init` into new namespaces and runs the setup handshake. The
+    /// caller should have blocked the signals it wants to handle: the child unblocks them.
+    public static func create(_ request: LaunchRequest) throws -> CreatedContainer {
+        let spec = request.spec
+        guard let rootPath = spec.root?.path else { throw RuntimeError("config.json: root.path is required") }
+        let rootfs = rootPath.hasPrefix("/") ? rootPath : request.bundle + "/" + rootPath
+        guard Files.isDirectory(rootfs) else { throw RuntimeError("root filesystem \(rootfs) is not a directory") }
+        let flags = try cloneFlags(for: spec)
+        let config = InitConfig(containerID: request.containerID, spec: spec, rootfs: rootfs, bundle: request.bundle,
+                                noPivot: request.noPivot, debug: request.debug)
+        let payload = try JSONEncoder().encode(config)
+
+        let (parentEnd, childEnd) = try SyncChannel.pair()
+        let devNull = request.stdin == .null || spec.process?.terminal == true
+            ? try FileDescriptor.open("/dev/null", O_RDWR) : nil
+
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("swiftainer"), strdup("init"), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = [nil]
+        defer { argv.forEach { free($0) } }
+        let pid: pid_t = "/proc/self/exe".withCString { path in
+            argv.withUnsafeBufferPointer { argvBuffer in
+                envp.withUnsafeBufferPointer { envpBuffer in
+                    var spawn = sw_spawn_request(
+                        clone_flags: flags, path: path,
+                        argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
+                        stdin_fd: devNull?.raw ?? -1, stdout_fd: -1, stderr_fd: -1,
+                        extra_fd: childEnd.fd.raw, pdeathsig: SIGKILL)
+                    return sw_spawn(&spawn)
+                }
+            }
+        }
+        childEnd.fd.close()
+        guard pid > 0 else {
+            throw RuntimeError("clone(\(describe(flags))): \(SystemError(errno: -pid, call: "clone").message)")
+        }
+        let created = CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: nil)
+        do {
+            try parentEnd.send(.configure(Array(payload)))
+            var console: FileDescriptor?
+            while true {
+                guard let (message, fd) = try parentEnd.receive() else {
+                    created.kill()
+                    throw RuntimeError("the container's init exited during setup")
+                }
+                switch message {
+                case .terminal:
+                    guard let fd else { throw RuntimeError("the container's init sent no console fd") }
+                    console = FileDescriptor(fd)
+                case .ready:
+                    return CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: console)
+                case .failed(let code, let message):
+                    created.kill()
+                    throw RuntimeError(message, exitCode: code)
+                default:
+                    throw RuntimeError("unexpected message from the container's init during setup: \(message)")
+                }
+            }
+        } catch {
+            created.kill()
+            throw error
+        }
+    }
+
+    static func describe(_ flags: Int32) -> String {
+        let names: [(Int32, String)] = [(Int32(SW_CLONE_NEWPID), "NEWPID"), (Int32(SW_CLONE_NEWNET), "NEWNET"), (Int32(SW_CLONE_NEWNS), "NEWNS"),
+                                        (Int32(SW_CLONE_NEWIPC), "NEWIPC"), (Int32(SW_CLONE_NEWUTS), "NEWUTS"), (Int32(SW_CLONE_NEWCGROUP), "NEWCGROUP")]
+        let set = names.filter { flags & $0.0 != 0 }.map { "CLONE_" + $0.1 }
+        return set.isEmpty ? "0" : set.joined(separator: "|")
+    }
+}
