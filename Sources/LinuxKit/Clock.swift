@@ -39,16 +39,22 @@ public enum Clock {
         return Int(timegm(&parts))
     }
 
-    /// "3 seconds ago", "2 hours ago", as `docker ps` and `docker images` print ages.
-    public static func humanAge(sinceRFC3339 text: String) -> String {
+    /// "3 seconds", "2 hours": the time since `text`, as `docker ps` prints it.
+    public static func humanDuration(sinceRFC3339 text: String) -> String {
         guard let then = epochSeconds(rfc3339: text) else { return text }
         let delta = max(0, now().tv_sec - then)
+        func unit(_ value: Int, _ name: String) -> String { "\(value) \(name)\(value == 1 ? "" : "s")" }
         switch delta {
-        case ..<1: return "Less than a second ago"
-        case ..<60: return "\(delta) second\(delta == 1 ? "" : "s") ago"
-        case ..<3600: return "\(delta / 60) minute\(delta / 60 == 1 ? "" : "s") ago"
-        case ..<86400: return "\(delta / 3600) hour\(delta / 3600 == 1 ? "" : "s") ago"
-        default: return "\(delta / 86400) day\(delta / 86400 == 1 ? "" : "s") ago"
+        case ..<1: return "Less than a second"
+        case ..<60: return unit(delta, "second")
+        case ..<3600: return unit(delta / 60, "minute")
+        case ..<86400: return unit(delta / 3600, "hour")
+        default: return unit(delta / 86400, "day")
         }
+    }
+
+    /// "3 seconds ago", as `docker images` prints CREATED.
+    public static func humanAge(sinceRFC3339 text: String) -> String {
+        humanDuration(sinceRFC3339: text) + " ago"
     }
 }

@@ -1,1 +1,6 @@
-print("x")
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLI
+
+exit(SwiftainerCLI.main(CommandLine.arguments))

@@ -1,0 +1,103 @@
+/// A small Docker-style argument parser: `-i -t` or `-it`, `-e K=V` or `-eK=V`,
+/// `--name N` or `--name=N`, `--` to end options. Parsing stops at the first positional
+/// argument when asked (so `run IMAGE CMD -x` leaves `-x` to CMD).
+public struct OptionSpec: Sendable {
+    public let names: [String]          // "-e", "--env"
+    public let takesValue: Bool
+    public let key: String              // the name results are filed under
+
+    public init(_ names: [String], takesValue: Bool = false, key: String? = nil) {
+        self.names = names
+        self.takesValue = takesValue
+        self.key = key ?? names.last!.trimmingPrefix("--")
+    }
+}
+
+public struct ParsedArguments: Equatable {
+    public var values: [String: [String]] = [:]
+    public var flags: Set<String> = []
+    public var positionals: [String] = []
+
+    public func value(_ key: String) -> String? { values[key]?.last }
+    public func has(_ key: String) -> Bool { flags.contains(key) }
+}
+
+public struct UsageError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public func parseArguments(_ arguments: [String], options: [OptionSpec], stopAtFirstPositional: Bool) throws -> ParsedArguments {
+    var result = ParsedArguments()
+    var index = 0
+    func find(_ name: String) -> OptionSpec? { options.first { $0.names.contains(name) } }
+    func take(_ spec: OptionSpec, _ value: String) {
+        result.values[spec.key, default: []].append(value)
+    }
+
+    while index < arguments.count {
+        let argument = arguments[index]
+        index += 1
+        if argument == "--" {
+            result.positionals += arguments[index...]
+            break
+        }
+        if argument.hasPrefix("--") {
+            let body = argument.dropFirst(2)
+            let name = "--" + (body.split(separator: "=", maxSplits: 1).first ?? "")
+            guard let spec = find(name) else { throw UsageError("unknown flag: \(name)") }
+            if spec.takesValue {
+                if let equals = body.firstIndex(of: "=") {
+                    take(spec, String(body[body.index(after: equals)...]))
+                } else {
+                    guard index < arguments.count else { throw UsageError("flag needs an argument: \(name)") }
+                    take(spec, arguments[index])
+                    index += 1
+                }
+            } else {
+                if let equals = body.firstIndex(of: "=") {
+                    let value = body[body.index(after: equals)...]
+                    guard let bool = ["true": true, "false": false][String(value)] else {
+                        throw UsageError("invalid value \"\(value)\" for flag \(name): expected true or false")
+                    }
+                    if bool { result.flags.insert(spec.key) } else { result.flags.remove(spec.key) }
+                } else {
+                    result.flags.insert(spec.key)
+                }
+            }
+            continue
+        }
+        if argument.hasPrefix("-") && argument.count > 1 {
+            // A cluster of short options: -it, -e K=V, -eK=V, -itd.
+            var letters = argument.dropFirst()[...]
+            while let letter = letters.first {
+                letters = letters.dropFirst()
+                let name = "-\(letter)"
+                guard let spec = find(name) else { throw UsageError("unknown shorthand flag: '\(letter)' in \(argument)") }
+                if spec.takesValue {
+                    if !letters.isEmpty {
+                        take(spec, String(letters.hasPrefix("=") ? letters.dropFirst() : letters))
+                    } else {
+                        guard index < arguments.count else { throw UsageError("flag needs an argument: '\(letter)' in \(name)") }
+                        take(spec, arguments[index])
+                        index += 1
+                    }
+                    break
+                }
+                result.flags.insert(spec.key)
+            }
+            continue
+        }
+        result.positionals.append(argument)
+        if stopAtFirstPositional {
+            result.positionals += arguments[index...]
+            break
+        }
+    }
+    return result
+}
+
+extension String {
+    func trimmingPrefix(_ prefix: String) -> String { hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self }
+}

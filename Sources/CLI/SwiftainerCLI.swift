@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Engine
+import Images
+import LinuxKit
+import Runtime
+
+public enum SwiftainerCLI {
+    static let globalOptions = [
+        OptionSpec(["--root"], takesValue: true), OptionSpec(["--debug", "-D"], key: "debug"),
+        OptionSpec(["--help"]), OptionSpec(["-v", "--version"], key: "version"),
+    ]
+
+    /// Parses the command line, runs the command, and returns the exit status. Errors are one
+    /// line on stderr, `swiftainer: <message>`, with Docker's status codes.
+    public static func main(_ arguments: [String]) -> Int32 {
+        // The re-exec'd container init: before anything else, so it starts as fast as it can.
+        if arguments.count == 2 && arguments[1] == "init" { ContainerInit.main() }
+        do {
+            let global = try parseArguments(Array(arguments.dropFirst()), options: globalOptions, stopAtFirstPositional: true)
+            DebugLog.enabled = global.has("debug")
+            if global.has("version") { return try Commands.version.run(global, context(global)) }
+            guard let name = global.positionals.first, !global.has("help"), name != "help" else {
+                out(help())
+                return global.positionals.isEmpty && !global.has("help") ? 1 : 0
+            }
+            guard let command = Commands.all.first(where: { $0.name == name }) else {
+                throw UsageError("'\(name)' is not a swiftainer command; see 'swiftainer --help'")
+            }
+            let rest = Array(global.positionals.dropFirst())
+            if rest.first == "--help" {
+                out(commandHelp(command))
+                return 0
+            }
+            let parsed: ParsedArguments
+            do {
+                parsed = try parseArguments(rest, options: command.options, stopAtFirstPositional: command.stopAtFirstPositional)
+            } catch let error as UsageError {
+                throw UsageError("\(error.message)\nSee 'swiftainer \(command.name) --help'.")
+            }
+            return try command.run(parsed, context(global))
+        } catch {
+            return report(error)
+        }
+    }
+
+    static func context(_ global: ParsedArguments) -> Context {
+        Context(paths: Paths(root: global.value("root")))
+    }
+
+    /// Prints the error and maps it to Docker's exit codes: 125 for swiftainer's own failures,
+    /// 126/127 when the container's command cannot be run.
+    static func report(_ error: Error) -> Int32 {
+        let code: Int32
+        switch error {
+        case let error as RuntimeError: code = error.exitCode
+        default: code = 125
+        }
+        fputs("swiftainer: \(error)\n", stderr)
+        return code
+    }
+
+    static func help() -> String {
+        var text = """
+        Usage: swiftainer [--root DIR] [--debug] COMMAND
+
+        A container runtime for Linux, written in Swift.
+
+        Commands:
+
+        """
+        for command in Commands.all {
+            text += "  " + command.name.padding(10) + command.summary + "\n"
+        }
+        text += """
+
+        Global options:
+          --root DIR   keep images and containers under DIR (default /var/lib/swiftainer; env SWIFTAINER_ROOT)
+          --debug      print each step of the run path to stderr
+
+        """
+        return text
+    }
+
+    static func commandHelp(_ command: Command) -> String {
+        var text = "Usage: swiftainer \(command.usage)\n\n\(command.summary)\n"
+        if !command.options.isEmpty {
+            text += "\nOptions:\n"
+            for option in command.options {
+                text += "  " + option.names.joined(separator: ", ") + (option.takesValue ? " VALUE" : "") + "\n"
+            }
+        }
+        return text
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
+}

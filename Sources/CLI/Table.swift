@@ -1,0 +1,45 @@
+/// Column output as the docker CLI prints it: left-aligned, three spaces between columns.
+struct Table {
+    var rows: [[String]]
+
+    init(header: [String]) { rows = [header] }
+
+    mutating func add(_ row: [String]) { rows.append(row) }
+
+    func render() -> String {
+        guard let columns = rows.map(\.count).max() else { return "" }
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 3)
+            }.joined()
+        }.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Decimal units with three significant digits, as Docker prints sizes: 512B, 8.17MB, 1.2GB.
+func humanSize(_ bytes: UInt64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1000 && unit < units.count - 1 {
+        value /= 1000
+        unit += 1
+    }
+    let digits = value >= 100 ? 0 : value >= 10 ? 1 : 2
+    var text = String(value.rounded(toPlaces: digits))
+    if text.contains(".") {
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+    }
+    return text + units[unit]
+}
+
+extension Double {
+    func rounded(toPlaces places: Int) -> Double {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        return (self * scale).rounded() / scale
+    }
+}

@@ -1,0 +1,48 @@
+import FoundationEssentials
+import Images
+import LinuxKit
+
+/// One container as `ps` and `inspect` see it; stored as container.json in its directory,
+/// always written whole (write-temp-then-rename).
+public struct ContainerRecord: Codable, Equatable {
+    public enum Status: String, Codable {
+        case created, running, exited
+    }
+
+    public var id: String
+    public var name: String
+    public var image: String
+    public var imageID: String
+    public var command: [String]
+    public var created: String
+    public var status: Status
+    /// The container's init, in the host's pid namespace.
+    public var pid: Int32?
+    /// The process that supervises the container (`swiftainer run` in the foreground), with its
+    /// start time: if it is gone while the record says running, the container died with it.
+    public var monitorPid: Int32?
+    public var monitorStartTime: UInt64?
+    public var exitCode: Int32?
+    public var error: String?
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var autoRemove: Bool
+
+    public var shortID: String { String(id.prefix(12)) }
+
+    public var isMonitorAlive: Bool {
+        guard let monitorPid, let monitorStartTime else { return false }
+        return ProcessInfoLinux.isAlive(pid: monitorPid, startTime: monitorStartTime)
+    }
+
+    /// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`, as `docker ps` prints STATUS.
+    public var statusText: String {
+        switch status {
+        case .created: return "Created"
+        case .running:
+            return "Up " + (startedAt.map { Clock.humanDuration(sinceRFC3339: $0) } ?? "")
+        case .exited:
+            return "Exited (\(exitCode ?? -1)) " + (finishedAt.map { Clock.humanAge(sinceRFC3339: $0) } ?? "")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import Images
+import LinuxKit
+
+public enum EngineError: Error, CustomStringConvertible {
+    case notRoot
+    case containerNotFound(String)
+    case ambiguousContainer(String)
+    case nameInUse(name: String, id: String)
+    case invalidName(String)
+    case containerRunning(String)
+    case invalidOption(String)
+
+    public var description: String {
+        switch self {
+        case .notRoot:
+            return "must be run as root: containers need namespaces, mounts and file ownership that only root may set up"
+        case .containerNotFound(let name): return "no such container: \(name)"
+        case .ambiguousContainer(let prefix): return "container id prefix '\(prefix)' matches more than one container"
+        case .nameInUse(let name, let id):
+            return "the container name \"/\(name)\" is already in use by container \"\(id)\"; remove that container or choose another name"
+        case .invalidName(let name): return "invalid container name '\(name)': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        case .containerRunning(let name): return "container \(name) is running: stop it first or use rm -f"
+        case .invalidOption(let message): return message
+        }
+    }
+}
+
+/// Containers on disk: containers/<id>/{container.json, config.json, rootfs/, upper/, work/}.
+public final class ContainerStore {
+    public let paths: Paths
+
+    public init(paths: Paths) { self.paths = paths }
+
+    func recordPath(_ id: String) -> String { paths.container(id) + "/container.json" }
+
+    public func load(_ id: String) throws -> ContainerRecord {
+        try JSONDecoder().decode(ContainerRecord.self, from: Data(try Files.read(recordPath(id))))
+    }
+
+    public func save(_ record: ContainerRecord) throws {
+        try Files.writeAtomically(recordPath(record.id), try JSONEncoder.pretty.encode(record).bytes, mode: 0o600)
+    }
+
+    /// Every container whose record can be read; a directory without one is an interrupted create.
+    public func all() -> [ContainerRecord] {
+        let ids = (try? Files.listDirectory(paths.containers)) ?? []
+        return ids.compactMap { try? load($0) }.sorted { $0.created > $1.created }
+    }
+
+    /// By full id, exact name, or unique id prefix (as Docker resolves them).
+    public func find(_ reference: String) throws -> ContainerRecord {
+        let records = all()
+        if let exact = records.first(where: { $0.id == reference || $0.name == reference }) { return exact }
+        let matches = records.filter { $0.id.hasPrefix(reference) }
+        guard matches.count <= 1 else { throw EngineError.ambiguousContainer(reference) }
+        guard let match = matches.first, !reference.isEmpty else { throw EngineError.containerNotFound(reference) }
+        return match
+    }
+
+    /// Creates the container's directory and record under the names lock, so two runs cannot
+    /// take the same name.
+    public func create(_ record: ContainerRecord) throws {
+        try Files.makeDirectories(paths.containers, mode: 0o700)
+        let lock = try FileLock(path: paths.containersLock)
+        defer { lock.unlock() }
+        if let holder = all().first(where: { $0.name == record.name }) {
+            throw EngineError.nameInUse(name: record.name, id: holder.id)
+        }
+        try check(mkdir(paths.container(record.id), 0o700), "mkdir", paths.container(record.id))
+        do {
+            try save(record)
+        } catch {
+            try? Files.removeTree(paths.container(record.id))
+            throw error
+        }
+    }
+
+    /// Deletes a container's directory. Mounts are made inside the container's own mount
+    /// namespace, but anything found mounted below the directory on the host is detached first
+    /// rather than deleted through.
+    public func remove(_ id: String) throws {
+        let dir = paths.container(id)
+        for point in Mounts.mountPoints(under: dir) {
+            try? Mounts.unmount(point, flags: Int32(MNT_DETACH))
+        }
+        try Files.removeTree(dir)
+    }
+
+    /// Brings records up to date with reality: a container whose supervising process is gone
+    /// died with it (the init has PR_SET_PDEATHSIG=SIGKILL). It is marked exited — or removed
+    /// when it was started with --rm. Returns the ids removed.
+    @discardableResult
+    public func reconcile() -> [String] {
+        var removed: [String] = []
+        for var record in all() where record.status != .exited && !record.isMonitorAlive {
+            if record.autoRemove {
+                if (try? remove(record.id)) != nil { removed.append(record.id) }
+                continue
+            }
+            record.status = .exited
+            record.exitCode = record.exitCode ?? 137
+            record.finishedAt = record.finishedAt ?? Clock.rfc3339()
+            record.error = record.error ?? "the process supervising the container died"
+            try? save(record)
+        }
+        // Directories without a readable record: a create interrupted before its first write.
+        // Under the lock: create() makes the directory and writes the record while holding it.
+        guard let lock = try? FileLock(path: paths.containersLock) else { return removed }
+        defer { lock.unlock() }
+        for id in (try? Files.listDirectory(paths.containers)) ?? [] where !Files.exists(recordPath(id)) {
+            if (try? remove(id)) != nil { removed.append(id) }
+        }
+        return removed
+    }
+
+    /// The container (if any) using image `id`, for `rmi`.
+    public func user(ofImage id: String) -> String? {
+        all().first { $0.imageID == id }.map { $0.name }
+    }
+}

@@ -1,0 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--debug`: each step of the run path printed to stderr.
+public enum DebugLog {
+    public nonisolated(unsafe) static var enabled = false
+
+    public static func log(_ message: @autoclosure () -> String) {
+        guard enabled else { return }
+        fputs("swiftainer: debug: \(message())\n", stderr)
+    }
+}
+
+public enum Random {
+    /// `count` random bytes as lowercase hex. SystemRandomNumberGenerator is getrandom(2) on Linux.
+    public static func hex(bytes count: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+}
