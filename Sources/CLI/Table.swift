@@ -23,7 +23,8 @@ func humanSize(_ bytes: UInt64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"]
     var value = Double(bytes)
     var unit = 0
-    while value >= 1000 && unit < units.count - 1 {
+    // Rounding may carry into the next unit (999.9996MB is 1GB, not 1000MB).
+    while value >= 999.5 && unit < units.count - 1 {
         value /= 1000
         unit += 1
     }

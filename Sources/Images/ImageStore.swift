@@ -10,6 +10,12 @@ public struct ImageConfig: Codable, Equatable, Sendable {
     public var cmd: [String]
     public var workingDir: String
 
+    public init(env: [String], cmd: [String], workingDir: String) {
+        self.env = env
+        self.cmd = cmd
+        self.workingDir = workingDir
+    }
+
     public static let rootfsDefault = ImageConfig(
         env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         cmd: ["/bin/sh"],
@@ -23,6 +29,14 @@ public struct ImageRecord: Codable, Equatable, Sendable {
     public var size: UInt64
     public var source: String
     public var config: ImageConfig
+
+    public init(id: String, created: String, size: UInt64, source: String, config: ImageConfig) {
+        self.id = id
+        self.created = created
+        self.size = size
+        self.source = source
+        self.config = config
+    }
 
     public var hex: String { String(id.dropFirst("sha256:".count)) }
     public var shortID: String { String(hex.prefix(12)) }

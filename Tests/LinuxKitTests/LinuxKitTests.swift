@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import LinuxKit
+
+@Suite struct LinuxKitTests {
+    @Test func exitStatusFollowsShellConventions() {
+        #expect(ExitStatus(waitStatus: 3 << 8).code == 3)
+        #expect(ExitStatus(waitStatus: SIGKILL).code == 137)
+        #expect(ExitStatus(waitStatus: SIGTERM) == .signaled(SIGTERM))
+    }
+
+    @Test func signalNamesAndNumbers() {
+        #expect(Signals.parse("TERM") == SIGTERM)
+        #expect(Signals.parse("sigkill") == SIGKILL)
+        #expect(Signals.parse("9") == 9)
+        #expect(Signals.parse("NOPE") == nil)
+        #expect(Signals.parse("0") == nil)
+    }
+
+    @Test func mountinfoEscapesAreDecoded() {
+        #expect(Mounts.unescapeMountinfo("/mnt/with\\040space") == "/mnt/with space")
+        #expect(Mounts.unescapeMountinfo("/plain") == "/plain")
+        #expect(Mounts.unescapeMountinfo("/trailing\\") == "/trailing\\")
+    }
+
+    @Test func rfc3339RoundTrips() {
+        let now = Clock.now()
+        #expect(Clock.epochSeconds(rfc3339: Clock.rfc3339(now)) == now.tv_sec)
+        #expect(Clock.rfc3339(timespec(tv_sec: 0, tv_nsec: 5)) == "1970-01-01T00:00:00.000000005Z")
+    }
+
+    @Test func systemErrorsNameCallPathAndErrno() {
+        let error = SystemError(errno: ENOENT, call: "open", detail: "/nope")
+        #expect(error.description == "open /nope: No such file or directory (ENOENT)")
+    }
+
+    @Test func atomicWriteReplacesWholeFiles() throws {
+        let path = "/tmp/swiftainer-linuxkit-\(getpid())"
+        defer { unlink(path) }
+        try Files.writeAtomically(path, "first")
+        try Files.writeAtomically(path, "second")
+        #expect(try Files.readString(path) == "second")
+        #expect(!Files.exists(path + ".tmp-\(getpid())"))
+    }
+
+    @Test func startTimeIdentifiesLiveProcesses() {
+        let me = getpid()
+        let start = ProcessInfoLinux.startTime(of: me)
+        #expect(start != nil)
+        #expect(ProcessInfoLinux.isAlive(pid: me, startTime: start!))
+        #expect(!ProcessInfoLinux.isAlive(pid: me, startTime: start! + 1))
+    }
+}
