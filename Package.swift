@@ -32,7 +32,7 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit"]),
         .testTarget(name: "CLITests", dependencies: ["CLI", "Engine"]),
         // Root + real kernel. Depends on the executable so `swift test` builds it.
-        .testTarget(name: "IntegrationTests", dependencies: ["swiftainer", "LinuxKit"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["swiftainer", "LinuxKit", "CLinux"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -35,7 +35,7 @@ public enum ContainerInit {
         }
         let config = try JSONDecoder().decode(InitConfig.self, from: Data(payload))
         let debug: (String) -> Void = { line in
-            if config.debug { fputs("swiftainer[init \(config.containerID)]: \(line)\n", stderr) }
+            if config.debug { fputs("swiftainer: debug: init \(config.containerID.prefix(12)): \(line)\n", stderr) }
         }
         let spec = config.spec
         guard let process = spec.process, let args = process.args, !args.isEmpty else {

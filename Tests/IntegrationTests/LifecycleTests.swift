@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Foundation
+import Testing
+
+@Suite(.serialized, requiresRoot) struct LifecycleTests {
+    /// Pids of processes whose command line contains `marker`.
+    func pids(matching marker: String) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(marker)
+        }
+    }
+
+    @Test(arguments: [SIGTERM, SIGINT, SIGHUP])
+    func signalsReachTheContainer(signal: Int32) {
+        let running = Harness.startSwiftainer(["run", "--rm", "busybox", "sh", "-c",
+                                               "trap 'echo caught; exit 7' TERM INT HUP; echo ready; while true; do sleep 0.05; done"])
+        #expect(Harness.eventually { running.stdout.contains("ready") })
+        kill(running.process.processIdentifier, signal)
+        let result = running.finish()
+        #expect(result.status == 7, "\(result.stderr)")
+        #expect(result.stdout == "ready\ncaught\n")
+    }
+
+    @Test func containerKilledFromOutsideExits137() {
+        let marker = "sleep 31\(getpid() % 1000)"
+        let running = Harness.startSwiftainer(["run", "--rm", "busybox", "sh", "-c", marker])
+        #expect(Harness.eventually { !pids(matching: marker).filter { $0 != running.process.processIdentifier }.isEmpty })
+        for pid in pids(matching: marker) where pid != running.process.processIdentifier { kill(pid, SIGKILL) }
+        let result = running.finish()
+        #expect(result.status == 137, "\(result.stderr)")
+    }
+
+    @Test func killingRunKillsTheContainerAndALaterCommandCleansUp() {
+        let name = "doomed-\(getpid())"
+        let marker = "sleep 32\(getpid() % 1000)"
+        let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "busybox", "sh", "-c", marker])
+        #expect(Harness.eventually { Harness.run(["ps"]).stdout.contains(name) })
+        kill(running.process.processIdentifier, SIGKILL)
+        _ = running.finish()
+        // PR_SET_PDEATHSIG: the container dies with its supervisor.
+        #expect(Harness.eventually { pids(matching: marker).isEmpty })
+        #expect(Harness.hostMountsMentioning(Harness.root).isEmpty)
+        // The next command notices and removes the --rm container.
+        let ps = Harness.run(["ps", "-a"])
+        #expect(!ps.stdout.contains(name))
+        #expect(!Harness.containerExists(named: name))
+    }
+
+    @Test func containerWithoutRmStaysListedUntilRemoved() {
+        let name = "kept-\(getpid())"
+        let result = Harness.run(["run", "--name", name, "busybox", "sh", "-c", "exit 4"])
+        #expect(result.status == 4)
+        let ps = Harness.run(["ps", "-a"])
+        #expect(ps.stdout.contains(name) && ps.stdout.contains("Exited (4)"), "\(ps.stdout)")
+        #expect(!Harness.run(["ps"]).stdout.contains(name))
+        let clash = Harness.run(["run", "--name", name, "busybox", "true"])
+        #expect(clash.status == 125)
+        #expect(clash.stderr.contains("already in use"))
+        #expect(Harness.run(["rm", name]).status == 0)
+        #expect(!Harness.run(["ps", "-a"]).stdout.contains(name))
+    }
+
+    @Test func interactiveShellThroughAPty() throws {
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        try #require(master >= 0)
+        defer { close(master) }
+        var number: UInt32 = 0
+        try #require(sw_pty_unlock(master) == 0 && sw_pty_number(master, &number) == 0)
+        _ = sw_set_winsize(master, 24, 80)
+        let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Harness.binary)
+        process.arguments = ["run", "--rm", "-it", "busybox", "/bin/sh"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFTAINER_ROOT": Harness.root]) { $1 }
+        let handle = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
+        process.standardInput = handle
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+
+        var output = ""
+        func read(until text: String, seconds: Double = 10) -> Bool {
+            Harness.eventually(seconds) {
+                var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
+                if poll(&fds, 1, 20) > 0 {
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    let n = Glibc.read(master, &buffer, buffer.count)
+                    if n > 0 { output += String(decoding: buffer[0..<n], as: UTF8.self) }
+                }
+                return output.contains(text)
+            }
+        }
+        #expect(read(until: "# "), "no prompt: \(output)")
+        _ = "tty; echo answer-$((6*7))\n".withCString { write(master, $0, strlen($0)) }
+        #expect(read(until: "answer-42"), "\(output)")
+        #expect(output.contains("/dev/pts/0"), "the console is the container's own pty: \(output)")
+        _ = "exit 9\n".withCString { write(master, $0, strlen($0)) }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 9)
+    }
+
+    @Test func importErrorsLeaveTheStoreAlone() throws {
+        let before = Harness.run(["images", "--no-trunc"]).stdout
+        let fixture = Harness.repository + "/rootfs-fixtures/out/busybox-rootfs.tar.gz"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: fixture))
+        let truncated = "/tmp/swiftainer-truncated-\(getpid()).tar.gz"
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: truncated))
+        defer { unlink(truncated) }
+        let result = Harness.run(["import", truncated, "broken:1"])
+        #expect(result.status == 125)
+        #expect(result.stderr.contains("truncated"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(Harness.run(["images", "--no-trunc"]).stdout == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: Harness.root + "/images/tmp").isEmpty)
+    }
+
+    @Test func imagesAndRmi() {
+        let fixture = Harness.repository + "/rootfs-fixtures/out/busybox-rootfs.tar.gz"
+        #expect(Harness.run(["import", fixture, "extra:3.20"]).status == 0)
+        let images = Harness.run(["images"]).stdout
+        #expect(images.hasPrefix("REPOSITORY   TAG"))
+        #expect(images.contains("extra") && images.contains("3.20"))
+        #expect(Harness.run(["run", "--rm", "extra:3.20", "true"]).status == 0)
+        let removed = Harness.run(["rmi", "extra:3.20"])
+        #expect(removed.stdout == "Untagged: extra:3.20\n", "shares its layer with busybox, so only the tag goes")
+        #expect(Harness.run(["run", "--rm", "extra:3.20", "true"]).status == 125)
+    }
+}
