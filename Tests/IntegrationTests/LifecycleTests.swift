@@ -98,9 +98,24 @@ import Testing
         _ = "tty; echo answer-$((6*7))\n".withCString { write(master, $0, strlen($0)) }
         #expect(read(until: "answer-42"), "\(output)")
         #expect(output.contains("/dev/pts/0"), "the console is the container's own pty: \(output)")
+        var during = termios()
+        tcgetattr(master, &during)
+        #expect(during.c_lflag & tcflag_t(ICANON) == 0, "raw mode while the container runs")
         _ = "exit 9\n".withCString { write(master, $0, strlen($0)) }
         process.waitUntilExit()
         #expect(process.terminationStatus == 9)
+        var after = termios()
+        tcgetattr(master, &after)
+        #expect(after.c_lflag & tcflag_t(ICANON | ECHO) == tcflag_t(ICANON | ECHO), "terminal restored on exit")
+    }
+
+    @Test func nonRootIsToldClearly() {
+        let result = Harness.execute("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Harness.binary,
+                                                         "run", "--rm", "busybox", "true"],
+                                     environment: ["SWIFTAINER_ROOT": Harness.root], stdin: nil)
+        #expect(result.status == 125)
+        #expect(result.stderr.hasPrefix("swiftainer: must be run as root"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
     @Test func importErrorsLeaveTheStoreAlone() throws {
