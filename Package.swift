@@ -22,13 +22,15 @@ let package = Package(
         .target(name: "LinuxKit", dependencies: ["CLinux"]),
         .target(name: "OCI", dependencies: ["LinuxKit"]),
         .target(name: "Images", dependencies: ["LinuxKit", "CZlib"]),
-        .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "CLinux"]),
-        .target(name: "Engine", dependencies: ["Images", "Runtime", "OCI", "LinuxKit"]),
+        .target(name: "Seccomp", dependencies: ["OCI", "LinuxKit", "CSeccomp"]),
+        .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "CLinux", "Seccomp"]),
+        .target(name: "Engine", dependencies: ["Images", "Runtime", "OCI", "LinuxKit", "Seccomp"]),
         .target(name: "CLI", dependencies: ["Engine", "Runtime", "Images", "OCI", "LinuxKit"]),
         .executableTarget(name: "swiftainer", dependencies: ["CLI"]),
 
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "OCI"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit"]),
         .testTarget(name: "CLITests", dependencies: ["CLI", "Engine"]),
         // Root + real kernel. Depends on the executable so `swift test` builds it.

@@ -39,6 +39,8 @@ enum Commands {
             OptionSpec(["--name"], takesValue: true), OptionSpec(["-e", "--env"], takesValue: true),
             OptionSpec(["-w", "--workdir"], takesValue: true), OptionSpec(["-h", "--hostname"], takesValue: true),
             OptionSpec(["--network", "--net"], takesValue: true, key: "network"), OptionSpec(["--no-pivot"]),
+            OptionSpec(["--security-opt"], takesValue: true), OptionSpec(["--cap-add"], takesValue: true),
+            OptionSpec(["--cap-drop"], takesValue: true), OptionSpec(["--privileged"]), OptionSpec(["--read-only"]),
         ],
         stopAtFirstPositional: true
     ) { args, context in
@@ -54,6 +56,11 @@ enum Commands {
         options.workingDir = args.value("workdir")
         options.hostname = args.value("hostname")
         options.noPivot = args.has("no-pivot")
+        options.capAdd = args.values["cap-add"] ?? []
+        options.capDrop = args.values["cap-drop"] ?? []
+        options.privileged = args.has("privileged")
+        options.readOnly = args.has("read-only")
+        for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
         if let workdir = options.workingDir, !workdir.hasPrefix("/") {
             throw UsageError("the working directory '\(workdir)' is invalid: it needs to be an absolute path")
         }

@@ -9,12 +9,17 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #define SPAWN_STACK_SIZE (256 * 1024)
@@ -51,6 +56,15 @@ static int spawn_child(void *arg) {
     if (err >= 0) dup2(err, 2);
     int report = -1;
     if (extra >= 0) { dup2(extra, 3); report = 3; }
+    if (req->exec_read_only && (req->clone_flags & CLONE_NEWNS)) {
+        // Private first, so the read-only bind never reaches the host's mount table.
+        if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) != 0 ||
+            mount(req->path, req->path, NULL, MS_BIND, NULL) != 0 ||
+            mount(NULL, req->path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) {
+            write_exec_error(report, errno);
+            _exit(125);
+        }
+    }
     execve(req->path, req->argv, req->envp);
     write_exec_error(report, errno);
     _exit(127);
@@ -201,4 +215,68 @@ ssize_t sw_recv_fd(int sock, int *fd_out, void *data, size_t len) {
         }
     }
     return n;
+}
+
+int sw_cap_last(void) {
+    int last = 40;
+    int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[16] = {0};
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        if (n > 0) {
+            last = 0;
+            for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) last = last * 10 + (buf[i] - '0');
+        }
+        close(fd);
+    }
+    return last;
+}
+
+int sw_cap_bounding_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
+int sw_set_keep_caps(int value) { return prctl(PR_SET_KEEPCAPS, value, 0, 0, 0); }
+int sw_cap_ambient_clear(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
+int sw_cap_ambient_raise(int cap) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0); }
+
+int sw_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable) {
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    data[0].effective = (uint32_t)effective;
+    data[1].effective = (uint32_t)(effective >> 32);
+    data[0].permitted = (uint32_t)permitted;
+    data[1].permitted = (uint32_t)(permitted >> 32);
+    data[0].inheritable = (uint32_t)inheritable;
+    data[1].inheritable = (uint32_t)(inheritable >> 32);
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+int sw_capget(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable) {
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    *effective = (uint64_t)data[1].effective << 32 | data[0].effective;
+    *permitted = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+    *inheritable = (uint64_t)data[1].inheritable << 32 | data[0].inheritable;
+    return 0;
+}
+
+int sw_seccomp_load(const void *filter, unsigned short count, unsigned int flags) {
+    struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)filter };
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
+int sw_sealed_copy(int source_fd, size_t size) {
+    int fd = memfd_create("swiftainer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -errno;
+    off_t offset = 0;
+    while ((size_t)offset < size) {
+        ssize_t n = sendfile(fd, source_fd, &offset, size - (size_t)offset);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { int err = n < 0 ? errno : EIO; close(fd); return -err; }
+    }
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
 }

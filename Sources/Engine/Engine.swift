@@ -6,6 +6,7 @@ import Images
 import LinuxKit
 import OCI
 import Runtime
+import Seccomp
 
 /// The Docker-like layer: images and containers on disk, run flags turned into an OCI bundle
 /// that the low-level runtime (the same one `create`/`start` use) runs.
@@ -29,6 +30,9 @@ public final class Engine {
         try Self.requireRoot()
         containers.reconcile()
         let image = try images.resolve(options.image)
+        // Everything that can be wrong with the request is found before a container exists.
+        let capabilities = try options.capabilities()
+        let seccomp = try seccompProfile(options)?.resolve(capabilities: Set(capabilities))
         let id = Random.hex(bytes: 32)
         let name = try options.name.map(validated) ?? generateName()
         let me = getpid()
@@ -42,7 +46,7 @@ public final class Engine {
         DebugLog.log("container \(id) (\(name)) from image \(image.id)")
 
         do {
-            let status = try runCreated(&record, options, image)
+            let status = try runCreated(&record, options, image, capabilities: capabilities, seccomp: seccomp)
             record.status = .exited
             record.exitCode = status.code
             record.finishedAt = Clock.rfc3339()
@@ -66,13 +70,15 @@ public final class Engine {
         }
     }
 
-    private func runCreated(_ record: inout ContainerRecord, _ options: RunOptions, _ image: ImageRecord) throws -> ExitStatus {
+    private func runCreated(_ record: inout ContainerRecord, _ options: RunOptions, _ image: ImageRecord,
+                            capabilities: [String], seccomp: OCI.Seccomp?) throws -> ExitStatus {
         let dir = paths.container(record.id)
         for sub in ["rootfs", "upper", "work"] {
             try check(mkdir(dir + "/" + sub, 0o755), "mkdir", dir + "/" + sub)
         }
         var spec = SpecBuilder.spec(for: options, image: image, containerID: record.id,
-                                    hostEnvironment: ProcessInfo.processInfo.environment, hostHostname: Self.hostname())
+                                    hostEnvironment: ProcessInfo.processInfo.environment, hostHostname: Self.hostname(),
+                                    capabilities: capabilities, seccomp: seccomp)
         spec.annotations?[SwiftainerAnnotation.overlayLower] = images.rootfsPath(of: image)
         spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
         spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
@@ -110,6 +116,19 @@ public final class Engine {
             }
         }
         try containers.remove(record.id)
+    }
+
+    /// The Docker-format profile a run asks for: the built-in default, a file, or none.
+    /// --privileged runs unconfined, as with Docker, unless a profile is named.
+    func seccompProfile(_ options: RunOptions) throws -> DockerProfile? {
+        switch options.seccomp {
+        case .unconfined: return nil
+        case .builtIn: return options.privileged ? nil : try DockerProfile.builtInDefault()
+        case .file(let path):
+            let bytes: [UInt8]
+            do { bytes = try Files.read(path) } catch { throw EngineError.invalidOption("seccomp profile \(path): \(error)") }
+            return try DockerProfile.parse(bytes, source: path)
+        }
     }
 
     static func hostname() -> String {

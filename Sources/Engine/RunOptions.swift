@@ -18,13 +18,63 @@ public struct RunOptions: Equatable {
     public var network: NetworkMode = .none
     public var noPivot = false
 
+    public enum SeccompChoice: Equatable { case builtIn, unconfined, file(String) }
+    public var seccomp: SeccompChoice = .builtIn
+    public var noNewPrivileges = false
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    public var privileged = false
+    public var readOnly = false
+
+    /// `--security-opt` values, as Docker spells them.
+    public mutating func addSecurityOption(_ option: String) throws {
+        let (key, value) = option.contains("=") || option.contains(":")
+            ? (String(option.prefix { $0 != "=" && $0 != ":" }), String(option.drop { $0 != "=" && $0 != ":" }.dropFirst()))
+            : (option, "")
+        switch key {
+        case "seccomp":
+            guard !value.isEmpty else { throw EngineError.invalidOption("--security-opt seccomp needs a value: a profile file or 'unconfined'") }
+            seccomp = value == "unconfined" ? .unconfined : .file(value)
+        case "no-new-privileges":
+            guard let flag = ["": true, "true": true, "false": false][value] else {
+                throw EngineError.invalidOption("--security-opt no-new-privileges takes true or false, not '\(value)'")
+            }
+            noNewPrivileges = flag
+        default:
+            throw EngineError.invalidOption("--security-opt '\(option)' is not supported (seccomp=FILE|unconfined, no-new-privileges)")
+        }
+    }
+
+    /// The capability set after --privileged, --cap-drop and --cap-add (Docker's order: drops,
+    /// then adds; ALL in either means every capability).
+    public func capabilities() throws -> [String] {
+        let everything = CapabilityNames.all.filter(CapabilityNames.isAvailable)
+        if privileged { return everything }
+        var set = CapabilityNames.dockerDefault
+        for name in capDrop {
+            if name.uppercased() == "ALL" { set = []; continue }
+            guard let cap = CapabilityNames.canonical(name) else { throw EngineError.invalidOption("--cap-drop: unknown capability '\(name)'") }
+            set.removeAll { $0 == cap }
+        }
+        for name in capAdd {
+            if name.uppercased() == "ALL" { set = everything; continue }
+            guard let cap = CapabilityNames.canonical(name) else { throw EngineError.invalidOption("--cap-add: unknown capability '\(name)'") }
+            guard CapabilityNames.isAvailable(cap) else {
+                throw EngineError.invalidOption("--cap-add: \(cap) is not in swiftainer's own bounding set, so it cannot be given to a container")
+            }
+            if !set.contains(cap) { set.append(cap) }
+        }
+        return set
+    }
+
     public init() {}
 }
 
 /// Turns run options and an image into the OCI spec the runtime consumes.
 public enum SpecBuilder {
     public static func spec(for options: RunOptions, image: ImageRecord, containerID: String,
-                            hostEnvironment: [String: String], hostHostname: String) -> Spec {
+                            hostEnvironment: [String: String], hostHostname: String,
+                            capabilities: [String] = CapabilityNames.dockerDefault, seccomp: OCI.Seccomp? = nil) -> Spec {
         let args = options.command.isEmpty ? image.config.cmd : options.command
         var env = image.config.env
         for entry in options.env {
@@ -40,6 +90,20 @@ public enum SpecBuilder {
             terminal: options.tty, hostname: options.hostname ?? defaultHostname(options, containerID, hostHostname),
             networkNamespace: options.network != .host)
         spec.annotations = [SwiftainerAnnotation.createWorkingDirectory: "true"]
+        spec.process?.capabilities = Capabilities(all: capabilities)
+        spec.process?.noNewPrivileges = options.noNewPrivileges
+        spec.linux?.seccomp = seccomp
+        spec.root?.readonly = options.readOnly
+        if options.privileged {
+            // Docker's --privileged: nothing masked or read-only in /proc and /sys.
+            spec.linux?.maskedPaths = []
+            spec.linux?.readonlyPaths = []
+            spec.mounts = spec.mounts?.map { mount in
+                var mount = mount
+                if mount.type == "sysfs" { mount.options = mount.options?.filter { $0 != "ro" } }
+                return mount
+            }
+        }
         return spec
     }
 

@@ -223,6 +223,15 @@ public struct Seccomp: Codable, Equatable, Sendable {
     public var architectures: [String]?
     public var flags: [String]?
     public var syscalls: [SeccompSyscall]?
+
+    public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil,
+                flags: [String]? = nil, syscalls: [SeccompSyscall]? = nil) {
+        self.defaultAction = defaultAction
+        self.defaultErrnoRet = defaultErrnoRet
+        self.architectures = architectures
+        self.flags = flags
+        self.syscalls = syscalls
+    }
 }
 
 public struct SeccompSyscall: Codable, Equatable, Sendable {
@@ -230,6 +239,13 @@ public struct SeccompSyscall: Codable, Equatable, Sendable {
     public var action: String
     public var errnoRet: UInt32?
     public var args: [SeccompArg]?
+
+    public init(names: [String], action: String, errnoRet: UInt32? = nil, args: [SeccompArg]? = nil) {
+        self.names = names
+        self.action = action
+        self.errnoRet = errnoRet
+        self.args = args
+    }
 }
 
 public struct SeccompArg: Codable, Equatable, Sendable {
@@ -237,4 +253,11 @@ public struct SeccompArg: Codable, Equatable, Sendable {
     public var value: UInt64
     public var valueTwo: UInt64?
     public var op: String
+
+    public init(index: UInt32, value: UInt64, valueTwo: UInt64? = nil, op: String) {
+        self.index = index
+        self.value = value
+        self.valueTwo = valueTwo
+        self.op = op
+    }
 }

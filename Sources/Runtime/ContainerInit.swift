@@ -44,6 +44,9 @@ public enum ContainerInit {
         let namespaces = spec.linux?.namespaces ?? []
         func creates(_ type: String) -> Bool { namespaces.contains { $0.type == type && $0.path == nil } }
 
+        if creates("mount") {
+            try verifyExecutableIsReadOnly(debug)
+        }
         if creates("network") {
             debug("bring up lo")
             try check(sw_interface_up("lo"), "bring up", "lo")
@@ -82,15 +85,22 @@ public enum ContainerInit {
         }
 
         let env = process.env ?? []
-        try setIdentity(process.user)
+        if process.cwd != "/" && spec.annotations?[SwiftainerAnnotation.createWorkingDirectory] == "true" && !Files.isDirectory(process.cwd) {
+            try Files.makeDirectories(process.cwd)
+        }
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
+        // (runc's order). With no_new_privs, load it last, as late before exec as possible.
+        let noNewPrivileges = process.noNewPrivileges == true
+        if let filter = config.seccompFilter, !noNewPrivileges {
+            try loadSeccomp(filter, debug)
+        }
+        try CapabilitySetup.apply(process.capabilities, user: process.user)
         // Changing credentials clears the parent-death signal set at clone(); set it again so
         // the container still dies with a killed `swiftainer run`.
         _ = sw_set_pdeathsig(SIGKILL)
-        if process.noNewPrivileges == true {
+        if noNewPrivileges {
             try check(sw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
-        }
-        if process.cwd != "/" && spec.annotations?[SwiftainerAnnotation.createWorkingDirectory] == "true" && !Files.isDirectory(process.cwd) {
-            try Files.makeDirectories(process.cwd)
+            if let filter = config.seccompFilter { try loadSeccomp(filter, debug) }
         }
         guard chdir(process.cwd) == 0 else {
             throw RuntimeError("chdir to cwd \"\(process.cwd)\" set in config.json failed: \(String(cString: strerror(errno)))", exitCode: 126)
@@ -116,12 +126,24 @@ public enum ContainerInit {
         return (master, slave)
     }
 
-    private static func setIdentity(_ user: User) throws {
-        let groups = (user.additionalGids ?? []).map { gid_t($0) }
-        try check(setgroups(groups.count, groups), "setgroups")
-        try check(setgid(user.gid), "setgid", "\(user.gid)")
-        try check(setuid(user.uid), "setuid", "\(user.uid)")
-        if let mask = user.umask { umask(mode_t(mask)) }
+    /// CVE-2019-5736: through /proc/PID/exe a container could reopen this binary for writing and
+    /// replace it on the host. Launcher re-execs us from a read-only bind mount of ourselves;
+    /// check that the kernel agrees before the container gets a chance.
+    private static func verifyExecutableIsReadOnly(_ debug: (String) -> Void) throws {
+        // While we run, a write-open fails with ETXTBSY anyway; the exploit waits for the runtime
+        // to exit. What protects the file then is the mount: it must be read-only.
+        var fs = statvfs()
+        try check(statvfs("/proc/self/exe", &fs), "statvfs", "/proc/self/exe")
+        guard fs.f_flag & UInt(ST_RDONLY) != 0 else {
+            throw RuntimeError("refusing to start: the runtime binary is on a writable mount as seen through /proc/self/exe; CVE-2019-5736 protection failed")
+        }
+        debug("runtime binary is on a read-only mount (statvfs(/proc/self/exe): ST_RDONLY)")
+    }
+
+    private static func loadSeccomp(_ filter: [UInt8], _ debug: (String) -> Void) throws {
+        debug("load seccomp filter (\(filter.count / 8) instructions)")
+        let rc = filter.withUnsafeBytes { sw_seccomp_load($0.baseAddress, UInt16(filter.count / 8), 0) }
+        try check(rc, "seccomp(SECCOMP_SET_MODE_FILTER)")
     }
 
     private static func exec(_ path: String, _ args: [String], _ env: [String]) {

@@ -5,6 +5,7 @@ import CLinux
 import FoundationEssentials
 import LinuxKit
 import OCI
+import Seccomp
 
 /// Where the container process's standard streams come from.
 public enum StandardInput: Sendable {
@@ -104,8 +105,9 @@ public enum Launcher {
         let rootfs = rootPath.hasPrefix("/") ? rootPath : request.bundle + "/" + rootPath
         guard Files.isDirectory(rootfs) else { throw RuntimeError("root filesystem \(rootfs) is not a directory") }
         let flags = try cloneFlags(for: spec)
+        let filter = try spec.linux?.seccomp.map(compileSeccomp)
         let config = InitConfig(containerID: request.containerID, spec: spec, rootfs: rootfs, bundle: request.bundle,
-                                noPivot: request.noPivot, debug: request.debug)
+                                noPivot: request.noPivot, debug: request.debug, seccompFilter: filter)
         let payload = try JSONEncoder().encode(config)
 
         let (parentEnd, childEnd) = try SyncChannel.pair()
@@ -115,19 +117,27 @@ public enum Launcher {
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("swiftainer"), strdup("init"), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = [nil]
         defer { argv.forEach { free($0) } }
-        let pid: pid_t = "/proc/self/exe".withCString { path in
+        // CVE-2019-5736: the container must never get a writable handle on this binary. With a
+        // new mount namespace the child re-execs it from a read-only bind mount of itself (two
+        // mount calls); without one, from a sealed in-memory copy.
+        let createsMountNamespace = flags & Int32(SW_CLONE_NEWNS) != 0
+        let sealedCopy = createsMountNamespace ? nil : try SealedExecutable.copyOfSelf()
+        let executable = try sealedCopy.map { "/proc/self/fd/\($0.raw)" } ?? SealedExecutable.pathOfSelf()
+        let pid: pid_t = executable.withCString { path in
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in
                     var spawn = sw_spawn_request(
                         clone_flags: flags, path: path,
                         argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
                         stdin_fd: devNull?.raw ?? -1, stdout_fd: -1, stderr_fd: -1,
-                        extra_fd: childEnd.fd.raw, pdeathsig: SIGKILL)
+                        extra_fd: childEnd.fd.raw, pdeathsig: SIGKILL,
+                        exec_read_only: createsMountNamespace ? 1 : 0)
                     return sw_spawn(&spawn)
                 }
             }
         }
         childEnd.fd.close()
+        sealedCopy?.close()
         guard pid > 0 else {
             throw RuntimeError("clone(\(describe(flags))): \(SystemError(errno: -pid, call: "clone").message)")
         }
@@ -157,6 +167,14 @@ public enum Launcher {
             created.kill()
             throw error
         }
+    }
+
+    static func compileSeccomp(_ seccomp: OCI.Seccomp) throws -> [UInt8] {
+        var skipped: [String] = []
+        let filter = try SeccompCompiler.compile(seccomp, skipped: &skipped)
+        if !skipped.isEmpty { DebugLog.log("seccomp: skipped syscalls unknown to this kernel/libseccomp: \(skipped.joined(separator: " "))") }
+        DebugLog.log("seccomp: \(filter.count / 8) BPF instructions")
+        return filter
     }
 
     static func describe(_ flags: Int32) -> String {

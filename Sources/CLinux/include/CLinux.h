@@ -31,6 +31,10 @@ struct sw_spawn_request {
     int stderr_fd;            // -1: inherit
     int extra_fd;             // placed at fd 3 without CLOEXEC in the child; -1: none
     int pdeathsig;            // signal the child gets when the parent dies; 0: none
+    /// When set (and clone_flags has CLONE_NEWNS), `path` is bind-mounted read-only onto itself
+    /// in the child's new mount namespace before execve, so the runtime binary the container's
+    /// init runs from cannot be opened for writing through /proc/PID/exe (CVE-2019-5736).
+    int exec_read_only;
 };
 
 /// clone()s a child per `req` and execs it. Returns the child's pid (in the caller's pid
@@ -74,5 +78,21 @@ void sw_reset_signals(void);
 /// sendmsg/recvmsg with one SCM_RIGHTS file descriptor and a small payload.
 ssize_t sw_send_fd(int sock, int fd, const void *data, size_t len);
 ssize_t sw_recv_fd(int sock, int *fd_out, void *data, size_t len);
+
+/// Capabilities (capget/capset have no glibc wrapper; prctl is variadic).
+int sw_cap_last(void);
+int sw_cap_bounding_drop(int cap);
+int sw_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+int sw_capget(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable);
+int sw_cap_ambient_clear(void);
+int sw_cap_ambient_raise(int cap);
+int sw_set_keep_caps(int value);
+
+/// Loads a classic BPF seccomp filter (`count` instructions of 8 bytes).
+int sw_seccomp_load(const void *filter, unsigned short count, unsigned int flags);
+
+/// A close-on-exec memfd holding the first `size` bytes of `source_fd`, sealed against writes,
+/// growth, shrinking and further seals. Returns the fd, or -errno.
+int sw_sealed_copy(int source_fd, size_t size);
 
 #endif
