@@ -155,6 +155,9 @@ public struct KernelVersion: Comparable, Sendable {
         return KernelVersion(release) ?? KernelVersion("0")!
     }
 
+    /// 6.1 and 6.1.0 are the same release.
+    public static func == (lhs: KernelVersion, rhs: KernelVersion) -> Bool { !(lhs < rhs) && !(rhs < lhs) }
+
     public static func < (lhs: KernelVersion, rhs: KernelVersion) -> Bool {
         for i in 0..<max(lhs.parts.count, rhs.parts.count) {
             let a = i < lhs.parts.count ? lhs.parts[i] : 0

@@ -1,0 +1,171 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import OCI
+import Testing
+@testable import Seccomp
+
+@Suite struct DockerProfileTests {
+    func parse(_ json: String) throws -> DockerProfile { try DockerProfile.parse(Array(json.utf8), source: "test.json") }
+
+    func error(_ json: String) -> String {
+        do { _ = try parse(json); return "" } catch { return "\(error)" }
+    }
+
+    @Test func malformedProfilesNameTheFieldAtFault() {
+        #expect(error("{not json") == "seccomp profile test.json: invalid JSON: The given data was not valid JSON.")
+        #expect(error(#"{"defaultAction": "SCMP_ACT_BOGUS"}"#) == "seccomp profile test.json: defaultAction: unknown action 'SCMP_ACT_BOGUS'")
+        #expect(error(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOPE"}]}"#)
+                == "seccomp profile test.json: syscalls[0].action: unknown action 'SCMP_ACT_NOPE'")
+        #expect(error(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ALMOST"}]}]}"#)
+                == "seccomp profile test.json: syscalls[0].args[0].op: unknown operator 'SCMP_CMP_ALMOST'")
+        #expect(error(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#)
+                == "seccomp profile test.json: syscalls[0].args[0].index: 7 is out of range (0-5)")
+        #expect(error(#"{"syscalls": []}"#) == "seccomp profile test.json: missing field 'defaultAction'")
+        #expect(error(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "read", "action": "SCMP_ACT_ERRNO"}]}"#)
+                .hasPrefix("seccomp profile test.json: syscalls[0].names: "))
+    }
+
+    @Test func includesAndExcludesFollowCapabilitiesArchAndKernel() throws {
+        let profile = try parse("""
+        {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+          {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+          {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+          {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64"]}},
+          {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
+          {"name": "getpid", "action": "SCMP_ACT_ALLOW"}
+        ]}
+        """)
+        let plain = profile.resolve(capabilities: ["CAP_CHOWN"], kernel: KernelVersion("6.1.0-13-amd64")!, nativeArch: "SCMP_ARCH_X86_64")
+        #expect(plain.syscalls?.map(\.names) == [["clone"], ["arch_prctl"], ["ptrace"], ["getpid"]])
+        let admin = profile.resolve(capabilities: ["CAP_SYS_ADMIN"], kernel: KernelVersion("4.4")!, nativeArch: "SCMP_ARCH_AARCH64")
+        #expect(admin.syscalls?.map(\.names) == [["mount"], ["getpid"]])
+    }
+
+    @Test func archMapSelectsTheNativeFamily() throws {
+        let profile = try parse(#"{"defaultAction": "SCMP_ACT_ERRNO", "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}, {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}]}"#)
+        #expect(profile.resolve(capabilities: [], nativeArch: "SCMP_ARCH_X86_64").architectures == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
+    }
+
+    @Test func kernelVersionsCompareNumerically() {
+        #expect(KernelVersion("4.8")! < KernelVersion("4.10")!)
+        #expect(KernelVersion("6.1.5-13-amd64")! > KernelVersion("6.1")!)
+        #expect(KernelVersion("6.1.0-13-amd64")! == KernelVersion("6.1")!)
+        #expect(!(KernelVersion("5.0")! < KernelVersion("5")!))
+        #expect(KernelVersion("x.y") == nil)
+    }
+
+    @Test func builtInDefaultIsTheFileInTheRepository() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let fileBytes = try Data(contentsOf: repository.appendingPathComponent("profiles/seccomp-default.json"))
+        #expect(String(decoding: fileBytes, as: UTF8.self) == DockerProfile.defaultProfileJSON + "\n",
+                "profiles/seccomp-default.json changed: run scripts/gen-default-profile")
+    }
+
+    @Test func builtInDefaultHasDockersPolicy() throws {
+        let profile = try DockerProfile.builtInDefault()
+        #expect(profile.defaultAction == "SCMP_ACT_ERRNO")
+        let confined = profile.resolve(capabilities: Set(CapabilityNames.dockerDefault))
+        let allowed = Set((confined.syscalls ?? []).filter { $0.action == "SCMP_ACT_ALLOW" && $0.args == nil }.flatMap(\.names))
+        for dangerous in ["mount", "umount2", "unshare", "setns", "keyctl", "add_key", "request_key", "kexec_load",
+                          "init_module", "bpf", "perf_event_open", "reboot", "swapon", "open_by_handle_at", "userfaultfd"] {
+            #expect(!allowed.contains(dangerous), "\(dangerous) allowed by default")
+        }
+        for everyday in ["read", "write", "openat", "execve", "clone3", "exit_group", "futex", "getpid"] where everyday != "clone3" {
+            #expect(allowed.contains(everyday), "\(everyday) denied by default")
+        }
+        let admin = profile.resolve(capabilities: Set(CapabilityNames.dockerDefault + ["CAP_SYS_ADMIN"]))
+        let adminAllowed = Set((admin.syscalls ?? []).filter { $0.action == "SCMP_ACT_ALLOW" }.flatMap(\.names))
+        #expect(adminAllowed.isSuperset(of: ["mount", "umount2", "unshare", "setns"]))
+    }
+}
+
+@Suite struct SeccompCompilerTests {
+    @Test func compilesTheDefaultProfileToBPF() throws {
+        var skipped: [String] = []
+        let seccomp = try DockerProfile.builtInDefault().resolve(capabilities: Set(CapabilityNames.dockerDefault))
+        let bpf = try SeccompCompiler.compile(seccomp, skipped: &skipped)
+        #expect(bpf.count % 8 == 0)
+        #expect(bpf.count / 8 > 100 && bpf.count / 8 <= 4096)
+    }
+
+    @Test func unknownSyscallNamesAreSkippedNotFatal() throws {
+        var skipped: [String] = []
+        let seccomp = OCI.Seccomp(defaultAction: "SCMP_ACT_ALLOW", syscalls: [
+            SeccompSyscall(names: ["mkdir", "no_such_syscall_anywhere"], action: "SCMP_ACT_ERRNO")])
+        let bpf = try SeccompCompiler.compile(seccomp, skipped: &skipped)
+        #expect(skipped == ["no_such_syscall_anywhere"])
+        #expect(!bpf.isEmpty)
+    }
+
+    @Test func ociErrorsNameTheField() {
+        var skipped: [String] = []
+        #expect(throws: SeccompError("linux.seccomp.syscalls[0].args[0].op: unknown operator 'EQ'")) {
+            try SeccompCompiler.compile(OCI.Seccomp(defaultAction: "SCMP_ACT_ALLOW", syscalls: [
+                SeccompSyscall(names: ["read"], action: "SCMP_ACT_ERRNO", args: [SeccompArg(index: 0, value: 0, op: "EQ")])]), skipped: &skipped)
+        }
+        #expect(throws: SeccompError("linux.seccomp.defaultAction: unknown action 'ALLOW'")) {
+            try SeccompCompiler.compile(OCI.Seccomp(defaultAction: "ALLOW"), skipped: &skipped)
+        }
+    }
+
+    @Test func sameArgumentTwiceMeansEitherCondition() throws {
+        // personality(0) or personality(8): two rules, both compile.
+        var skipped: [String] = []
+        let seccomp = OCI.Seccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [
+            SeccompSyscall(names: ["personality"], action: "SCMP_ACT_ALLOW", args: [
+                SeccompArg(index: 0, value: 0, op: "SCMP_CMP_EQ"), SeccompArg(index: 0, value: 8, op: "SCMP_CMP_EQ")])])
+        #expect(try !SeccompCompiler.compile(seccomp, skipped: &skipped).isEmpty)
+    }
+}
+
+/// Property test: mutated profiles never crash the parser; they parse or fail with a
+/// SeccompError (a seeded generator keeps failures reproducible).
+@Suite struct ProfileParserFuzzTests {
+    @Test func mutatedProfilesFailCleanly() {
+        var random = SplitMix(seed: 0x5eed_c0de)
+        let base = Array(DockerProfile.defaultProfileJSON.utf8.prefix(3000)) + Array(#"]}]}"#.utf8)
+        let small = Array(#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#.utf8)
+        let alphabet = Array(#"{}[]":,0123456789-"#.utf8)
+        var parsed = 0
+        for iteration in 0..<fuzzIterations(default: 3000) {
+            var bytes = iteration % 2 == 0 ? small : base
+            for _ in 0..<(1 + Int(random.next() % 4)) {
+                let at = Int(random.next() % UInt64(bytes.count))
+                switch random.next() % 4 {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: random.next())
+                case 1: bytes.remove(at: at)
+                case 2: bytes.insert(alphabet[Int(random.next() % UInt64(alphabet.count))], at: at)
+                default: bytes = Array(bytes[0..<at])
+                }
+                if bytes.isEmpty { bytes = [0x7b] }
+            }
+            do {
+                _ = try DockerProfile.parse(bytes, source: "fuzz")
+                parsed += 1
+            } catch is SeccompError {
+            } catch {
+                Issue.record("unexpected error type for input \(iteration): \(error)")
+            }
+        }
+        #expect(parsed < fuzzIterations(default: 3000))
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+/// scripts/fuzz raises the count through SWIFTAINER_FUZZ_ITERATIONS; CI runs the default.
+func fuzzIterations(default count: Int) -> Int {
+    ProcessInfo.processInfo.environment["SWIFTAINER_FUZZ_ITERATIONS"].flatMap(Int.init) ?? count
+}
