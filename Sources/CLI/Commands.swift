@@ -29,7 +29,37 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, importImage, images, rmi, ps, rm, version]
+    static let all: [Command] = [run, importImage, images, rmi, ps, rm, stats, version]
+
+    static let stats = Command(
+        name: "stats", usage: "stats [--no-stream] [CONTAINER...]",
+        summary: "Show CPU, memory, network and pids of running containers", options: [OptionSpec(["--no-stream"])]
+    ) { args, context in
+        try Engine.requireRoot()
+        let engine = context.engine
+        engine.containers.reconcile()
+        let named = try args.positionals.map { try engine.containers.find($0) }
+        for record in named where record.status != .running {
+            throw EngineError.invalidOption("container \(record.name) is not running")
+        }
+        let streaming = !args.has("no-stream")
+        repeat {
+            let records = named.isEmpty ? engine.containers.all().filter { $0.status == .running } : named
+            let rows = try engine.sampleStats(records, interval: streaming ? 1.0 : 0.5)
+            var table = Table(header: ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "PIDS"])
+            for row in rows {
+                let memoryPercent = row.memoryLimit > 0 ? Double(row.memoryUsage) / Double(row.memoryLimit) * 100 : 0
+                let network = row.networkReceived.map { "\(humanSize($0)) / \(humanSize(row.networkSent ?? 0))" } ?? "--"
+                table.add([row.id, row.name, percent(row.cpuPercent),
+                           "\(binarySize(row.memoryUsage)) / \(binarySize(row.memoryLimit))", percent(memoryPercent),
+                           network, "\(row.pids)"])
+            }
+            // Streaming redraws in place, as docker stats does.
+            out((streaming ? "\u{1b}[2J\u{1b}[H" : "") + table.render())
+            fflush(stdout)
+        } while streaming
+        return 0
+    }
 
     static let run = Command(
         name: "run", usage: "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
@@ -41,6 +71,9 @@ enum Commands {
             OptionSpec(["--network", "--net"], takesValue: true, key: "network"), OptionSpec(["--no-pivot"]),
             OptionSpec(["--security-opt"], takesValue: true), OptionSpec(["--cap-add"], takesValue: true),
             OptionSpec(["--cap-drop"], takesValue: true), OptionSpec(["--privileged"]), OptionSpec(["--read-only"]),
+            OptionSpec(["-m", "--memory"], takesValue: true), OptionSpec(["--memory-swap"], takesValue: true),
+            OptionSpec(["--pids-limit"], takesValue: true), OptionSpec(["--cpus"], takesValue: true),
+            OptionSpec(["-c", "--cpu-shares"], takesValue: true), OptionSpec(["--cpuset-cpus"], takesValue: true),
         ],
         stopAtFirstPositional: true
     ) { args, context in
@@ -61,6 +94,21 @@ enum Commands {
         options.privileged = args.has("privileged")
         options.readOnly = args.has("read-only")
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
+        options.memory = try args.value("memory").map { try RunOptions.parseBytes($0, flag: "--memory") }
+        options.memorySwap = try args.value("memory-swap").map { try RunOptions.parseBytes($0, flag: "--memory-swap") }
+        options.pidsLimit = try args.value("pids-limit").map { text in
+            guard let value = Int64(text) else { throw UsageError("--pids-limit: invalid number '\(text)'") }
+            return value
+        }
+        options.cpus = try args.value("cpus").map { text in
+            guard let value = Double(text) else { throw UsageError("--cpus: invalid number '\(text)'") }
+            return value
+        }
+        options.cpuShares = try args.value("cpu-shares").map { text in
+            guard let value = UInt64(text) else { throw UsageError("--cpu-shares: invalid number '\(text)'") }
+            return value
+        }
+        options.cpusetCpus = args.value("cpuset-cpus")
         if let workdir = options.workingDir, !workdir.hasPrefix("/") {
             throw UsageError("the working directory '\(workdir)' is invalid: it needs to be an absolute path")
         }

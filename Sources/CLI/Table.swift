@@ -44,3 +44,25 @@ extension Double {
         return (self * scale).rounded() / scale
     }
 }
+
+/// Binary units, as Docker prints memory: 1.5MiB, 64MiB, 23.4GiB.
+func binarySize(_ bytes: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return String(value.rounded(toPlaces: value >= 100 || unit == 0 ? 0 : 2)).replacingZeroFraction() + units[unit]
+}
+
+func percent(_ value: Double) -> String {
+    let text = String(value.rounded(toPlaces: 2))
+    let decimals = text.split(separator: ".").last?.count ?? 0
+    return text + String(repeating: "0", count: max(0, 2 - decimals)) + "%"
+}
+
+extension String {
+    func replacingZeroFraction() -> String { hasSuffix(".0") ? String(dropLast(2)) : self }
+}

@@ -27,6 +27,9 @@ public struct ContainerRecord: Codable, Equatable {
     public var startedAt: String?
     public var finishedAt: String?
     public var autoRemove: Bool
+    /// Set when the kernel's OOM killer ended a process of the container (memory.events /
+    /// memory.oom_control counted a kill).
+    public var oomKilled: Bool?
 
     public var shortID: String { String(id.prefix(12)) }
 

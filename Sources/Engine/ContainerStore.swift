@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FoundationEssentials
+import Cgroups
 import Images
 import LinuxKit
 
@@ -79,10 +80,21 @@ public final class ContainerStore {
         }
     }
 
+    /// The container's cgroup: `swiftainer-<id>` directly below the cgroup swiftainer runs in.
+    public func cgroup(of id: String) throws -> ContainerCgroup {
+        do {
+            return ContainerCgroup(layout: try CgroupLayout.detect(), relativePath: "swiftainer-\(id)")
+        } catch {
+            throw EngineError.invalidOption("cannot read this host's cgroup layout: \(error)")
+        }
+    }
+
     /// Deletes a container's directory. Mounts are made inside the container's own mount
     /// namespace, but anything found mounted below the directory on the host is detached first
     /// rather than deleted through.
     public func remove(_ id: String) throws {
+        // Normally gone with its supervisor; after a crash, this is where it goes.
+        (try? cgroup(of: id))?.destroy()
         let dir = paths.container(id)
         for point in Mounts.mountPoints(under: dir) {
             try? Mounts.unmount(point, flags: Int32(MNT_DETACH))
@@ -101,6 +113,7 @@ public final class ContainerStore {
                 if (try? remove(record.id)) != nil { removed.append(record.id) }
                 continue
             }
+            (try? cgroup(of: record.id))?.destroy()
             record.status = .exited
             record.exitCode = record.exitCode ?? 137
             record.finishedAt = record.finishedAt ?? Clock.rfc3339()

@@ -4,6 +4,7 @@ import Glibc
 import FoundationEssentials
 import Images
 import LinuxKit
+import Cgroups
 import OCI
 import Runtime
 import Seccomp
@@ -33,6 +34,7 @@ public final class Engine {
         // Everything that can be wrong with the request is found before a container exists.
         let capabilities = try options.capabilities()
         let seccomp = try seccompProfile(options)?.resolve(capabilities: Set(capabilities))
+        let resources = try options.resources()
         let id = Random.hex(bytes: 32)
         let name = try options.name.map(validated) ?? generateName()
         let me = getpid()
@@ -46,7 +48,7 @@ public final class Engine {
         DebugLog.log("container \(id) (\(name)) from image \(image.id)")
 
         do {
-            let status = try runCreated(&record, options, image, capabilities: capabilities, seccomp: seccomp)
+            let status = try runCreated(&record, options, image, capabilities: capabilities, seccomp: seccomp, resources: resources)
             record.status = .exited
             record.exitCode = status.code
             record.finishedAt = Clock.rfc3339()
@@ -71,24 +73,27 @@ public final class Engine {
     }
 
     private func runCreated(_ record: inout ContainerRecord, _ options: RunOptions, _ image: ImageRecord,
-                            capabilities: [String], seccomp: OCI.Seccomp?) throws -> ExitStatus {
+                            capabilities: [String], seccomp: OCI.Seccomp?, resources: Resources?) throws -> ExitStatus {
         let dir = paths.container(record.id)
         for sub in ["rootfs", "upper", "work"] {
             try check(mkdir(dir + "/" + sub, 0o755), "mkdir", dir + "/" + sub)
         }
         var spec = SpecBuilder.spec(for: options, image: image, containerID: record.id,
                                     hostEnvironment: ProcessInfo.processInfo.environment, hostHostname: Self.hostname(),
-                                    capabilities: capabilities, seccomp: seccomp)
+                                    capabilities: capabilities, seccomp: seccomp, resources: resources)
         spec.annotations?[SwiftainerAnnotation.overlayLower] = images.rootfsPath(of: image)
         spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
         spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
         try Files.writeAtomically(dir + "/config.json", try JSONEncoder.pretty.encode(spec).bytes, mode: 0o600)
 
+        let cgroup = try containers.cgroup(of: record.id)
+        defer { cgroup.destroy() }
         ProcessMonitor.blockHandledSignals()
         defer { ProcessMonitor.unblockHandledSignals() }
         let created = try Launcher.create(LaunchRequest(
             containerID: record.id, bundle: dir, spec: spec,
-            stdin: options.interactive ? .inherit : .null, noPivot: options.noPivot, debug: DebugLog.enabled))
+            stdin: options.interactive ? .inherit : .null, noPivot: options.noPivot, debug: DebugLog.enabled,
+            cgroup: cgroup))
         DebugLog.log("init pid \(created.pid) ready")
         record.pid = created.pid
         try created.start()
@@ -99,7 +104,13 @@ public final class Engine {
         let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
         defer { terminal?.restore() }
         let status = try ProcessMonitor.wait(pid: created.pid, console: created.consoleMaster, relayInput: options.interactive)
+        terminal?.restore()
         DebugLog.log("container exited: \(status)")
+        if cgroup.oomKillCount() > 0 {
+            record.oomKilled = true
+            let limit = resources?.memory?.limit.map { " (memory limit \($0) bytes)" } ?? ""
+            fputs("swiftainer: container \(record.name) was killed by the OOM killer\(limit)\n", stderr)
+        }
         return status
     }
 

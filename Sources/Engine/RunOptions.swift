@@ -1,4 +1,5 @@
 import Images
+import LinuxKit
 import OCI
 import Runtime
 
@@ -25,6 +26,58 @@ public struct RunOptions: Equatable {
     public var capDrop: [String] = []
     public var privileged = false
     public var readOnly = false
+
+    /// Resource limits (Docker's flags). Memory in bytes; memorySwap is memory+swap, -1 unlimited.
+    public var memory: Int64?
+    public var memorySwap: Int64?
+    public var pidsLimit: Int64?
+    public var cpus: Double?
+    public var cpuShares: UInt64?
+    public var cpusetCpus: String?
+
+    /// linux.resources for these flags. Like Docker, a memory limit without --memory-swap
+    /// allows as much swap again (memory+swap = 2 × memory).
+    public func resources() throws -> Resources? {
+        var resources = Resources()
+        if let memory {
+            guard memory >= 6 * 1024 * 1024 else { throw EngineError.invalidOption("--memory: the minimum is 6MB") }
+            var swap = memorySwap ?? memory * 2
+            if swap > 0 && swap < memory {
+                throw EngineError.invalidOption("--memory-swap (\(swap)) must be at least --memory (\(memory)), or -1 for unlimited")
+            }
+            if swap == 0 { swap = memory * 2 }
+            resources.memory = MemoryResources(limit: memory, swap: swap)
+        } else if memorySwap != nil {
+            throw EngineError.invalidOption("--memory-swap needs --memory")
+        }
+        if let pidsLimit { resources.pids = PidsResources(limit: pidsLimit) }
+        if cpus != nil || cpuShares != nil || cpusetCpus != nil {
+            var cpu = CPUResources()
+            if let cpus {
+                guard cpus > 0 && cpus <= Double(ProcessInfoLinux.onlineCPUs) else {
+                    throw EngineError.invalidOption("--cpus: range is 0.01 to \(ProcessInfoLinux.onlineCPUs) (the CPUs available)")
+                }
+                cpu.period = 100_000
+                cpu.quota = Int64((cpus * 100_000).rounded())
+            }
+            cpu.shares = cpuShares
+            cpu.cpus = cpusetCpus
+            resources.cpu = cpu
+        }
+        return resources.memory == nil && resources.pids == nil && resources.cpu == nil ? nil : resources
+    }
+
+    /// "64m", "1g", "512k", "1048576": Docker's memory units (binary multiples).
+    public static func parseBytes(_ text: String, flag: String) throws -> Int64 {
+        if text == "-1" { return -1 }
+        let lower = text.lowercased()
+        let units: [(String, Int64)] = [("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+        for (suffix, factor) in units where lower.hasSuffix(suffix) {
+            if let value = Double(lower.dropLast(suffix.count)), value >= 0 { return Int64(value * Double(factor)) }
+        }
+        if let value = Int64(lower), value >= 0 { return value }
+        throw EngineError.invalidOption("\(flag): invalid size '\(text)' (use a number with an optional b, k, m or g suffix)")
+    }
 
     /// `--security-opt` values, as Docker spells them.
     public mutating func addSecurityOption(_ option: String) throws {
@@ -74,7 +127,8 @@ public struct RunOptions: Equatable {
 public enum SpecBuilder {
     public static func spec(for options: RunOptions, image: ImageRecord, containerID: String,
                             hostEnvironment: [String: String], hostHostname: String,
-                            capabilities: [String] = CapabilityNames.dockerDefault, seccomp: OCI.Seccomp? = nil) -> Spec {
+                            capabilities: [String] = CapabilityNames.dockerDefault, seccomp: OCI.Seccomp? = nil,
+                            resources: Resources? = nil) -> Spec {
         let args = options.command.isEmpty ? image.config.cmd : options.command
         var env = image.config.env
         for entry in options.env {
@@ -93,6 +147,7 @@ public enum SpecBuilder {
         spec.process?.capabilities = Capabilities(all: capabilities)
         spec.process?.noNewPrivileges = options.noNewPrivileges
         spec.linux?.seccomp = seccomp
+        spec.linux?.resources = resources
         spec.root?.readonly = options.readOnly
         if options.privileged {
             // Docker's --privileged: nothing masked or read-only in /proc and /sys.

@@ -52,7 +52,7 @@ public enum Mounts {
     }
 
     /// mountinfo escapes space, tab, newline and backslash as \ooo (three octal digits).
-    static func unescapeMountinfo(_ text: String) -> String {
+    public static func unescapeMountinfo(_ text: String) -> String {
         guard text.contains("\\") else { return text }
         let utf8 = Array(text.utf8)
         var bytes: [UInt8] = []

@@ -17,6 +17,8 @@ public enum ProcessInfoLinux {
         return value
     }
 
+    public static var onlineCPUs: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
     public static func isAlive(pid: Int32, startTime: UInt64) -> Bool {
         pid > 0 && self.startTime(of: pid) == startTime
     }

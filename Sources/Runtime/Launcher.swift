@@ -4,6 +4,7 @@ import Glibc
 import CLinux
 import FoundationEssentials
 import LinuxKit
+import Cgroups
 import OCI
 import Seccomp
 
@@ -20,8 +21,12 @@ public struct LaunchRequest {
     public var stdin: StandardInput
     public var noPivot: Bool
     public var debug: Bool
+    /// Where the container's limits go; the init is placed in it before it runs anything.
+    public var cgroup: ContainerCgroup?
 
-    public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false, debug: Bool = false) {
+    public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false,
+                debug: Bool = false, cgroup: ContainerCgroup? = nil) {
+        self.cgroup = cgroup
         self.containerID = containerID
         self.bundle = bundle
         self.spec = spec
@@ -143,6 +148,13 @@ public enum Launcher {
         }
         let created = CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: nil)
         do {
+            if let cgroup = request.cgroup {
+                do {
+                    try cgroup.create(resources: spec.linux?.resources, pid: pid)
+                } catch {
+                    throw RuntimeError("cgroup", error)
+                }
+            }
             try parentEnd.send(.configure(Array(payload)))
             var console: FileDescriptor?
             while true {
@@ -165,6 +177,7 @@ public enum Launcher {
             }
         } catch {
             created.kill()
+            request.cgroup?.destroy()
             throw error
         }
     }
