@@ -117,6 +117,14 @@ enum Harness {
             .split(separator: "\n").filter { $0.contains(text) }.map(String.init)
     }
 
+    /// The full id of the container with this name, once its record exists.
+    static func containerID(named name: String) -> String? {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []
+        return ids.first { id in
+            ((try? String(contentsOfFile: root + "/containers/\(id)/container.json", encoding: .utf8)) ?? "").contains("\"name\" : \"\(name)\"")
+        }
+    }
+
     /// Whether any container directory (complete or not) still holds a record with this name.
     static func containerExists(named name: String) -> Bool {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []

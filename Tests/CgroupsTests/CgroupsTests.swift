@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LinuxKit
+import OCI
+import Testing
+@testable import Cgroups
+
+/// A directory shaped like cgroupfs, so the v2 and v1 paths run without root or a kernel
+/// (youki's approach). Files the kernel would create are created here as plain files.
+final class FakeCgroupFS {
+    let root: String
+
+    init(mountinfo: String, cgroup: String, files: [String: String]) throws {
+        var template = Array("/tmp/swiftainer-cgfs-XXXXXX".utf8CString)
+        root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        try Files.makeDirectories(root + "/proc/self")
+        try Files.writeAtomically(root + "/proc/self/mountinfo", mountinfo)
+        try Files.writeAtomically(root + "/proc/self/cgroup", cgroup)
+        for (path, content) in files {
+            try Files.makeDirectories(Files.dirname(of: root + path))
+            try Files.writeAtomically(root + path, content)
+        }
+    }
+
+    func read(_ path: String) -> String? { try? Files.readString(root + path) }
+    deinit { try? Files.removeTree(root) }
+}
+
+let unifiedMountinfo = "25 20 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+let hybridMountinfo = """
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+
+"""
+let hybridMembership = "8:pids:/\n4:memory:/machine/me\n3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n"
+
+@Suite struct CgroupLayoutTests {
+    @Test func detectsAPureV2Host() throws {
+        let fs = try FakeCgroupFS(mountinfo: unifiedMountinfo, cgroup: "0::/user.slice/session\n",
+                                  files: ["/sys/fs/cgroup/user.slice/session/cgroup.controllers": "cpuset cpu io memory hugetlb pids rdma misc\n"])
+        let layout = try CgroupLayout.detect(fsRoot: fs.root)
+        #expect(layout.usesUnified)
+        #expect(layout.unified == CgroupLayout.Hierarchy(mountPoint: "/sys/fs/cgroup", ownPath: "/user.slice/session"))
+        #expect(layout.unifiedControllers.isSuperset(of: ["memory", "pids", "cpu"]))
+    }
+
+    @Test func detectsThisKindOfHybridHost() throws {
+        let fs = try FakeCgroupFS(mountinfo: hybridMountinfo, cgroup: hybridMembership,
+                                  files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
+        let layout = try CgroupLayout.detect(fsRoot: fs.root)
+        #expect(!layout.usesUnified)
+        #expect(layout.legacy["memory"] == CgroupLayout.Hierarchy(mountPoint: "/sys/fs/cgroup/memory", ownPath: "/machine/me"))
+        #expect(layout.legacy["pids"]?.ownPath == "/")
+        #expect(layout.legacy["cpuacct"]?.mountPoint == "/sys/fs/cgroup/cpuacct")
+    }
+
+    @Test func cgroupNamespaceRootsArePathsRelativeToTheMount() {
+        let mountinfo = "35 31 0:32 /machine/me /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        let layout = CgroupLayout.parse(mountinfo: mountinfo, cgroup: "4:memory:/machine/me/sub\n")
+        #expect(layout.legacy["memory"]?.ownPath == "/sub")
+    }
+
+    @Test func sharesConvertToWeightsLikeRunc() {
+        #expect(ContainerCgroup.weight(fromShares: 2) == 1)
+        #expect(ContainerCgroup.weight(fromShares: 1024) == 39)
+        #expect(ContainerCgroup.weight(fromShares: 262_144) == 10_000)
+    }
+}
+
+@Suite struct CgroupV2Tests {
+    func resources() -> Resources {
+        var resources = Resources()
+        resources.memory = MemoryResources(limit: 64 << 20, swap: 128 << 20)
+        resources.pids = PidsResources(limit: 10)
+        var cpu = CPUResources()
+        cpu.quota = 50_000
+        cpu.period = 100_000
+        cpu.shares = 512
+        cpu.cpus = "0"
+        resources.cpu = cpu
+        return resources
+    }
+
+    @Test func writesEveryLimitAndDelegatesControllers() throws {
+        let fs = try FakeCgroupFS(mountinfo: unifiedMountinfo, cgroup: "0::/\n",
+                                  files: ["/sys/fs/cgroup/cgroup.controllers": "cpuset cpu memory pids\n"])
+        let layout = try CgroupLayout.detect(fsRoot: fs.root)
+        let group = ContainerCgroup(layout: layout, relativePath: "swiftainer-abc", fsRoot: fs.root)
+        try group.create(resources: resources(), pid: 4242)
+        let dir = "/sys/fs/cgroup/swiftainer-abc"
+        #expect(fs.read("/sys/fs/cgroup/cgroup.subtree_control") == "+memory +pids +cpu +cpuset")
+        #expect(fs.read(dir + "/memory.max") == "67108864")
+        #expect(fs.read(dir + "/memory.swap.max") == "67108864") // v2 counts swap alone: 128M - 64M
+        #expect(fs.read(dir + "/pids.max") == "10")
+        #expect(fs.read(dir + "/cpu.max") == "50000 100000")
+        #expect(fs.read(dir + "/cpu.weight") == "20")
+        #expect(fs.read(dir + "/cpuset.cpus") == "0")
+        #expect(fs.read(dir + "/cgroup.procs") == "4242")
+    }
+
+    @Test func readsStatsAndOOMKillsFromV2Files() throws {
+        let dir = "/sys/fs/cgroup/swiftainer-abc"
+        let fs = try FakeCgroupFS(mountinfo: unifiedMountinfo, cgroup: "0::/\n", files: [
+            "/sys/fs/cgroup/cgroup.controllers": "cpu memory pids\n",
+            dir + "/memory.current": "10485760\n", dir + "/memory.max": "67108864\n",
+            dir + "/memory.stat": "anon 1\ninactive_file 1048576\n", dir + "/pids.current": "3\n",
+            dir + "/cpu.stat": "usage_usec 1500000\nuser_usec 1000000\n",
+            dir + "/memory.events": "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n",
+        ])
+        let group = ContainerCgroup(layout: try CgroupLayout.detect(fsRoot: fs.root), relativePath: "swiftainer-abc", fsRoot: fs.root)
+        let stats = group.stats()
+        #expect(stats == CgroupStats(cpuUsageNanoseconds: 1_500_000_000, memoryUsage: 9_437_184, memoryLimit: 67_108_864, pids: 3, oomKills: 1))
+        #expect(group.oomKillCount() == 1)
+    }
+
+    @Test func unlimitedValuesAreWrittenAsMax() throws {
+        let fs = try FakeCgroupFS(mountinfo: unifiedMountinfo, cgroup: "0::/\n", files: ["/sys/fs/cgroup/cgroup.controllers": "cpu memory pids\n"])
+        var resources = Resources()
+        resources.memory = MemoryResources(limit: -1, swap: -1)
+        resources.pids = PidsResources(limit: 0)
+        let group = ContainerCgroup(layout: try CgroupLayout.detect(fsRoot: fs.root), relativePath: "swiftainer-x", fsRoot: fs.root)
+        try group.create(resources: resources, pid: 1)
+        #expect(fs.read("/sys/fs/cgroup/swiftainer-x/memory.max") == "max")
+        #expect(fs.read("/sys/fs/cgroup/swiftainer-x/memory.swap.max") == "max")
+        #expect(fs.read("/sys/fs/cgroup/swiftainer-x/pids.max") == "max")
+    }
+}
+
+@Suite struct CgroupV1Tests {
+    @Test func writesLimitsIntoEachHierarchyBelowOurOwnCgroup() throws {
+        let fs = try FakeCgroupFS(mountinfo: hybridMountinfo, cgroup: hybridMembership, files: [
+            "/sys/fs/cgroup/unified/cgroup.controllers": "\n",
+            "/sys/fs/cgroup/cpuset/cpuset.cpus": "0-1\n", "/sys/fs/cgroup/cpuset/cpuset.mems": "0\n",
+        ])
+        var resources = Resources()
+        resources.memory = MemoryResources(limit: 64 << 20, swap: 128 << 20)
+        resources.pids = PidsResources(limit: 10)
+        var cpu = CPUResources()
+        cpu.quota = 50_000
+        cpu.period = 100_000
+        cpu.cpus = "1"
+        resources.cpu = cpu
+        let group = ContainerCgroup(layout: try CgroupLayout.detect(fsRoot: fs.root), relativePath: "swiftainer-abc", fsRoot: fs.root)
+        try group.create(resources: resources, pid: 77)
+        #expect(fs.read("/sys/fs/cgroup/memory/machine/me/swiftainer-abc/memory.limit_in_bytes") == "67108864")
+        #expect(fs.read("/sys/fs/cgroup/memory/machine/me/swiftainer-abc/memory.memsw.limit_in_bytes") == "134217728")
+        #expect(fs.read("/sys/fs/cgroup/pids/swiftainer-abc/pids.max") == "10")
+        #expect(fs.read("/sys/fs/cgroup/cpu/swiftainer-abc/cpu.cfs_quota_us") == "50000")
+        #expect(fs.read("/sys/fs/cgroup/cpu/swiftainer-abc/cpu.cfs_period_us") == "100000")
+        #expect(fs.read("/sys/fs/cgroup/cpuset/swiftainer-abc/cpuset.cpus") == "1")
+        #expect(fs.read("/sys/fs/cgroup/cpuset/swiftainer-abc/cpuset.mems") == "0") // inherited: a v1 cpuset needs both
+        for hierarchy in ["memory/machine/me", "pids", "cpu", "cpuacct", "cpuset"] {
+            #expect(fs.read("/sys/fs/cgroup/\(hierarchy)/swiftainer-abc/cgroup.procs") == "77", "\(hierarchy)")
+        }
+    }
+}

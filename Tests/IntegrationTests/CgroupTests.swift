@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// Limits as the kernel enforces them. On this hybrid host they go through cgroup v1; the v2
+/// files are covered by CgroupsTests on a fake tree (and in the VM harness once it lands).
+@Suite(.serialized, requiresRoot) struct CgroupTests {
+    static let isUnified = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+
+    /// The container's group in one hierarchy ("" for cgroup v2): below the cgroup this test
+    /// process is in, as /proc/self/cgroup lists it.
+    func groupDirectory(_ id: String, _ controller: String) -> String? {
+        let membership = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
+        for line in membership.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let matches = controller.isEmpty ? fields[0] == "0" : fields[1].split(separator: ",").contains(Substring(controller))
+            guard matches else { continue }
+            let own = fields[2] == "/" ? "" : String(fields[2])
+            return (controller.isEmpty ? "/sys/fs/cgroup" : "/sys/fs/cgroup/\(controller)") + own + "/swiftainer-\(id)"
+        }
+        return nil
+    }
+
+    func read(_ path: String) -> String {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func leftoverGroups() -> [String] {
+        let roots = ["/sys/fs/cgroup"] + ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/\($0)" }
+        var found: [String] = []
+        for root in roots {
+            guard let walker = FileManager.default.enumerator(atPath: root) else { continue }
+            while let path = walker.nextObject() as? String {
+                if path.split(separator: "/").count > 4 { walker.skipDescendants(); continue }
+                if path.hasSuffix("/") == false, (path as NSString).lastPathComponent.hasPrefix("swiftainer-") { found.append(root + "/" + path) }
+            }
+        }
+        return found
+    }
+
+    @Test func memoryLimitOOMKillsWithExit137() {
+        let name = "oom-\(getpid())"
+        let result = Harness.run(["run", "--name", name, "-m", "64m", "busybox", "sh", "-c",
+                                  "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"])
+        #expect(result.status == 137, "\(result.stderr)")
+        #expect(!result.stdout.contains("survived"))
+        #expect(result.stderr.contains("killed by the OOM killer"), "\(result.stderr)")
+        let id = Harness.containerID(named: name) ?? ""
+        let record = (try? String(contentsOfFile: Harness.root + "/containers/\(id)/container.json", encoding: .utf8)) ?? ""
+        #expect(record.contains("\"oomKilled\" : true"), "\(record)")
+        _ = Harness.run(["rm", name])
+    }
+
+    @Test func limitsInTheCgroupFilesEqualWhatWasAskedAndTheGroupGoesAway() throws {
+        let name = "limits-\(getpid())"
+        let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "-m", "96m", "--memory-swap", "128m",
+                                               "--pids-limit", "17", "--cpus", "0.25", "--cpu-shares", "512",
+                                               "busybox", "sh", "-c", "echo up; sleep 30"])
+        defer { kill(running.process.processIdentifier, SIGKILL); _ = running.finish() }
+        #expect(Harness.eventually { running.stdout.contains("up") })
+        let id = try #require(Harness.containerID(named: name))
+        if Self.isUnified {
+            let dir = try #require(groupDirectory(id, ""))
+            #expect(read(dir + "/memory.max") == "\(96 << 20)")
+            #expect(read(dir + "/pids.max") == "17")
+            #expect(read(dir + "/cpu.max") == "25000 100000")
+        } else {
+            #expect(read(try #require(groupDirectory(id, "memory")) + "/memory.limit_in_bytes") == "\(96 << 20)")
+            let memsw = try #require(groupDirectory(id, "memory")) + "/memory.memsw.limit_in_bytes"
+            if FileManager.default.fileExists(atPath: memsw) { #expect(read(memsw) == "\(128 << 20)") }
+            #expect(read(try #require(groupDirectory(id, "pids")) + "/pids.max") == "17")
+            #expect(read(try #require(groupDirectory(id, "cpu")) + "/cpu.cfs_quota_us") == "25000")
+            #expect(read(try #require(groupDirectory(id, "cpu")) + "/cpu.cfs_period_us") == "100000")
+            #expect(read(try #require(groupDirectory(id, "cpu")) + "/cpu.shares") == "512")
+            // The container's processes are in it.
+            let procs = read(try #require(groupDirectory(id, "pids")) + "/cgroup.procs").split(separator: "\n")
+            #expect(!procs.isEmpty)
+        }
+        kill(running.process.processIdentifier, SIGTERM) // forwarded; sh as PID 1 ignores it
+        kill(running.process.processIdentifier, SIGKILL)
+        _ = running.finish()
+        _ = Harness.run(["ps", "-a"]) // the next command cleans what the killed run left
+        #expect(leftoverGroups().filter { $0.contains(id) }.isEmpty, "\(leftoverGroups())")
+    }
+
+    @Test func pidsLimitStopsAForkLoopInsideOnly() {
+        // busybox sh gives up (exit 2) at the first fork the pids controller refuses.
+        let result = Harness.run(["run", "--rm", "--pids-limit", "10", "busybox", "sh", "-c",
+                                  "for i in $(seq 1 30); do sleep 1 & done; wait; echo finished"])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(!result.stdout.contains("finished"))
+        #expect(result.stderr.contains("can't fork"), "\(result.stderr)")
+        // Without the limit the same loop completes: the limit, not the machine, stopped it.
+        let unlimited = Harness.run(["run", "--rm", "busybox", "sh", "-c", "for i in $(seq 1 30); do sleep 0.1 & done; wait; echo finished"])
+        #expect(unlimited.stdout == "finished\n", "\(unlimited.stderr)")
+    }
+
+    @Test func halfACPUGivesAboutHalfTheCPUTime() throws {
+        let name = "cpu-\(getpid())"
+        // Two seconds of busy loop, then idle while the test reads the group's usage counter.
+        let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "--cpus", "0.5", "busybox", "sh", "-c",
+                                               "sh -c 'while :; do :; done' & p=$!; sleep 2; kill $p; echo busy-done; sleep 30"])
+        defer { kill(running.process.processIdentifier, SIGKILL); _ = running.finish(); _ = Harness.run(["ps"]) }
+        #expect(Harness.eventually(15) { running.stdout.contains("busy-done") })
+        let id = try #require(Harness.containerID(named: name))
+        let v2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+        let seconds: Double
+        if v2 {
+            let stat = read(try #require(groupDirectory(id, "")) + "/cpu.stat")
+            let usec = stat.split(separator: "\n").first { $0.hasPrefix("usage_usec") }?.split(separator: " ").last.flatMap { Double($0) } ?? 0
+            seconds = usec / 1e6
+        } else {
+            seconds = (Double(read(try #require(groupDirectory(id, "cpuacct")) + "/cpuacct.usage")) ?? 0) / 1e9
+        }
+        // Unthrottled it would be ~2 CPU-seconds (one core busy for 2 s).
+        #expect(seconds > 0.6 && seconds < 1.4, "used \(seconds) CPU-seconds")
+    }
+
+    @Test func noGroupOutlivesItsContainer() throws {
+        let name = "short-\(getpid())"
+        let result = Harness.run(["run", "--name", name, "-m", "32m", "--pids-limit", "5", "--cpuset-cpus", "0", "busybox", "true"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let id = try #require(Harness.containerID(named: name))
+        #expect(leftoverGroups().filter { $0.contains(id) }.isEmpty, "\(leftoverGroups())")
+        #expect(Harness.run(["rm", name]).status == 0)
+    }
+}
