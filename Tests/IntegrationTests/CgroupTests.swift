@@ -127,4 +127,21 @@ import Testing
         #expect(leftoverGroups().filter { $0.contains(id) }.isEmpty, "\(leftoverGroups())")
         #expect(Harness.run(["rm", name]).status == 0)
     }
+
+    @Test func statsShowsUsageFromTheCgroup() {
+        let name = "stats-\(getpid())"
+        let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "-m", "50m", "--cpus", "0.5", "busybox", "sh", "-c",
+                                               "echo up; while :; do :; done"])
+        defer { kill(running.process.processIdentifier, SIGKILL); _ = running.finish(); _ = Harness.run(["ps"]) }
+        #expect(Harness.eventually { running.stdout.contains("up") })
+        let stats = Harness.run(["stats", "--no-stream", name])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        let lines = stats.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("CONTAINER ID   NAME") == true)
+        let row = lines.dropFirst().first.map(String.init) ?? ""
+        #expect(row.contains(name) && row.contains("/ 50MiB"), "\(row)")
+        // The busy loop is held to half a CPU.
+        let cpu = row.split(separator: " ").first { $0.hasSuffix("%") }.flatMap { Double($0.dropLast()) } ?? -1
+        #expect(cpu > 25 && cpu < 75, "\(row)")
+    }
 }
