@@ -57,9 +57,9 @@ public final class ContainerCgroup {
 
     // MARK: create and apply
 
-    /// Creates the directories, applies the limits and moves `pid` in, before the container's
-    /// process runs. On failure everything created is removed again.
-    public func create(resources: Resources?, pid: pid_t) throws {
+    /// Creates the directories and applies the limits; `add` then moves processes in. On
+    /// failure everything created is removed again.
+    public func prepare(resources: Resources?) throws {
         let dirs = directories(includingCpuset: Self.needsCpuset(resources))
         guard !dirs.isEmpty else { throw CgroupError("no cgroup hierarchy with memory, pids or cpu controllers is mounted") }
         do {
@@ -67,21 +67,37 @@ public final class ContainerCgroup {
                 try enableControllers(down: dir, cpuset: Self.needsCpuset(resources))
                 try Files.makeDirectories(dir)
                 try applyV2(resources, dir)
-                try write(dir + "/cgroup.procs", "\(pid)")
             } else {
                 for (controller, dir) in dirs.sorted(by: { $0.key < $1.key }) {
                     try Files.makeDirectories(dir)
                     if controller == "cpuset" { try prepareCpuset(dir, resources?.cpu) }
                 }
                 try applyV1(resources, dirs)
-                for dir in Set(dirs.values) { try write(dir + "/cgroup.procs", "\(pid)") }
             }
-            DebugLog.log("cgroup (\(layout.description)): \(Set(dirs.values).sorted().joined(separator: " "))")
+            preparedDirectories = Set(dirs.values)
+            DebugLog.log("cgroup (\(layout.description)): \(preparedDirectories.sorted().joined(separator: " "))")
         } catch {
             destroy()
             throw error
         }
     }
+
+    /// Moves `pid` into every prepared hierarchy. On cgroup v1 one such write can take a
+    /// scheduler grace period (~10 ms here), so callers overlap it with other work.
+    public func add(pid: pid_t) throws {
+        for dir in preparedDirectories.sorted() { try write(dir + "/cgroup.procs", "\(pid)") }
+    }
+
+    /// `prepare` then `add`.
+    public func create(resources: Resources?, pid: pid_t) throws {
+        try prepare(resources: resources)
+        do { try add(pid: pid) } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    private var preparedDirectories: Set<String> = []
 
     /// cgroup v2 delegates a controller to a child only when every ancestor below ours lists it
     /// in cgroup.subtree_control.

@@ -93,7 +93,7 @@ public final class Engine {
         let created = try Launcher.create(LaunchRequest(
             containerID: record.id, bundle: dir, spec: spec,
             stdin: options.interactive ? .inherit : .null, noPivot: options.noPivot, debug: DebugLog.enabled,
-            cgroup: cgroup))
+            cgroup: cgroup, seccompCache: paths.data + "/cache/seccomp"))
         DebugLog.log("init pid \(created.pid) ready")
         record.pid = created.pid
         try created.start()

@@ -8,7 +8,15 @@ public enum DebugLog {
 
     public static func log(_ message: @autoclosure () -> String) {
         guard enabled else { return }
-        fputs("swiftainer: debug: \(message())\n", stderr)
+        fputs("swiftainer: debug: \(timestamp()) \(message())\n", stderr)
+    }
+
+    /// Monotonic seconds with microseconds, comparable across the parent and the init.
+    public static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let micros = String(now.tv_nsec / 1000)
+        return "\(now.tv_sec).\(String(repeating: "0", count: 6 - micros.count))\(micros)"
     }
 }
 

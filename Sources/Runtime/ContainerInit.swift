@@ -30,12 +30,19 @@ public enum ContainerInit {
     }
 
     private static func run(_ channel: SyncChannel) throws -> Never {
-        guard let (message, _) = try channel.receive(), case .configure(let payload) = message else {
+        // linux.seccomp, compiled by the parent, comes first and as raw bytes (not JSON).
+        var seccompFilter: [UInt8]?
+        var received = try channel.receive()
+        if case (.seccompFilter(let program), _)? = received {
+            seccompFilter = program
+            received = try channel.receive()
+        }
+        guard case (.configure(let payload), _)? = received else {
             exit(125) // the parent went away before configuring us
         }
         let config = try JSONDecoder().decode(InitConfig.self, from: Data(payload))
         let debug: (String) -> Void = { line in
-            if config.debug { fputs("swiftainer: debug: init \(config.containerID.prefix(12)): \(line)\n", stderr) }
+            if config.debug { fputs("swiftainer: debug: \(DebugLog.timestamp()) init \(config.containerID.prefix(12)): \(line)\n", stderr) }
         }
         let spec = config.spec
         guard let process = spec.process, let args = process.args, !args.isEmpty else {
@@ -91,7 +98,7 @@ public enum ContainerInit {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
         // (runc's order). With no_new_privs, load it last, as late before exec as possible.
         let noNewPrivileges = process.noNewPrivileges == true
-        if let filter = config.seccompFilter, !noNewPrivileges {
+        if let filter = seccompFilter, !noNewPrivileges {
             try loadSeccomp(filter, debug)
         }
         try CapabilitySetup.apply(process.capabilities, user: process.user)
@@ -100,7 +107,7 @@ public enum ContainerInit {
         _ = sw_set_pdeathsig(SIGKILL)
         if noNewPrivileges {
             try check(sw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
-            if let filter = config.seccompFilter { try loadSeccomp(filter, debug) }
+            if let filter = seccompFilter { try loadSeccomp(filter, debug) }
         }
         guard chdir(process.cwd) == 0 else {
             throw RuntimeError("chdir to cwd \"\(process.cwd)\" set in config.json failed: \(String(cString: strerror(errno)))", exitCode: 126)

@@ -11,11 +11,8 @@ public struct InitConfig: Codable {
     public var bundle: String
     public var noPivot: Bool
     public var debug: Bool
-    /// linux.seccomp compiled to BPF by the parent (libseccomp stays out of the child).
-    public var seccompFilter: [UInt8]?
 
-    public init(containerID: String, spec: Spec, rootfs: String, bundle: String, noPivot: Bool, debug: Bool, seccompFilter: [UInt8]?) {
-        self.seccompFilter = seccompFilter
+    public init(containerID: String, spec: Spec, rootfs: String, bundle: String, noPivot: Bool, debug: Bool) {
         self.containerID = containerID
         self.spec = spec
         self.rootfs = rootfs

@@ -23,10 +23,13 @@ public struct LaunchRequest {
     public var debug: Bool
     /// Where the container's limits go; the init is placed in it before it runs anything.
     public var cgroup: ContainerCgroup?
+    /// Where compiled seccomp programs are kept between runs; nil compiles every time.
+    public var seccompCache: String?
 
     public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false,
-                debug: Bool = false, cgroup: ContainerCgroup? = nil) {
+                debug: Bool = false, cgroup: ContainerCgroup? = nil, seccompCache: String? = nil) {
         self.cgroup = cgroup
+        self.seccompCache = seccompCache
         self.containerID = containerID
         self.bundle = bundle
         self.spec = spec
@@ -110,11 +113,12 @@ public enum Launcher {
         let rootfs = rootPath.hasPrefix("/") ? rootPath : request.bundle + "/" + rootPath
         guard Files.isDirectory(rootfs) else { throw RuntimeError("root filesystem \(rootfs) is not a directory") }
         let flags = try cloneFlags(for: spec)
-        let filter = try spec.linux?.seccomp.map(compileSeccomp)
+        let filter = try spec.linux?.seccomp.map { try compileSeccomp($0, cacheDirectory: request.seccompCache) }
         let config = InitConfig(containerID: request.containerID, spec: spec, rootfs: rootfs, bundle: request.bundle,
-                                noPivot: request.noPivot, debug: request.debug, seccompFilter: filter)
+                                noPivot: request.noPivot, debug: request.debug)
         let payload = try JSONEncoder().encode(config)
 
+        DebugLog.log("init config encoded (\(payload.count) bytes)")
         let (parentEnd, childEnd) = try SyncChannel.pair()
         let devNull = request.stdin == .null || spec.process?.terminal == true
             ? try FileDescriptor.open("/dev/null", O_RDWR) : nil
@@ -128,6 +132,10 @@ public enum Launcher {
         let createsMountNamespace = flags & Int32(SW_CLONE_NEWNS) != 0
         let sealedCopy = createsMountNamespace ? nil : try SealedExecutable.copyOfSelf()
         let executable = try sealedCopy.map { "/proc/self/fd/\($0.raw)" } ?? SealedExecutable.pathOfSelf()
+        // Directories and limits first (fast); the init is moved in after the clone.
+        if let cgroup = request.cgroup {
+            do { try cgroup.prepare(resources: spec.linux?.resources) } catch { throw RuntimeError("cgroup", error) }
+        }
         let pid: pid_t = executable.withCString { path in
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in
@@ -144,18 +152,20 @@ public enum Launcher {
         childEnd.fd.close()
         sealedCopy?.close()
         guard pid > 0 else {
+            request.cgroup?.destroy()
             throw RuntimeError("clone(\(describe(flags))): \(SystemError(errno: -pid, call: "clone").message)")
         }
+        DebugLog.log("cloned init pid \(pid) (\(describe(flags)))")
         let created = CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: nil)
         do {
-            if let cgroup = request.cgroup {
-                do {
-                    try cgroup.create(resources: spec.linux?.resources, pid: pid)
-                } catch {
-                    throw RuntimeError("cgroup", error)
-                }
-            }
+            if let filter { try parentEnd.send(.seccompFilter(filter)) }
             try parentEnd.send(.configure(Array(payload)))
+            // While the init builds its root filesystem: it must be in its cgroup before the
+            // container's process runs, and the move is slow on cgroup v1.
+            if let cgroup = request.cgroup {
+                do { try cgroup.add(pid: pid) } catch { throw RuntimeError("cgroup", error) }
+                DebugLog.log("init pid \(pid) placed in its cgroup")
+            }
             var console: FileDescriptor?
             while true {
                 guard let (message, fd) = try parentEnd.receive() else {
@@ -182,7 +192,11 @@ public enum Launcher {
         }
     }
 
-    static func compileSeccomp(_ seccomp: OCI.Seccomp) throws -> [UInt8] {
+    static func compileSeccomp(_ seccomp: OCI.Seccomp, cacheDirectory: String?) throws -> [UInt8] {
+        if let cacheDirectory {
+            let filter = try SeccompCache(directory: cacheDirectory).filter(for: seccomp) { try compileSeccomp($0, cacheDirectory: nil) }
+            return filter
+        }
         var skipped: [String] = []
         let filter = try SeccompCompiler.compile(seccomp, skipped: &skipped)
         if !skipped.isEmpty { DebugLog.log("seccomp: skipped syscalls unknown to this kernel/libseccomp: \(skipped.joined(separator: " "))") }

@@ -7,6 +7,7 @@ import LinuxKit
 /// The messages between `swiftainer` (parent) and the container's init over a SOCK_SEQPACKET
 /// socketpair, one message a packet:
 ///
+///   parent -> init   seccompFilter(BPF)           only with linux.seccomp: the compiled program
 ///   parent -> init   configure(InitConfig JSON)   set up namespaces' contents, then report
 ///   init -> parent   terminal(+ pty master fd)    only when process.terminal is true
 ///   init -> parent   ready                        rootfs done; waiting for start
@@ -20,6 +21,7 @@ public enum SyncMessage: Equatable {
     case ready
     case start
     case failed(code: Int32, message: String)
+    case seccompFilter([UInt8])
 
     var encoded: [UInt8] {
         switch self {
@@ -31,6 +33,7 @@ public enum SyncMessage: Equatable {
             let value = UInt32(bitPattern: code)
             return [5, UInt8(value & 0xff), UInt8((value >> 8) & 0xff), UInt8((value >> 16) & 0xff), UInt8(value >> 24)]
                 + Array(message.utf8.prefix(4000))
+        case .seccompFilter(let program): return [6] + program
         }
     }
 
@@ -44,6 +47,7 @@ public enum SyncMessage: Equatable {
         case 5 where bytes.count >= 5:
             let code = UInt32(bytes[1]) | UInt32(bytes[2]) << 8 | UInt32(bytes[3]) << 16 | UInt32(bytes[4]) << 24
             return .failed(code: Int32(bitPattern: code), message: String(decoding: bytes[5...], as: UTF8.self))
+        case 6: return .seccompFilter(Array(bytes.dropFirst()))
         default: return nil
         }
     }

@@ -1,3 +1,4 @@
+import LinuxKit
 import Testing
 @testable import Images
 

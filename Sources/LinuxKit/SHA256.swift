@@ -1,5 +1,5 @@
 /// SHA-256 (FIPS 180-4). The toolchain on Linux has no CryptoKit and the project takes no
-/// package dependencies, so image ids are hashed here while the archive streams through.
+/// package dependencies. Image ids and the seccomp program cache key are hashed with it.
 public struct SHA256 {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
