@@ -169,3 +169,28 @@ struct SplitMix {
 func fuzzIterations(default count: Int) -> Int {
     ProcessInfo.processInfo.environment["SWIFTAINER_FUZZ_ITERATIONS"].flatMap(Int.init) ?? count
 }
+
+@Suite struct SeccompCacheTests {
+    @Test func compilesOnceAndReusesTheProgram() throws {
+        var template = Array("/tmp/swiftainer-seccomp-cache-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let cache = SeccompCache(directory: dir + "/seccomp")
+        let seccomp = OCI.Seccomp(defaultAction: "SCMP_ACT_ALLOW", syscalls: [SeccompSyscall(names: ["mkdir"], action: "SCMP_ACT_ERRNO")])
+        var compilations = 0
+        let compile: (OCI.Seccomp) throws -> [UInt8] = { seccomp in
+            compilations += 1
+            var skipped: [String] = []
+            return try SeccompCompiler.compile(seccomp, skipped: &skipped)
+        }
+        let first = try cache.filter(for: seccomp, compile: compile)
+        let second = try cache.filter(for: seccomp, compile: compile)
+        #expect(first == second)
+        #expect(compilations == 1)
+        var other = seccomp
+        other.syscalls?[0].names = ["rmdir"]
+        #expect(try cache.key(for: other) != cache.key(for: seccomp))
+        _ = try cache.filter(for: other, compile: compile)
+        #expect(compilations == 2)
+    }
+}
