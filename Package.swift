@@ -29,11 +29,13 @@ let package = Package(
         .target(name: "CLI", dependencies: ["Engine", "Runtime", "Images", "OCI", "LinuxKit"]),
         .executableTarget(name: "swiftainer", dependencies: ["CLI"]),
 
+        // Helpers shared by the test targets (temporary directories, a seeded generator).
+        .target(name: "TestSupport", dependencies: ["LinuxKit"], path: "Tests/TestSupport"),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
-        .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "OCI", "LinuxKit"]),
-        .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "OCI"]),
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit"]),
+        .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "OCI", "LinuxKit", "TestSupport"]),
+        .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "OCI", "TestSupport"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["CLI", "Engine"]),
         // Root + real kernel. Depends on the executable so `swift test` builds it.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftainer", "LinuxKit", "CLinux"]),

@@ -3,17 +3,17 @@ import Glibc
 #endif
 import LinuxKit
 import OCI
+import TestSupport
 import Testing
 @testable import Cgroups
 
 /// A directory shaped like cgroupfs, so the v2 and v1 paths run without root or a kernel
 /// (youki's approach). Files the kernel would create are created here as plain files.
 final class FakeCgroupFS {
-    let root: String
+    private let directory = TemporaryDirectory(prefix: "swiftainer-cgfs")
+    var root: String { directory.path }
 
     init(mountinfo: String, cgroup: String, files: [String: String]) throws {
-        var template = Array("/tmp/swiftainer-cgfs-XXXXXX".utf8CString)
-        root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         try Files.makeDirectories(root + "/proc/self")
         try Files.writeAtomically(root + "/proc/self/mountinfo", mountinfo)
         try Files.writeAtomically(root + "/proc/self/cgroup", cgroup)
@@ -24,7 +24,19 @@ final class FakeCgroupFS {
     }
 
     func read(_ path: String) -> String? { try? Files.readString(root + path) }
-    deinit { try? Files.removeTree(root) }
+}
+
+/// 64M memory (128M with swap), 10 pids, half a CPU, and CPU 1 or 0: the limits both drivers are checked with.
+func sampleResources(cpus: String) -> Resources {
+    var resources = Resources()
+    resources.memory = MemoryResources(limit: 64 << 20, swap: 128 << 20)
+    resources.pids = PidsResources(limit: 10)
+    var cpu = CPUResources()
+    cpu.quota = 50_000
+    cpu.period = 100_000
+    cpu.cpus = cpus
+    resources.cpu = cpu
+    return resources
 }
 
 let unifiedMountinfo = "25 20 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
@@ -75,15 +87,8 @@ let hybridMembership = "8:pids:/\n4:memory:/machine/me\n3:cpuset:/\n2:cpuacct:/\
 
 @Suite struct CgroupV2Tests {
     func resources() -> Resources {
-        var resources = Resources()
-        resources.memory = MemoryResources(limit: 64 << 20, swap: 128 << 20)
-        resources.pids = PidsResources(limit: 10)
-        var cpu = CPUResources()
-        cpu.quota = 50_000
-        cpu.period = 100_000
-        cpu.shares = 512
-        cpu.cpus = "0"
-        resources.cpu = cpu
+        var resources = sampleResources(cpus: "0")
+        resources.cpu?.shares = 512
         return resources
     }
 
@@ -138,14 +143,7 @@ let hybridMembership = "8:pids:/\n4:memory:/machine/me\n3:cpuset:/\n2:cpuacct:/\
             "/sys/fs/cgroup/unified/cgroup.controllers": "\n",
             "/sys/fs/cgroup/cpuset/cpuset.cpus": "0-1\n", "/sys/fs/cgroup/cpuset/cpuset.mems": "0\n",
         ])
-        var resources = Resources()
-        resources.memory = MemoryResources(limit: 64 << 20, swap: 128 << 20)
-        resources.pids = PidsResources(limit: 10)
-        var cpu = CPUResources()
-        cpu.quota = 50_000
-        cpu.period = 100_000
-        cpu.cpus = "1"
-        resources.cpu = cpu
+        let resources = sampleResources(cpus: "1")
         let group = ContainerCgroup(layout: try CgroupLayout.detect(fsRoot: fs.root), relativePath: "swiftainer-abc", fsRoot: fs.root)
         try group.create(resources: resources, pid: 77)
         #expect(fs.read("/sys/fs/cgroup/memory/machine/me/swiftainer-abc/memory.limit_in_bytes") == "67108864")

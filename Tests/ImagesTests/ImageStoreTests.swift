@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import LinuxKit
+import TestSupport
 import Testing
 @testable import Images
 

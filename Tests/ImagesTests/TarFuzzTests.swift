@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
 import LinuxKit
+import TestSupport
 import Testing
 @testable import Images
 
@@ -10,17 +10,6 @@ import Testing
 /// fail only with the reader's, gzip's or the unpacker's own errors, and never write outside
 /// the root. Seeded, so a failure replays.
 @Suite struct TarFuzzTests {
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     func seedArchive() -> [UInt8] {
         var tar = TarBuilder()
         tar.directory("./dir/")
@@ -36,7 +25,7 @@ import Testing
     }
 
     @Test func corruptedArchivesFailCleanlyAndStayInside() throws {
-        var random = SplitMix(state: 0x7a2_f022)
+        var random = SplitMix(seed: 0x7a2_f022)
         let plain = seedArchive()
         let zipped = gzip(plain)
         let dir = TemporaryDirectory()
@@ -73,9 +62,4 @@ import Testing
         #expect(try Files.listDirectory(dir.path + "/outside").isEmpty)
         #expect(try Files.listDirectory(dir.path) == ["outside"])
     }
-}
-
-/// scripts/fuzz raises the count through SWIFTAINER_FUZZ_ITERATIONS; CI runs the default.
-func fuzzIterations(default count: Int) -> Int {
-    ProcessInfo.processInfo.environment["SWIFTAINER_FUZZ_ITERATIONS"].flatMap(Int.init) ?? count
 }

@@ -3,18 +3,9 @@ import Glibc
 #endif
 import FoundationEssentials
 import LinuxKit
+import TestSupport
 import Testing
 @testable import Images
-
-/// A fresh directory under /tmp, removed when the test ends.
-final class TemporaryDirectory {
-    let path: String
-    init() {
-        var template = Array("/tmp/swiftainer-test-XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
-    deinit { try? Files.removeTree(path) }
-}
 
 @Suite struct UnpackerTests {
     /// Unpacks into a fresh root (and a sibling "outside" directory that must stay empty).
@@ -31,14 +22,9 @@ final class TemporaryDirectory {
     }
 
     func expectRefused(_ tar: TarBuilder, _ reasonContains: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        let dir = TemporaryDirectory()
         do {
-            try Files.makeDirectories(dir.path + "/root")
-            let root = try FileDescriptor.open(dir.path + "/root", O_RDONLY | O_DIRECTORY)
-            var reader = TarReader(DecompressingStream(MemoryByteStream(tar.bytes)))
-            var unpacker = Unpacker(rootFD: root.raw, applyOwnership: false)
-            defer { unpacker.close(); reader.source.close(); reader.close() }
-            try unpacker.unpack(&reader)
+            let dir = try unpack(tar)
+            #expect(try Files.listDirectory(dir.path + "/outside").isEmpty, sourceLocation: sourceLocation)
             Issue.record("archive was unpacked, expected refusal (\(reasonContains))", sourceLocation: sourceLocation)
         } catch let error as UnpackError {
             #expect("\(error)".contains(reasonContains), "\(error)", sourceLocation: sourceLocation)

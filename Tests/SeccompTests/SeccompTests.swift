@@ -3,6 +3,7 @@ import Glibc
 #endif
 import FoundationEssentials
 import OCI
+import TestSupport
 import Testing
 @testable import Seccomp
 
@@ -153,29 +154,10 @@ import Testing
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
-
-/// scripts/fuzz raises the count through SWIFTAINER_FUZZ_ITERATIONS; CI runs the default.
-func fuzzIterations(default count: Int) -> Int {
-    ProcessInfo.processInfo.environment["SWIFTAINER_FUZZ_ITERATIONS"].flatMap(Int.init) ?? count
-}
-
 @Suite struct SeccompCacheTests {
     @Test func compilesOnceAndReusesTheProgram() throws {
-        var template = Array("/tmp/swiftainer-seccomp-cache-XXXXXX".utf8CString)
-        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
-        let cache = SeccompCache(directory: dir + "/seccomp")
+        let dir = TemporaryDirectory()
+        let cache = SeccompCache(directory: dir.path + "/seccomp")
         let seccomp = OCI.Seccomp(defaultAction: "SCMP_ACT_ALLOW", syscalls: [SeccompSyscall(names: ["mkdir"], action: "SCMP_ACT_ERRNO")])
         var compilations = 0
         let compile: (OCI.Seccomp) throws -> [UInt8] = { seccomp in
