@@ -21,6 +21,9 @@ struct Command {
 /// What every command gets: the global options, resolved.
 struct Context {
     let paths: Paths
+    /// OCI commands keep their state here: `--root` itself when given (as runc and crun read
+    /// it), else <state>/oci.
+    let ociStateRoot: String
     var engine: Engine { Engine(paths: paths) }
 }
 
@@ -29,7 +32,7 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, importImage, images, rmi, ps, rm, stats, version]
+    static let all: [Command] = [run, importImage, images, rmi, ps, rm, stats, version] + OCICommands.all
 
     static let stats = Command(
         name: "stats", usage: "stats [--no-stream] [CONTAINER...]",
@@ -74,9 +77,15 @@ enum Commands {
             OptionSpec(["-m", "--memory"], takesValue: true), OptionSpec(["--memory-swap"], takesValue: true),
             OptionSpec(["--pids-limit"], takesValue: true), OptionSpec(["--cpus"], takesValue: true),
             OptionSpec(["-c", "--cpu-shares"], takesValue: true), OptionSpec(["--cpuset-cpus"], takesValue: true),
+            OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"),
         ],
         stopAtFirstPositional: true
     ) { args, context in
+        // `run --bundle DIR ID` is the OCI runtime's run (as `runc run`); without it, Docker's.
+        if let bundle = args.value("bundle") {
+            guard args.positionals.count == 1 else { throw UsageError("\"run --bundle DIR\" requires exactly 1 argument: ID") }
+            return try OCIRuntime(stateRoot: context.ociStateRoot).run(id: args.positionals[0], bundle: bundle, noPivot: args.has("no-pivot"))
+        }
         var options = RunOptions()
         guard let image = args.positionals.first else { throw UsageError("\"run\" requires at least 1 argument: IMAGE") }
         options.image = image

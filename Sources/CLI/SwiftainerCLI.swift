@@ -10,6 +10,9 @@ public enum SwiftainerCLI {
     static let globalOptions = [
         OptionSpec(["--root"], takesValue: true), OptionSpec(["--debug", "-D"], key: "debug"),
         OptionSpec(["--help"]), OptionSpec(["-v", "--version"], key: "version"),
+        // What OCI callers pass before every verb (containerd's shim: --root --log --log-format).
+        OptionSpec(["--log"], takesValue: true), OptionSpec(["--log-format"], takesValue: true),
+        OptionSpec(["--systemd-cgroup"]),
     ]
 
     /// Parses the command line, runs the command, and returns the exit status. Errors are one
@@ -20,6 +23,10 @@ public enum SwiftainerCLI {
         do {
             let global = try parseArguments(Array(arguments.dropFirst()), options: globalOptions, stopAtFirstPositional: true)
             DebugLog.enabled = global.has("debug")
+            errorLog = global.value("log").map { ($0, global.value("log-format") == "json") }
+            if global.has("systemd-cgroup") {
+                throw UsageError("--systemd-cgroup is not supported: swiftainer manages cgroupfs directly")
+            }
             if global.has("version") { return try Commands.version.run(global, context(global)) }
             guard let name = global.positionals.first, !global.has("help"), name != "help" else {
                 out(help())
@@ -46,8 +53,12 @@ public enum SwiftainerCLI {
     }
 
     static func context(_ global: ParsedArguments) -> Context {
-        Context(paths: Paths(root: global.value("root")))
+        let paths = Paths(root: global.value("root"))
+        return Context(paths: paths, ociStateRoot: global.value("root") ?? paths.state + "/oci")
     }
+
+    /// `--log FILE [--log-format json]`: errors also go there, for callers that read it.
+    nonisolated(unsafe) static var errorLog: (path: String, json: Bool)?
 
     /// Prints the error and maps it to Docker's exit codes: 125 for swiftainer's own failures,
     /// 126/127 when the container's command cannot be run.
@@ -58,6 +69,28 @@ public enum SwiftainerCLI {
         default: code = 125
         }
         fputs("swiftainer: \(error)\n", stderr)
+        if let (path, json) = errorLog {
+            let message = "\(error)"
+            let line: String
+            if json {
+                let escaped = message.unicodeScalars.map { scalar -> String in
+                    switch scalar {
+                    case "\"": return "\\\""
+                    case "\\": return "\\\\"
+                    case "\n": return "\\n"
+                    default: return scalar.value < 0x20 ? "\\u00" + String(scalar.value, radix: 16).leftPadded(2) : String(scalar)
+                    }
+                }.joined()
+                line = "{\"level\":\"error\",\"msg\":\"\(escaped)\",\"time\":\"\(Clock.rfc3339())\"}\n"
+            } else {
+                line = "swiftainer: \(message)\n"
+            }
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                _ = line.withCString { write(fd, $0, strlen($0)) }
+                close(fd)
+            }
+        }
         return code
     }
 
@@ -97,4 +130,5 @@ public enum SwiftainerCLI {
 
 extension String {
     func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -50,12 +50,22 @@ static int spawn_child(void *arg) {
     if (req->pdeathsig > 0) prctl(PR_SET_PDEATHSIG, req->pdeathsig, 0, 0, 0);
 
     int in = lift_fd(req->stdin_fd), out = lift_fd(req->stdout_fd), err = lift_fd(req->stderr_fd);
-    int extra = lift_fd(req->extra_fd);
+    int extra = lift_fd(req->extra_fd), exe = lift_fd(req->exec_fd);
     if (in >= 0) dup2(in, 0);
     if (out >= 0) dup2(out, 1);
     if (err >= 0) dup2(err, 2);
     int report = -1;
     if (extra >= 0) { dup2(extra, 3); report = 3; }
+    // Nothing else of the caller's reaches the container's init: a descriptor it inherited
+    // would outlive the caller (for OCI create, on purpose) and hold the caller's pipes and
+    // sockets open.
+    if (exe >= 0) {
+        dup2(exe, 4);
+        fcntl(4, F_SETFD, FD_CLOEXEC);
+        syscall(SYS_close_range, 5U, ~0U, 0);
+    } else {
+        syscall(SYS_close_range, report >= 0 ? 4U : 3U, ~0U, 0);
+    }
     if (req->exec_read_only && (req->clone_flags & CLONE_NEWNS)) {
         // Private first, so the read-only bind never reaches the host's mount table.
         if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) != 0 ||
@@ -65,7 +75,11 @@ static int spawn_child(void *arg) {
             _exit(125);
         }
     }
-    execve(req->path, req->argv, req->envp);
+    if (exe >= 0) {
+        syscall(SYS_execveat, 4, "", req->argv, req->envp, AT_EMPTY_PATH);
+    } else {
+        execve(req->path, req->argv, req->envp);
+    }
     write_exec_error(report, errno);
     _exit(127);
 }

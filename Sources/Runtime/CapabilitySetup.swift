@@ -25,12 +25,18 @@ enum CapabilitySetup {
         if changesUser { try check(sw_set_keep_caps(0), "prctl(PR_SET_KEEPCAPS)") }
         guard let capabilities else { return }
         let usable: UInt64 = lastCap >= 63 ? .max : (1 << UInt64(lastCap + 1)) - 1
+        // The kernel raises an ambient capability only when it is also permitted and
+        // inheritable; specs (crun's default among them) often list it as ambient only.
+        let ambient = try mask(capabilities.ambient, "ambient")
+        let permitted = try mask(capabilities.permitted, "permitted")
         try check(sw_capset(try mask(capabilities.effective, "effective") & usable,
-                            try mask(capabilities.permitted, "permitted") & usable,
-                            try mask(capabilities.inheritable, "inheritable") & usable), "capset")
+                            permitted & usable,
+                            (try mask(capabilities.inheritable, "inheritable") | (ambient & permitted)) & usable), "capset")
         _ = sw_cap_ambient_clear()
         for name in capabilities.ambient ?? [] {
             guard let number = CapabilityNames.number(name) else { throw RuntimeError("process.capabilities.ambient: unknown capability '\(name)'") }
+            // Not permitted means not granted: skipped, as runc and crun do.
+            if permitted & (1 << UInt64(number)) == 0 { continue }
             try check(sw_cap_ambient_raise(Int32(number)), "prctl(PR_CAP_AMBIENT_RAISE)", name)
         }
     }

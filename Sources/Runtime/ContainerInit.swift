@@ -20,14 +20,27 @@ public enum ContainerInit {
             exit(125)
         }
         let channel = SyncChannel(fd: FileDescriptor(syncFD))
+        reportChannel = .sync(channel)
         do {
             try run(channel)
         } catch {
             let failure = error as? RuntimeError ?? RuntimeError("\(error)")
-            try? channel.send(.failed(code: failure.exitCode, message: failure.message))
+            switch reportChannel {
+            case .sync(let channel)?: try? channel.send(.failed(code: failure.exitCode, message: failure.message))
+            case .fifo(let fifo)?: try? fifo.writeAll("\(failure.exitCode) \(failure.message)")
+            case nil: break
+            }
             exit(failure.exitCode)
         }
     }
+
+    /// Where a failure goes: the sync socket until start, the start FIFO after an OCI start.
+    private enum ReportChannel {
+        case sync(SyncChannel)
+        case fifo(FileDescriptor)
+    }
+
+    private nonisolated(unsafe) static var reportChannel: ReportChannel?
 
     private static func run(_ channel: SyncChannel) throws -> Never {
         // linux.seccomp, compiled by the parent, comes first and as raw bytes (not JSON).
@@ -54,6 +67,9 @@ public enum ContainerInit {
         if creates("mount") {
             try verifyExecutableIsReadOnly(debug)
         }
+        // The start FIFO lives on the host: hold it (O_PATH does not block) before pivot_root
+        // hides the host, and reopen it for writing through /proc/self/fd when waiting for start.
+        let startFifo = try config.startFifo.map { try FileDescriptor.open($0, Int32(SW_O_PATH)) }
         if creates("network") {
             debug("bring up lo")
             try check(sw_interface_up("lo"), "bring up", "lo")
@@ -78,8 +94,18 @@ public enum ContainerInit {
         }
 
         try channel.send(.ready)
-        guard let (startMessage, _) = try channel.receive(), startMessage == .start else {
-            exit(125) // no start: the parent died or gave up
+        var startReport: FileDescriptor?
+        if let startFifo {
+            // Blocks until `swiftainer start` opens the FIFO. Whatever is written to it before
+            // exec (nothing, or the error) is what `start` reports.
+            channel.fd.close()
+            startReport = try FileDescriptor.open("/proc/self/fd/\(startFifo.raw)", O_WRONLY)
+            startFifo.close()
+            reportChannel = .fifo(startReport!)
+        } else {
+            guard let (startMessage, _) = try channel.receive(), startMessage == .start else {
+                exit(125) // no start: the parent died or gave up
+            }
         }
         debug("start")
 
@@ -103,8 +129,9 @@ public enum ContainerInit {
         }
         try CapabilitySetup.apply(process.capabilities, user: process.user)
         // Changing credentials clears the parent-death signal set at clone(); set it again so
-        // the container still dies with a killed `swiftainer run`.
-        _ = sw_set_pdeathsig(SIGKILL)
+        // the container still dies with a killed `swiftainer run` (not for OCI create, whose
+        // creator exits on purpose).
+        if config.startFifo == nil { _ = sw_set_pdeathsig(SIGKILL) }
         if noNewPrivileges {
             try check(sw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
             if let filter = seccompFilter { try loadSeccomp(filter, debug) }
@@ -114,8 +141,14 @@ public enum ContainerInit {
         }
         let path = try ExecutableLookup.resolve(args[0], env: env)
 
-        // Nothing of ours leaks into the container: only 0-2, and the sync fd until exec.
-        _ = sw_close_range_from(UInt32(syncFD + 1))
+        // Nothing of ours leaks into the container: only 0-2, and the report fd until exec.
+        let keep = startReport?.raw ?? syncFD
+        if keep > syncFD {
+            _ = sw_close_range_from(UInt32(keep + 1))
+            for fd in (syncFD + 1)..<keep { close(fd) }
+        } else {
+            _ = sw_close_range_from(UInt32(syncFD + 1))
+        }
         sw_reset_signals()
         exec(path, args, env)
         let err = errno

@@ -11,8 +11,13 @@ public struct InitConfig: Codable {
     public var bundle: String
     public var noPivot: Bool
     public var debug: Bool
+    /// OCI create/start: the init waits for `start` by opening this FIFO for writing (runc's
+    /// exec.fifo), because the process that created it is gone by then. Nil: `start` comes over
+    /// the sync socket from the parent that stays (swiftainer run).
+    public var startFifo: String?
 
-    public init(containerID: String, spec: Spec, rootfs: String, bundle: String, noPivot: Bool, debug: Bool) {
+    public init(containerID: String, spec: Spec, rootfs: String, bundle: String, noPivot: Bool, debug: Bool, startFifo: String? = nil) {
+        self.startFifo = startFifo
         self.containerID = containerID
         self.spec = spec
         self.rootfs = rootfs

@@ -25,11 +25,14 @@ public struct LaunchRequest {
     public var cgroup: ContainerCgroup?
     /// Where compiled seccomp programs are kept between runs; nil compiles every time.
     public var seccompCache: String?
+    /// OCI create: the init outlives this process and waits on this FIFO for `start`.
+    public var startFifo: String?
 
     public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false,
-                debug: Bool = false, cgroup: ContainerCgroup? = nil, seccompCache: String? = nil) {
+                debug: Bool = false, cgroup: ContainerCgroup? = nil, seccompCache: String? = nil, startFifo: String? = nil) {
         self.cgroup = cgroup
         self.seccompCache = seccompCache
+        self.startFifo = startFifo
         self.containerID = containerID
         self.bundle = bundle
         self.spec = spec
@@ -115,7 +118,7 @@ public enum Launcher {
         let flags = try cloneFlags(for: spec)
         let filter = try spec.linux?.seccomp.map { try compileSeccomp($0, cacheDirectory: request.seccompCache) }
         let config = InitConfig(containerID: request.containerID, spec: spec, rootfs: rootfs, bundle: request.bundle,
-                                noPivot: request.noPivot, debug: request.debug)
+                                noPivot: request.noPivot, debug: request.debug, startFifo: request.startFifo)
         let payload = try JSONEncoder().encode(config)
 
         DebugLog.log("init config encoded (\(payload.count) bytes)")
@@ -131,7 +134,7 @@ public enum Launcher {
         // mount calls); without one, from a sealed in-memory copy.
         let createsMountNamespace = flags & Int32(SW_CLONE_NEWNS) != 0
         let sealedCopy = createsMountNamespace ? nil : try SealedExecutable.copyOfSelf()
-        let executable = try sealedCopy.map { "/proc/self/fd/\($0.raw)" } ?? SealedExecutable.pathOfSelf()
+        let executable = try SealedExecutable.pathOfSelf()
         // Directories and limits first (fast); the init is moved in after the clone.
         if let cgroup = request.cgroup {
             do { try cgroup.prepare(resources: spec.linux?.resources) } catch { throw RuntimeError("cgroup", error) }
@@ -143,8 +146,8 @@ public enum Launcher {
                         clone_flags: flags, path: path,
                         argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
                         stdin_fd: devNull?.raw ?? -1, stdout_fd: -1, stderr_fd: -1,
-                        extra_fd: childEnd.fd.raw, pdeathsig: SIGKILL,
-                        exec_read_only: createsMountNamespace ? 1 : 0)
+                        extra_fd: childEnd.fd.raw, pdeathsig: request.startFifo == nil ? SIGKILL : 0,
+                        exec_read_only: createsMountNamespace ? 1 : 0, exec_fd: sealedCopy?.raw ?? -1)
                     return sw_spawn(&spawn)
                 }
             }

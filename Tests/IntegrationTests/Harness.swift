@@ -21,6 +21,12 @@ enum Harness {
     /// One store for the whole run, with the fixture imported as `busybox` — built by the
     /// fixture script if it is not there yet.
     static let root: String = {
+        // Stores of test runs that were killed (atexit never ran) go first.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("swiftainer-it-") {
+            if let pid = Int32(name.dropFirst("swiftainer-it-".count)), kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: "/tmp/" + name)
+            }
+        }
         let root = "/tmp/swiftainer-it-\(getpid())"
         try? FileManager.default.removeItem(atPath: root)
         try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)

@@ -19,6 +19,10 @@ enum {
     SW_CLONE_NEWNET = 0x40000000,
 };
 
+/// O_PATH (fcntl.h hides it from Swift without _GNU_SOURCE): an fd that names a file without
+/// opening it, so a FIFO can be held without blocking.
+enum { SW_O_PATH = 010000000 };
+
 /// How to start a process in new namespaces. The child runs only async-signal-safe C between
 /// clone() and execve(): everything it needs is prepared by the parent beforehand.
 struct sw_spawn_request {
@@ -35,6 +39,9 @@ struct sw_spawn_request {
     /// in the child's new mount namespace before execve, so the runtime binary the container's
     /// init runs from cannot be opened for writing through /proc/PID/exe (CVE-2019-5736).
     int exec_read_only;
+    /// When >= 0, exec this fd (execveat with AT_EMPTY_PATH) instead of `path`: the sealed
+    /// memfd copy. Every fd but 0-3 (and this one, until exec) is closed in the child.
+    int exec_fd;
 };
 
 /// clone()s a child per `req` and execs it. Returns the child's pid (in the caller's pid

@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import LinuxKit
+import OCI
+import Runtime
+
+/// The runtime-spec command line, as Podman, containerd and Kubernetes drive runc and crun.
+enum OCICommands {
+    static let all: [Command] = [create, start, state, kill, delete]
+
+    static func runtime(_ context: Context) -> OCIRuntime { OCIRuntime(stateRoot: context.ociStateRoot) }
+
+    static let create = Command(
+        name: "create", usage: "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] [--no-pivot] ID",
+        summary: "OCI: create a container from a bundle; it waits for start",
+        options: [OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["--pid-file"], takesValue: true),
+                  OptionSpec(["--console-socket"], takesValue: true), OptionSpec(["--no-pivot"]), OptionSpec(["--no-new-keyring"])]
+    ) { args, context in
+        guard args.positionals.count == 1 else { throw UsageError("\"create\" requires exactly 1 argument: ID") }
+        try runtime(context).create(id: args.positionals[0], bundle: args.value("bundle") ?? ".", pidFile: args.value("pid-file"),
+                                    consoleSocket: args.value("console-socket"), noPivot: args.has("no-pivot"))
+        return 0
+    }
+
+    static let start = Command(name: "start", usage: "start ID", summary: "OCI: run the created container's process", options: []) { args, context in
+        guard args.positionals.count == 1 else { throw UsageError("\"start\" requires exactly 1 argument: ID") }
+        try runtime(context).start(id: args.positionals[0])
+        return 0
+    }
+
+    static let state = Command(name: "state", usage: "state ID", summary: "OCI: print the container's state as JSON", options: []) { args, context in
+        guard args.positionals.count == 1 else { throw UsageError("\"state\" requires exactly 1 argument: ID") }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        out(String(decoding: try encoder.encode(try runtime(context).state(id: args.positionals[0])), as: UTF8.self) + "\n")
+        return 0
+    }
+
+    static let kill = Command(
+        name: "kill", usage: "kill [--all] ID [SIGNAL]", summary: "OCI: send a signal (default TERM) to the container",
+        options: [OptionSpec(["-a", "--all"], key: "all")]
+    ) { args, context in
+        guard (1...2).contains(args.positionals.count) else { throw UsageError("\"kill\" requires ID [SIGNAL]") }
+        let name = args.positionals.count == 2 ? args.positionals[1] : "TERM"
+        guard let signal = Signals.parse(name) else { throw UsageError("invalid signal '\(name)'") }
+        try runtime(context).kill(id: args.positionals[0], signal: signal, all: args.has("all"))
+        return 0
+    }
+
+    static let delete = Command(
+        name: "delete", usage: "delete [--force] ID", summary: "OCI: delete the container and its state",
+        options: [OptionSpec(["-f", "--force"], key: "force")]
+    ) { args, context in
+        guard args.positionals.count == 1 else { throw UsageError("\"delete\" requires exactly 1 argument: ID") }
+        try runtime(context).delete(id: args.positionals[0], force: args.has("force"))
+        return 0
+    }
+}

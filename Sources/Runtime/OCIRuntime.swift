@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Cgroups
+import FoundationEssentials
+import LinuxKit
+import OCI
+
+/// What the OCI command line keeps per container: <stateRoot>/<id>/state.json (+ exec.fifo
+/// while the container is created but not started).
+public struct OCIContainerRecord: Codable {
+    public var id: String
+    public var pid: Int32
+    public var pidStartTime: UInt64
+    public var bundle: String
+    public var created: String
+    public var annotations: [String: String]?
+    public var cgroupPath: String
+    public var cgroupFromRoot: Bool
+}
+
+/// The runtime-spec command line (create, start, state, kill, delete) over the same Launcher
+/// that `swiftainer run` uses.
+public final class OCIRuntime {
+    public let stateRoot: String
+
+    public init(stateRoot: String) { self.stateRoot = stateRoot }
+
+    func directory(_ id: String) -> String { stateRoot + "/" + id }
+    func fifo(_ id: String) -> String { directory(id) + "/exec.fifo" }
+
+    static func validate(id: String) throws {
+        guard !id.isEmpty, id.count <= 1024, !id.contains("/"), id != ".", id != ".." else {
+            throw RuntimeError("invalid container id '\(id)'")
+        }
+    }
+
+    public func load(_ id: String) throws -> OCIContainerRecord {
+        try Self.validate(id: id)
+        guard let bytes = try? Files.read(directory(id) + "/state.json") else {
+            throw RuntimeError("container \(id) does not exist")
+        }
+        return try JSONDecoder().decode(OCIContainerRecord.self, from: Data(bytes))
+    }
+
+    /// The container's cgroup from linux.cgroupsPath: absolute paths start at each hierarchy's
+    /// root, relative ones (and the default, swiftainer-<id>) below our own cgroup.
+    static func cgroup(for spec: Spec, id: String) throws -> (ContainerCgroup, path: String, fromRoot: Bool) {
+        let layout = try CgroupLayout.detect()
+        guard let path = spec.linux?.cgroupsPath, !path.isEmpty else {
+            return (ContainerCgroup(layout: layout, relativePath: "swiftainer-\(id)"), "swiftainer-\(id)", false)
+        }
+        if path.contains(":") && !path.hasPrefix("/") {
+            throw RuntimeError("linux.cgroupsPath '\(path)' is a systemd slice path; --systemd-cgroup is not supported")
+        }
+        if path.hasPrefix("/") {
+            let relative = String(path.drop { $0 == "/" })
+            return (ContainerCgroup(layout: layout.rootedAtHierarchyRoots(), relativePath: relative), relative, true)
+        }
+        return (ContainerCgroup(layout: layout, relativePath: path), path, false)
+    }
+
+    func cgroup(of record: OCIContainerRecord) -> ContainerCgroup? {
+        guard let layout = try? CgroupLayout.detect() else { return nil }
+        return ContainerCgroup(layout: record.cgroupFromRoot ? layout.rootedAtHierarchyRoots() : layout, relativePath: record.cgroupPath)
+    }
+
+    public static func readSpec(bundle: String) throws -> Spec {
+        let path = bundle + "/config.json"
+        guard let bytes = try? Files.read(path) else { throw RuntimeError("bundle \(bundle): cannot read config.json") }
+        do {
+            return try JSONDecoder().decode(Spec.self, from: Data(bytes))
+        } catch {
+            throw RuntimeError("\(path): \(error)")
+        }
+    }
+
+    // MARK: create
+
+    public func create(id: String, bundle: String, pidFile: String?, consoleSocket: String?, noPivot: Bool) throws {
+        try Self.validate(id: id)
+        let bundle = absolute(bundle)
+        let spec = try Self.readSpec(bundle: bundle)
+        if spec.process?.terminal == true && consoleSocket == nil {
+            throw RuntimeError("process.terminal is true but no --console-socket was given")
+        }
+        try Files.makeDirectories(stateRoot, mode: 0o700)
+        guard mkdir(directory(id), 0o700) == 0 else {
+            throw RuntimeError(errno == EEXIST ? "container \(id) already exists" : "\(SystemError.last("mkdir", directory(id)))")
+        }
+        do {
+            try check(mkfifo(fifo(id), 0o600), "mkfifo", fifo(id))
+            let (cgroup, cgroupPath, fromRoot) = try Self.cgroup(for: spec, id: id)
+            let created = try Launcher.create(LaunchRequest(
+                containerID: id, bundle: bundle, spec: spec, stdin: .inherit, noPivot: noPivot, debug: DebugLog.enabled,
+                cgroup: cgroup, startFifo: fifo(id)))
+            if let console = created.consoleMaster, let consoleSocket {
+                try sendConsole(console, to: consoleSocket)
+            }
+            let record = OCIContainerRecord(
+                id: id, pid: created.pid, pidStartTime: ProcessInfoLinux.startTime(of: created.pid) ?? 0, bundle: bundle,
+                created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath, cgroupFromRoot: fromRoot)
+            try Files.writeAtomically(directory(id) + "/state.json", [UInt8](try JSONEncoder().encode(record)), mode: 0o600)
+            if let pidFile { try Files.writeAtomically(absolute(pidFile), "\(created.pid)") }
+        } catch {
+            try? Files.removeTree(directory(id))
+            throw error
+        }
+    }
+
+    /// Hands the pty master to whoever listens on the console socket (SCM_RIGHTS), as runc does.
+    private func sendConsole(_ master: FileDescriptor, to path: String) throws {
+        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socket >= 0 else { throw SystemError.last("socket", path) }
+        let connection = FileDescriptor(socket)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw RuntimeError("console socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(connection.raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try check(rc, "connect", path)
+        let name = Array("console".utf8)
+        guard name.withUnsafeBytes({ sw_send_fd(connection.raw, master.raw, $0.baseAddress, $0.count) }) >= 0 else {
+            throw SystemError.last("sendmsg", path)
+        }
+    }
+
+    /// `run --bundle`: create and start in the foreground and wait, like `runc run`; the state
+    /// exists while it runs, so `state`, `kill` and `ps` work on it.
+    public func run(id: String, bundle: String, noPivot: Bool) throws -> Int32 {
+        try Self.validate(id: id)
+        let bundle = absolute(bundle)
+        let spec = try Self.readSpec(bundle: bundle)
+        try Files.makeDirectories(stateRoot, mode: 0o700)
+        guard mkdir(directory(id), 0o700) == 0 else {
+            throw RuntimeError(errno == EEXIST ? "container \(id) already exists" : "\(SystemError.last("mkdir", directory(id)))")
+        }
+        defer { try? Files.removeTree(directory(id)) }
+        let (cgroup, cgroupPath, fromRoot) = try Self.cgroup(for: spec, id: id)
+        defer { cgroup.destroy() }
+        ProcessMonitor.blockHandledSignals()
+        defer { ProcessMonitor.unblockHandledSignals() }
+        let created = try Launcher.create(LaunchRequest(containerID: id, bundle: bundle, spec: spec, stdin: .inherit,
+                                                        noPivot: noPivot, debug: DebugLog.enabled, cgroup: cgroup))
+        let record = OCIContainerRecord(
+            id: id, pid: created.pid, pidStartTime: ProcessInfoLinux.startTime(of: created.pid) ?? 0, bundle: bundle,
+            created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath, cgroupFromRoot: fromRoot)
+        try Files.writeAtomically(directory(id) + "/state.json", [UInt8](try JSONEncoder().encode(record)), mode: 0o600)
+        try created.start()
+        let terminal = spec.process?.terminal == true ? RawTerminal(fd: 0) : nil
+        defer { terminal?.restore() }
+        return try ProcessMonitor.wait(pid: created.pid, console: created.consoleMaster, relayInput: true).code
+    }
+
+    // MARK: start, state, kill, delete
+
+    public func start(id: String) throws {
+        let record = try load(id)
+        guard Files.exists(fifo(id)) else { throw RuntimeError("container \(id) is not in the created state") }
+        guard ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime) else {
+            throw RuntimeError("container \(id) is stopped")
+        }
+        let reader = try FileDescriptor.open(fifo(id), O_RDONLY)
+        unlink(fifo(id))
+        // The init writes nothing before a successful exec (close-on-exec ends the read), or
+        // "CODE message" when it failed.
+        let report = String(decoding: try reader.readAll(), as: UTF8.self)
+        if !report.isEmpty {
+            let code = Int32(report.prefix { $0 != " " }) ?? 125
+            throw RuntimeError(String(report.drop { $0 != " " }.dropFirst()), exitCode: code)
+        }
+    }
+
+    public func state(id: String) throws -> State {
+        let record = try load(id)
+        let alive = ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime)
+        let status: State.Status = !alive ? .stopped : Files.exists(fifo(id)) ? .created : .running
+        return State(id: id, status: status, pid: alive ? record.pid : 0, bundle: record.bundle, annotations: record.annotations)
+    }
+
+    public func kill(id: String, signal: Int32, all: Bool) throws {
+        let record = try load(id)
+        guard ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime) else {
+            throw RuntimeError("container \(id) is not running")
+        }
+        let targets = all ? (cgroup(of: record)?.processes() ?? [record.pid]) : [record.pid]
+        for pid in targets { try check(Glibc.kill(pid, signal), "kill", "\(pid)") }
+    }
+
+    public func delete(id: String, force: Bool) throws {
+        let record = try load(id)
+        let alive = ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime)
+        if alive && !Files.exists(fifo(id)) && !force {
+            throw RuntimeError("container \(id) is running: stop it first or use delete --force")
+        }
+        if alive {
+            _ = Glibc.kill(record.pid, SIGKILL)
+            // Not our child: wait until whoever reaps it has (or it is a zombie), up to 10 s.
+            for _ in 0..<1000 where ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime) { usleep(10_000) }
+        }
+        cgroup(of: record)?.destroy()
+        try Files.removeTree(directory(id))
+    }
+
+    private func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// The runtime-spec command line on a bundle, as Podman or containerd would call it.
+@Suite(.serialized, requiresRoot) struct OCICommandLineTests {
+    /// A bundle: the fixture unpacked as rootfs and a config.json for `args`.
+    func bundle(_ args: [String], terminal: Bool = false) throws -> String {
+        let dir = "/tmp/swiftainer-bundle-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
+        let untar = Harness.shell("tar -xzf \(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz -C \(dir)/rootfs")
+        #expect(untar.status == 0, "\(untar.stderr)")
+        let config: [String: Any] = [
+            "ociVersion": "1.0.2",
+            "process": ["terminal": terminal, "user": ["uid": 0, "gid": 0], "args": args,
+                        "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/",
+                        "capabilities": ["bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]]],
+            "root": ["path": "rootfs"],
+            "hostname": "oci-box",
+            "mounts": [["destination": "/proc", "type": "proc", "source": "proc"],
+                       ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]]],
+            "linux": ["namespaces": [["type": "pid"], ["type": "mount"], ["type": "uts"], ["type": "ipc"], ["type": "network"]],
+                      "resources": ["pids": ["limit": 20]]],
+        ]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        return dir
+    }
+
+    func oci(_ arguments: [String]) -> Harness.Result {
+        Harness.execute(Harness.binary, ["--root", Harness.root + "/oci"] + arguments, environment: [:], stdin: nil)
+    }
+
+    func status(_ id: String) -> String? {
+        let state = oci(["state", id])
+        guard state.status == 0, let json = try? JSONSerialization.jsonObject(with: Data(state.stdout.utf8)) as? [String: Any] else { return nil }
+        return json["status"] as? String
+    }
+
+    @Test func createStartStateDelete() throws {
+        let dir = try bundle(["sh", "-c", "echo started > /proc/1/root/tmp/marker 2>/dev/null; hostname > /tmp/name; sleep 30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "oci-\(getpid())"
+        let created = oci(["create", "--bundle", dir, "--pid-file", dir + "/pid", id])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(status(id) == "created")
+        let state = oci(["state", id]).stdout
+        let pid = try String(contentsOfFile: dir + "/pid", encoding: .utf8)
+        #expect(state.contains("\"pid\" : \(pid)"), "\(state)")
+        #expect(state.contains("\"bundle\" : \"\(dir.replacingOccurrences(of: "/", with: "\\/"))\""), "\(state)")
+        #expect(oci(["create", "--bundle", dir, id]).stderr.contains("already exists"))
+        #expect(oci(["start", id]).status == 0)
+        #expect(status(id) == "running")
+        #expect(oci(["delete", id]).status != 0, "a running container needs --force")
+        #expect(oci(["kill", id, "KILL"]).status == 0)
+        #expect(Harness.eventually { status(id) == "stopped" })
+        #expect(oci(["delete", id]).status == 0)
+        #expect(oci(["state", id]).stderr == "swiftainer: container \(id) does not exist\n")
+    }
+
+    @Test func deleteForceEndsACreatedOrRunningContainer() throws {
+        let dir = try bundle(["sleep", "30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "oci-force-\(getpid())"
+        #expect(oci(["create", "--bundle", dir, id]).status == 0)
+        #expect(oci(["delete", "--force", id]).status == 0)
+        #expect(oci(["state", id]).status != 0)
+    }
+
+    @Test func startReportsAMissingCommand() throws {
+        let dir = try bundle(["/no/such/binary"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "oci-missing-\(getpid())"
+        #expect(oci(["create", "--bundle", dir, id]).status == 0)
+        let started = oci(["start", id])
+        #expect(started.status == 127, "\(started.stderr)")
+        #expect(started.stderr.contains("/no/such/binary"))
+        #expect(oci(["delete", "--force", id]).status == 0)
+    }
+
+    @Test func runOnABundleIsTheForegroundPath() throws {
+        let dir = try bundle(["sh", "-c", "hostname; exit 4"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = oci(["run", "--bundle", dir, "oci-run-\(getpid())"])
+        #expect(result.status == 4, "\(result.stderr)")
+        #expect(result.stdout == "oci-box\n")
+        #expect(oci(["state", "oci-run-\(getpid())"]).status != 0, "run leaves no state behind")
+    }
+
+    @Test func errorsNameWhatIsWrong() throws {
+        #expect(oci(["create", "--bundle", "/nonexistent", "x"]).stderr == "swiftainer: bundle /nonexistent: cannot read config.json\n")
+        #expect(oci(["start", "never-created"]).stderr == "swiftainer: container never-created does not exist\n")
+        let dir = try bundle(["true"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "{\"ociVersion\": \"1.0.2\", \"process\": {\"cwd\": 5}}".write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        let bad = oci(["create", "--bundle", dir, "bad-\(getpid())"])
+        #expect(bad.status == 125)
+        #expect(bad.stderr.hasPrefix("swiftainer: \(dir)/config.json: "), "\(bad.stderr)")
+        #expect(oci(["state", "bad-\(getpid())"]).status != 0, "a failed create leaves no state")
+        let logged = oci(["--log", dir + "/log.json", "--log-format", "json", "start", "never-created"])
+        #expect(logged.status != 0)
+        let log = (try? String(contentsOfFile: dir + "/log.json", encoding: .utf8)) ?? ""
+        #expect(log.hasPrefix("{\"level\":\"error\",\"msg\":\"container never-created does not exist\""), "\(log)")
+    }
+}
