@@ -30,15 +30,6 @@ public struct CgroupLayout: Equatable, Sendable {
         return unified != nil ? "hybrid (controllers on cgroup v1, cgroup2 without them)" : "cgroup v1"
     }
 
-    /// The same hierarchies with "our" cgroup taken as each hierarchy's root: for absolute OCI
-    /// cgroupsPath values, which name a path from the root.
-    public func rootedAtHierarchyRoots() -> CgroupLayout {
-        var copy = self
-        copy.unified?.ownPath = "/"
-        for key in copy.legacy.keys { copy.legacy[key]?.ownPath = "/" }
-        return copy
-    }
-
     /// Reads the running system. `fsRoot` prefixes every path (tests point it at a fake tree).
     public static func detect(fsRoot: String = "") throws -> CgroupLayout {
         let mountinfo = try Files.readString(fsRoot + "/proc/self/mountinfo")

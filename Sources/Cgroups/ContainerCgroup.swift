@@ -239,7 +239,7 @@ public final class ContainerCgroup {
                 }
             }
         }
-        for dir in dirs {
+        for dir in dirs.sorted(by: { $0.count > $1.count }) {
             // The kernel removes a cgroup only once its last process is gone: give it a moment.
             for attempt in 0..<200 {
                 if rmdir(dir) == 0 || errno == ENOENT { break }
@@ -248,6 +248,13 @@ public final class ContainerCgroup {
                     break
                 }
                 usleep(5_000)
+            }
+            // Directories made on the way to a nested path (libpod_parent/…) go once empty;
+            // one still holding another container's group stays (rmdir fails with EBUSY).
+            var parent = Files.dirname(of: dir)
+            for _ in relativePath.split(separator: "/").dropLast() {
+                guard rmdir(parent) == 0 else { break }
+                parent = Files.dirname(of: parent)
             }
         }
     }

@@ -17,7 +17,6 @@ public struct OCIContainerRecord: Codable {
     public var created: String
     public var annotations: [String: String]?
     public var cgroupPath: String
-    public var cgroupFromRoot: Bool
 }
 
 /// The runtime-spec command line (create, start, state, kill, delete) over the same Launcher
@@ -44,26 +43,25 @@ public final class OCIRuntime {
         return try JSONDecoder().decode(OCIContainerRecord.self, from: Data(bytes))
     }
 
-    /// The container's cgroup from linux.cgroupsPath: absolute paths start at each hierarchy's
-    /// root, relative ones (and the default, swiftainer-<id>) below our own cgroup.
-    static func cgroup(for spec: Spec, id: String) throws -> (ContainerCgroup, path: String, fromRoot: Bool) {
+    /// The container's cgroup from linux.cgroupsPath, always below the cgroup swiftainer runs in:
+    /// an absolute path is read as if from a cgroup namespace rooted there. Where swiftainer
+    /// runs at the root (most hosts, the VM tests) that is exactly runc's reading; where it runs
+    /// inside a cgroup that belongs to someone else, it never creates groups above it.
+    static func cgroup(for spec: Spec, id: String) throws -> (ContainerCgroup, path: String) {
         let layout = try CgroupLayout.detect()
-        guard let path = spec.linux?.cgroupsPath, !path.isEmpty else {
-            return (ContainerCgroup(layout: layout, relativePath: "swiftainer-\(id)"), "swiftainer-\(id)", false)
-        }
+        let path = spec.linux?.cgroupsPath ?? ""
         if path.contains(":") && !path.hasPrefix("/") {
             throw RuntimeError("linux.cgroupsPath '\(path)' is a systemd slice path; --systemd-cgroup is not supported")
         }
-        if path.hasPrefix("/") {
-            let relative = String(path.drop { $0 == "/" })
-            return (ContainerCgroup(layout: layout.rootedAtHierarchyRoots(), relativePath: relative), relative, true)
-        }
-        return (ContainerCgroup(layout: layout, relativePath: path), path, false)
+        let components = path.split(separator: "/").filter { $0 != "." }
+        if components.contains("..") { throw RuntimeError("linux.cgroupsPath '\(path)' must not contain '..'") }
+        let relative = components.isEmpty ? "swiftainer-\(id)" : components.joined(separator: "/")
+        return (ContainerCgroup(layout: layout, relativePath: relative), relative)
     }
 
     func cgroup(of record: OCIContainerRecord) -> ContainerCgroup? {
         guard let layout = try? CgroupLayout.detect() else { return nil }
-        return ContainerCgroup(layout: record.cgroupFromRoot ? layout.rootedAtHierarchyRoots() : layout, relativePath: record.cgroupPath)
+        return ContainerCgroup(layout: layout, relativePath: record.cgroupPath)
     }
 
     public static func readSpec(bundle: String) throws -> Spec {
@@ -91,7 +89,7 @@ public final class OCIRuntime {
         }
         do {
             try check(mkfifo(fifo(id), 0o600), "mkfifo", fifo(id))
-            let (cgroup, cgroupPath, fromRoot) = try Self.cgroup(for: spec, id: id)
+            let (cgroup, cgroupPath) = try Self.cgroup(for: spec, id: id)
             let created = try Launcher.create(LaunchRequest(
                 containerID: id, bundle: bundle, spec: spec, stdin: .inherit, noPivot: noPivot, debug: DebugLog.enabled,
                 cgroup: cgroup, startFifo: fifo(id)))
@@ -100,7 +98,7 @@ public final class OCIRuntime {
             }
             let record = OCIContainerRecord(
                 id: id, pid: created.pid, pidStartTime: ProcessInfoLinux.startTime(of: created.pid) ?? 0, bundle: bundle,
-                created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath, cgroupFromRoot: fromRoot)
+                created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath)
             try Files.writeAtomically(directory(id) + "/state.json", [UInt8](try JSONEncoder().encode(record)), mode: 0o600)
             if let pidFile { try Files.writeAtomically(absolute(pidFile), "\(created.pid)") }
         } catch {
@@ -140,7 +138,7 @@ public final class OCIRuntime {
             throw RuntimeError(errno == EEXIST ? "container \(id) already exists" : "\(SystemError.last("mkdir", directory(id)))")
         }
         defer { try? Files.removeTree(directory(id)) }
-        let (cgroup, cgroupPath, fromRoot) = try Self.cgroup(for: spec, id: id)
+        let (cgroup, cgroupPath) = try Self.cgroup(for: spec, id: id)
         defer { cgroup.destroy() }
         ProcessMonitor.blockHandledSignals()
         defer { ProcessMonitor.unblockHandledSignals() }
@@ -148,7 +146,7 @@ public final class OCIRuntime {
                                                         noPivot: noPivot, debug: DebugLog.enabled, cgroup: cgroup))
         let record = OCIContainerRecord(
             id: id, pid: created.pid, pidStartTime: ProcessInfoLinux.startTime(of: created.pid) ?? 0, bundle: bundle,
-            created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath, cgroupFromRoot: fromRoot)
+            created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath)
         try Files.writeAtomically(directory(id) + "/state.json", [UInt8](try JSONEncoder().encode(record)), mode: 0o600)
         try created.start()
         let terminal = spec.process?.terminal == true ? RawTerminal(fd: 0) : nil

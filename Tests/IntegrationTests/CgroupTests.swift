@@ -59,7 +59,7 @@ import Testing
         let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "-m", "96m", "--memory-swap", "128m",
                                                "--pids-limit", "17", "--cpus", "0.25", "--cpu-shares", "512",
                                                "busybox", "sh", "-c", "echo up; sleep 30"])
-        defer { kill(running.process.processIdentifier, SIGKILL); _ = running.finish() }
+        defer { running.signal(SIGKILL); _ = running.finish() }
         #expect(Harness.eventually { running.stdout.contains("up") })
         let id = try #require(Harness.containerID(named: name))
         if Self.isUnified {
@@ -79,8 +79,8 @@ import Testing
             let procs = read(try #require(groupDirectory(id, "pids")) + "/cgroup.procs").split(separator: "\n")
             #expect(!procs.isEmpty)
         }
-        kill(running.process.processIdentifier, SIGTERM) // forwarded; sh as PID 1 ignores it
-        kill(running.process.processIdentifier, SIGKILL)
+        running.signal(SIGTERM) // forwarded; sh as PID 1 ignores it
+        running.signal(SIGKILL)
         _ = running.finish()
         _ = Harness.run(["ps", "-a"]) // the next command cleans what the killed run left
         #expect(leftoverGroups().filter { $0.contains(id) }.isEmpty, "\(leftoverGroups())")
@@ -103,7 +103,7 @@ import Testing
         // Two seconds of busy loop, then idle while the test reads the group's usage counter.
         let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "--cpus", "0.5", "busybox", "sh", "-c",
                                                "sh -c 'while :; do :; done' & p=$!; sleep 2; kill $p; echo busy-done; sleep 30"])
-        defer { kill(running.process.processIdentifier, SIGKILL); _ = running.finish(); _ = Harness.run(["ps"]) }
+        defer { running.signal(SIGKILL); _ = running.finish(); _ = Harness.run(["ps"]) }
         #expect(Harness.eventually(15) { running.stdout.contains("busy-done") })
         let id = try #require(Harness.containerID(named: name))
         let v2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
@@ -132,7 +132,7 @@ import Testing
         let name = "stats-\(getpid())"
         let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "-m", "50m", "--cpus", "0.5", "busybox", "sh", "-c",
                                                "echo up; while :; do :; done"])
-        defer { kill(running.process.processIdentifier, SIGKILL); _ = running.finish(); _ = Harness.run(["ps"]) }
+        defer { running.signal(SIGKILL); _ = running.finish(); _ = Harness.run(["ps"]) }
         #expect(Harness.eventually { running.stdout.contains("up") })
         let stats = Harness.run(["stats", "--no-stream", name])
         #expect(stats.status == 0, "\(stats.stderr)")

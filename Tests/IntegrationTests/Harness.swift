@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Foundation
 import Testing
 
@@ -57,51 +58,71 @@ enum Harness {
     }
 
     static func execute(_ path: String, _ arguments: [String], environment: [String: String], stdin: String?) -> Result {
-        let process = start(path, arguments, environment: environment, stdin: stdin)
-        process.process.waitUntilExit()
-        return process.finish()
+        start(path, arguments, environment: environment, stdin: stdin).finish()
     }
 
+    /// A child started with posix_spawn and reaped with waitpid. (Foundation's Process waits
+    /// for EOF on a socket every descendant inherits, so a daemon the child leaves behind —
+    /// conmon, a container — would make it wait forever.)
     final class Running {
-        let process: Process
+        let pid: pid_t
         let outPath: String
         let errPath: String
-        init(process: Process, outPath: String, errPath: String) {
-            self.process = process
+        private var status: Int32?
+
+        init(pid: pid_t, outPath: String, errPath: String) {
+            self.pid = pid
             self.outPath = outPath
             self.errPath = errPath
         }
+
         var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+
+        /// Signals the child unless it was already reaped (its pid may belong to another process by then).
+        func signal(_ signal: Int32) {
+            if status == nil { kill(pid, signal) }
+        }
+
         func finish() -> Result {
-            process.waitUntilExit()
-            defer { unlink(outPath); unlink(errPath) }
-            let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-            return Result(status: status, stdout: stdout, stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+            if status == nil {
+                var raw: Int32 = 0
+                while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+                status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            }
+            let result = Result(status: status!, stdout: stdout, stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+            unlink(outPath)
+            unlink(errPath)
+            return result
         }
     }
 
-    static func start(_ path: String, _ arguments: [String], environment: [String: String], stdin: String?) -> Running {
+    static func start(_ path: String, _ arguments: [String], environment: [String: String], stdin: String?, terminal: Int32? = nil) -> Running {
         let id = UUID().uuidString
         let outPath = "/tmp/swiftainer-it-out-\(id)", errPath = "/tmp/swiftainer-it-err-\(id)"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
+        var inPath = "/dev/null"
         if let stdin {
-            let pipe = Pipe()
-            process.standardInput = pipe
-            try! process.run()
-            pipe.fileHandleForWriting.write(Data(stdin.utf8))
-            try? pipe.fileHandleForWriting.close()
-        } else {
-            process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-            try! process.run()
+            inPath = "/tmp/swiftainer-it-in-\(id)"
+            FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
         }
-        return Running(process: process, outPath: outPath, errPath: errPath)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let terminal {
+            for fd: Int32 in 0...2 { posix_spawn_file_actions_adddup2(&actions, terminal, fd) }
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        }
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        precondition(rc == 0, "posix_spawn \(path): \(String(cString: strerror(rc)))")
+        if stdin != nil { unlink(inPath) } // the child holds it open already
+        return Running(pid: pid, outPath: outPath, errPath: errPath)
     }
 
     static func startSwiftainer(_ arguments: [String]) -> Running {
@@ -139,6 +160,46 @@ enum Harness {
             return record.contains("\"name\" : \"\(name)\"")
         }
     }
+}
+
+/// A program run on a pseudo-terminal, as a user at a terminal would run it.
+final class PtySession {
+    let master: Int32
+    private let child: Harness.Running
+    private(set) var output = ""
+
+    init(_ path: String, _ arguments: [String], environment: [String: String]) throws {
+        master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        guard master >= 0 else { throw POSIXError(.ENXIO) }
+        var number: UInt32 = 0
+        guard sw_pty_unlock(master) == 0, sw_pty_number(master, &number) == 0 else { throw POSIXError(.ENOTTY) }
+        _ = sw_set_winsize(master, 24, 80)
+        let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        defer { close(slave) }
+        child = Harness.start(path, arguments, environment: environment, stdin: nil, terminal: slave)
+    }
+
+    deinit { close(master) }
+
+    /// Reads until `text` has appeared in the output, up to `seconds`.
+    func read(until text: String, seconds: Double = 10) -> Bool {
+        Harness.eventually(seconds) {
+            var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
+            if poll(&fds, 1, 20) > 0 {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let n = Glibc.read(master, &buffer, buffer.count)
+                if n > 0 { output += String(decoding: buffer[0..<n], as: UTF8.self) }
+            }
+            return output.contains(text)
+        }
+    }
+
+    func type(_ text: String) {
+        _ = text.withCString { write(master, $0, strlen($0)) }
+    }
+
+    /// Waits for the program to end and returns its exit status.
+    func finish() -> Int32 { child.finish().status }
 }
 
 /// Integration tests run only as root; the reason is printed when they are skipped.

@@ -19,7 +19,7 @@ import Testing
         let running = Harness.startSwiftainer(["run", "--rm", "busybox", "sh", "-c",
                                                "trap 'echo caught; exit 7' TERM INT HUP; echo ready; while true; do sleep 0.05; done"])
         #expect(Harness.eventually { running.stdout.contains("ready") })
-        kill(running.process.processIdentifier, signal)
+        running.signal(signal)
         let result = running.finish()
         #expect(result.status == 7, "\(result.stderr)")
         #expect(result.stdout == "ready\ncaught\n")
@@ -28,8 +28,8 @@ import Testing
     @Test func containerKilledFromOutsideExits137() {
         let marker = "sleep 31\(getpid() % 1000)"
         let running = Harness.startSwiftainer(["run", "--rm", "busybox", "sh", "-c", marker])
-        #expect(Harness.eventually { !pids(matching: marker).filter { $0 != running.process.processIdentifier }.isEmpty })
-        for pid in pids(matching: marker) where pid != running.process.processIdentifier { kill(pid, SIGKILL) }
+        #expect(Harness.eventually { !pids(matching: marker).filter { $0 != running.pid }.isEmpty })
+        for pid in pids(matching: marker) where pid != running.pid { kill(pid, SIGKILL) }
         let result = running.finish()
         #expect(result.status == 137, "\(result.stderr)")
     }
@@ -39,7 +39,7 @@ import Testing
         let marker = "sleep 32\(getpid() % 1000)"
         let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "busybox", "sh", "-c", marker])
         #expect(Harness.eventually { Harness.run(["ps"]).stdout.contains(name) })
-        kill(running.process.processIdentifier, SIGKILL)
+        running.signal(SIGKILL)
         _ = running.finish()
         // PR_SET_PDEATHSIG: the container dies with its supervisor.
         #expect(Harness.eventually { pids(matching: marker).isEmpty })
@@ -65,47 +65,19 @@ import Testing
     }
 
     @Test func interactiveShellThroughAPty() throws {
-        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
-        try #require(master >= 0)
-        defer { close(master) }
-        var number: UInt32 = 0
-        try #require(sw_pty_unlock(master) == 0 && sw_pty_number(master, &number) == 0)
-        _ = sw_set_winsize(master, 24, 80)
-        let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Harness.binary)
-        process.arguments = ["run", "--rm", "-it", "busybox", "/bin/sh"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFTAINER_ROOT": Harness.root]) { $1 }
-        let handle = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
-        process.standardInput = handle
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-
-        var output = ""
-        func read(until text: String, seconds: Double = 10) -> Bool {
-            Harness.eventually(seconds) {
-                var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
-                if poll(&fds, 1, 20) > 0 {
-                    var buffer = [UInt8](repeating: 0, count: 4096)
-                    let n = Glibc.read(master, &buffer, buffer.count)
-                    if n > 0 { output += String(decoding: buffer[0..<n], as: UTF8.self) }
-                }
-                return output.contains(text)
-            }
-        }
-        #expect(read(until: "# "), "no prompt: \(output)")
-        _ = "tty; echo answer-$((6*7))\n".withCString { write(master, $0, strlen($0)) }
-        #expect(read(until: "answer-42"), "\(output)")
-        #expect(output.contains("/dev/pts/0"), "the console is the container's own pty: \(output)")
+        let session = try PtySession(Harness.binary, ["run", "--rm", "-it", "busybox", "/bin/sh"],
+                                     environment: ["SWIFTAINER_ROOT": Harness.root])
+        #expect(session.read(until: "# "), "no prompt: \(session.output)")
+        session.type("tty; echo answer-$((6*7))\n")
+        #expect(session.read(until: "answer-42"), "\(session.output)")
+        #expect(session.output.contains("/dev/pts/0"), "the console is the container's own pty: \(session.output)")
         var during = termios()
-        tcgetattr(master, &during)
+        tcgetattr(session.master, &during)
         #expect(during.c_lflag & tcflag_t(ICANON) == 0, "raw mode while the container runs")
-        _ = "exit 9\n".withCString { write(master, $0, strlen($0)) }
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 9)
+        session.type("exit 9\n")
+        #expect(session.finish() == 9)
         var after = termios()
-        tcgetattr(master, &after)
+        tcgetattr(session.master, &after)
         #expect(after.c_lflag & tcflag_t(ICANON | ECHO) == tcflag_t(ICANON | ECHO), "terminal restored on exit")
     }
 
