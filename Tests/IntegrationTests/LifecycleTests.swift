@@ -43,7 +43,7 @@ import Testing
         _ = running.finish()
         // PR_SET_PDEATHSIG: the container dies with its supervisor.
         #expect(Harness.eventually { pids(matching: marker).isEmpty })
-        #expect(Harness.hostMountsMentioning(Harness.root).isEmpty)
+        #expect(Harness.hostMountsMentioning(Harness.root + "/containers").isEmpty)
         // The next command notices and removes the --rm container.
         let ps = Harness.run(["ps", "-a"])
         #expect(!ps.stdout.contains(name))

@@ -88,7 +88,7 @@ import Testing
         let result = Harness.run(["run", "--rm", "--name", name, "busybox", "true"])
         #expect(result.status == 0)
         #expect(!Harness.containerExists(named: name))
-        #expect(Harness.hostMountsMentioning(Harness.root).isEmpty)
+        #expect(Harness.hostMountsMentioning(Harness.root + "/containers").isEmpty)
     }
 
     @Test func environmentAndWorkingDirectory() {
