@@ -92,9 +92,9 @@ public final class ContainerStore {
     /// Deletes a container's directory. Mounts are made inside the container's own mount
     /// namespace, but anything found mounted below the directory on the host is detached first
     /// rather than deleted through.
-    public func remove(_ id: String) throws {
+    public func remove(_ id: String, cgroupAlreadyGone: Bool = false) throws {
         // Normally gone with its supervisor; after a crash, this is where it goes.
-        (try? cgroup(of: id))?.destroy()
+        if !cgroupAlreadyGone { (try? cgroup(of: id))?.destroy() }
         let dir = paths.container(id)
         for point in Mounts.mountPoints(under: dir) {
             try? Mounts.unmount(point, flags: Int32(MNT_DETACH))

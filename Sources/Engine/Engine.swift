@@ -64,9 +64,10 @@ public final class Engine {
         }
     }
 
+    /// After runCreated, whose cgroup is destroyed when it returns.
     private func finish(_ record: ContainerRecord) throws {
         if record.autoRemove {
-            try containers.remove(record.id)
+            try containers.remove(record.id, cgroupAlreadyGone: true)
         } else {
             try containers.save(record)
         }

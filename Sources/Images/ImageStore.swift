@@ -217,10 +217,11 @@ public final class ImageStore {
         defer { held.unlock() }
         let record = try resolve(text)
         var repositories = try readRepositories()
-        let reference = (try? ImageReference(parsing: text))?.description
         var output: [String] = []
-        // Removing by id drops every tag; by name, only that one.
-        let untag = repositories.filter { $0.value == record.id && (reference == nil || repositories[reference!] == nil || $0.key == reference) }.keys.sorted()
+        // Removing by name drops that tag; by id, every tag of the image.
+        let tag = (try? ImageReference(parsing: text))?.description
+        let untag = tag.flatMap { repositories[$0] == record.id ? [$0] : nil }
+            ?? repositories.filter { $0.value == record.id }.keys.sorted()
         let remainingTags = repositories.filter { $0.value == record.id }.count - untag.count
         if remainingTags == 0, let container = users(record.id), !force {
             throw ImageError.inUse(reference: text, container: container)

@@ -141,14 +141,14 @@ public enum ContainerInit {
         }
         let path = try ExecutableLookup.resolve(args[0], env: env)
 
-        // Nothing of ours leaks into the container: only 0-2, and the report fd until exec.
-        let keep = startReport?.raw ?? syncFD
-        if keep > syncFD {
-            _ = sw_close_range_from(UInt32(keep + 1))
-            for fd in (syncFD + 1)..<keep { close(fd) }
-        } else {
-            _ = sw_close_range_from(UInt32(syncFD + 1))
+        // Nothing of ours leaks into the container: only 0-2, and on fd 3 the report channel
+        // (sync socket or start FIFO), close-on-exec so that a successful exec closes it.
+        if let report = startReport, report.raw != syncFD {
+            try check(dup2(report.raw, syncFD), "dup2", "start FIFO")
+            _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)
+            reportChannel = .fifo(FileDescriptor(syncFD)) // an execve failure is reported here
         }
+        _ = sw_close_range_from(UInt32(syncFD + 1))
         sw_reset_signals()
         exec(path, args, env)
         let err = errno

@@ -79,6 +79,21 @@ import Testing
         #expect(oci(["delete", "--force", id]).status == 0)
     }
 
+    @Test func startReportsAnExecFailureAfterSetup() throws {
+        // Passes the lookup (exists, executable), fails in execve itself: the report must still
+        // reach `start` through the FIFO.
+        let dir = try bundle(["/bin/not-really-elf"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data([0x7f, 0x45, 0x4c, 0x46, 0x21]).write(to: URL(fileURLWithPath: dir + "/rootfs/bin/not-really-elf"))
+        chmod(dir + "/rootfs/bin/not-really-elf", 0o755)
+        let id = "oci-noexec-\(getpid())"
+        #expect(oci(["create", "--bundle", dir, id]).status == 0)
+        let started = oci(["start", id])
+        #expect(started.status == 126, "\(started.stderr)")
+        #expect(started.stderr == "swiftainer: exec: \"/bin/not-really-elf\": Exec format error\n")
+        #expect(oci(["delete", "--force", id]).status == 0)
+    }
+
     @Test func runOnABundleIsTheForegroundPath() throws {
         let dir = try bundle(["sh", "-c", "hostname; exit 4"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
