@@ -183,8 +183,11 @@ enum Commands {
 
     static let ps = Command(
         name: "ps", usage: "ps [OPTIONS]", summary: "List containers",
-        options: [OptionSpec(["-a", "--all"]), OptionSpec(["-q", "--quiet"]), OptionSpec(["--no-trunc"])]
+        options: [OptionSpec(["-a", "--all"]), OptionSpec(["-q", "--quiet"]), OptionSpec(["--no-trunc"]),
+                  OptionSpec(["-f", "--format"], takesValue: true, key: "format")]
     ) { args, context in
+        // With an id it is the OCI runtime's `ps ID` (runc's), listing the container's pids.
+        if args.positionals.count == 1 { return try OCICommands.processes(args, context) }
         let engine = context.engine
         if geteuid() == 0 { engine.containers.reconcile() }
         let records = engine.containers.all().filter { args.has("all") || $0.status == .running }

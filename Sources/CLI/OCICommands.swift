@@ -1,14 +1,32 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
+import Foundation
 import LinuxKit
 import OCI
 import Runtime
 
 /// The runtime-spec command line, as Podman, containerd and Kubernetes drive runc and crun.
 enum OCICommands {
-    static let all: [Command] = [create, start, state, kill, delete]
+    static let all: [Command] = [create, start, state, kill, delete, features]
+
+    static let features = Command(name: "features", usage: "features", summary: "OCI: what this runtime supports, as JSON", options: []) { _, _ in
+        let data = try JSONSerialization.data(withJSONObject: OCIRuntime.features(), options: [.prettyPrinted, .sortedKeys])
+        out(String(decoding: data, as: UTF8.self) + "\n")
+        return 0
+    }
+
+    /// `ps ID`: called as an OCI verb only with an id of an OCI container; `swiftainer ps`
+    /// without one is Docker's container list.
+    static func processes(_ args: ParsedArguments, _ context: Context) throws -> Int32 {
+        let pids = try runtime(context).processes(id: args.positionals[0])
+        if args.value("format") == "json" {
+            out("[" + pids.map(String.init).joined(separator: ",") + "]\n")
+        } else {
+            out("PID\n" + pids.map { "\($0)\n" }.joined())
+        }
+        return 0
+    }
 
     static func runtime(_ context: Context) -> OCIRuntime { OCIRuntime(stateRoot: context.ociStateRoot) }
 

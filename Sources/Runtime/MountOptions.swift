@@ -30,7 +30,7 @@ public struct MountOptions: Equatable {
 
     public var dataString: String? { data.isEmpty ? nil : data.joined(separator: ",") }
 
-    static let flagOptions: [String: (UInt, Bool)] = [
+    public static let flagOptions: [String: (UInt, Bool)] = [
         "ro": (UInt(MS_RDONLY), false), "rw": (UInt(MS_RDONLY), true),
         "nosuid": (UInt(MS_NOSUID), false), "suid": (UInt(MS_NOSUID), true),
         "nodev": (UInt(MS_NODEV), false), "dev": (UInt(MS_NODEV), true),
@@ -45,7 +45,7 @@ public struct MountOptions: Equatable {
         "silent": (UInt(MS_SILENT), false), "loud": (UInt(MS_SILENT), true),
     ]
 
-    static let propagationOptions: [String: UInt] = [
+    public static let propagationOptions: [String: UInt] = [
         "private": UInt(MS_PRIVATE), "rprivate": UInt(MS_PRIVATE | MS_REC),
         "shared": UInt(MS_SHARED), "rshared": UInt(MS_SHARED | MS_REC),
         "slave": UInt(MS_SLAVE), "rslave": UInt(MS_SLAVE | MS_REC),

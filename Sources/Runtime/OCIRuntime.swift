@@ -189,6 +189,34 @@ public final class OCIRuntime {
         for pid in targets { try check(Glibc.kill(pid, signal), "kill", "\(pid)") }
     }
 
+    /// Pids of the container's processes (from its cgroup), as `runc ps --format json` lists them.
+    public func processes(id: String) throws -> [pid_t] {
+        let record = try load(id)
+        guard ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime) else { return [] }
+        return (cgroup(of: record)?.processes() ?? [record.pid]).sorted()
+    }
+
+    /// The runtime-spec `features` document (features.md): what this runtime understands.
+    public static func features() -> [String: Any] {
+        [
+            "ociVersionMin": "1.0.0",
+            "ociVersionMax": Spec.version,
+            "hooks": [String](),
+            "mountOptions": (MountOptions.flagOptions.keys.sorted() + MountOptions.propagationOptions.keys.sorted() + ["bind", "rbind"]),
+            "linux": [
+                "namespaces": ["pid", "network", "mount", "ipc", "uts", "cgroup"],
+                "capabilities": CapabilityNames.all,
+                "cgroup": ["v1": true, "v2": true, "systemd": false, "systemdUser": false],
+                "seccomp": [
+                    "enabled": true,
+                    "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                                "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                    "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                ] as [String: Any],
+            ] as [String: Any],
+        ]
+    }
+
     public func delete(id: String, force: Bool) throws {
         let record = try load(id)
         let alive = ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime)

@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func createStartStateDelete() throws {
-        let dir = try bundle(["sh", "-c", "echo started > /proc/1/root/tmp/marker 2>/dev/null; hostname > /tmp/name; sleep 30"])
+        let dir = try bundle(["sh", "-c", "hostname > /tmp/name; sleep 30 & wait"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let id = "oci-\(getpid())"
         let created = oci(["create", "--bundle", dir, "--pid-file", dir + "/pid", id])
@@ -52,6 +52,10 @@ import Testing
         #expect(oci(["create", "--bundle", dir, id]).stderr.contains("already exists"))
         #expect(oci(["start", id]).status == 0)
         #expect(status(id) == "running")
+        let pids = oci(["ps", "--format", "json", id])
+        #expect(pids.status == 0, "\(pids.stderr)")
+        let listed = (try? JSONSerialization.jsonObject(with: Data(pids.stdout.utf8)) as? [Int]) ?? []
+        #expect(listed.contains(Int(pid) ?? -1) && listed.count >= 2, "the init (sh) and its sleep: \(pids.stdout)")
         #expect(oci(["delete", id]).status != 0, "a running container needs --force")
         #expect(oci(["kill", id, "KILL"]).status == 0)
         #expect(Harness.eventually { status(id) == "stopped" })
@@ -101,6 +105,17 @@ import Testing
         #expect(result.status == 4, "\(result.stderr)")
         #expect(result.stdout == "oci-box\n")
         #expect(oci(["state", "oci-run-\(getpid())"]).status != 0, "run leaves no state behind")
+    }
+
+    @Test func featuresDescribeThisRuntime() throws {
+        let result = oci(["features"])
+        #expect(result.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["ociVersionMax"] as? String == "1.0.2")
+        let linux = try #require(json["linux"] as? [String: Any])
+        #expect((linux["namespaces"] as? [String])?.contains("pid") == true)
+        let seccomp = try #require(linux["seccomp"] as? [String: Any])
+        #expect((seccomp["actions"] as? [String])?.contains("SCMP_ACT_ERRNO") == true)
     }
 
     @Test func errorsNameWhatIsWrong() throws {
