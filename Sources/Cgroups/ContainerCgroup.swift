@@ -177,11 +177,11 @@ public final class ContainerCgroup {
         let parent = Files.dirname(of: dir)
         for (file, wanted) in [("cpuset.cpus", cpu?.cpus), ("cpuset.mems", cpu?.mems)] {
             var value = wanted
-            if value == nil { value = try? Files.readString(parent + "/" + file).trimmingCharacters(in: " \n") }
-            if (try? Files.readString(parent + "/" + file).trimmingCharacters(in: " \n"))?.isEmpty == true {
+            if value == nil { value = try? Files.readString(parent + "/" + file).trimmingWhitespace }
+            if (try? Files.readString(parent + "/" + file).trimmingWhitespace)?.isEmpty == true {
                 // An intermediate directory of ours: fill it from its own parent first.
                 try prepareCpuset(parent, nil)
-                value = wanted ?? (try? Files.readString(parent + "/" + file).trimmingCharacters(in: " \n"))
+                value = wanted ?? (try? Files.readString(parent + "/" + file).trimmingWhitespace)
             }
             if let value { try write(dir + "/" + file, value) }
         }
@@ -279,7 +279,7 @@ public final class ContainerCgroup {
     }
 
     private func number(_ path: String) -> UInt64? {
-        UInt64(((try? Files.readString(path)) ?? "").trimmingCharacters(in: " \n"))
+        UInt64(((try? Files.readString(path)) ?? "").trimmingWhitespace)
     }
 
     /// "key value" lines (memory.events, memory.stat, cpu.stat, memory.oom_control).
@@ -289,12 +289,5 @@ public final class ContainerCgroup {
             if parts.count == 2 && parts[0] == key { return UInt64(parts[1]) }
         }
         return nil
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        return String(drop(while: { chars.contains($0) }).reversed().drop(while: { chars.contains($0) }).reversed())
     }
 }

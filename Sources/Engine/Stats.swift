@@ -23,7 +23,8 @@ extension Engine {
         let first = groups.map { $0.stats() }
         let start = Clock.now()
         usleep(UInt32(interval * 1_000_000))
-        let elapsed = Double(Clock.now().tv_sec - start.tv_sec) * 1e9 + Double(Clock.now().tv_nsec - start.tv_nsec)
+        let end = Clock.now()
+        let elapsed = Double(end.tv_sec - start.tv_sec) * 1e9 + Double(end.tv_nsec - start.tv_nsec)
         let hostMemory = UInt64(sysconf(Int32(_SC_PHYS_PAGES))) * UInt64(sysconf(Int32(_SC_PAGESIZE)))
         return zip(records, zip(groups, first)).map { record, pair in
             let (group, before) = pair

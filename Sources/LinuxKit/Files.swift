@@ -114,3 +114,11 @@ public final class FileLock {
 
     public func unlock() { fd.close() }
 }
+
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs and newlines (what kernel files pad values with).
+    public var trimmingWhitespace: String {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" }
+        return String(drop(while: blank).reversed().drop(while: blank).reversed())
+    }
+}

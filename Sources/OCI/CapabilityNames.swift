@@ -1,3 +1,5 @@
+import LinuxKit
+
 /// Linux capability names (as the OCI spec spells them) and numbers, from linux/capability.h.
 public enum CapabilityNames {
     public static let all: [String] = [
@@ -28,7 +30,7 @@ public enum CapabilityNames {
     }
 
     static let ownBoundingSet: UInt64 = {
-        let status = String(decoding: readFile("/proc/self/status"), as: UTF8.self)
+        let status = (try? Files.readString("/proc/self/status")) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
         return line.flatMap { UInt64($0.dropFirst("CapBnd:".count).trimmingWhitespace, radix: 16) } ?? 0
     }()
@@ -54,21 +56,4 @@ public enum CapabilityNames {
         public let name: String
         public var description: String { "unknown capability '\(name)'" }
     }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-private func readFile(_ path: String) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return [] }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 8192)
-    let n = read(fd, &buffer, buffer.count)
-    return n > 0 ? Array(buffer[0..<n]) : []
-}
-
-extension Substring {
-    var trimmingWhitespace: String { String(drop { $0 == " " || $0 == "\t" }) }
 }

@@ -76,16 +76,32 @@ public final class OCIRuntime {
 
     // MARK: create
 
-    public func create(id: String, bundle: String, pidFile: String?, consoleSocket: String?, noPivot: Bool) throws {
+    /// Validates the id and the bundle (and whatever `check` adds), then claims the id by
+    /// creating its state directory: what `create` and `run --bundle` both start with.
+    private func makeStateDirectory(id: String, bundle: String, check: (Spec) throws -> Void = { _ in }) throws -> (bundle: String, spec: Spec) {
         try Self.validate(id: id)
         let bundle = absolute(bundle)
         let spec = try Self.readSpec(bundle: bundle)
-        if spec.process?.terminal == true && consoleSocket == nil {
-            throw RuntimeError("process.terminal is true but no --console-socket was given")
-        }
+        try check(spec)
         try Files.makeDirectories(stateRoot, mode: 0o700)
         guard mkdir(directory(id), 0o700) == 0 else {
             throw RuntimeError(errno == EEXIST ? "container \(id) already exists" : "\(SystemError.last("mkdir", directory(id)))")
+        }
+        return (bundle, spec)
+    }
+
+    private func writeRecord(id: String, pid: pid_t, bundle: String, spec: Spec, cgroupPath: String) throws {
+        let record = OCIContainerRecord(
+            id: id, pid: pid, pidStartTime: ProcessInfoLinux.startTime(of: pid) ?? 0, bundle: bundle,
+            created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath)
+        try Files.writeAtomically(directory(id) + "/state.json", [UInt8](try JSONEncoder().encode(record)), mode: 0o600)
+    }
+
+    public func create(id: String, bundle: String, pidFile: String?, consoleSocket: String?, noPivot: Bool) throws {
+        let (bundle, spec) = try makeStateDirectory(id: id, bundle: bundle) { spec in
+            if spec.process?.terminal == true && consoleSocket == nil {
+                throw RuntimeError("process.terminal is true but no --console-socket was given")
+            }
         }
         do {
             try check(mkfifo(fifo(id), 0o600), "mkfifo", fifo(id))
@@ -96,10 +112,7 @@ public final class OCIRuntime {
             if let console = created.consoleMaster, let consoleSocket {
                 try sendConsole(console, to: consoleSocket)
             }
-            let record = OCIContainerRecord(
-                id: id, pid: created.pid, pidStartTime: ProcessInfoLinux.startTime(of: created.pid) ?? 0, bundle: bundle,
-                created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath)
-            try Files.writeAtomically(directory(id) + "/state.json", [UInt8](try JSONEncoder().encode(record)), mode: 0o600)
+            try writeRecord(id: id, pid: created.pid, bundle: bundle, spec: spec, cgroupPath: cgroupPath)
             if let pidFile { try Files.writeAtomically(absolute(pidFile), "\(created.pid)") }
         } catch {
             try? Files.removeTree(directory(id))
@@ -130,13 +143,7 @@ public final class OCIRuntime {
     /// `run --bundle`: create and start in the foreground and wait, like `runc run`; the state
     /// exists while it runs, so `state`, `kill` and `ps` work on it.
     public func run(id: String, bundle: String, noPivot: Bool) throws -> Int32 {
-        try Self.validate(id: id)
-        let bundle = absolute(bundle)
-        let spec = try Self.readSpec(bundle: bundle)
-        try Files.makeDirectories(stateRoot, mode: 0o700)
-        guard mkdir(directory(id), 0o700) == 0 else {
-            throw RuntimeError(errno == EEXIST ? "container \(id) already exists" : "\(SystemError.last("mkdir", directory(id)))")
-        }
+        let (bundle, spec) = try makeStateDirectory(id: id, bundle: bundle)
         defer { try? Files.removeTree(directory(id)) }
         let (cgroup, cgroupPath) = try Self.cgroup(for: spec, id: id)
         defer { cgroup.destroy() }
@@ -144,10 +151,7 @@ public final class OCIRuntime {
         defer { ProcessMonitor.unblockHandledSignals() }
         let created = try Launcher.create(LaunchRequest(containerID: id, bundle: bundle, spec: spec, stdin: .inherit,
                                                         noPivot: noPivot, debug: DebugLog.enabled, cgroup: cgroup))
-        let record = OCIContainerRecord(
-            id: id, pid: created.pid, pidStartTime: ProcessInfoLinux.startTime(of: created.pid) ?? 0, bundle: bundle,
-            created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath)
-        try Files.writeAtomically(directory(id) + "/state.json", [UInt8](try JSONEncoder().encode(record)), mode: 0o600)
+        try writeRecord(id: id, pid: created.pid, bundle: bundle, spec: spec, cgroupPath: cgroupPath)
         try created.start()
         let terminal = spec.process?.terminal == true ? RawTerminal(fd: 0) : nil
         defer { terminal?.restore() }
