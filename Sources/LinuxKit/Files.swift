@@ -51,7 +51,8 @@ public enum Files {
         }
     }
 
-    /// rm -rf without following symlinks and without crossing into mounts it finds.
+    /// rm -rf without following symlinks. Its goal is absence: whatever another process removes
+    /// first (a concurrent cleanup of the same container, say) counts as removed, not as an error.
     public static func removeTree(_ path: String) throws {
         var st = stat()
         if lstat(path, &st) != 0 {
@@ -59,12 +60,18 @@ public enum Files {
             throw SystemError.last("lstat", path)
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            for name in try listDirectory(path) {
+            let names: [String]
+            do {
+                names = try listDirectory(path)
+            } catch let error as SystemError where error.errno == ENOENT {
+                return
+            }
+            for name in names {
                 try removeTree(path + "/" + name)
             }
-            try check(rmdir(path), "rmdir", path)
+            if rmdir(path) != 0 && errno != ENOENT { throw SystemError.last("rmdir", path) }
         } else {
-            try check(unlink(path), "unlink", path)
+            if unlink(path) != 0 && errno != ENOENT { throw SystemError.last("unlink", path) }
         }
     }
 

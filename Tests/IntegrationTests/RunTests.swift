@@ -86,7 +86,7 @@ import Testing
     @Test func removeLeavesNothing() {
         let name = "ephemeral-\(getpid())"
         let result = Harness.run(["run", "--rm", "--name", name, "busybox", "true"])
-        #expect(result.status == 0)
+        #expect(result.status == 0, "\(result.stderr)")
         #expect(!Harness.containerExists(named: name))
         #expect(Harness.hostMountsMentioning(Harness.root + "/containers").isEmpty)
     }

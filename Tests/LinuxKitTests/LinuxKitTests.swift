@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
+import Synchronization
 import Testing
 @testable import LinuxKit
 
@@ -51,5 +53,24 @@ import Testing
         #expect(start != nil)
         #expect(ProcessInfoLinux.isAlive(pid: me, startTime: start!))
         #expect(!ProcessInfoLinux.isAlive(pid: me, startTime: start! + 1))
+    }
+}
+
+@Suite struct RemoveTreeTests {
+    @Test func concurrentRemovalOfTheSameTreeSucceedsForEveryone() throws {
+        // Two removers race over one tree, as a --rm run and another command's reconcile can.
+        for round in 0..<30 {
+            let root = "/tmp/swiftainer-rmtree-\(getpid())-\(round)"
+            for dir in 0..<20 {
+                try Files.makeDirectories(root + "/d\(dir)/sub")
+                for file in 0..<5 { try Files.writeAtomically(root + "/d\(dir)/sub/f\(file)", "x") }
+            }
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                do { try Files.removeTree(root) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+            #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+            #expect(!Files.exists(root))
+        }
     }
 }
