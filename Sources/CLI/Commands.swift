@@ -15,6 +15,8 @@ struct Command {
     let summary: String
     let options: [OptionSpec]
     var stopAtFirstPositional = false
+    /// Internal commands (the monitor) are left out of the help.
+    var hidden = false
     let run: (ParsedArguments, Context) throws -> Int32
 }
 
@@ -32,7 +34,8 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, importImage, images, rmi, ps, rm, stats, version] + OCICommands.all
+    static let all: [Command] = [run, importImage, images, rmi, ps, rm, stats, version] + LifecycleCommands.all
+        + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
         name: "stats", usage: "stats [--no-stream] [CONTAINER...]",
@@ -77,7 +80,9 @@ enum Commands {
             OptionSpec(["-m", "--memory"], takesValue: true), OptionSpec(["--memory-swap"], takesValue: true),
             OptionSpec(["--pids-limit"], takesValue: true), OptionSpec(["--cpus"], takesValue: true),
             OptionSpec(["-c", "--cpu-shares"], takesValue: true), OptionSpec(["--cpuset-cpus"], takesValue: true),
-            OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"),
+            OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["-d", "--detach"], key: "detach"),
+            OptionSpec(["-u", "--user"], takesValue: true, key: "user"), OptionSpec(["-v", "--volume"], takesValue: true, key: "volume"),
+            OptionSpec(["--tmpfs"], takesValue: true),
         ],
         stopAtFirstPositional: true
     ) { args, context in
@@ -102,6 +107,10 @@ enum Commands {
         options.capDrop = args.values["cap-drop"] ?? []
         options.privileged = args.has("privileged")
         options.readOnly = args.has("read-only")
+        options.detach = args.has("detach")
+        options.user = args.value("user")
+        options.volumes = args.values["volume"] ?? []
+        options.tmpfs = args.values["tmpfs"] ?? []
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
         options.memory = try args.value("memory").map { try RunOptions.parseBytes($0, flag: "--memory") }
         options.memorySwap = try args.value("memory-swap").map { try RunOptions.parseBytes($0, flag: "--memory-swap") }
@@ -126,6 +135,10 @@ enum Commands {
                 throw UsageError("network \(network) not found (supported: none, host)")
             }
             options.network = mode
+        }
+        if options.detach {
+            out(try context.engine.runDetached(options) + "\n")
+            return 0
         }
         return try context.engine.run(options)
     }

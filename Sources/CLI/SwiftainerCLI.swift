@@ -73,15 +73,7 @@ public enum SwiftainerCLI {
             let message = "\(error)"
             let line: String
             if json {
-                let escaped = message.unicodeScalars.map { scalar -> String in
-                    switch scalar {
-                    case "\"": return "\\\""
-                    case "\\": return "\\\\"
-                    case "\n": return "\\n"
-                    default: return scalar.value < 0x20 ? "\\u00" + String(scalar.value, radix: 16).leftPadded(2) : String(scalar)
-                    }
-                }.joined()
-                line = "{\"level\":\"error\",\"msg\":\"\(escaped)\",\"time\":\"\(Clock.rfc3339())\"}\n"
+                line = "{\"level\":\"error\",\"msg\":\(JSONText.quoted(message)),\"time\":\"\(Clock.rfc3339())\"}\n"
             } else {
                 line = "swiftainer: \(message)\n"
             }
@@ -103,7 +95,7 @@ public enum SwiftainerCLI {
         Commands:
 
         """
-        for command in Commands.all {
+        for command in Commands.all where !command.hidden {
             text += "  " + command.name.padding(10) + command.summary + "\n"
         }
         text += """
@@ -130,5 +122,4 @@ public enum SwiftainerCLI {
 
 extension String {
     func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
-    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -82,6 +82,14 @@ public final class ContainerCgroup {
         }
     }
 
+    /// For a process joining a running container (exec): its groups exist already and keep
+    /// their limits; `add` then moves the new process into each of them.
+    public func adoptExisting() throws {
+        let existing = directories(includingCpuset: true).values.filter { Files.isDirectory($0) }
+        guard !existing.isEmpty else { throw CgroupError("the container's cgroup \(relativePath) does not exist") }
+        preparedDirectories = Set(existing)
+    }
+
     /// Moves `pid` into every prepared hierarchy. On cgroup v1 one such write can take a
     /// scheduler grace period (~10 ms here), so callers overlap it with other work.
     public func add(pid: pid_t) throws {

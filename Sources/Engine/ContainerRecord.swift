@@ -16,8 +16,10 @@ public struct ContainerRecord: Codable, Equatable {
     public var command: [String]
     public var created: String
     public var status: Status
-    /// The container's init, in the host's pid namespace.
+    /// The container's init, in the host's pid namespace, and its start time (so a recycled
+    /// pid is never signalled by mistake).
     public var pid: Int32?
+    public var pidStartTime: UInt64?
     /// The process that supervises the container (`swiftainer run` in the foreground), with its
     /// start time: if it is gone while the record says running, the container died with it.
     public var monitorPid: Int32?
@@ -31,7 +33,21 @@ public struct ContainerRecord: Codable, Equatable {
     /// memory.oom_control counted a kill).
     public var oomKilled: Bool?
 
+    /// Started with -d (or by `start`): supervised by a `swiftainer monitor` process.
+    public var detached: Bool?
+    /// How many times `start`/`restart` ran it again after the first run.
+    public var restartCount: Int?
+
     public var shortID: String { String(id.prefix(12)) }
+
+    /// Running as far as the kernel can tell: the record says so and its supervisor lives.
+    public var isRunning: Bool { status == .running && isMonitorAlive }
+
+    /// The init's pid while it is the process the record names.
+    public var livePid: Int32? {
+        guard isRunning, let pid, let pidStartTime, ProcessInfoLinux.isAlive(pid: pid, startTime: pidStartTime) else { return nil }
+        return pid
+    }
 
     public var isMonitorAlive: Bool {
         guard let monitorPid, let monitorStartTime else { return false }

@@ -13,6 +13,7 @@ public enum EngineError: Error, CustomStringConvertible {
     case nameInUse(name: String, id: String)
     case invalidName(String)
     case containerRunning(String)
+    case notRunning(String)
     case invalidOption(String)
 
     public var description: String {
@@ -25,6 +26,7 @@ public enum EngineError: Error, CustomStringConvertible {
             return "the container name \"/\(name)\" is already in use by container \"\(id)\"; remove that container or choose another name"
         case .invalidName(let name): return "invalid container name '\(name)': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         case .containerRunning(let name): return "container \(name) is running: stop it first or use rm -f"
+        case .notRunning(let name): return "container \(name) is not running"
         case .invalidOption(let message): return message
         }
     }

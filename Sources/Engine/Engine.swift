@@ -26,8 +26,44 @@ public final class Engine {
         if geteuid() != 0 { throw EngineError.notRoot }
     }
 
-    /// `swiftainer run`: returns the container's exit status (Docker's convention).
+    /// `swiftainer run` in the foreground: returns the container's exit status (Docker's
+    /// convention). This process is the container's supervisor.
     public func run(_ options: RunOptions) throws -> Int32 {
+        var (record, spec) = try create(options)
+        do {
+            let (container, cgroup) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
+            defer { cgroup.destroy() }
+            defer { ProcessMonitor.unblockHandledSignals() }
+            let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
+            defer { terminal?.restore() }
+            let status = try ProcessMonitor.wait(pid: container.pid, console: container.consoleMaster, relayInput: options.interactive)
+            terminal?.restore()
+            try complete(&record, status, cgroup: cgroup, spec: spec)
+            return status.code
+        } catch {
+            fail(&record, error)
+            throw error
+        }
+    }
+
+    /// `swiftainer run -d`: creates the container, hands it to a monitor process of its own
+    /// and returns its id once its process runs.
+    public func runDetached(_ options: RunOptions) throws -> String {
+        let (record, _) = try create(options)
+        do {
+            try startMonitor(record)
+        } catch {
+            if record.autoRemove, let current = try? containers.load(record.id), current.status != .running {
+                try? containers.remove(record.id)
+            }
+            throw error
+        }
+        return record.id
+    }
+
+    /// Everything `run` does before a process exists: the request checked, the record written
+    /// under the names lock, the bundle (config.json, overlay directories) in place.
+    func create(_ options: RunOptions) throws -> (ContainerRecord, Spec) {
         try Self.requireRoot()
         containers.reconcile()
         let image = try images.resolve(options.image)
@@ -35,10 +71,13 @@ public final class Engine {
         let capabilities = try options.capabilities()
         let seccomp = try seccompProfile(options)?.resolve(capabilities: Set(capabilities))
         let resources = try options.resources()
+        let mounts = try options.volumeMounts()
+        let user = try options.user.map { try UserDatabase(rootfs: images.rootfsPath(of: image)).resolve($0) }
+        try options.createMissingVolumeSources()
         let id = Random.hex(bytes: 32)
         let name = try options.name.map(validated) ?? generateName()
         let me = getpid()
-        var record = ContainerRecord(
+        let record = ContainerRecord(
             id: id, name: name, image: options.image, imageID: image.id,
             command: options.command.isEmpty ? image.config.cmd : options.command,
             created: Clock.rfc3339(), status: .created, pid: nil,
@@ -46,25 +85,96 @@ public final class Engine {
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
         try containers.create(record)
         DebugLog.log("container \(id) (\(name)) from image \(image.id)")
-
         do {
-            let status = try runCreated(&record, options, image, capabilities: capabilities, seccomp: seccomp, resources: resources)
-            record.status = .exited
-            record.exitCode = status.code
-            record.finishedAt = Clock.rfc3339()
-            try finish(record)
-            return status.code
+            let dir = paths.container(id)
+            for sub in ["rootfs", "upper", "work"] {
+                try check(mkdir(dir + "/" + sub, 0o755), "mkdir", dir + "/" + sub)
+            }
+            var spec = SpecBuilder.spec(for: options, image: image, containerID: id,
+                                        hostEnvironment: ProcessInfo.processInfo.environment, hostHostname: Self.hostname(),
+                                        capabilities: capabilities, seccomp: seccomp, resources: resources)
+            spec.annotations?[SwiftainerAnnotation.overlayLower] = images.rootfsPath(of: image)
+            spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
+            spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
+            spec.mounts = (spec.mounts ?? []) + mounts
+            if let (user, home) = user {
+                spec.process?.user = user
+                // HOME follows the user, as with Docker, unless -e set it.
+                if let home, !options.env.contains(where: { $0.hasPrefix("HOME=") || $0 == "HOME" }) {
+                    let env = spec.process?.env ?? []
+                    spec.process?.env = env.filter { !$0.hasPrefix("HOME=") } + ["HOME=\(home)"]
+                }
+            }
+            try Files.writeAtomically(dir + "/config.json", try JSONEncoder.pretty.encode(spec).bytes, mode: 0o600)
+            return (record, spec)
         } catch {
-            record.status = .exited
-            record.exitCode = (error as? RuntimeError)?.exitCode ?? 125
-            record.error = "\(error)"
-            record.finishedAt = Clock.rfc3339()
-            try? finish(record)
+            try? containers.remove(id)
             throw error
         }
     }
 
-    /// After runCreated, whose cgroup is destroyed when it returns.
+    /// Clones the init into its cgroup, starts the container's process and records it as
+    /// running with this process as its supervisor. Leaves the handled signals blocked for
+    /// ProcessMonitor.wait (the caller unblocks them).
+    func launch(_ record: inout ContainerRecord, _ spec: Spec, stdin: StandardInput,
+                stdout: Int32? = nil, stderr: Int32? = nil) throws -> (CreatedContainer, ContainerCgroup) {
+        let cgroup = try containers.cgroup(of: record.id)
+        ProcessMonitor.blockHandledSignals()
+        do {
+            let created = try Launcher.create(LaunchRequest(
+                containerID: record.id, bundle: paths.container(record.id), spec: spec, stdin: stdin,
+                noPivot: spec.annotations?[SwiftainerAnnotation.noPivot] == "true", debug: DebugLog.enabled,
+                cgroup: cgroup, seccompCache: paths.seccompCache, stdout: stdout, stderr: stderr))
+            DebugLog.log("init pid \(created.pid) ready")
+            do { try created.start() } catch {
+                cgroup.destroy()
+                throw error
+            }
+            let me = getpid()
+            record.status = .running
+            record.pid = created.pid
+            record.pidStartTime = ProcessInfoLinux.startTime(of: created.pid)
+            record.monitorPid = me
+            record.monitorStartTime = ProcessInfoLinux.startTime(of: me)
+            record.startedAt = Clock.rfc3339()
+            record.exitCode = nil
+            record.error = nil
+            record.finishedAt = nil
+            record.oomKilled = nil
+            try containers.save(record)
+            return (created, cgroup)
+        } catch {
+            ProcessMonitor.unblockHandledSignals()
+            throw error
+        }
+    }
+
+    /// The container's process has ended: the exit recorded, its cgroup gone, and with --rm
+    /// the container itself.
+    func complete(_ record: inout ContainerRecord, _ status: ExitStatus, cgroup: ContainerCgroup, spec: Spec) throws {
+        DebugLog.log("container exited: \(status)")
+        if cgroup.oomKillCount() > 0 {
+            record.oomKilled = true
+            let limit = spec.linux?.resources?.memory?.limit.map { " (memory limit \($0) bytes)" } ?? ""
+            fputs("swiftainer: container \(record.name) was killed by the OOM killer\(limit)\n", stderr)
+        }
+        cgroup.destroy()
+        record.status = .exited
+        record.exitCode = status.code
+        record.finishedAt = Clock.rfc3339()
+        try finish(record)
+    }
+
+    /// A run that failed before or while starting: recorded with Docker's code and the error.
+    func fail(_ record: inout ContainerRecord, _ error: Error) {
+        record.status = .exited
+        record.exitCode = (error as? RuntimeError)?.exitCode ?? 125
+        record.error = "\(error)"
+        record.finishedAt = Clock.rfc3339()
+        try? finish(record)
+    }
+
+    /// After complete/fail, whose cgroup is gone by then.
     private func finish(_ record: ContainerRecord) throws {
         if record.autoRemove {
             try containers.remove(record.id, cgroupAlreadyGone: true)
@@ -73,55 +183,13 @@ public final class Engine {
         }
     }
 
-    private func runCreated(_ record: inout ContainerRecord, _ options: RunOptions, _ image: ImageRecord,
-                            capabilities: [String], seccomp: OCI.Seccomp?, resources: Resources?) throws -> ExitStatus {
-        let dir = paths.container(record.id)
-        for sub in ["rootfs", "upper", "work"] {
-            try check(mkdir(dir + "/" + sub, 0o755), "mkdir", dir + "/" + sub)
-        }
-        var spec = SpecBuilder.spec(for: options, image: image, containerID: record.id,
-                                    hostEnvironment: ProcessInfo.processInfo.environment, hostHostname: Self.hostname(),
-                                    capabilities: capabilities, seccomp: seccomp, resources: resources)
-        spec.annotations?[SwiftainerAnnotation.overlayLower] = images.rootfsPath(of: image)
-        spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
-        spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
-        try Files.writeAtomically(dir + "/config.json", try JSONEncoder.pretty.encode(spec).bytes, mode: 0o600)
-
-        let cgroup = try containers.cgroup(of: record.id)
-        defer { cgroup.destroy() }
-        ProcessMonitor.blockHandledSignals()
-        defer { ProcessMonitor.unblockHandledSignals() }
-        let created = try Launcher.create(LaunchRequest(
-            containerID: record.id, bundle: dir, spec: spec,
-            stdin: options.interactive ? .inherit : .null, noPivot: options.noPivot, debug: DebugLog.enabled,
-            cgroup: cgroup, seccompCache: paths.data + "/cache/seccomp"))
-        DebugLog.log("init pid \(created.pid) ready")
-        record.pid = created.pid
-        try created.start()
-        record.status = .running
-        record.startedAt = Clock.rfc3339()
-        try containers.save(record)
-
-        let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
-        defer { terminal?.restore() }
-        let status = try ProcessMonitor.wait(pid: created.pid, console: created.consoleMaster, relayInput: options.interactive)
-        terminal?.restore()
-        DebugLog.log("container exited: \(status)")
-        if cgroup.oomKillCount() > 0 {
-            record.oomKilled = true
-            let limit = resources?.memory?.limit.map { " (memory limit \($0) bytes)" } ?? ""
-            fputs("swiftainer: container \(record.name) was killed by the OOM killer\(limit)\n", stderr)
-        }
-        return status
-    }
-
     /// `rm [-f]`: a running container is refused, or with force killed first; its supervisor
     /// then records the exit, and the directory goes.
     public func remove(_ reference: String, force: Bool) throws {
         let record = try containers.find(reference)
         if record.status == .running && record.isMonitorAlive {
             guard force else { throw EngineError.containerRunning(reference) }
-            if let pid = record.pid { _ = kill(pid, SIGKILL) }
+            if let pid = record.livePid { _ = Glibc.kill(pid, SIGKILL) }
             // Give the supervisor a moment to record the exit before the directory disappears.
             for _ in 0..<100 where record.isMonitorAlive && (try? containers.load(record.id))?.status == .running {
                 usleep(50_000)

@@ -6,15 +6,19 @@ import LinuxKit
 public struct Paths: Sendable {
     public let data: String
     public let state: String
+    /// The root given by `--root` or SWIFTAINER_ROOT, passed on to processes we spawn.
+    public let rootOverride: String?
 
     public init(root: String? = nil) {
         if let root = root ?? ProcessInfo.processInfo.environment["SWIFTAINER_ROOT"], !root.isEmpty {
             let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
             data = absolute
             state = absolute + "/run"
+            rootOverride = absolute
         } else {
             data = "/var/lib/swiftainer"
             state = "/run/swiftainer"
+            rootOverride = nil
         }
     }
 
@@ -22,4 +26,8 @@ public struct Paths: Sendable {
     public var containers: String { data + "/containers" }
     public func container(_ id: String) -> String { containers + "/" + id }
     public var containersLock: String { data + "/containers.lock" }
+    /// Docker's json-file log of a container.
+    public func log(_ id: String) -> String { container(id) + "/\(id)-json.log" }
+    /// Compiled seccomp programs, one file per profile digest.
+    public var seccompCache: String { data + "/cache/seccomp" }
 }

@@ -18,6 +18,12 @@ public struct RunOptions: Equatable {
     public var hostname: String?
     public var network: NetworkMode = .none
     public var noPivot = false
+    public var detach = false
+    /// `-u USER[:GROUP]`, resolved against the image's /etc/passwd and /etc/group.
+    public var user: String?
+    /// `-v HOSTDIR:CTRPATH[:ro]` and `--tmpfs PATH[:OPTIONS]`.
+    public var volumes: [String] = []
+    public var tmpfs: [String] = []
 
     public enum SeccompChoice: Equatable { case builtIn, unconfined, file(String) }
     public var seccomp: SeccompChoice = .builtIn
@@ -120,6 +126,70 @@ public struct RunOptions: Equatable {
         return set
     }
 
+    /// A volume as given to -v, split and checked.
+    public struct Volume: Equatable {
+        public var source: String
+        public var destination: String
+        public var readOnly: Bool
+        public var propagation: String
+    }
+
+    /// Docker's -v syntax for bind mounts. Named volumes (no leading slash) need a volume
+    /// store, which swiftainer does not have: they are refused by name.
+    public static func parseVolume(_ text: String) throws -> Volume {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard (2...3).contains(parts.count), !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw EngineError.invalidOption("invalid volume specification '\(text)': use HOSTDIR:CONTAINERPATH[:ro]")
+        }
+        guard parts[0].hasPrefix("/") else {
+            throw EngineError.invalidOption("invalid volume '\(text)': named volumes are not supported; give an absolute host path")
+        }
+        guard parts[1].hasPrefix("/"), parts[1] != "/" else {
+            throw EngineError.invalidOption("invalid volume '\(text)': the container path must be absolute and not /")
+        }
+        var volume = Volume(source: parts[0], destination: parts[1], readOnly: false, propagation: "rprivate")
+        for option in parts.count == 3 ? parts[2].split(separator: ",").map(String.init) : [] {
+            switch option {
+            case "ro": volume.readOnly = true
+            case "rw": volume.readOnly = false
+            case "private", "rprivate", "shared", "rshared", "slave", "rslave": volume.propagation = option
+            default: throw EngineError.invalidOption("invalid volume '\(text)': unknown option '\(option)' (ro, rw, [r]private, [r]shared, [r]slave)")
+            }
+        }
+        return volume
+    }
+
+    /// The OCI mounts for -v and --tmpfs, after the default ones (so they may cover them).
+    public func volumeMounts() throws -> [Mount] {
+        var mounts: [Mount] = []
+        for text in volumes {
+            let volume = try Self.parseVolume(text)
+            mounts.append(Mount(destination: volume.destination, type: "bind", source: volume.source,
+                                options: ["rbind", volume.readOnly ? "ro" : "rw", volume.propagation]))
+        }
+        for text in tmpfs {
+            let (path, extra) = text.firstIndex(of: ":").map { (String(text[..<$0]), String(text[text.index(after: $0)...])) } ?? (text, "")
+            guard path.hasPrefix("/"), path != "/" else {
+                throw EngineError.invalidOption("invalid --tmpfs '\(text)': the container path must be absolute and not /")
+            }
+            let options = ["nosuid", "nodev", "noexec"] + extra.split(separator: ",").map(String.init)
+            mounts.append(Mount(destination: path, type: "tmpfs", source: "tmpfs", options: options))
+        }
+        return mounts
+    }
+
+    /// Docker creates a -v source directory that does not exist yet.
+    func createMissingVolumeSources() throws {
+        for text in volumes {
+            let volume = try Self.parseVolume(text)
+            if !Files.exists(volume.source) {
+                do { try Files.makeDirectories(volume.source) } catch {
+                    throw EngineError.invalidOption("-v \(text): cannot create \(volume.source): \(error)")
+                }
+            }
+        }
+    }
+
     public init() {}
 }
 
@@ -144,6 +214,8 @@ public enum SpecBuilder {
             terminal: options.tty, hostname: options.hostname ?? defaultHostname(options, containerID, hostHostname),
             networkNamespace: options.network != .host)
         spec.annotations = [SwiftainerAnnotation.createWorkingDirectory: "true"]
+        if options.noPivot { spec.annotations?[SwiftainerAnnotation.noPivot] = "true" }
+        if options.detach && options.interactive { spec.annotations?[SwiftainerAnnotation.stdinOpen] = "true" }
         spec.process?.capabilities = Capabilities(all: capabilities)
         spec.process?.noNewPrivileges = options.noNewPrivileges
         spec.linux?.seccomp = seccomp

@@ -10,6 +10,13 @@ public enum Clock {
         return ts
     }
 
+    /// Seconds on the monotonic clock, for deadlines that must not jump with the wall clock.
+    public static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     /// RFC 3339 in UTC with nanoseconds, as Docker writes times: 2026-11-23T06:08:00.123456789Z.
     public static func rfc3339(_ ts: timespec = now()) -> String {
         var seconds = ts.tv_sec

@@ -22,6 +22,15 @@ public final class FileDescriptor {
         raw = -1
     }
 
+    /// A pipe, both ends close-on-exec (pipe2 is not imported into Swift; nothing forks
+    /// between the two calls in swiftainer's single-threaded processes).
+    public static func pipe() throws -> (read: FileDescriptor, write: FileDescriptor) {
+        var fds: [Int32] = [-1, -1]
+        guard Glibc.pipe(&fds) == 0 else { throw SystemError.last("pipe") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (FileDescriptor(fds[0]), FileDescriptor(fds[1]))
+    }
+
     public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws -> FileDescriptor {
         let fd = try retryingInterrupts("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
         return FileDescriptor(fd)

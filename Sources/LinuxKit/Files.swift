@@ -119,6 +119,18 @@ public final class FileLock {
         try retryingInterrupts("flock", path) { flock(fd.raw, LOCK_EX) }
     }
 
+    private init(holding fd: FileDescriptor) { self.fd = fd }
+
+    /// The lock if nobody holds it, nil if somebody does (without waiting).
+    public static func tryLock(path: String) throws -> FileLock? {
+        let fd = try FileDescriptor.open(path, O_RDWR | O_CREAT, mode: 0o600)
+        if flock(fd.raw, LOCK_EX | LOCK_NB) == 0 { return FileLock(holding: fd) }
+        let error = errno
+        fd.close()
+        if error == EWOULDBLOCK { return nil }
+        throw SystemError(errno: error, call: "flock", detail: path)
+    }
+
     public func unlock() { fd.close() }
 }
 

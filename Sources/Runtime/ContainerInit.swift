@@ -63,6 +63,9 @@ public enum ContainerInit {
         }
         let namespaces = spec.linux?.namespaces ?? []
         func creates(_ type: String) -> Bool { namespaces.contains { $0.type == type && $0.path == nil } }
+        // Namespaces named by path (exec into a running container, or an OCI bundle sharing a
+        // pod's namespaces) are entered first, while this process is still single-threaded.
+        let joined = try JoinedNamespaces.joinInInit(spec, log: debug)
 
         if creates("mount") {
             try verifyExecutableIsReadOnly(debug)
@@ -76,6 +79,9 @@ public enum ContainerInit {
         }
         if creates("mount") {
             try RootfsSetup(config: config, log: debug).run()
+        } else if joined.contains("mount") {
+            // The container's root is that namespace's root: nothing to set up, only to enter.
+            try check(chdir("/"), "chdir", "/ of the joined mount namespace")
         } else {
             try check(chroot(config.rootfs), "chroot", config.rootfs)
         }

@@ -37,4 +37,10 @@ public enum SwiftainerAnnotation {
     public static let overlayWork = "org.swiftainer.rootfs.workdir"
     /// "true": create process.cwd when it is missing, as `docker run -w` does.
     public static let createWorkingDirectory = "org.swiftainer.create-cwd"
+    /// "true": chroot instead of pivot_root (`run --no-pivot`), kept with the bundle so that a
+    /// later `start` runs the container the same way.
+    public static let noPivot = "org.swiftainer.no-pivot"
+    /// "true": `run -d -i`: stdin stays open (a pipe nobody writes to), as Docker keeps it open
+    /// for an attach, so a shell waits instead of reading end-of-file.
+    public static let stdinOpen = "org.swiftainer.stdin-open"
 }

@@ -9,9 +9,10 @@ import OCI
 import Seccomp
 
 /// Where the container process's standard streams come from.
-public enum StandardInput: Sendable {
+public enum StandardInput: Sendable, Equatable {
     case inherit        // the caller's stdin (docker run -i)
     case null           // /dev/null (no -i)
+    case descriptor(Int32) // this fd (a detached -i container: a pipe its monitor keeps open)
 }
 
 public struct LaunchRequest {
@@ -27,9 +28,20 @@ public struct LaunchRequest {
     public var seccompCache: String?
     /// OCI create: the init outlives this process and waits on this FIFO for `start`.
     public var startFifo: String?
+    /// Where the container's stdout and stderr go (raw fds, dup'ed into the child); nil
+    /// inherits ours. The detached monitor passes pipes here and logs what comes out.
+    public var stdout: Int32?
+    public var stderr: Int32?
+    /// True for a process joining a running container (exec): its cgroup exists and belongs
+    /// to the container, so it is joined, never limited again or destroyed on failure.
+    public var joinsExistingCgroup = false
 
     public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false,
-                debug: Bool = false, cgroup: ContainerCgroup? = nil, seccompCache: String? = nil, startFifo: String? = nil) {
+                debug: Bool = false, cgroup: ContainerCgroup? = nil, seccompCache: String? = nil, startFifo: String? = nil,
+                stdout: Int32? = nil, stderr: Int32? = nil, joinsExistingCgroup: Bool = false) {
+        self.stdout = stdout
+        self.stderr = stderr
+        self.joinsExistingCgroup = joinsExistingCgroup
         self.cgroup = cgroup
         self.seccompCache = seccompCache
         self.startFifo = startFifo
@@ -87,12 +99,17 @@ public final class CreatedContainer {
 }
 
 public enum Launcher {
-    /// The namespaces a spec asks to create, as clone(2) flags.
+    /// The namespaces a spec asks to create, as clone(2) flags. Namespaces with a `path` are
+    /// joined instead: the pid namespace by this process just around the clone (setns on a
+    /// pid namespace only affects children), the others by the init (see JoinedNamespaces).
     public static func cloneFlags(for spec: Spec) throws -> Int32 {
         var flags: Int32 = 0
         for namespace in spec.linux?.namespaces ?? [] {
-            guard namespace.path == nil else {
-                throw RuntimeError("linux.namespaces: joining an existing \(namespace.type) namespace by path is not supported yet")
+            if namespace.path != nil {
+                guard JoinedNamespaces.procName(namespace.type) != nil else {
+                    throw RuntimeError("linux.namespaces: joining a \(namespace.type) namespace by path is not supported")
+                }
+                continue
             }
             switch namespace.type {
             case "pid": flags |= Int32(SW_CLONE_NEWPID)
@@ -125,6 +142,8 @@ public enum Launcher {
         let (parentEnd, childEnd) = try SyncChannel.pair()
         let devNull = request.stdin == .null || spec.process?.terminal == true
             ? try FileDescriptor.open("/dev/null", O_RDWR) : nil
+        var stdinFD: Int32 = devNull?.raw ?? -1
+        if case .descriptor(let fd) = request.stdin, spec.process?.terminal != true { stdinFD = fd }
 
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("swiftainer"), strdup("init"), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = [nil]
@@ -137,25 +156,31 @@ public enum Launcher {
         let executable = try SealedExecutable.pathOfSelf()
         // Directories and limits first (fast); the init is moved in after the clone.
         if let cgroup = request.cgroup {
-            do { try cgroup.prepare(resources: spec.linux?.resources) } catch { throw RuntimeError("cgroup", error) }
+            do {
+                if request.joinsExistingCgroup { try cgroup.adoptExisting() } else { try cgroup.prepare(resources: spec.linux?.resources) }
+            } catch { throw RuntimeError("cgroup", error) }
         }
+        let ownsCgroup = !request.joinsExistingCgroup
+        // A pid namespace to join: ours for children only, restored right after the clone.
+        let pidNamespace = try JoinedNamespaces.enterPidNamespaceForChildren(of: spec)
         let pid: pid_t = executable.withCString { path in
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in
                     var spawn = sw_spawn_request(
                         clone_flags: flags, path: path,
                         argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
-                        stdin_fd: devNull?.raw ?? -1, stdout_fd: -1, stderr_fd: -1,
+                        stdin_fd: stdinFD, stdout_fd: request.stdout ?? -1, stderr_fd: request.stderr ?? -1,
                         extra_fd: childEnd.fd.raw, pdeathsig: request.startFifo == nil ? SIGKILL : 0,
                         exec_read_only: createsMountNamespace ? 1 : 0, exec_fd: sealedCopy?.raw ?? -1)
                     return sw_spawn(&spawn)
                 }
             }
         }
+        pidNamespace?.restore()
         childEnd.fd.close()
         sealedCopy?.close()
         guard pid > 0 else {
-            request.cgroup?.destroy()
+            if ownsCgroup { request.cgroup?.destroy() }
             throw RuntimeError("clone(\(describe(flags))): \(SystemError(errno: -pid, call: "clone").message)")
         }
         DebugLog.log("cloned init pid \(pid) (\(describe(flags)))")
@@ -190,7 +215,7 @@ public enum Launcher {
             }
         } catch {
             created.kill()
-            request.cgroup?.destroy()
+            if ownsCgroup { request.cgroup?.destroy() }
             throw error
         }
     }

@@ -21,23 +21,40 @@ public enum ProcessMonitor {
         _ = handledSignals.withUnsafeBufferPointer { sw_sigmask(SIG_UNBLOCK, $0.baseAddress, Int32($0.count)) }
     }
 
+    /// Which of the container's streams some output came from.
+    public enum Stream: String, Sendable {
+        case stdout, stderr
+    }
+
+    /// Receives the container's output; by default our own stdout and stderr.
+    public typealias Sink = (Stream, UnsafeRawBufferPointer) -> Void
+
+    public static let passThrough: Sink = { stream, bytes in
+        try? FileDescriptor.writeAll(stream == .stdout ? 1 : 2, bytes, what: stream.rawValue)
+    }
+
     /// Runs until `pid` exits; returns its status. `console` is the pty master when the
-    /// container has a terminal; `relayInput` copies our stdin to it.
-    public static func wait(pid: pid_t, console: FileDescriptor?, relayInput: Bool) throws -> ExitStatus {
+    /// container has a terminal (its output counts as stdout); `relayInput` copies our stdin
+    /// to it. `outputs` are pipes carrying the container's stdout/stderr. Everything read goes
+    /// to `sink`.
+    public static func wait(pid: pid_t, console: FileDescriptor?, relayInput: Bool,
+                            outputs: [(fd: FileDescriptor, stream: Stream)] = [], sink: Sink = passThrough) throws -> ExitStatus {
         let signalFD = handledSignals.withUnsafeBufferPointer { sw_signalfd($0.baseAddress, Int32($0.count)) }
         guard signalFD >= 0 else { throw SystemError.last("signalfd") }
         let signals = FileDescriptor(signalFD)
         var inputOpen = relayInput && console != nil
-        var consoleOpen = console != nil
+        // Every fd whose output is relayed, while it is open.
+        var sources: [(fd: Int32, stream: Stream)] = outputs.map { ($0.fd.raw, $0.stream) }
         if let console {
             RawTerminal.copyWindowSize(from: 0, to: console.raw)
-            _ = fcntl(console.raw, F_SETFL, fcntl(console.raw, F_GETFL) | O_NONBLOCK)
+            sources.append((console.raw, .stdout))
         }
+        for source in sources { _ = fcntl(source.fd, F_SETFL, fcntl(source.fd, F_GETFL) | O_NONBLOCK) }
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
 
         while true {
             var fds = [pollfd(fd: signals.raw, events: Int16(POLLIN), revents: 0)]
-            if consoleOpen, let console { fds.append(pollfd(fd: console.raw, events: Int16(POLLIN), revents: 0)) }
+            fds += sources.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             if inputOpen { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
             let ready = poll(&fds, nfds_t(fds.count), -1)
             if ready < 0 {
@@ -47,7 +64,7 @@ public enum ProcessMonitor {
             for entry in fds where entry.revents != 0 {
                 if entry.fd == signals.raw {
                     if let status = try handleSignals(signals.raw, pid: pid, console: console) {
-                        if consoleOpen, let console { drain(console.raw, &buffer) }
+                        for source in sources { drain(source.fd, source.stream, &buffer, sink) }
                         return status
                     }
                 } else if entry.fd == 0 {
@@ -59,12 +76,13 @@ public enum ProcessMonitor {
                         inputOpen = false
                         if let console { try? console.writeAll([4]) }
                     }
-                } else if let console {
-                    let n = buffer.withUnsafeMutableBytes { Glibc.read(console.raw, $0.baseAddress, $0.count) }
+                } else if let index = sources.firstIndex(where: { $0.fd == entry.fd }) {
+                    let source = sources[index]
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(source.fd, $0.baseAddress, $0.count) }
                     if n > 0 {
-                        try? writeStdout(UnsafeRawBufferPointer(start: buffer, count: n))
+                        buffer.withUnsafeBytes { sink(source.stream, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                     } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
-                        consoleOpen = false // EIO: every slave side closed
+                        sources.remove(at: index) // end of file, or EIO: every pty slave closed
                     }
                 }
             }
@@ -94,15 +112,11 @@ public enum ProcessMonitor {
         return nil
     }
 
-    private static func drain(_ fd: Int32, _ buffer: inout [UInt8]) {
+    private static func drain(_ fd: Int32, _ stream: Stream, _ buffer: inout [UInt8], _ sink: Sink) {
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             guard n > 0 else { return }
-            try? writeStdout(UnsafeRawBufferPointer(start: buffer, count: n))
+            buffer.withUnsafeBytes { sink(stream, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
-    }
-
-    private static func writeStdout(_ bytes: UnsafeRawBufferPointer) throws {
-        try FileDescriptor.writeAll(1, bytes, what: "stdout")
     }
 }

@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Engine
+import FoundationEssentials
+import LinuxKit
+import Runtime
+
+/// Docker's container lifecycle verbs. `start`, `kill` and `exec` are also OCI runtime verbs:
+/// when the first argument is the id of a container in the OCI state root (what Podman and
+/// containerd create), the OCI meaning applies; otherwise Docker's.
+enum LifecycleCommands {
+    static let all: [Command] = [start, stop, restart, kill, wait, logs, exec, inspect, top, system, monitor]
+
+    static func isOCIContainer(_ id: String?, _ context: Context) -> Bool {
+        guard let id, !id.isEmpty, !id.contains("/") else { return false }
+        return Files.exists(context.ociStateRoot + "/" + id + "/state.json")
+    }
+
+    /// Runs `body` for each container named, as Docker does: prints the name on success, the
+    /// error on failure, and exits 1 if any failed.
+    static func each(_ references: [String], verb: String, _ body: (String) throws -> Void) -> Int32 {
+        var status: Int32 = 0
+        for reference in references {
+            do {
+                try body(reference)
+                out(reference + "\n")
+            } catch {
+                fputs("swiftainer: \(verb) \(reference): \(error)\n", stderr)
+                status = 1
+            }
+        }
+        return status
+    }
+
+    static func requireContainers(_ args: ParsedArguments, _ verb: String) throws {
+        if args.positionals.isEmpty { throw UsageError("\"\(verb)\" requires at least 1 argument: CONTAINER") }
+    }
+
+    static func timeout(_ args: ParsedArguments) throws -> Double {
+        guard let text = args.value("time") else { return 10 }
+        guard let value = Double(text), value >= 0 else { throw UsageError("-t: invalid number of seconds '\(text)'") }
+        return value
+    }
+
+    static let start = Command(
+        name: "start", usage: "start CONTAINER... (Docker) | start ID (OCI)",
+        summary: "Start stopped containers (or an OCI container created by 'create')", options: []
+    ) { args, context in
+        if isOCIContainer(args.positionals.first, context) { return try OCICommands.start.run(args, context) }
+        try requireContainers(args, "start")
+        let engine = context.engine
+        return each(args.positionals, verb: "start") { try engine.start($0) }
+    }
+
+    static let stop = Command(
+        name: "stop", usage: "stop [-t SECONDS] CONTAINER...",
+        summary: "Stop running containers: SIGTERM, then SIGKILL after the timeout",
+        options: [OptionSpec(["-t", "--time", "--timeout"], takesValue: true, key: "time")]
+    ) { args, context in
+        try requireContainers(args, "stop")
+        let seconds = try timeout(args)
+        let engine = context.engine
+        return each(args.positionals, verb: "stop") { try engine.stop($0, timeout: seconds) }
+    }
+
+    static let restart = Command(
+        name: "restart", usage: "restart [-t SECONDS] CONTAINER...", summary: "Stop and start containers again",
+        options: [OptionSpec(["-t", "--time", "--timeout"], takesValue: true, key: "time")]
+    ) { args, context in
+        try requireContainers(args, "restart")
+        let seconds = try timeout(args)
+        let engine = context.engine
+        return each(args.positionals, verb: "restart") { try engine.restart($0, timeout: seconds) }
+    }
+
+    static let kill = Command(
+        name: "kill", usage: "kill [-s SIGNAL] CONTAINER... (Docker) | kill [--all] ID [SIGNAL] (OCI)",
+        summary: "Send a signal to containers (Docker's default KILL, the OCI default TERM)",
+        options: [OptionSpec(["-s", "--signal"], takesValue: true, key: "signal"), OptionSpec(["-a", "--all"], key: "all")]
+    ) { args, context in
+        if isOCIContainer(args.positionals.first, context) { return try OCICommands.kill.run(args, context) }
+        try requireContainers(args, "kill")
+        let name = args.value("signal") ?? "KILL"
+        guard let signal = Signals.parse(name) else { throw UsageError("invalid signal '\(name)'") }
+        let engine = context.engine
+        return each(args.positionals, verb: "kill") { try engine.kill($0, signal: signal) }
+    }
+
+    static let wait = Command(
+        name: "wait", usage: "wait CONTAINER...", summary: "Block until containers stop, then print their exit codes", options: []
+    ) { args, context in
+        try requireContainers(args, "wait")
+        let engine = context.engine
+        var status: Int32 = 0
+        for reference in args.positionals {
+            do { out("\(try engine.wait(reference))\n") } catch {
+                fputs("swiftainer: wait \(reference): \(error)\n", stderr)
+                status = 1
+            }
+        }
+        return status
+    }
+
+    static let logs = Command(
+        name: "logs", usage: "logs [-f] [--tail N] [-t] CONTAINER", summary: "Show a container's output",
+        options: [OptionSpec(["-f", "--follow"], key: "follow"), OptionSpec(["-n", "--tail"], takesValue: true, key: "tail"),
+                  OptionSpec(["-t", "--timestamps"], key: "timestamps")]
+    ) { args, context in
+        guard args.positionals.count == 1 else { throw UsageError("\"logs\" requires exactly 1 argument: CONTAINER") }
+        var tail: Int?
+        if let text = args.value("tail"), text != "all" {
+            guard let value = Int(text), value >= 0 else { throw UsageError("--tail: invalid number '\(text)'") }
+            tail = value
+        }
+        let timestamps = args.has("timestamps")
+        try context.engine.logs(args.positionals[0], tail: tail, follow: args.has("follow")) { entries in
+            for entry in entries {
+                let text = (timestamps ? entry.time + " " : "") + entry.log
+                _ = text.withCString { fputs($0, entry.stream == "stderr" ? stderr : stdout) }
+            }
+            fflush(stdout)
+            fflush(stderr)
+        }
+        return 0
+    }
+
+    static let exec = Command(
+        name: "exec", usage: "exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]",
+        summary: "Run a command in a running container",
+        options: [OptionSpec(["-i", "--interactive"]), OptionSpec(["-t", "--tty"]), OptionSpec(["-e", "--env"], takesValue: true),
+                  OptionSpec(["-w", "--workdir"], takesValue: true), OptionSpec(["-u", "--user"], takesValue: true),
+                  OptionSpec(["--privileged"])],
+        stopAtFirstPositional: true
+    ) { args, context in
+        guard args.positionals.count >= 2 else { throw UsageError("\"exec\" requires at least 2 arguments: CONTAINER COMMAND") }
+        var options = ExecOptions()
+        options.command = Array(args.positionals.dropFirst())
+        options.interactive = args.has("interactive")
+        options.tty = args.has("tty")
+        options.env = args.values["env"] ?? []
+        options.workingDir = args.value("workdir")
+        options.user = args.value("user")
+        options.privileged = args.has("privileged")
+        return try context.engine.exec(args.positionals[0], options)
+    }
+
+    static let inspect = Command(
+        name: "inspect", usage: "inspect CONTAINER|IMAGE...", summary: "Show containers or images as JSON", options: []
+    ) { args, context in
+        try requireContainers(args, "inspect")
+        let engine = context.engine
+        if geteuid() == 0 { engine.containers.reconcile() }
+        out(String(decoding: try engine.inspect(args.positionals), as: UTF8.self) + "\n")
+        return 0
+    }
+
+    static let top = Command(
+        name: "top", usage: "top CONTAINER", summary: "Show the processes of a running container", options: []
+    ) { args, context in
+        guard args.positionals.count == 1 else { throw UsageError("\"top\" requires exactly 1 argument: CONTAINER") }
+        var table = Table(header: ["UID", "PID", "CMD"])
+        for process in try context.engine.processes(args.positionals[0]) {
+            table.add([process.user, "\(process.pid)", process.command])
+        }
+        out(table.render())
+        return 0
+    }
+
+    static let system = Command(
+        name: "system", usage: "system prune [-f]", summary: "Remove every stopped container",
+        options: [OptionSpec(["-f", "--force"]), OptionSpec(["-a", "--all"])]
+    ) { args, context in
+        guard args.positionals == ["prune"] else { throw UsageError("\"system\" knows one subcommand: prune") }
+        let removed = try context.engine.prune()
+        out((removed.isEmpty ? "" : "Deleted Containers:\n" + removed.map { $0 + "\n" }.joined()) + "Total containers removed: \(removed.count)\n")
+        return 0
+    }
+
+    /// Hidden: the supervisor of a detached container, started by `run -d` and `start`.
+    static let monitor = Command(
+        name: "monitor", usage: "monitor ID", summary: "", options: [], hidden: true
+    ) { args, context in
+        guard args.positionals.count == 1, fcntl(3, F_GETFD) >= 0 else {
+            throw UsageError("monitor is internal: it is started by 'swiftainer run -d' and 'start'")
+        }
+        _ = chdir("/")
+        signal(SIGPIPE, SIG_IGN)
+        return context.engine.monitor(id: args.positionals[0], report: FileDescriptor(3))
+    }
+}

@@ -1,0 +1,128 @@
+import FoundationEssentials
+import Images
+import LinuxKit
+import OCI
+import Runtime
+
+/// `inspect`: containers in the shape of Docker's `docker inspect` (the fields swiftainer has),
+/// images in the shape of `docker image inspect`.
+public struct ContainerInspection: Codable {
+    public struct State: Codable {
+        public var Status: String
+        public var Running: Bool
+        public var OOMKilled: Bool
+        public var Dead: Bool
+        public var Pid: Int32
+        public var ExitCode: Int32
+        public var Error: String
+        public var StartedAt: String
+        public var FinishedAt: String
+    }
+    public struct Config: Codable {
+        public var Hostname: String
+        public var User: String
+        public var Env: [String]
+        public var Cmd: [String]
+        public var WorkingDir: String
+        public var Tty: Bool
+        public var Image: String
+    }
+    public struct HostConfig: Codable {
+        public var AutoRemove: Bool
+        public var Privileged: Bool
+        public var ReadonlyRootfs: Bool
+        public var Memory: Int64
+        public var MemorySwap: Int64
+        public var PidsLimit: Int64
+        public var NanoCpus: Int64
+        public var CapAdd: [String]
+        public var Binds: [String]
+    }
+    public struct MountPoint: Codable {
+        public var `Type`: String
+        public var Source: String
+        public var Destination: String
+        public var RW: Bool
+    }
+    public struct NetworkSettings: Codable {
+        public var Mode: String
+        public var SandboxKey: String
+    }
+    public var Id: String
+    public var Created: String
+    public var Path: String
+    public var Args: [String]
+    public var State: State
+    public var Image: String
+    public var ImageName: String
+    public var Name: String
+    public var RestartCount: Int
+    public var LogPath: String
+    public var Config: Config
+    public var HostConfig: HostConfig
+    public var Mounts: [MountPoint]
+    public var NetworkSettings: NetworkSettings
+}
+
+extension Engine {
+    /// The JSON array `inspect` prints, one object per reference, containers before images
+    /// (as Docker resolves a name).
+    public func inspect(_ references: [String]) throws -> [UInt8] {
+        var objects: [String] = []
+        let encoder = JSONEncoder.pretty
+        for reference in references {
+            if let record = try? containers.find(reference) {
+                objects.append(String(decoding: try encoder.encode(inspection(of: record)), as: UTF8.self))
+            } else if let image = try? images.resolve(reference) {
+                objects.append(String(decoding: try encoder.encode(image), as: UTF8.self))
+            } else {
+                throw EngineError.invalidOption("no such object: \(reference)")
+            }
+        }
+        return Array(("[" + objects.joined(separator: ",\n") + "]").utf8)
+    }
+
+    func inspection(of record: ContainerRecord) -> ContainerInspection {
+        let spec = try? OCIRuntime.readSpec(bundle: paths.container(record.id))
+        let process = spec?.process
+        let resources = spec?.linux?.resources
+        let defaultMounts = Set(Spec.defaultMounts.map(\.destination))
+        let userMounts = (spec?.mounts ?? []).filter { !defaultMounts.contains($0.destination) }
+        let running = record.isRunning
+        let ownNetwork = spec?.linux?.namespaces?.contains { $0.type == "network" } ?? false
+        let network = ownNetwork ? "none" : "host"
+        var user = ""
+        if let owner = process?.user, owner.uid != 0 || owner.gid != 0 { user = "\(owner.uid):\(owner.gid)" }
+        let status = running ? "running" : (record.status == .created ? "created" : "exited")
+        let never = "0001-01-01T00:00:00Z"
+        let state = ContainerInspection.State(
+            Status: status, Running: running, OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,
+            Pid: running ? record.pid ?? 0 : 0, ExitCode: record.exitCode ?? 0, Error: record.error ?? "",
+            StartedAt: record.startedAt ?? never, FinishedAt: record.finishedAt ?? never)
+        let config = ContainerInspection.Config(
+            Hostname: spec?.hostname ?? "", User: user, Env: process?.env ?? [], Cmd: record.command,
+            WorkingDir: process?.cwd ?? "/", Tty: process?.terminal ?? false, Image: record.image)
+        let binds: [String] = userMounts.filter { $0.type == "bind" }.map { mount in
+            let readOnly = (mount.options ?? []).contains("ro")
+            return "\(mount.source ?? ""):\(mount.destination)" + (readOnly ? ":ro" : "")
+        }
+        let quota: Int64 = resources?.cpu?.quota ?? 0
+        let host = ContainerInspection.HostConfig(
+            AutoRemove: record.autoRemove, Privileged: spec?.linux?.maskedPaths?.isEmpty == true,
+            ReadonlyRootfs: spec?.root?.readonly ?? false, Memory: resources?.memory?.limit ?? 0,
+            MemorySwap: resources?.memory?.swap ?? 0, PidsLimit: resources?.pids?.limit ?? 0,
+            NanoCpus: quota * 10_000, CapAdd: process?.capabilities?.bounding ?? [], Binds: binds)
+        let mounts: [ContainerInspection.MountPoint] = userMounts.map { mount in
+            let readOnly = (mount.options ?? []).contains("ro")
+            return ContainerInspection.MountPoint(Type: mount.type ?? "bind", Source: mount.source ?? "",
+                                                  Destination: mount.destination, RW: !readOnly)
+        }
+        let sandbox = running && network != "host" ? "/proc/\(record.pid ?? 0)/ns/net" : ""
+        return ContainerInspection(
+            Id: record.id, Created: record.created, Path: record.command.first ?? "", Args: Array(record.command.dropFirst()),
+            State: state, Image: record.imageID, ImageName: record.image, Name: "/" + record.name,
+            RestartCount: record.restartCount ?? 0, LogPath: record.detached == true ? paths.log(record.id) : "",
+            Config: config, HostConfig: host, Mounts: mounts,
+            NetworkSettings: ContainerInspection.NetworkSettings(Mode: network, SandboxKey: sandbox))
+    }
+}

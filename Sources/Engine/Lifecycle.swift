@@ -1,0 +1,216 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Cgroups
+import FoundationEssentials
+import LinuxKit
+import OCI
+import Runtime
+
+/// Detached containers and what Docker users do with them: start, stop, kill, wait, restart.
+///
+/// A detached container is supervised by `swiftainer monitor ID` (what conmon or
+/// containerd-shim is to Podman and Docker): a process in a session of its own that clones the
+/// init, holds the container's stdout/stderr and writes them to the json-file log, reaps the
+/// container and records its exit. The init dies with it (PR_SET_PDEATHSIG), so a killed
+/// monitor never leaves a container nobody supervises; the next command reconciles the record.
+extension Engine {
+    /// Spawns the monitor and waits for its report on a pipe: "ok" once the container's process
+    /// runs, or "<exit code> <message>" when it could not be started.
+    func startMonitor(_ record: ContainerRecord) throws {
+        let (reportRead, reportWrite) = try FileDescriptor.pipe()
+        defer { reportRead.close() }
+        var arguments = ["swiftainer"]
+        if let root = paths.rootOverride { arguments += ["--root", root] }
+        if DebugLog.enabled { arguments.append("--debug") }
+        arguments += ["monitor", record.id]
+        let pid: pid_t
+        do {
+            pid = try DetachedProcess.spawn(path: "/proc/self/exe", arguments: arguments,
+                                            stderrPath: paths.container(record.id) + "/monitor.log", passing: reportWrite.raw)
+        } catch {
+            reportWrite.close()
+            throw EngineError.invalidOption("cannot start the monitor of container \(record.name): \(error)")
+        }
+        reportWrite.close()
+        let report = String(decoding: (try? reportRead.readAll(limit: 64 * 1024)) ?? [], as: UTF8.self)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, WNOHANG) // reap it now if it already gave up
+        if report == "ok" { return }
+        guard let space = report.firstIndex(of: " "), let code = Int32(report[..<space]) else {
+            throw EngineError.invalidOption("the monitor of container \(record.name) exited without reporting; see \(paths.container(record.id))/monitor.log")
+        }
+        throw RuntimeError(String(report[report.index(after: space)...]), exitCode: code)
+    }
+
+    /// The body of `swiftainer monitor ID`; fd `report` is the pipe `startMonitor` reads.
+    public func monitor(id: String, report: FileDescriptor) -> Int32 {
+        var reported = false
+        func send(_ text: String) {
+            guard !reported else { return }
+            try? report.writeAll(text, what: "monitor report")
+            report.close()
+            reported = true
+        }
+        do {
+            let dir = paths.container(id)
+            // One monitor per container: a second `start` racing this one finds the lock taken.
+            guard let lock = try FileLock.tryLock(path: dir + "/monitor.lock") else {
+                throw EngineError.invalidOption("container \(id) is already being started or run by another monitor")
+            }
+            defer { lock.unlock() }
+            var record = try containers.load(id)
+            guard !record.isRunning || record.monitorPid == getpid() else {
+                throw EngineError.invalidOption("container \(record.name) is already running")
+            }
+            let spec = try OCIRuntime.readSpec(bundle: dir)
+            let log = try ContainerLogWriter(path: paths.log(id))
+            defer { log.close() }
+            // Without a terminal the container writes to two pipes; with one, to the console.
+            var outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)] = []
+            var childEnds: [FileDescriptor] = []
+            if spec.process?.terminal != true {
+                for stream in [ProcessMonitor.Stream.stdout, .stderr] {
+                    let (read, write) = try FileDescriptor.pipe()
+                    outputs.append((read, stream))
+                    childEnds.append(write)
+                }
+            }
+            // -d -i: an open stdin that never delivers anything (there is no attach).
+            let stdinPipe = spec.annotations?[SwiftainerAnnotation.stdinOpen] == "true" ? try FileDescriptor.pipe() : nil
+            defer { stdinPipe?.write.close() }
+            if record.startedAt != nil { record.restartCount = (record.restartCount ?? 0) + 1 }
+            record.detached = true
+            let launched: (CreatedContainer, ContainerCgroup)
+            do {
+                launched = try launch(&record, spec, stdin: stdinPipe.map { .descriptor($0.read.raw) } ?? .null, stdout: childEnds.first?.raw, stderr: childEnds.last?.raw)
+            } catch {
+                childEnds.forEach { $0.close() }
+                fail(&record, error)
+                throw error
+            }
+            childEnds.forEach { $0.close() }
+            stdinPipe?.read.close()
+            let (container, cgroup) = launched
+            send("ok")
+            defer { ProcessMonitor.unblockHandledSignals() }
+            let status = try ProcessMonitor.wait(pid: container.pid, console: container.consoleMaster, relayInput: false,
+                                                 outputs: outputs, sink: log.append)
+            log.flush()
+            try complete(&record, status, cgroup: cgroup, spec: spec)
+            return 0
+        } catch {
+            let code = (error as? RuntimeError)?.exitCode ?? 125
+            send("\(code) \(error)")
+            fputs("swiftainer monitor: \(error)\n", stderr)
+            return code
+        }
+    }
+
+    /// `start`: runs a created or exited container again, detached, in the same root
+    /// filesystem (its writable layer is kept). A running container is left alone.
+    public func start(_ reference: String) throws {
+        try Self.requireRoot()
+        containers.reconcile()
+        let record = try containers.find(reference)
+        if record.isRunning { return }
+        try startMonitor(record)
+    }
+
+    /// `kill [-s SIGNAL]`: the signal goes to the container's init (its PID 1).
+    public func kill(_ reference: String, signal: Int32) throws {
+        try Self.requireRoot()
+        let record = try containers.find(reference)
+        guard let pid = record.livePid else { throw EngineError.notRunning(record.name) }
+        try check(Glibc.kill(pid, signal), "kill", "container \(record.name) (pid \(pid))")
+    }
+
+    /// `stop [-t SECONDS]`: SIGTERM, then SIGKILL when the container has not exited within the
+    /// timeout (Docker's default: 10 s). A container that is not running is already stopped.
+    public func stop(_ reference: String, timeout: Double = 10) throws {
+        try Self.requireRoot()
+        let record = try containers.find(reference)
+        guard let pid = record.livePid else { return }
+        DebugLog.log("stop \(record.name): SIGTERM to pid \(pid), SIGKILL after \(timeout) s")
+        _ = Glibc.kill(pid, SIGTERM)
+        if waitForExit(record.id, timeout: timeout) { return }
+        if let pid = (try? containers.load(record.id))?.livePid { _ = Glibc.kill(pid, SIGKILL) }
+        guard waitForExit(record.id, timeout: 10) else {
+            throw EngineError.invalidOption("container \(record.name) did not exit 10 s after SIGKILL")
+        }
+    }
+
+    /// `restart`: stop, then start.
+    public func restart(_ reference: String, timeout: Double = 10) throws {
+        try stop(reference, timeout: timeout)
+        try start(reference)
+    }
+
+    /// `wait`: blocks until the container is not running and returns its exit code.
+    public func wait(_ reference: String) throws -> Int32 {
+        let record = try containers.find(reference)
+        _ = waitForExit(record.id, timeout: nil)
+        if geteuid() == 0 { containers.reconcile() }
+        guard let final = try? containers.load(record.id) else {
+            throw EngineError.invalidOption("container \(record.name) was removed (--rm) before its exit code could be read")
+        }
+        return final.exitCode ?? 0
+    }
+
+    /// Polls the record (written by the supervisor when the container exits) until the
+    /// container is not running; false when `timeout` passed first. A record that is gone
+    /// (removed with --rm) counts as exited.
+    func waitForExit(_ id: String, timeout: Double?) -> Bool {
+        let deadline = timeout.map { Clock.monotonicSeconds() + $0 }
+        while true {
+            guard let record = try? containers.load(id), record.isRunning else { return true }
+            if let deadline, Clock.monotonicSeconds() >= deadline { return false }
+            usleep(20_000)
+        }
+    }
+
+    /// `logs`: the entries of the container's json-file log, the last `tail` of them when given.
+    public func logs(_ reference: String, tail: Int?, follow: Bool, emit: ([LogEntry]) -> Void) throws {
+        let record = try containers.find(reference)
+        let path = paths.log(record.id)
+        var (entries, offset) = try ContainerLogReader.read(path: path, from: 0)
+        if let tail { entries = Array(entries.suffix(max(0, tail))) }
+        emit(entries)
+        guard follow else { return }
+        while true {
+            let running = (try? containers.load(record.id))?.isRunning ?? false
+            let (more, next) = try ContainerLogReader.read(path: path, from: offset)
+            offset = next
+            if !more.isEmpty { emit(more) }
+            // Read once more after the container stopped: its last lines may have come after.
+            if !running { return }
+            usleep(100_000)
+        }
+    }
+
+    /// `system prune` / `container prune`: removes every container that is not running.
+    public func prune() throws -> [String] {
+        try Self.requireRoot()
+        containers.reconcile()
+        var removed: [String] = []
+        for record in containers.all() where !record.isRunning && record.status != .created {
+            try containers.remove(record.id)
+            removed.append(record.id)
+        }
+        return removed
+    }
+
+    /// `top`: the container's processes (host pids, from its cgroup) with their command lines.
+    public func processes(_ reference: String) throws -> [(pid: pid_t, user: String, command: String)] {
+        let record = try containers.find(reference)
+        guard record.isRunning else { throw EngineError.notRunning(record.name) }
+        return try containers.cgroup(of: record.id).processes().sorted().map { pid in
+            let raw = (try? Files.read("/proc/\(pid)/cmdline")) ?? []
+            let command = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+            let status = (try? Files.readString("/proc/\(pid)/status")) ?? ""
+            let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?
+                .split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.map(String.init) ?? "?"
+            return (pid, uid, command)
+        }
+    }
+}
