@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Engine
 import FoundationEssentials
 import LinuxKit
@@ -59,9 +60,17 @@ enum LifecycleCommands {
         options: [OptionSpec(["-t", "--time", "--timeout"], takesValue: true, key: "time")]
     ) { args, context in
         try requireContainers(args, "stop")
-        let seconds = try timeout(args)
-        let engine = context.engine
-        return each(args.positionals, verb: "stop") { try engine.stop($0, timeout: seconds) }
+        let results = context.engine.stop(args.positionals, timeout: try timeout(args))
+        var status: Int32 = 0
+        for (reference, error) in results {
+            if let error {
+                fputs("swiftainer: stop \(reference): \(error)\n", stderr)
+                status = 1
+            } else {
+                out(reference + "\n")
+            }
+        }
+        return status
     }
 
     static let restart = Command(
@@ -186,6 +195,9 @@ enum LifecycleCommands {
         }
         _ = chdir("/")
         signal(SIGPIPE, SIG_IGN)
-        return context.engine.monitor(id: args.positionals[0], report: FileDescriptor(3))
+        // fd 4, when open, is the container's supervisor lock handed over by `run -d`.
+        let lock = fcntl(4, F_GETFD) >= 0 ? FileLock(inherited: 4) : nil
+        _ = sw_close_range_from(5)
+        return context.engine.monitor(id: args.positionals[0], report: FileDescriptor(3), inheritedLock: lock)
     }
 }

@@ -64,9 +64,14 @@ public final class ContainerStore {
         return match
     }
 
+    /// Held by whichever process supervises the container (the foreground `run`, or the
+    /// monitor) for as long as it does: the kernel releases it when that process dies, so
+    /// "nobody holds it" is the proof that a container marked running is dead.
+    func supervisorLockPath(_ id: String) -> String { paths.container(id) + "/supervisor.lock" }
+
     /// Creates the container's directory and record under the names lock, so two runs cannot
-    /// take the same name.
-    public func create(_ record: ContainerRecord) throws {
+    /// take the same name. Returns the container's supervisor lock, held by the caller.
+    public func create(_ record: ContainerRecord) throws -> FileLock {
         try Files.makeDirectories(paths.containers, mode: 0o700)
         let lock = try FileLock(path: paths.containersLock)
         defer { lock.unlock() }
@@ -75,7 +80,11 @@ public final class ContainerStore {
         }
         try check(mkdir(paths.container(record.id), 0o700), "mkdir", paths.container(record.id))
         do {
+            guard let supervisor = try FileLock.tryLock(path: supervisorLockPath(record.id)) else {
+                throw EngineError.invalidOption("container \(record.id): its new supervisor lock is held by another process")
+            }
             try save(record)
+            return supervisor
         } catch {
             try? Files.removeTree(paths.container(record.id))
             throw error
@@ -104,13 +113,25 @@ public final class ContainerStore {
         try Files.removeTree(dir)
     }
 
+    /// The supervisor lock of a container nobody supervises; nil while a supervisor lives.
+    public func takeOverSupervision(_ id: String) -> FileLock? {
+        (try? FileLock.tryLock(path: supervisorLockPath(id))) ?? nil
+    }
+
     /// Brings records up to date with reality: a container whose supervising process is gone
     /// died with it (the init has PR_SET_PDEATHSIG=SIGKILL). It is marked exited — or removed
     /// when it was started with --rm. Returns the ids removed.
+    ///
+    /// The record read first may be stale (a supervisor can take over, start or finish the
+    /// container in between), so a container is only judged dead while holding its supervisor
+    /// lock, from the record as it is then.
     @discardableResult
     public func reconcile() -> [String] {
         var removed: [String] = []
-        for var record in all() where record.status != .exited && !record.isMonitorAlive {
+        for candidate in all() where candidate.status != .exited && !candidate.isMonitorAlive {
+            guard let supervision = takeOverSupervision(candidate.id) else { continue }
+            defer { supervision.unlock() }
+            guard var record = try? load(candidate.id), record.status != .exited else { continue }
             if record.autoRemove {
                 if (try? remove(record.id)) != nil { removed.append(record.id) }
                 continue

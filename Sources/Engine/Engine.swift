@@ -29,7 +29,8 @@ public final class Engine {
     /// `swiftainer run` in the foreground: returns the container's exit status (Docker's
     /// convention). This process is the container's supervisor.
     public func run(_ options: RunOptions) throws -> Int32 {
-        var (record, spec) = try create(options)
+        var (record, spec, supervision) = try create(options)
+        defer { supervision.unlock() }
         do {
             let (container, cgroup) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
             defer { cgroup.destroy() }
@@ -49,9 +50,11 @@ public final class Engine {
     /// `swiftainer run -d`: creates the container, hands it to a monitor process of its own
     /// and returns its id once its process runs.
     public func runDetached(_ options: RunOptions) throws -> String {
-        let (record, _) = try create(options)
+        let (record, _, supervision) = try create(options)
         do {
-            try startMonitor(record)
+            // The monitor inherits the supervisor lock, so it is held without a gap.
+            defer { supervision.unlock() }
+            try startMonitor(record, supervision: supervision)
         } catch {
             if record.autoRemove, let current = try? containers.load(record.id), current.status != .running {
                 try? containers.remove(record.id)
@@ -63,7 +66,7 @@ public final class Engine {
 
     /// Everything `run` does before a process exists: the request checked, the record written
     /// under the names lock, the bundle (config.json, overlay directories) in place.
-    func create(_ options: RunOptions) throws -> (ContainerRecord, Spec) {
+    func create(_ options: RunOptions) throws -> (ContainerRecord, Spec, FileLock) {
         try Self.requireRoot()
         containers.reconcile()
         let image = try images.resolve(options.image)
@@ -83,7 +86,7 @@ public final class Engine {
             created: Clock.rfc3339(), status: .created, pid: nil,
             monitorPid: me, monitorStartTime: ProcessInfoLinux.startTime(of: me),
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
-        try containers.create(record)
+        let supervision = try containers.create(record)
         DebugLog.log("container \(id) (\(name)) from image \(image.id)")
         do {
             let dir = paths.container(id)
@@ -99,15 +102,16 @@ public final class Engine {
             spec.mounts = (spec.mounts ?? []) + mounts
             if let (user, home) = user {
                 spec.process?.user = user
-                // HOME follows the user, as with Docker, unless -e set it.
-                if let home, !options.env.contains(where: { $0.hasPrefix("HOME=") || $0 == "HOME" }) {
+                // HOME follows the user (/ without a passwd entry), as with Docker, unless -e set it.
+                if !options.env.contains(where: { $0.hasPrefix("HOME=") || $0 == "HOME" }) {
                     let env = spec.process?.env ?? []
-                    spec.process?.env = env.filter { !$0.hasPrefix("HOME=") } + ["HOME=\(home)"]
+                    spec.process?.env = env.filter { !$0.hasPrefix("HOME=") } + ["HOME=\(home ?? "/")"]
                 }
             }
             try Files.writeAtomically(dir + "/config.json", try JSONEncoder.pretty.encode(spec).bytes, mode: 0o600)
-            return (record, spec)
+            return (record, spec, supervision)
         } catch {
+            supervision.unlock()
             try? containers.remove(id)
             throw error
         }

@@ -16,8 +16,10 @@ import Runtime
 /// monitor never leaves a container nobody supervises; the next command reconciles the record.
 extension Engine {
     /// Spawns the monitor and waits for its report on a pipe: "ok" once the container's process
-    /// runs, or "<exit code> <message>" when it could not be started.
-    func startMonitor(_ record: ContainerRecord) throws {
+    /// runs, or "<exit code> <message>" when it could not be started. With `supervision` (the
+    /// container's supervisor lock, held since `create`) the monitor inherits the lock as fd 4;
+    /// without, it takes the lock itself.
+    func startMonitor(_ record: ContainerRecord, supervision: FileLock? = nil) throws {
         let (reportRead, reportWrite) = try FileDescriptor.pipe()
         defer { reportRead.close() }
         var arguments = ["swiftainer"]
@@ -27,7 +29,8 @@ extension Engine {
         let pid: pid_t
         do {
             pid = try DetachedProcess.spawn(path: "/proc/self/exe", arguments: arguments,
-                                            stderrPath: paths.container(record.id) + "/monitor.log", passing: reportWrite.raw)
+                                            stderrPath: paths.container(record.id) + "/monitor.log",
+                                            passing: [reportWrite.raw] + (supervision.map { [$0.raw] } ?? []))
         } catch {
             reportWrite.close()
             throw EngineError.invalidOption("cannot start the monitor of container \(record.name): \(error)")
@@ -43,8 +46,9 @@ extension Engine {
         throw RuntimeError(String(report[report.index(after: space)...]), exitCode: code)
     }
 
-    /// The body of `swiftainer monitor ID`; fd `report` is the pipe `startMonitor` reads.
-    public func monitor(id: String, report: FileDescriptor) -> Int32 {
+    /// The body of `swiftainer monitor ID`; fd `report` is the pipe `startMonitor` reads,
+    /// `inheritedLock` the container's supervisor lock when `run -d` handed it over.
+    public func monitor(id: String, report: FileDescriptor, inheritedLock: FileLock?) -> Int32 {
         var reported = false
         func send(_ text: String) {
             guard !reported else { return }
@@ -54,15 +58,12 @@ extension Engine {
         }
         do {
             let dir = paths.container(id)
-            // One monitor per container: a second `start` racing this one finds the lock taken.
-            guard let lock = try FileLock.tryLock(path: dir + "/monitor.lock") else {
-                throw EngineError.invalidOption("container \(id) is already being started or run by another monitor")
+            // One supervisor per container: a second `start` racing this one finds the lock taken.
+            guard let lock = try inheritedLock ?? takeSupervision(id) else {
+                throw EngineError.invalidOption("container \(id) is already running or being started")
             }
             defer { lock.unlock() }
             var record = try containers.load(id)
-            guard !record.isRunning || record.monitorPid == getpid() else {
-                throw EngineError.invalidOption("container \(record.name) is already running")
-            }
             let spec = try OCIRuntime.readSpec(bundle: dir)
             let log = try ContainerLogWriter(path: paths.log(id))
             defer { log.close() }
@@ -107,6 +108,17 @@ extension Engine {
         }
     }
 
+    /// The supervisor lock, waiting briefly when a reconcile holds it for a moment; nil when a
+    /// live supervisor has it.
+    private func takeSupervision(_ id: String) -> FileLock? {
+        for _ in 0..<100 {
+            if let lock = containers.takeOverSupervision(id) { return lock }
+            if (try? containers.load(id))?.isRunning == true { return nil }
+            usleep(20_000)
+        }
+        return nil
+    }
+
     /// `start`: runs a created or exited container again, detached, in the same root
     /// filesystem (its writable layer is kept). A running container is left alone.
     public func start(_ reference: String) throws {
@@ -128,16 +140,43 @@ extension Engine {
     /// `stop [-t SECONDS]`: SIGTERM, then SIGKILL when the container has not exited within the
     /// timeout (Docker's default: 10 s). A container that is not running is already stopped.
     public func stop(_ reference: String, timeout: Double = 10) throws {
-        try Self.requireRoot()
-        let record = try containers.find(reference)
-        guard let pid = record.livePid else { return }
-        DebugLog.log("stop \(record.name): SIGTERM to pid \(pid), SIGKILL after \(timeout) s")
-        _ = Glibc.kill(pid, SIGTERM)
-        if waitForExit(record.id, timeout: timeout) { return }
-        if let pid = (try? containers.load(record.id))?.livePid { _ = Glibc.kill(pid, SIGKILL) }
-        guard waitForExit(record.id, timeout: 10) else {
-            throw EngineError.invalidOption("container \(record.name) did not exit 10 s after SIGKILL")
+        if let error = stop([reference], timeout: timeout).first?.error { throw error }
+    }
+
+    /// Stops several containers at once: all get SIGTERM, then share one timeout.
+    public func stop(_ references: [String], timeout: Double = 10) -> [(reference: String, error: Error?)] {
+        var results: [(reference: String, error: Error?)] = []
+        var stopping: [(index: Int, record: ContainerRecord)] = []
+        for reference in references {
+            do {
+                try Self.requireRoot()
+                let record = try containers.find(reference)
+                if let pid = record.livePid {
+                    DebugLog.log("stop \(record.name): SIGTERM to pid \(pid), SIGKILL after \(timeout) s")
+                    _ = Glibc.kill(pid, SIGTERM)
+                    stopping.append((results.count, record))
+                }
+                results.append((reference, nil))
+            } catch {
+                results.append((reference, error))
+            }
         }
+        let deadline = Clock.monotonicSeconds() + timeout
+        var killed = false
+        for (index, record) in stopping {
+            if waitForExit(record.id, timeout: max(0, deadline - Clock.monotonicSeconds())) { continue }
+            if !killed {
+                // The timeout is over for all of them: every one still running gets SIGKILL.
+                for (_, other) in stopping {
+                    if let pid = (try? containers.load(other.id))?.livePid { _ = Glibc.kill(pid, SIGKILL) }
+                }
+                killed = true
+            }
+            if !waitForExit(record.id, timeout: 10) {
+                results[index].error = EngineError.invalidOption("container \(record.name) did not exit 10 s after SIGKILL")
+            }
+        }
+        return results
     }
 
     /// `restart`: stop, then start.

@@ -4,17 +4,17 @@ import Glibc
 
 /// Starts a process that outlives its caller: a new session (no controlling terminal, so no
 /// SIGHUP when the user's terminal goes), stdin and stdout on /dev/null, stderr appended to a
-/// file, default signal dispositions and an empty signal mask, and one fd of the caller's
-/// passed as fd 3 (how it reports back).
+/// file, default signal dispositions and an empty signal mask, and fds of the caller's passed
+/// as fds 3, 4, … in order.
 public enum DetachedProcess {
-    public static func spawn(path: String, arguments: [String], stderrPath: String, passing fd: Int32) throws -> pid_t {
+    public static func spawn(path: String, arguments: [String], stderrPath: String, passing fds: [Int32]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, fd, 3)
+        for (index, fd) in fds.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(3 + index)) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

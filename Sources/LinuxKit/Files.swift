@@ -121,6 +121,16 @@ public final class FileLock {
 
     private init(holding fd: FileDescriptor) { self.fd = fd }
 
+    /// A lock this process already holds through an inherited fd (flock belongs to the open
+    /// file description, so parent and child share it until both have closed it).
+    public init(inherited raw: Int32) {
+        fd = FileDescriptor(raw)
+        _ = fcntl(raw, F_SETFD, FD_CLOEXEC)
+    }
+
+    /// The fd, to hand the lock to a child process.
+    public var raw: Int32 { fd.raw }
+
     /// The lock if nobody holds it, nil if somebody does (without waiting).
     public static func tryLock(path: String) throws -> FileLock? {
         let fd = try FileDescriptor.open(path, O_RDWR | O_CREAT, mode: 0o600)

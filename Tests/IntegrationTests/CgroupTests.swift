@@ -9,20 +9,7 @@ import Testing
 @Suite(.serialized, requiresRoot) struct CgroupTests {
     static let isUnified = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
 
-    /// The container's group in one hierarchy ("" for cgroup v2): below the cgroup this test
-    /// process is in, as /proc/self/cgroup lists it.
-    func groupDirectory(_ id: String, _ controller: String) -> String? {
-        let membership = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
-        for line in membership.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            let matches = controller.isEmpty ? fields[0] == "0" : fields[1].split(separator: ",").contains(Substring(controller))
-            guard matches else { continue }
-            let own = fields[2] == "/" ? "" : String(fields[2])
-            return (controller.isEmpty ? "/sys/fs/cgroup" : "/sys/fs/cgroup/\(controller)") + own + "/swiftainer-\(id)"
-        }
-        return nil
-    }
+    func groupDirectory(_ id: String, _ controller: String) -> String? { Harness.groupDirectory(id, controller) }
 
     func read(_ path: String) -> String {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)

@@ -152,6 +152,26 @@ enum Harness {
         }
     }
 
+    /// The container's group in one hierarchy ("" for cgroup v2): below the cgroup this test
+    /// process is in, as /proc/self/cgroup lists it.
+    static func groupDirectory(_ id: String, _ controller: String) -> String? {
+        let membership = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
+        for line in membership.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let matches = controller.isEmpty ? fields[0] == "0" : fields[1].split(separator: ",").contains(Substring(controller))
+            guard matches else { continue }
+            let own = fields[2] == "/" ? "" : String(fields[2])
+            return (controller.isEmpty ? "/sys/fs/cgroup" : "/sys/fs/cgroup/\(controller)") + own + "/swiftainer-\(id)"
+        }
+        return nil
+    }
+
+    /// Whether any hierarchy still has a group for the container.
+    static func cgroupExists(_ id: String) -> Bool {
+        ["", "memory", "pids", "cpu"].compactMap { groupDirectory(id, $0) }.contains { FileManager.default.fileExists(atPath: $0) }
+    }
+
     /// Whether any container directory (complete or not) still holds a record with this name.
     static func containerExists(named name: String) -> Bool {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []
