@@ -7,15 +7,17 @@ import FoundationEssentials
 import LinuxKit
 import Runtime
 
-/// Docker's container lifecycle verbs. `start`, `kill` and `exec` are also OCI runtime verbs:
-/// when the first argument is the id of a container in the OCI state root (what Podman and
-/// containerd create), the OCI meaning applies; otherwise Docker's.
+/// Docker's container lifecycle verbs. `start` and `kill` are also OCI runtime verbs: when
+/// the first argument is the id of a container in the OCI state root (what Podman and
+/// containerd create), or names no engine container at all, the OCI meaning applies (and its
+/// errors, which OCI callers parse); otherwise Docker's.
 enum LifecycleCommands {
     static let all: [Command] = [start, stop, restart, kill, wait, logs, exec, inspect, top, system, monitor]
 
     static func isOCIContainer(_ id: String?, _ context: Context) -> Bool {
         guard let id, !id.isEmpty, !id.contains("/") else { return false }
-        return Files.exists(context.ociStateRoot + "/" + id + "/state.json")
+        if Files.exists(context.ociStateRoot + "/" + id + "/state.json") { return true }
+        return (try? context.engine.containers.find(id)) == nil
     }
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
