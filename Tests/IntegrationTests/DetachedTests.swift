@@ -121,6 +121,21 @@ import Testing
         #expect(Harness.run(["exec", name, "true"]).status == 125)
     }
 
+    @Test func execWithATerminal() throws {
+        let name = "ttyexec-\(getpid())"
+        let id = detach(name, ["-it", "busybox", "sh"])
+        let session = try PtySession(Harness.binary, ["exec", "-it", name, "sh"], environment: ["SWIFTAINER_ROOT": Harness.root])
+        #expect(session.read(until: "# "), "no prompt: \(session.output)")
+        session.type("tty; echo pid-$$\n")
+        #expect(session.read(until: "\npid-"), "\(session.output)")
+        #expect(session.output.contains("/dev/pts/1"), "a second pty of the container's own devpts: \(session.output)")
+        session.type("exit 3\n")
+        #expect(session.finish() == 3)
+        #expect(inspectState(name)["Running"] as? Bool == true, "the container's own shell keeps running")
+        #expect(Harness.run(["rm", "-f", name]).status == 0)
+        expectGone(id, name)
+    }
+
     @Test func killedMonitorMeansExitedAndRmCleansUp() {
         let name = "orphan-\(getpid())"
         let id = detach(name, ["-m", "64m", "busybox", "sleep", "1000"])
