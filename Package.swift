@@ -25,7 +25,9 @@ let package = Package(
         .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit"]),
         .target(name: "Seccomp", dependencies: ["OCI", "LinuxKit", "CSeccomp"]),
         .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "CLinux", "Seccomp", "Cgroups"]),
-        .target(name: "Engine", dependencies: ["Images", "Runtime", "OCI", "LinuxKit", "Seccomp", "Cgroups"]),
+        .target(name: "Netlink", dependencies: ["LinuxKit", "CLinux"]),
+        .target(name: "Network", dependencies: ["Netlink", "LinuxKit"]),
+        .target(name: "Engine", dependencies: ["Images", "Runtime", "OCI", "LinuxKit", "Seccomp", "Cgroups", "Network", "Netlink"]),
         .target(name: "CLI", dependencies: ["Engine", "Runtime", "Images", "OCI", "LinuxKit"]),
         .executableTarget(name: "swiftainer", dependencies: ["CLI"]),
 
@@ -37,6 +39,7 @@ let package = Package(
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "OCI", "TestSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["CLI", "Engine"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
         // Root + real kernel. Depends on the executable so `swift test` builds it.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftainer", "LinuxKit", "CLinux"]),
     ],

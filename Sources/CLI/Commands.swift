@@ -82,7 +82,8 @@ enum Commands {
             OptionSpec(["-c", "--cpu-shares"], takesValue: true), OptionSpec(["--cpuset-cpus"], takesValue: true),
             OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["-d", "--detach"], key: "detach"),
             OptionSpec(["-u", "--user"], takesValue: true, key: "user"), OptionSpec(["-v", "--volume"], takesValue: true, key: "volume"),
-            OptionSpec(["--tmpfs"], takesValue: true),
+            OptionSpec(["--tmpfs"], takesValue: true), OptionSpec(["--ip"], takesValue: true), OptionSpec(["--dns"], takesValue: true),
+            OptionSpec(["-p", "--publish"], takesValue: true, key: "publish"),
         ],
         stopAtFirstPositional: true
     ) { args, context in
@@ -111,6 +112,9 @@ enum Commands {
         options.user = args.value("user")
         options.volumes = args.values["volume"] ?? []
         options.tmpfs = args.values["tmpfs"] ?? []
+        options.ipAddress = args.value("ip")
+        options.dns = args.values["dns"] ?? []
+        options.publish = args.values["publish"] ?? []
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
         options.memory = try args.value("memory").map { try RunOptions.parseBytes($0, flag: "--memory") }
         options.memorySwap = try args.value("memory-swap").map { try RunOptions.parseBytes($0, flag: "--memory-swap") }
@@ -131,8 +135,8 @@ enum Commands {
             throw UsageError("the working directory '\(workdir)' is invalid: it needs to be an absolute path")
         }
         if let network = args.value("network") {
-            guard let mode = RunOptions.NetworkMode(rawValue: network) else {
-                throw UsageError("network \(network) not found (supported: none, host)")
+            guard let mode = RunOptions.NetworkMode(rawValue: network == "default" ? "bridge" : network) else {
+                throw UsageError("network \(network) not found (supported: bridge, none, host)")
             }
             options.network = mode
         }
@@ -209,12 +213,13 @@ enum Commands {
             out(records.map { (full ? $0.id : $0.shortID) + "\n" }.joined())
             return 0
         }
-        var table = Table(header: ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"])
+        var table = Table(header: ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"])
         for record in records {
             var command = record.command.joined(separator: " ")
             if !full && command.count > 20 { command = String(command.prefix(19)) + "…" }
             table.add([full ? record.id : record.shortID, record.image, "\"\(command)\"",
-                       Clock.humanAge(sinceRFC3339: record.created), record.statusText, record.name])
+                       Clock.humanAge(sinceRFC3339: record.created), record.statusText,
+                       (record.ports ?? []).map(\.description).joined(separator: ", "), record.name])
         }
         out(table.render())
         return 0

@@ -12,7 +12,7 @@ import Runtime
 /// containerd create), or names no engine container at all, the OCI meaning applies (and its
 /// errors, which OCI callers parse); otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, wait, logs, exec, inspect, top, system, monitor]
+    static let all: [Command] = [start, stop, restart, kill, wait, logs, exec, inspect, top, system, monitor, networkGC]
 
     static func isOCIContainer(_ id: String?, _ context: Context) -> Bool {
         guard let id, !id.isEmpty, !id.contains("/") else { return false }
@@ -185,6 +185,13 @@ enum LifecycleCommands {
         guard args.positionals == ["prune"] else { throw UsageError("\"system\" knows one subcommand: prune") }
         let removed = try context.engine.prune()
         out((removed.isEmpty ? "" : "Deleted Containers:\n" + removed.map { $0 + "\n" }.joined()) + "Total containers removed: \(removed.count)\n")
+        return 0
+    }
+
+    /// Hidden: removes the bridge's NAT table when no container is on it any more; spawned by
+    /// the last container to leave, waits a moment first.
+    static let networkGC = Command(name: "network-gc", usage: "network-gc", summary: "", options: [], hidden: true) { _, _ in
+        try Engine.collectIdleNetwork(after: 2)
         return 0
     }
 

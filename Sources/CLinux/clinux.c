@@ -12,6 +12,7 @@
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <linux/netlink.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -293,4 +294,25 @@ int sw_sealed_copy(int source_fd, size_t size) {
         return -err;
     }
     return fd;
+}
+
+int sw_netlink_route_socket(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -errno;
+    struct sockaddr_nl address = { .nl_family = AF_NETLINK };
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    return fd;
+}
+
+ssize_t sw_netlink_send(int fd, const void *data, size_t len) {
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    ssize_t n;
+    do {
+        n = sendto(fd, data, len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
 }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Images
+import Network
 import LinuxKit
 
 /// One container as `ps` and `inspect` see it; stored as container.json in its directory,
@@ -37,6 +38,12 @@ public struct ContainerRecord: Codable, Equatable {
     public var detached: Bool?
     /// How many times `start`/`restart` ran it again after the first run.
     public var restartCount: Int?
+    /// bridge, none or host; with the bridge, what was asked (--ip, -p) and, while it runs,
+    /// what it holds (address, veth, published ports).
+    public var networkMode: String?
+    public var requestedAddress: String?
+    public var ports: [PortMapping]?
+    public var network: BridgeAttachment?
 
     public var shortID: String { String(id.prefix(12)) }
 

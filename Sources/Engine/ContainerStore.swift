@@ -5,6 +5,7 @@ import FoundationEssentials
 import Cgroups
 import Images
 import LinuxKit
+import Network
 
 public enum EngineError: Error, CustomStringConvertible {
     case notRoot
@@ -103,9 +104,12 @@ public final class ContainerStore {
     /// Deletes a container's directory. Mounts are made inside the container's own mount
     /// namespace, but anything found mounted below the directory on the host is detached first
     /// rather than deleted through.
-    public func remove(_ id: String, cgroupAlreadyGone: Bool = false) throws {
-        // Normally gone with its supervisor; after a crash, this is where it goes.
-        if !cgroupAlreadyGone { (try? cgroup(of: id))?.destroy() }
+    public func remove(_ id: String, supervisorCleanedUp: Bool = false) throws {
+        // Normally gone with its supervisor; after a crash, this is where they go.
+        if !supervisorCleanedUp {
+            (try? cgroup(of: id))?.destroy()
+            if let attachment = (try? load(id))?.network { Engine.disconnect(attachment, containerID: id) }
+        }
         let dir = paths.container(id)
         for point in Mounts.mountPoints(under: dir) {
             try? Mounts.unmount(point, flags: Int32(MNT_DETACH))
@@ -137,6 +141,8 @@ public final class ContainerStore {
                 continue
             }
             (try? cgroup(of: record.id))?.destroy()
+            if let attachment = record.network { Engine.disconnect(attachment, containerID: record.id) }
+            record.network = nil
             record.status = .exited
             record.exitCode = record.exitCode ?? 137
             record.finishedAt = record.finishedAt ?? Clock.rfc3339()

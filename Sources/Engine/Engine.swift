@@ -3,6 +3,8 @@ import Glibc
 #endif
 import FoundationEssentials
 import Images
+import Netlink
+import Network
 import LinuxKit
 import Cgroups
 import OCI
@@ -75,17 +77,21 @@ public final class Engine {
         let seccomp = try seccompProfile(options)?.resolve(capabilities: Set(capabilities))
         let resources = try options.resources()
         let mounts = try options.volumeMounts()
+        let networkRequest = try options.networkRequest()
         let user = try options.user.map { try UserDatabase(rootfs: images.rootfsPath(of: image)).resolve($0) }
         try options.createMissingVolumeSources()
         let id = Random.hex(bytes: 32)
         let name = try options.name.map(validated) ?? generateName()
         let me = getpid()
-        let record = ContainerRecord(
+        var record = ContainerRecord(
             id: id, name: name, image: options.image, imageID: image.id,
             command: options.command.isEmpty ? image.config.cmd : options.command,
             created: Clock.rfc3339(), status: .created, pid: nil,
             monitorPid: me, monitorStartTime: ProcessInfoLinux.startTime(of: me),
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
+        record.networkMode = options.network.rawValue
+        record.requestedAddress = networkRequest.address?.description
+        record.ports = networkRequest.ports.isEmpty ? nil : networkRequest.ports
         let supervision = try containers.create(record)
         DebugLog.log("container \(id) (\(name)) from image \(image.id)")
         do {
@@ -99,7 +105,7 @@ public final class Engine {
             spec.annotations?[SwiftainerAnnotation.overlayLower] = images.rootfsPath(of: image)
             spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
             spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
-            spec.mounts = (spec.mounts ?? []) + mounts
+            spec.mounts = (spec.mounts ?? []) + (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name)) + mounts
             if let (user, home) = user {
                 spec.process?.user = user
                 // HOME follows the user (/ without a passwd entry), as with Docker, unless -e set it.
@@ -130,7 +136,12 @@ public final class Engine {
                 noPivot: spec.annotations?[SwiftainerAnnotation.noPivot] == "true", debug: DebugLog.enabled,
                 cgroup: cgroup, seccompCache: paths.seccompCache, stdout: stdout, stderr: stderr))
             DebugLog.log("init pid \(created.pid) ready")
-            do { try created.start() } catch {
+            do {
+                try connect(&record, spec, initPid: created.pid)
+                try created.start()
+            } catch {
+                created.kill()
+                disconnect(&record)
                 cgroup.destroy()
                 throw error
             }
@@ -163,6 +174,7 @@ public final class Engine {
             fputs("swiftainer: container \(record.name) was killed by the OOM killer\(limit)\n", stderr)
         }
         cgroup.destroy()
+        disconnect(&record)
         record.status = .exited
         record.exitCode = status.code
         record.finishedAt = Clock.rfc3339()
@@ -171,6 +183,7 @@ public final class Engine {
 
     /// A run that failed before or while starting: recorded with Docker's code and the error.
     func fail(_ record: inout ContainerRecord, _ error: Error) {
+        disconnect(&record)
         record.status = .exited
         record.exitCode = (error as? RuntimeError)?.exitCode ?? 125
         record.error = "\(error)"
@@ -181,7 +194,7 @@ public final class Engine {
     /// After complete/fail, whose cgroup is gone by then.
     private func finish(_ record: ContainerRecord) throws {
         if record.autoRemove {
-            try containers.remove(record.id, cgroupAlreadyGone: true)
+            try containers.remove(record.id, supervisorCleanedUp: true)
         } else {
             try containers.save(record)
         }

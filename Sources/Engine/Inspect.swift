@@ -47,6 +47,12 @@ public struct ContainerInspection: Codable {
     public struct NetworkSettings: Codable {
         public var Mode: String
         public var SandboxKey: String
+        public var IPAddress: String
+        public var IPPrefixLen: Int
+        public var Gateway: String
+        public var MacAddress: String
+        /// "80/tcp" -> [{HostIp, HostPort}], as Docker shows published ports.
+        public var Ports: [String: [[String: String]]]
     }
     public var Id: String
     public var Created: String
@@ -89,8 +95,7 @@ extension Engine {
         let defaultMounts = Set(Spec.defaultMounts.map(\.destination))
         let userMounts = (spec?.mounts ?? []).filter { !defaultMounts.contains($0.destination) }
         let running = record.isRunning
-        let ownNetwork = spec?.linux?.namespaces?.contains { $0.type == "network" } ?? false
-        let network = ownNetwork ? "none" : "host"
+        let network = record.networkMode ?? "none"
         var user = ""
         if let owner = process?.user, owner.uid != 0 || owner.gid != 0 { user = "\(owner.uid):\(owner.gid)" }
         let status = running ? "running" : (record.status == .created ? "created" : "exited")
@@ -123,6 +128,17 @@ extension Engine {
             State: state, Image: record.imageID, ImageName: record.image, Name: "/" + record.name,
             RestartCount: record.restartCount ?? 0, LogPath: record.detached == true ? paths.log(record.id) : "",
             Config: config, HostConfig: host, Mounts: mounts,
-            NetworkSettings: ContainerInspection.NetworkSettings(Mode: network, SandboxKey: sandbox))
+            NetworkSettings: networkSettings(record, mode: network, sandbox: sandbox, running: running))
+    }
+
+    private func networkSettings(_ record: ContainerRecord, mode: String, sandbox: String, running: Bool) -> ContainerInspection.NetworkSettings {
+        let attachment = running ? record.network : nil
+        var ports: [String: [[String: String]]] = [:]
+        for port in record.ports ?? [] {
+            ports["\(port.containerPort)/\(port.proto)", default: []].append(["HostIp": port.hostIP ?? "0.0.0.0", "HostPort": "\(port.hostPort)"])
+        }
+        return ContainerInspection.NetworkSettings(
+            Mode: mode, SandboxKey: sandbox, IPAddress: attachment?.address ?? "", IPPrefixLen: attachment?.prefixLength ?? 0,
+            Gateway: attachment?.gateway ?? "", MacAddress: attachment?.mac ?? "", Ports: ports)
     }
 }

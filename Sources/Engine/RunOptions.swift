@@ -1,11 +1,13 @@
 import Images
+import Netlink
+import Network
 import LinuxKit
 import OCI
 import Runtime
 
 /// `swiftainer run` flags, parsed.
 public struct RunOptions: Equatable {
-    public enum NetworkMode: String, Equatable { case none, host }
+    public enum NetworkMode: String, Equatable { case bridge, none, host }
 
     public var image: String = ""
     public var command: [String] = []
@@ -16,7 +18,11 @@ public struct RunOptions: Equatable {
     public var env: [String] = []
     public var workingDir: String?
     public var hostname: String?
-    public var network: NetworkMode = .none
+    public var network: NetworkMode = .bridge
+    /// --ip (bridge only), --dns, -p [HOSTIP:]HOSTPORT:CONTAINERPORT[/PROTO].
+    public var ipAddress: String?
+    public var dns: [String] = []
+    public var publish: [String] = []
     public var noPivot = false
     public var detach = false
     /// `-u USER[:GROUP]`, resolved against the image's /etc/passwd and /etc/group.
@@ -176,6 +182,24 @@ public struct RunOptions: Equatable {
             mounts.append(Mount(destination: path, type: "tmpfs", source: "tmpfs", options: options))
         }
         return mounts
+    }
+
+    /// -p, --ip and --dns, checked.
+    public func networkRequest() throws -> (address: IPv4Address?, ports: [PortMapping]) {
+        if network != .bridge && (ipAddress != nil || !publish.isEmpty) {
+            throw EngineError.invalidOption("--ip and -p need the bridge network, not --network \(network.rawValue)")
+        }
+        let address = try ipAddress.map { text in
+            guard let address = IPv4Address(text) else { throw EngineError.invalidOption("--ip \(text): not an IPv4 address") }
+            return address
+        }
+        for server in dns where IPv4Address(server) == nil {
+            throw EngineError.invalidOption("--dns \(server): not an IPv4 address")
+        }
+        let ports = try publish.map { text in
+            do { return try PortMapping.parse(text) } catch { throw EngineError.invalidOption("\(error)") }
+        }
+        return (address, ports)
     }
 
     /// Docker creates a -v source directory that does not exist yet.

@@ -102,4 +102,10 @@ int sw_seccomp_load(const void *filter, unsigned short count, unsigned int flags
 /// growth, shrinking and further seals. Returns the fd, or -errno.
 int sw_sealed_copy(int source_fd, size_t size);
 
+/// A NETLINK_ROUTE socket (close-on-exec), bound with a kernel-assigned port id; -errno on failure.
+/// (struct sockaddr_nl is not imported into Swift.)
+int sw_netlink_route_socket(void);
+/// Sends one datagram to the kernel (port id 0) on a netlink socket.
+ssize_t sw_netlink_send(int fd, const void *data, size_t len);
+
 #endif

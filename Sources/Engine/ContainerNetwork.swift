@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LinuxKit
+import Netlink
+import Network
+import OCI
+
+/// The engine's side of networking: name files at create, the bridge at start, teardown at exit.
+extension Engine {
+    /// The host-wide default bridge. Its address book lives in /run whatever --root says: the
+    /// bridge is one per host, so every store on the host must share one IPAM.
+    public static let bridge = BridgeNetwork(stateDirectory: "/run/swiftainer/networks/" + BridgeNetwork.defaultName)
+
+    /// /etc/hosts, /etc/hostname and /etc/resolv.conf written in the container's directory and
+    /// bind-mounted: the hosts file gets the container's address once the bridge gives it one.
+    func nameFileMounts(_ dir: String, _ options: RunOptions, hostname: String, name: String) throws -> [Mount] {
+        let hosts = options.network == .host ? ((try? Files.readString("/etc/hosts")) ?? "") : NameFiles.hosts(hostname: hostname, name: name, address: nil)
+        let resolv = NameFiles.resolvConf(host: (try? Files.readString("/etc/resolv.conf")) ?? "", dns: options.dns)
+        var mounts: [Mount] = []
+        for (file, content) in [("hosts", hosts), ("hostname", hostname + "\n"), ("resolv.conf", resolv)] {
+            try Files.writeAtomically(dir + "/" + file, content, mode: 0o644)
+            mounts.append(Mount(destination: "/etc/" + file, type: "bind", source: dir + "/" + file, options: ["rbind", "rprivate"]))
+        }
+        return mounts
+    }
+
+    /// Between the init's "ready" and "start": the container's eth0 on the bridge.
+    func connect(_ record: inout ContainerRecord, _ spec: Spec, initPid: pid_t) throws {
+        guard record.networkMode == RunOptions.NetworkMode.bridge.rawValue else { return }
+        let attachment: BridgeAttachment
+        do {
+            attachment = try Self.bridge.attach(containerID: record.id, requestedAddress: record.requestedAddress.flatMap(IPv4Address.init),
+                                                ports: record.ports ?? [], initPid: initPid)
+        } catch {
+            throw EngineError.invalidOption("network: \(error)")
+        }
+        record.network = attachment
+        // Rewritten in place: the container's /etc/hosts is a bind mount of this very inode.
+        let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, address: attachment.address)
+        let fd = try FileDescriptor.open(paths.container(record.id) + "/hosts", O_WRONLY | O_TRUNC)
+        defer { fd.close() }
+        try fd.writeAll(hosts, what: "hosts file")
+    }
+
+    /// Gives back what `connect` took; safe to call twice.
+    func disconnect(_ record: inout ContainerRecord) {
+        guard let attachment = record.network else { return }
+        Self.disconnect(attachment, containerID: record.id)
+        record.network = nil
+    }
+
+    /// Detaches; when the bridge is left empty, a detached `swiftainer network-gc` removes the
+    /// NAT table a moment later unless another container arrived in between.
+    static func disconnect(_ attachment: BridgeAttachment, containerID: String) {
+        guard bridge.detach(attachment, containerID: containerID) else { return }
+        _ = try? DetachedProcess.spawn(path: "/proc/self/exe", arguments: ["swiftainer", "network-gc"], stderrPath: "/dev/null", passing: [])
+    }
+
+    /// The body of `swiftainer network-gc`.
+    public static func collectIdleNetwork(after seconds: Double) throws {
+        usleep(UInt32(seconds * 1_000_000))
+        try bridge.removeNATIfIdle()
+    }
+}

@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LinuxKit
+import Netlink
+
+/// What a container holds on the bridge, kept in its record: enough to undo it after a crash.
+public struct BridgeAttachment: Codable, Equatable, Sendable {
+    public var address: String
+    public var prefixLength: Int
+    public var gateway: String
+    public var mac: String
+    /// The host end of the veth pair (the container end is eth0).
+    public var hostInterface: String
+    public var ports: [PortMapping]
+}
+
+/// Docker's default bridge, over rtnetlink: a bridge with the gateway address, and per
+/// container a veth pair whose far end is created directly in the container's network
+/// namespace as eth0, with its address, MAC and default route.
+public struct BridgeNetwork {
+    public static let defaultName = "swiftainer0"
+    /// Not Docker's 172.17/16 nor Podman's 10.88/16, so all three can share a host.
+    public static let defaultSubnet = IPv4Subnet("10.89.0.0/16")!
+
+    public let name: String
+    public let subnet: IPv4Subnet
+    public let gateway: IPv4Address
+    /// Where the IPAM files and the network lock live.
+    public let stateDirectory: String
+
+    public init(stateDirectory: String, name: String = defaultName, subnet: IPv4Subnet = defaultSubnet) {
+        self.name = name
+        self.subnet = subnet
+        gateway = subnet.host(1)
+        self.stateDirectory = stateDirectory
+    }
+
+    public var ipam: IPAM { IPAM(directory: stateDirectory + "/addresses", subnet: subnet, gateway: gateway) }
+    var nat: NATRules { NATRules(bridge: name, subnet: subnet) }
+
+    /// The host-side interface name of a container: 15 characters at most (IFNAMSIZ).
+    public static func hostInterface(for containerID: String) -> String { "sw" + containerID.prefix(12) }
+
+    /// A locally administered MAC derived from the address (Docker's 02:42:a.b.c.d): an address
+    /// handed to another container later comes with the same MAC, so no neighbour cache lies.
+    public static func mac(for address: IPv4Address) -> [UInt8] { [0x02, 0x42] + address.bytes }
+
+    private func withLock<T>(_ body: () throws -> T) throws -> T {
+        try Files.makeDirectories(stateDirectory, mode: 0o700)
+        let lock = try FileLock(path: stateDirectory + "/network.lock")
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Connects the container whose init is `pid` (its network namespace exists and is empty
+    /// but for lo): an address from the IPAM, a veth pair, eth0 configured inside, ports
+    /// published. Undoes its own steps when one fails.
+    public func attach(containerID: String, requestedAddress: IPv4Address?, ports: [PortMapping], initPid pid: pid_t) throws -> BridgeAttachment {
+        let host = try RouteNetlink.open()
+        let namespacePath = "/proc/\(pid)/ns/net"
+        let hostInterface = Self.hostInterface(for: containerID)
+        let attachment: BridgeAttachment = try withLock {
+            let bridge = try ensureBridge(host)
+            let links = try host.links()
+            // NAT is installed with the first container on the bridge and removed (a little
+            // later, see removeNATIfIdle) after the last; the marker in /run says it is there.
+            if !Files.exists(natMarker) {
+                try nat.install()
+                try Files.writeAtomically(natMarker, "\(subnet)\n", mode: 0o600)
+            }
+            // An address is in use while its container's host interface exists: that is what
+            // tells a crashed container's leftover from a live one, whatever store it came from.
+            let live = Set(links.map(\.name))
+            let address = try ipam.allocate(for: containerID, requested: requestedAddress) { live.contains(Self.hostInterface(for: $0)) }
+            let attachment = BridgeAttachment(address: address.description, prefixLength: subnet.prefixLength, gateway: gateway.description,
+                                              mac: Self.mac(for: address).map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":"),
+                                              hostInterface: hostInterface, ports: ports)
+            do {
+                let namespace = try FileDescriptor.open(namespacePath, O_RDONLY)
+                defer { namespace.close() }
+                try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: Self.mac(for: address))
+            } catch {
+                ipam.release(address, from: containerID)
+                throw error
+            }
+            return attachment
+        }
+        do {
+            guard let link = try host.link(named: hostInterface), let bridge = try host.link(named: name) else {
+                throw NetworkError("veth \(hostInterface) or bridge \(name) vanished while attaching")
+            }
+            try host.modify(link.index, up: true, master: bridge.index, "attach \(hostInterface) to \(name) and set it up")
+            let address = IPv4Address(attachment.address)!
+            let inside = try RouteNetlink.open(namespace: namespacePath)
+            guard let eth0 = try inside.link(named: "eth0") else { throw NetworkError("eth0 is missing in the container's network namespace") }
+            try inside.addAddress(eth0.index, address, prefixLength: attachment.prefixLength, "eth0")
+            try inside.modify(eth0.index, up: true, "set eth0 up")
+            try inside.addRoute(to: nil, via: gateway, outputIndex: eth0.index)
+            try Self.checkPortsFree(ports)
+            try nat.publish(ports, to: address)
+        } catch {
+            detach(attachment, containerID: containerID, publishedPorts: false)
+            throw error
+        }
+        DebugLog.log("network: \(hostInterface) <-> eth0 \(attachment.address)/\(attachment.prefixLength) via \(gateway)")
+        return attachment
+    }
+
+    /// A host port some host process listens on would be shadowed by the DNAT rule: refuse it,
+    /// as Docker refuses a port it cannot bind.
+    static func checkPortsFree(_ ports: [PortMapping]) throws {
+        for port in ports {
+            let kind = port.proto == "udp" ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)
+            let fd = socket(AF_INET, kind | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.hostPort.bigEndian
+            address.sin_addr.s_addr = (IPv4Address(port.hostIP ?? "0.0.0.0")?.value ?? 0).bigEndian
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if rc != 0 && errno == EADDRINUSE {
+                throw NetworkError("-p \(port.description): the host port is in use by a process on this host")
+            }
+        }
+    }
+
+    var natMarker: String { stateDirectory + "/nat-installed" }
+
+    /// Undoes `attach`: the veth pair (deleting one end deletes both; the container's network
+    /// namespace would take it with it too, but the kernel frees namespaces asynchronously),
+    /// the published ports and the address. The bridge stays. Returns true when no container is
+    /// left on the bridge: the caller then arranges for `removeNATIfIdle` to run.
+    @discardableResult
+    public func detach(_ attachment: BridgeAttachment, containerID: String, publishedPorts: Bool = true) -> Bool {
+        if publishedPorts { nat.unpublish(attachment.ports) }
+        let idle = try? withLock { () -> Bool in
+            if let address = IPv4Address(attachment.address) { ipam.release(address, from: containerID) }
+            guard let host = try? RouteNetlink.open() else { return false }
+            _ = try? host.deleteLink(named: attachment.hostInterface)
+            return isIdle(host)
+        }
+        return idle ?? false
+    }
+
+    func isIdle(_ host: RouteNetlink) -> Bool {
+        guard let bridge = try? host.link(named: name), let links = try? host.links() else { return false }
+        return !links.contains { $0.master == bridge.index }
+    }
+
+    /// Removes the NAT table when no container is on the bridge any more. Run a moment after
+    /// the last container left (off its exit path: deleting a NAT table costs the kernel
+    /// ~15 ms), so back-to-back containers keep one table instead of rebuilding it each time.
+    public func removeNATIfIdle() throws {
+        try withLock {
+            guard Files.exists(natMarker) else { return }
+            let host = try RouteNetlink.open()
+            guard isIdle(host) else { return }
+            try nat.remove()
+            unlink(natMarker)
+        }
+    }
+
+    /// The bridge, created with its gateway address on first use. Refuses a subnet that the
+    /// host already routes somewhere else.
+    func ensureBridge(_ host: RouteNetlink) throws -> Link {
+        if let bridge = try host.link(named: name), bridge.isUp { return bridge }
+        if try host.link(named: name) == nil {
+            for route in try host.routes() where route.table == 254 && route.destination.prefixLength > 0 && route.destination.overlaps(subnet) {
+                throw NetworkError("the bridge subnet \(subnet) collides with the host's route to \(route.destination); choose another network")
+            }
+            do { try host.createBridge(name) } catch let error as NetlinkError where error.errno == EEXIST {}
+        }
+        guard let bridge = try host.link(named: name) else { throw NetworkError("bridge \(name) vanished right after it was created") }
+        if try !host.addresses().contains(where: { $0.index == bridge.index && $0.address == gateway }) {
+            do { try host.addAddress(bridge.index, gateway, prefixLength: subnet.prefixLength, name) } catch let error as NetlinkError where error.errno == EEXIST {}
+        }
+        try host.modify(bridge.index, up: true, "set \(name) up")
+        // Containers reach beyond the host through it, and published ports reach them from
+        // 127.0.0.1 (DNAT'ed loopback traffic must be allowed to leave through the bridge).
+        try Sysctl.set("net/ipv4/ip_forward", "1")
+        try Sysctl.set("net/ipv4/conf/\(name)/route_localnet", "1")
+        return try host.link(named: name) ?? bridge
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+enum Sysctl {
+    static func set(_ key: String, _ value: String) throws {
+        let path = "/proc/sys/" + key
+        if (try? Files.readString(path))?.trimmingWhitespace == value { return }
+        do {
+            let fd = try FileDescriptor.open(path, O_WRONLY)
+            defer { fd.close() }
+            try fd.writeAll(value, what: path)
+        } catch {
+            throw NetworkError("cannot set \(key.split(separator: "/").joined(separator: ".")) = \(value): \(error)")
+        }
+    }
+}

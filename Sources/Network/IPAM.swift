@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LinuxKit
+import Netlink
+
+public struct NetworkError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Addresses of a bridge's subnet handed to containers. One file per address in `directory`
+/// (named by the address, holding the container id), under a lock: an address is taken
+/// exactly when its file exists. The gateway, network and broadcast addresses are never given.
+/// A file whose container no longer exists (`exists` says so) is taken back.
+public struct IPAM {
+    public let directory: String
+    public let subnet: IPv4Subnet
+    public let gateway: IPv4Address
+
+    public init(directory: String, subnet: IPv4Subnet, gateway: IPv4Address) {
+        self.directory = directory
+        self.subnet = subnet
+        self.gateway = gateway
+    }
+
+    func path(_ address: IPv4Address) -> String { directory + "/" + address.description }
+
+    /// The container holding `address`, if any.
+    public func owner(of address: IPv4Address) -> String? {
+        (try? Files.readString(path(address)))?.trimmingWhitespace
+    }
+
+    /// The lowest free address (or `requested`, which must be free) for `containerID`.
+    public func allocate(for containerID: String, requested: IPv4Address? = nil, exists: (String) -> Bool) throws -> IPv4Address {
+        try Files.makeDirectories(directory, mode: 0o700)
+        let lock = try FileLock(path: directory + "/.lock")
+        defer { lock.unlock() }
+        func take(_ address: IPv4Address) throws -> Bool {
+            if let holder = owner(of: address) {
+                guard holder != containerID else { return true }
+                if exists(holder) { return false }
+                unlink(path(address)) // its container is gone: a crash left it behind
+            }
+            try Files.writeAtomically(path(address), containerID, mode: 0o600)
+            return true
+        }
+        if let requested {
+            guard subnet.contains(requested), requested != gateway, requested != subnet.network, requested != subnet.broadcast else {
+                throw NetworkError("--ip \(requested): not a usable address of the network \(subnet) (gateway \(gateway))")
+            }
+            guard try take(requested) else {
+                throw NetworkError("--ip \(requested): the address is already in use by container \(owner(of: requested) ?? "?")")
+            }
+            return requested
+        }
+        for n in 1...max(1, subnet.hostCount) {
+            let candidate = subnet.host(n)
+            if candidate == gateway { continue }
+            if try take(candidate) { return candidate }
+        }
+        throw NetworkError("no free address left in \(subnet)")
+    }
+
+    /// Gives `address` back if `containerID` holds it.
+    public func release(_ address: IPv4Address, from containerID: String) {
+        guard let lock = try? FileLock(path: directory + "/.lock") else { return }
+        defer { lock.unlock() }
+        if owner(of: address) == containerID { unlink(path(address)) }
+    }
+}

@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LinuxKit
+import Netlink
+
+/// Source NAT for the bridge's subnet and destination NAT for published ports, as one nftables
+/// table (`ip swiftainer`) managed with the `nft` program from Debian's nftables package.
+///
+/// Why nftables and a program: the rules are a handful of lines, installed once per bridge
+/// lifetime and edited by adding and deleting map elements; speaking nf_tables' netlink
+/// protocol from Swift would be far more code than the rest of the network for no gain on the
+/// per-container path, which touches the table only when ports are published.
+///
+///   postrouting: the subnet going anywhere but the bridge is masqueraded (outbound);
+///                connections from 127.0.0.0/8 DNAT'ed onto the bridge are masqueraded too.
+///   prerouting/output: a packet to a local address whose protocol and port are in @ports
+///                (or whose address, protocol and port are in @hostports) goes to the container.
+public struct NATRules {
+    public let table = "swiftainer"
+    public let bridge: String
+    public let subnet: IPv4Subnet
+
+    public init(bridge: String, subnet: IPv4Subnet) {
+        self.bridge = bridge
+        self.subnet = subnet
+    }
+
+    static func nft() throws -> String {
+        guard let path = ExternalCommand.find("nft") else {
+            throw NetworkError("the bridge network needs nft (Debian package nftables) for NAT and -p; run scripts/install-deps")
+        }
+        return path
+    }
+
+    func apply(_ script: String, _ what: String) throws {
+        DebugLog.log("nft: \(what)")
+        let result = try ExternalCommand.run(try Self.nft(), ["-f", "-"], input: script)
+        guard result.status == 0 else {
+            throw NetworkError("nft: \(what): \(result.stderr.trimmingWhitespace)")
+        }
+    }
+
+    public var ruleset: String {
+        let dnat = """
+                dnat ip to ip daddr . meta l4proto . th dport map @hostports
+                fib daddr type local dnat ip to meta l4proto . th dport map @ports
+        """
+        return """
+        table ip \(table) {
+            map ports { type inet_proto . inet_service : ipv4_addr . inet_service; }
+            map hostports { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+            chain prerouting {
+                type nat hook prerouting priority dstnat; policy accept;
+        \(dnat)
+            }
+            chain output {
+                type nat hook output priority -100; policy accept;
+        \(dnat)
+            }
+            chain postrouting {
+                type nat hook postrouting priority srcnat; policy accept;
+                ip saddr \(subnet) oifname != "\(bridge)" masquerade
+                ip saddr 127.0.0.0/8 oifname "\(bridge)" masquerade
+            }
+        }
+
+        """
+    }
+
+    /// (Re)creates the table in one transaction: whatever was there is replaced whole.
+    public func install() throws {
+        try apply("table ip \(table) {}\ndelete table ip \(table)\n" + ruleset, "install table ip \(table) for \(subnet)")
+    }
+
+    public func remove() throws {
+        try apply("table ip \(table) {}\ndelete table ip \(table)\n", "delete table ip \(table)")
+    }
+
+    /// `map { key : value }`, or only `map { key }` (what delete takes).
+    func element(_ port: PortMapping, to address: IPv4Address?) -> String {
+        let target = address.map { " : \($0) . \(port.containerPort)" } ?? ""
+        if let ip = port.hostIP { return "hostports { \(ip) . \(port.proto) . \(port.hostPort)\(target) }" }
+        return "ports { \(port.proto) . \(port.hostPort)\(target) }"
+    }
+
+    /// Publishes ports; `create` refuses a port another container has.
+    public func publish(_ ports: [PortMapping], to address: IPv4Address) throws {
+        guard !ports.isEmpty else { return }
+        let script = ports.map { "create element ip \(table) \(element($0, to: address))\n" }.joined()
+        do { try apply(script, "publish \(ports.map(\.description).joined(separator: ", "))") } catch {
+            throw NetworkError("\(error) (is a port already published by another container?)")
+        }
+    }
+
+    public func unpublish(_ ports: [PortMapping]) {
+        for port in ports {
+            try? apply("delete element ip \(table) \(element(port, to: nil))\n", "unpublish \(port.description)")
+        }
+    }
+}
