@@ -40,6 +40,7 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["CLI", "Engine"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
+        .testTarget(name: "NetworkTests", dependencies: ["Network", "Netlink", "TestSupport"]),
         // Root + real kernel. Depends on the executable so `swift test` builds it.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftainer", "LinuxKit", "CLinux"]),
     ],

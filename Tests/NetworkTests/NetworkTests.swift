@@ -1,0 +1,64 @@
+import Testing
+import Netlink
+@testable import Network
+import TestSupport
+
+@Suite struct NetworkTests {
+    let subnet = IPv4Subnet("10.89.0.0/29")! // .1 gateway, .2-.6 for containers, .7 broadcast
+
+    @Test func ipamHandsOutDistinctAddressesAndTakesThemBack() throws {
+        let dir = TemporaryDirectory()
+        let ipam = IPAM(directory: dir.path + "/addresses", subnet: subnet, gateway: subnet.host(1))
+        let live: Set<String> = ["a", "b", "c", "d", "e"]
+        let given = try ["a", "b", "c", "d", "e"].map { try ipam.allocate(for: $0) { live.contains($0) } }
+        #expect(given.map(\.description) == ["10.89.0.2", "10.89.0.3", "10.89.0.4", "10.89.0.5", "10.89.0.6"])
+        #expect(throws: NetworkError.self) { try ipam.allocate(for: "f") { live.contains($0) } }
+        // Asking again for the same container returns its address.
+        #expect(try ipam.allocate(for: "c") { live.contains($0) }.description == "10.89.0.4")
+        ipam.release(given[1], from: "someone-else")
+        #expect(ipam.owner(of: given[1]) == "b", "only the holder releases")
+        ipam.release(given[1], from: "b")
+        #expect(try ipam.allocate(for: "f") { live.contains($0) } == given[1])
+        // A crashed container's address is taken back when its owner is gone.
+        #expect(try ipam.allocate(for: "g") { $0 != "d" && (live.contains($0) || $0 == "f") } == given[3])
+    }
+
+    @Test func ipamFixedAddresses() throws {
+        let dir = TemporaryDirectory()
+        let ipam = IPAM(directory: dir.path, subnet: subnet, gateway: subnet.host(1))
+        #expect(try ipam.allocate(for: "x", requested: IPv4Address("10.89.0.5")) { _ in true }.description == "10.89.0.5")
+        for bad in ["10.89.0.5", "10.89.0.1", "10.89.0.0", "10.89.0.7", "10.90.0.2"] {
+            #expect(throws: NetworkError.self, "\(bad)") { try ipam.allocate(for: "y", requested: IPv4Address(bad)) { _ in true } }
+        }
+    }
+
+    @Test func portSyntax() throws {
+        #expect(try PortMapping.parse("8080:80") == PortMapping(hostPort: 8080, containerPort: 80))
+        #expect(try PortMapping.parse("127.0.0.1:53:53/udp") == PortMapping(hostIP: "127.0.0.1", hostPort: 53, containerPort: 53, proto: "udp"))
+        #expect(try PortMapping.parse("0.0.0.0:1:2/TCP") == PortMapping(hostPort: 1, containerPort: 2))
+        for bad in ["80", "0:80", "70000:80", "a:80", "1.2.3:80:80", "80:80/sctp", "1:2:3:4"] {
+            #expect(throws: NetworkError.self, "\(bad)") { try PortMapping.parse(bad) }
+        }
+    }
+
+    @Test func nameFiles() {
+        let hosts = NameFiles.hosts(hostname: "abc123", name: "web", address: "10.89.0.9")
+        #expect(hosts.hasPrefix("127.0.0.1\tlocalhost\n"))
+        #expect(hosts.hasSuffix("10.89.0.9\tabc123 web\n"))
+        #expect(!NameFiles.hosts(hostname: "h", name: "h", address: nil).contains("10."))
+        let host = "# generated\nsearch example.org\nnameserver 127.0.0.53\nnameserver 192.0.2.53\noptions edns0\n"
+        let resolv = NameFiles.resolvConf(host: host, dns: [])
+        #expect(resolv.contains("nameserver 192.0.2.53") && !resolv.contains("nameserver 127.0.0.53") && resolv.contains("search example.org"))
+        let chosen = NameFiles.resolvConf(host: host, dns: ["9.9.9.9"])
+        #expect(chosen.contains("nameserver 9.9.9.9\n") && !chosen.contains("192.0.2.53"))
+    }
+
+    @Test func natRulesetNamesTheSubnetAndBridge() {
+        let nat = NATRules(bridge: "swiftainer0", subnet: IPv4Subnet("10.89.0.0/16")!)
+        #expect(nat.ruleset.contains("ip saddr 10.89.0.0/16 oifname != \"swiftainer0\" masquerade"))
+        #expect(nat.element(PortMapping(hostPort: 8080, containerPort: 80), to: IPv4Address("10.89.0.2")) == "ports { tcp . 8080 : 10.89.0.2 . 80 }")
+        #expect(nat.element(PortMapping(hostIP: "127.0.0.1", hostPort: 8080, containerPort: 80), to: nil) == "hostports { 127.0.0.1 . tcp . 8080 }")
+        #expect(BridgeNetwork.hostInterface(for: String(repeating: "f", count: 64)).count <= 15)
+        #expect(BridgeNetwork.mac(for: IPv4Address("10.89.0.2")!) == [0x02, 0x42, 10, 89, 0, 2])
+    }
+}
