@@ -12,7 +12,7 @@ import Runtime
 /// containerd create), or names no engine container at all, the OCI meaning applies (and its
 /// errors, which OCI callers parse); otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, wait, logs, exec, inspect, top, system, monitor, networkGC]
+    static let all: [Command] = [start, stop, restart, kill, wait, logs, exec, inspect, top, system, monitor, networkGC, networkCycle]
 
     static func isOCIContainer(_ id: String?, _ context: Context) -> Bool {
         guard let id, !id.isEmpty, !id.contains("/") else { return false }
@@ -192,6 +192,15 @@ enum LifecycleCommands {
     /// the last container to leave, waits a moment first.
     static let networkGC = Command(name: "network-gc", usage: "network-gc", summary: "", options: [], hidden: true) { _, _ in
         try Engine.collectIdleNetwork(after: 2)
+        return 0
+    }
+
+    /// Hidden benchmark aid: one container's network setup and teardown on an existing
+    /// network namespace (scripts/bench compares it with the same steps done by `ip`).
+    static let networkCycle = Command(name: "network-cycle", usage: "network-cycle NETNS-PATH", summary: "", options: [], hidden: true) { args, _ in
+        guard args.positionals.count == 1 else { throw UsageError("\"network-cycle\" requires exactly 1 argument: NETNS-PATH") }
+        try Engine.requireRoot()
+        try Engine.networkCycle(namespacePath: args.positionals[0])
         return 0
     }
 

@@ -31,7 +31,7 @@ extension Engine {
         let attachment: BridgeAttachment
         do {
             attachment = try Self.bridge.attach(containerID: record.id, requestedAddress: record.requestedAddress.flatMap(IPv4Address.init),
-                                                ports: record.ports ?? [], initPid: initPid)
+                                                ports: record.ports ?? [], namespacePath: "/proc/\(initPid)/ns/net")
         } catch {
             throw EngineError.invalidOption("network: \(error)")
         }
@@ -55,6 +55,14 @@ extension Engine {
     static func disconnect(_ attachment: BridgeAttachment, containerID: String) {
         guard bridge.detach(attachment, containerID: containerID) else { return }
         _ = try? DetachedProcess.spawn(path: "/proc/self/exe", arguments: ["swiftainer", "network-gc"], stderrPath: "/dev/null", passing: [])
+    }
+
+    /// The body of `swiftainer network-cycle NETNS` (a benchmark aid): attaches the network
+    /// namespace at `path` to the bridge as a container would be, and detaches it again.
+    public static func networkCycle(namespacePath path: String) throws {
+        let id = "bench" + Random.hex(bytes: 8)
+        let attachment = try bridge.attach(containerID: id, requestedAddress: nil, ports: [], namespacePath: path)
+        bridge.detach(attachment, containerID: id)
     }
 
     /// The body of `swiftainer network-gc`.

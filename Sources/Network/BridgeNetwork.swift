@@ -53,12 +53,11 @@ public struct BridgeNetwork {
         return try body()
     }
 
-    /// Connects the container whose init is `pid` (its network namespace exists and is empty
-    /// but for lo): an address from the IPAM, a veth pair, eth0 configured inside, ports
+    /// Connects the container whose network namespace is at `namespacePath` (/proc/PID/ns/net
+    /// of its init; empty but for lo): an address from the IPAM, a veth pair, eth0 configured inside, ports
     /// published. Undoes its own steps when one fails.
-    public func attach(containerID: String, requestedAddress: IPv4Address?, ports: [PortMapping], initPid pid: pid_t) throws -> BridgeAttachment {
+    public func attach(containerID: String, requestedAddress: IPv4Address?, ports: [PortMapping], namespacePath: String) throws -> BridgeAttachment {
         let host = try RouteNetlink.open()
-        let namespacePath = "/proc/\(pid)/ns/net"
         let hostInterface = Self.hostInterface(for: containerID)
         let attachment: BridgeAttachment = try withLock {
             let bridge = try ensureBridge(host)
