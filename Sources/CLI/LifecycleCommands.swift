@@ -197,10 +197,13 @@ enum LifecycleCommands {
 
     /// Hidden benchmark aid: one container's network setup and teardown on an existing
     /// network namespace (scripts/bench compares it with the same steps done by `ip`).
-    static let networkCycle = Command(name: "network-cycle", usage: "network-cycle NETNS-PATH", summary: "", options: [], hidden: true) { args, _ in
+    static let networkCycle = Command(name: "network-cycle", usage: "network-cycle [--iterations N] NETNS-PATH", summary: "",
+                                      options: [OptionSpec(["--iterations"], takesValue: true)], hidden: true) { args, _ in
         guard args.positionals.count == 1 else { throw UsageError("\"network-cycle\" requires exactly 1 argument: NETNS-PATH") }
         try Engine.requireRoot()
-        try Engine.networkCycle(namespacePath: args.positionals[0])
+        let times = try Engine.networkCycle(namespacePath: args.positionals[0], iterations: Int(args.value("iterations") ?? "1") ?? 1)
+        // One line per setup, in milliseconds, for scripts/bench.
+        out(times.map { String(format3($0 * 1000)) + "\n" }.joined())
         return 0
     }
 
@@ -218,4 +221,11 @@ enum LifecycleCommands {
         _ = sw_close_range_from(5)
         return context.engine.monitor(id: args.positionals[0], report: FileDescriptor(3), inheritedLock: lock)
     }
+}
+
+/// A number with three decimals, without Foundation's String(format:).
+func format3(_ value: Double) -> String {
+    let scaled = Int((value * 1000).rounded())
+    let fraction = String(abs(scaled) % 1000)
+    return "\(scaled / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
 }

@@ -59,10 +59,18 @@ extension Engine {
 
     /// The body of `swiftainer network-cycle NETNS` (a benchmark aid): attaches the network
     /// namespace at `path` to the bridge as a container would be, and detaches it again.
-    public static func networkCycle(namespacePath path: String) throws {
-        let id = "bench" + Random.hex(bytes: 8)
-        let attachment = try bridge.attach(containerID: id, requestedAddress: nil, ports: [], namespacePath: path)
-        bridge.detach(attachment, containerID: id)
+    /// Runs `iterations` cycles and returns the time each setup took, in seconds: measured
+    /// inside this process because that is where `run` does it (no process of its own).
+    public static func networkCycle(namespacePath path: String, iterations: Int) throws -> [Double] {
+        var times: [Double] = []
+        for _ in 0..<max(1, iterations) {
+            let id = "bench" + Random.hex(bytes: 8)
+            let start = Clock.monotonicSeconds()
+            let attachment = try bridge.attach(containerID: id, requestedAddress: nil, ports: [], namespacePath: path)
+            times.append(Clock.monotonicSeconds() - start)
+            bridge.detach(attachment, containerID: id, deleteInterface: true)
+        }
+        return times
     }
 
     /// The body of `swiftainer network-gc`.

@@ -88,6 +88,25 @@ public final class NetlinkConnection {
         }
     }
 
+    /// A request answered by one message (a GET of one object): that message, or nil when the
+    /// kernel answers `missing` (ENODEV for a link that does not exist).
+    public func get(_ message: NetlinkMessage, missing: Int32, _ what: @autoclosure () -> String) throws -> NetlinkMessage? {
+        var request = message
+        request.flags |= NLM.request
+        sequence &+= 1
+        request.sequence = sequence
+        try transport.send(request.encoded)
+        while true {
+            for reply in try NetlinkMessage.parse(try transport.receive(), headerSize: FamilyHeader.size) where reply.sequence == sequence {
+                if let code = reply.errorCode {
+                    if -code == missing { return nil }
+                    throw NetlinkError.kernel(errno: -code, request: what())
+                }
+                return reply
+            }
+        }
+    }
+
     /// A dump request (NLM_F_DUMP): every reply message until NLMSG_DONE.
     public func dump(_ message: NetlinkMessage, _ what: @autoclosure () -> String) throws -> [NetlinkMessage] {
         var request = message

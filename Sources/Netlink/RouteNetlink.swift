@@ -46,21 +46,27 @@ public final class RouteNetlink {
     // MARK: links
 
     public func links() throws -> [Link] {
-        try connection.dump(NetlinkMessage(type: RTM.getLink, flags: 0, header: FamilyHeader.link()), "list links").compactMap { message in
-            guard message.type == RTM.newLink, message.header.count >= 16 else { return nil }
-            let attributes = message.attributes
-            let info = try attributes[type: IFLA.linkinfo].map { try Attribute.parse($0.data[...]) }
-            return Link(index: Int32(bitPattern: Bytes.readU32(message.header[...], 4)),
-                        name: attributes[type: IFLA.ifname]?.stringValue ?? "",
-                        flags: Bytes.readU32(message.header[...], 8),
-                        master: attributes[type: IFLA.master]?.u32Value.map { Int32(bitPattern: $0) },
-                        mtu: attributes[type: IFLA.mtu]?.u32Value,
-                        mac: attributes[type: IFLA.address]?.data,
-                        kind: info?[type: IFLA.infoKind]?.stringValue)
-        }
+        try connection.dump(NetlinkMessage(type: RTM.getLink, flags: 0, header: FamilyHeader.link()), "list links").compactMap(Self.link(from:))
     }
 
-    public func link(named name: String) throws -> Link? { try links().first { $0.name == name } }
+    static func link(from message: NetlinkMessage) throws -> Link? {
+        guard message.type == RTM.newLink, message.header.count >= 16 else { return nil }
+        let attributes = message.attributes
+        let info = try attributes[type: IFLA.linkinfo].map { try Attribute.parse($0.data[...]) }
+        return Link(index: Int32(bitPattern: Bytes.readU32(message.header[...], 4)),
+                    name: attributes[type: IFLA.ifname]?.stringValue ?? "",
+                    flags: Bytes.readU32(message.header[...], 8),
+                    master: attributes[type: IFLA.master]?.u32Value.map { Int32(bitPattern: $0) },
+                    mtu: attributes[type: IFLA.mtu]?.u32Value,
+                    mac: attributes[type: IFLA.address]?.data,
+                    kind: info?[type: IFLA.infoKind]?.stringValue)
+    }
+
+    /// One link by name (RTM_GETLINK with IFLA_IFNAME: one reply, no dump); nil if none.
+    public func link(named name: String) throws -> Link? {
+        try connection.get(NetlinkMessage(type: RTM.getLink, flags: 0, header: FamilyHeader.link(), attributes: [.string(IFLA.ifname, name)]),
+                           missing: ENODEV, "get link \(name)").flatMap(Self.link(from:))
+    }
 
     func index(of name: String) throws -> Int32 {
         guard let link = try link(named: name) else { throw NetlinkError.kernel(errno: ENODEV, request: "find link \(name)") }
@@ -89,10 +95,12 @@ public final class RouteNetlink {
             "create veth pair \(name) <-> \(peer)")
     }
 
-    /// Changes one link: any of up/down, master, MTU, MAC, name, network namespace.
-    public func modify(_ index: Int32, up: Bool? = nil, master: Int32? = nil, mtu: UInt32? = nil, mac: [UInt8]? = nil,
+    /// Changes one link, named by index or (index 0) by `name`: any of up/down, master, MTU,
+    /// MAC, name, network namespace.
+    public func modify(_ index: Int32, name: String? = nil, up: Bool? = nil, master: Int32? = nil, mtu: UInt32? = nil, mac: [UInt8]? = nil,
                        rename: String? = nil, namespaceFD: Int32? = nil, namespacePid: Int32? = nil, _ what: String) throws {
         var attributes: [Attribute] = []
+        if let name { attributes.append(.string(IFLA.ifname, name)) }
         if let master { attributes.append(.u32(IFLA.master, UInt32(bitPattern: master))) }
         if let mtu { attributes.append(.u32(IFLA.mtu, mtu)) }
         if let mac { attributes.append(Attribute(IFLA.address, mac)) }

@@ -13,6 +13,8 @@ public struct BridgeAttachment: Codable, Equatable, Sendable {
     /// The host end of the veth pair (the container end is eth0).
     public var hostInterface: String
     public var ports: [PortMapping]
+    /// The bridge's interface index when attached (for the one request that enslaves the veth).
+    public var bridgeIndex: Int32?
 }
 
 /// Docker's default bridge, over rtnetlink: a bridge with the gateway address, and per
@@ -60,8 +62,8 @@ public struct BridgeNetwork {
         let host = try RouteNetlink.open()
         let hostInterface = Self.hostInterface(for: containerID)
         let attachment: BridgeAttachment = try withLock {
-            let bridge = try ensureBridge(host)
             let links = try host.links()
+            let bridge = try ensureBridge(host, links)
             // NAT is installed with the first container on the bridge and removed (a little
             // later, see removeNATIfIdle) after the last; the marker in /run says it is there.
             if !Files.exists(natMarker) {
@@ -72,9 +74,10 @@ public struct BridgeNetwork {
             // tells a crashed container's leftover from a live one, whatever store it came from.
             let live = Set(links.map(\.name))
             let address = try ipam.allocate(for: containerID, requested: requestedAddress) { live.contains(Self.hostInterface(for: $0)) }
-            let attachment = BridgeAttachment(address: address.description, prefixLength: subnet.prefixLength, gateway: gateway.description,
+            var attachment = BridgeAttachment(address: address.description, prefixLength: subnet.prefixLength, gateway: gateway.description,
                                               mac: Self.mac(for: address).map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":"),
                                               hostInterface: hostInterface, ports: ports)
+            attachment.bridgeIndex = bridge.index
             do {
                 let namespace = try FileDescriptor.open(namespacePath, O_RDONLY)
                 defer { namespace.close() }
@@ -86,10 +89,7 @@ public struct BridgeNetwork {
             return attachment
         }
         do {
-            guard let link = try host.link(named: hostInterface), let bridge = try host.link(named: name) else {
-                throw NetworkError("veth \(hostInterface) or bridge \(name) vanished while attaching")
-            }
-            try host.modify(link.index, up: true, master: bridge.index, "attach \(hostInterface) to \(name) and set it up")
+            try host.modify(0, name: hostInterface, up: true, master: attachment.bridgeIndex, "attach \(hostInterface) to \(name) and set it up")
             let address = IPv4Address(attachment.address)!
             let inside = try RouteNetlink.open(namespace: namespacePath)
             guard let eth0 = try inside.link(named: "eth0") else { throw NetworkError("eth0 is missing in the container's network namespace") }
@@ -99,7 +99,7 @@ public struct BridgeNetwork {
             try Self.checkPortsFree(ports)
             try nat.publish(ports, to: address)
         } catch {
-            detach(attachment, containerID: containerID, publishedPorts: false)
+            detach(attachment, containerID: containerID, publishedPorts: false, deleteInterface: true)
             throw error
         }
         DebugLog.log("network: \(hostInterface) <-> eth0 \(attachment.address)/\(attachment.prefixLength) via \(gateway)")
@@ -129,25 +129,29 @@ public struct BridgeNetwork {
 
     var natMarker: String { stateDirectory + "/nat-installed" }
 
-    /// Undoes `attach`: the veth pair (deleting one end deletes both; the container's network
-    /// namespace would take it with it too, but the kernel frees namespaces asynchronously),
-    /// the published ports and the address. The bridge stays. Returns true when no container is
-    /// left on the bridge: the caller then arranges for `removeNATIfIdle` to run.
+    /// Undoes `attach`: the published ports and the address. The veth pair goes with the
+    /// container's network namespace, which the kernel tears down asynchronously once the
+    /// container's last process is gone; deleting it here would put that teardown (an RCU grace
+    /// period, ~20 ms) on the container's exit path. `deleteInterface` deletes it now, for a
+    /// namespace that outlives the attachment (or an attach that failed half-way). The bridge
+    /// stays. Returns true when no other container is left on the bridge: the caller then
+    /// arranges for `removeNATIfIdle` to run.
     @discardableResult
-    public func detach(_ attachment: BridgeAttachment, containerID: String, publishedPorts: Bool = true) -> Bool {
+    public func detach(_ attachment: BridgeAttachment, containerID: String, publishedPorts: Bool = true, deleteInterface: Bool = false) -> Bool {
         if publishedPorts { nat.unpublish(attachment.ports) }
         let idle = try? withLock { () -> Bool in
             if let address = IPv4Address(attachment.address) { ipam.release(address, from: containerID) }
             guard let host = try? RouteNetlink.open() else { return false }
-            _ = try? host.deleteLink(named: attachment.hostInterface)
-            return isIdle(host)
+            if deleteInterface { _ = try? host.deleteLink(named: attachment.hostInterface) }
+            return isIdle(host, ignoring: attachment.hostInterface)
         }
         return idle ?? false
     }
 
-    func isIdle(_ host: RouteNetlink) -> Bool {
-        guard let bridge = try? host.link(named: name), let links = try? host.links() else { return false }
-        return !links.contains { $0.master == bridge.index }
+    /// No container on the bridge (but the one leaving, whose veth may not be gone yet).
+    func isIdle(_ host: RouteNetlink, ignoring leaving: String? = nil) -> Bool {
+        guard let links = try? host.links(), let bridge = links.first(where: { $0.name == name }) else { return false }
+        return !links.contains { $0.master == bridge.index && $0.name != leaving }
     }
 
     /// Removes the NAT table when no container is on the bridge any more. Run a moment after
@@ -165,9 +169,9 @@ public struct BridgeNetwork {
 
     /// The bridge, created with its gateway address on first use. Refuses a subnet that the
     /// host already routes somewhere else.
-    func ensureBridge(_ host: RouteNetlink) throws -> Link {
-        if let bridge = try host.link(named: name), bridge.isUp { return bridge }
-        if try host.link(named: name) == nil {
+    func ensureBridge(_ host: RouteNetlink, _ links: [Link]) throws -> Link {
+        if let bridge = links.first(where: { $0.name == name }), bridge.isUp { return bridge }
+        if !links.contains(where: { $0.name == name }) {
             for route in try host.routes() where route.table == 254 && route.destination.prefixLength > 0 && route.destination.overlaps(subnet) {
                 throw NetworkError("the bridge subnet \(subnet) collides with the host's route to \(route.destination); choose another network")
             }

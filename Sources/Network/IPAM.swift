@@ -42,7 +42,11 @@ public struct IPAM {
                 if exists(holder) { return false }
                 unlink(path(address)) // its container is gone: a crash left it behind
             }
-            try Files.writeAtomically(path(address), containerID, mode: 0o600)
+            // Under the lock, in /run: a plain exclusive create is enough (a crash that leaves
+            // the file empty leaves an address whose owner is nobody, taken back next time).
+            let fd = try FileDescriptor.open(path(address), O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            defer { fd.close() }
+            try fd.writeAll(containerID, what: path(address))
             return true
         }
         if let requested {
@@ -54,10 +58,19 @@ public struct IPAM {
             }
             return requested
         }
-        for n in 1...max(1, subnet.hostCount) {
+        // Round robin from the last address handed out (as Docker's IPAM does): an address just
+        // given back is not handed out again at once, while the old container's veth — and
+        // the neighbour entries for its MAC — may still be on their way out.
+        let count = max(1, subnet.hostCount)
+        let last = UInt32((try? Files.readString(directory + "/.last"))?.trimmingWhitespace ?? "") ?? 0
+        for step in 1...count {
+            let n = (last + step - 1) % count + 1
             let candidate = subnet.host(n)
             if candidate == gateway { continue }
-            if try take(candidate) { return candidate }
+            if try take(candidate) {
+                try? Files.writeAtomically(directory + "/.last", "\(n)\n", mode: 0o600)
+                return candidate
+            }
         }
         throw NetworkError("no free address left in \(subnet)")
     }
