@@ -5,6 +5,7 @@ import CLinux
 import Engine
 import FoundationEssentials
 import LinuxKit
+import OCI
 import Runtime
 
 /// Docker's container lifecycle verbs. `start` and `kill` are also OCI runtime verbs: when
@@ -137,13 +138,18 @@ enum LifecycleCommands {
     }
 
     static let exec = Command(
-        name: "exec", usage: "exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]",
+        name: "exec", usage: "exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...] (Docker) | "
+            + "exec [--process FILE] [-t] [-d] [--pid-file F] [--console-socket S] [--cwd DIR] ID [COMMAND...] (OCI)",
         summary: "Run a command in a running container",
         options: [OptionSpec(["-i", "--interactive"]), OptionSpec(["-t", "--tty"]), OptionSpec(["-e", "--env"], takesValue: true),
                   OptionSpec(["-w", "--workdir"], takesValue: true), OptionSpec(["-u", "--user"], takesValue: true),
-                  OptionSpec(["--privileged"])],
+                  OptionSpec(["--privileged"]),
+                  OptionSpec(["-p", "--process"], takesValue: true, key: "process"), OptionSpec(["-d", "--detach"], key: "detach"),
+                  OptionSpec(["--pid-file"], takesValue: true), OptionSpec(["--console-socket"], takesValue: true),
+                  OptionSpec(["--cwd"], takesValue: true)],
         stopAtFirstPositional: true
     ) { args, context in
+        if isOCIContainer(args.positionals.first, context) { return try ociExec(args, context) }
         guard args.positionals.count >= 2 else { throw UsageError("\"exec\" requires at least 2 arguments: CONTAINER COMMAND") }
         var options = ExecOptions()
         options.command = Array(args.positionals.dropFirst())
@@ -154,6 +160,38 @@ enum LifecycleCommands {
         options.user = args.value("user")
         options.privileged = args.has("privileged")
         return try context.engine.exec(args.positionals[0], options)
+    }
+
+    /// runc's exec: the process from --process, or the command with --cwd/--env/--user/--tty.
+    static func ociExec(_ args: ParsedArguments, _ context: Context) throws -> Int32 {
+        let id = args.positionals[0]
+        let runtime = OCICommands.runtime(context)
+        var process: Process
+        if let file = args.value("process") {
+            process = try OCIExecRequest.readProcess(file)
+        } else {
+            guard args.positionals.count >= 2 else { throw UsageError("\"exec\" needs --process FILE or a command after the ID") }
+            // Defaults from the container's own process: environment, user, capabilities.
+            let base = try OCIRuntime.readSpec(bundle: try runtime.load(id).bundle).process
+            process = base ?? Process(terminal: false, args: [], env: [], cwd: "/", noNewPrivileges: false)
+            process.args = Array(args.positionals.dropFirst())
+            process.terminal = args.has("tty")
+            process.consoleSize = nil
+            if let cwd = args.value("cwd") { process.cwd = cwd }
+            process.env = (process.env ?? []) + (args.values["env"] ?? [])
+            if let user = args.value("user") {
+                let parts = user.split(separator: ":").map { UInt32($0) }
+                guard let uid = parts.first ?? nil, parts.count <= 2, parts.allSatisfy({ $0 != nil }) else {
+                    throw UsageError("--user must be UID[:GID] for an OCI container")
+                }
+                process.user = User(uid: uid, gid: parts.count == 2 ? parts[1]! : 0)
+            }
+        }
+        var request = OCIExecRequest(process: process)
+        request.detach = args.has("detach")
+        request.pidFile = args.value("pid-file")
+        request.consoleSocket = args.value("console-socket")
+        return try runtime.exec(id: id, request)
     }
 
     static let inspect = Command(

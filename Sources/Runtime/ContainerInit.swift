@@ -85,6 +85,8 @@ public enum ContainerInit {
         } else {
             try check(chroot(config.rootfs), "chroot", config.rootfs)
         }
+        let hookState = State(id: config.containerID, status: .creating, pid: config.hostPid, bundle: config.bundle, annotations: spec.annotations)
+        try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: hookState)
         if let hostname = spec.hostname, creates("uts") {
             debug("sethostname \(hostname)")
             try check(sethostname(hostname, hostname.utf8.count), "sethostname", hostname)
@@ -114,6 +116,8 @@ public enum ContainerInit {
             }
         }
         debug("start")
+        try HookRunner.run(spec.hooks?.startContainer, phase: "startContainer",
+                           state: State(id: config.containerID, status: .created, pid: config.hostPid, bundle: config.bundle, annotations: spec.annotations))
 
         // A session of its own: signals from the host's terminal do not reach the container.
         _ = setsid()
@@ -137,7 +141,7 @@ public enum ContainerInit {
         // Changing credentials clears the parent-death signal set at clone(); set it again so
         // the container still dies with a killed `swiftainer run` (not for OCI create, whose
         // creator exits on purpose).
-        if config.startFifo == nil { _ = sw_set_pdeathsig(SIGKILL) }
+        if config.diesWithParent && config.startFifo == nil { _ = sw_set_pdeathsig(SIGKILL) }
         if noNewPrivileges {
             try check(sw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
             if let filter = seccompFilter { try loadSeccomp(filter, debug) }

@@ -15,6 +15,10 @@ public struct InitConfig: Codable {
     /// exec.fifo), because the process that created it is gone by then. Nil: `start` comes over
     /// the sync socket from the parent that stays (swiftainer run).
     public var startFifo: String?
+    /// PR_SET_PDEATHSIG=SIGKILL for the container process (set again after credentials change).
+    public var diesWithParent: Bool = true
+    /// The init's pid as the runtime sees it (the state hooks get on stdin).
+    public var hostPid: Int32?
 
     public init(containerID: String, spec: Spec, rootfs: String, bundle: String, noPivot: Bool, debug: Bool, startFifo: String? = nil) {
         self.startFifo = startFifo

@@ -35,6 +35,9 @@ public struct LaunchRequest {
     /// True for a process joining a running container (exec): its cgroup exists and belongs
     /// to the container, so it is joined, never limited again or destroyed on failure.
     public var joinsExistingCgroup = false
+    /// The container process keeps running when the caller exits (OCI create, exec --detach):
+    /// no parent-death signal. Otherwise it dies with the caller (PR_SET_PDEATHSIG=SIGKILL).
+    public var outlivesCaller = false
 
     public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false,
                 debug: Bool = false, cgroup: ContainerCgroup? = nil, seccompCache: String? = nil, startFifo: String? = nil,
@@ -134,11 +137,11 @@ public enum Launcher {
         guard Files.isDirectory(rootfs) else { throw RuntimeError("root filesystem \(rootfs) is not a directory") }
         let flags = try cloneFlags(for: spec)
         let filter = try spec.linux?.seccomp.map { try compileSeccomp($0, cacheDirectory: request.seccompCache) }
-        let config = InitConfig(containerID: request.containerID, spec: spec, rootfs: rootfs, bundle: request.bundle,
+        let diesWithCaller = request.startFifo == nil && !request.outlivesCaller
+        var config = InitConfig(containerID: request.containerID, spec: spec, rootfs: rootfs, bundle: request.bundle,
                                 noPivot: request.noPivot, debug: request.debug, startFifo: request.startFifo)
-        let payload = try JSONEncoder().encode(config)
+        config.diesWithParent = diesWithCaller
 
-        DebugLog.log("init config encoded (\(payload.count) bytes)")
         let (parentEnd, childEnd) = try SyncChannel.pair()
         let devNull = request.stdin == .null || spec.process?.terminal == true
             ? try FileDescriptor.open("/dev/null", O_RDWR) : nil
@@ -170,7 +173,7 @@ public enum Launcher {
                         clone_flags: flags, path: path,
                         argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
                         stdin_fd: stdinFD, stdout_fd: request.stdout ?? -1, stderr_fd: request.stderr ?? -1,
-                        extra_fd: childEnd.fd.raw, pdeathsig: request.startFifo == nil ? SIGKILL : 0,
+                        extra_fd: childEnd.fd.raw, pdeathsig: diesWithCaller ? SIGKILL : 0,
                         exec_read_only: createsMountNamespace ? 1 : 0, exec_fd: sealedCopy?.raw ?? -1)
                     return sw_spawn(&spawn)
                 }
@@ -187,7 +190,8 @@ public enum Launcher {
         let created = CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: nil)
         do {
             if let filter { try parentEnd.send(.seccompFilter(filter)) }
-            try parentEnd.send(.configure(Array(payload)))
+            config.hostPid = pid
+            try parentEnd.send(.configure(Array(try JSONEncoder().encode(config))))
             // While the init builds its root filesystem: it must be in its cgroup before the
             // container's process runs, and the move is slow on cgroup v1.
             if let cgroup = request.cgroup {
@@ -205,6 +209,9 @@ public enum Launcher {
                     guard let fd else { throw RuntimeError("the container's init sent no console fd") }
                     console = FileDescriptor(fd)
                 case .ready:
+                    let state = State(id: request.containerID, status: .creating, pid: pid, bundle: request.bundle, annotations: spec.annotations)
+                    try HookRunner.run(spec.hooks?.prestart, phase: "prestart", state: state)
+                    try HookRunner.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
                     return CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: console)
                 case .failed(let code, let message):
                     created.kill()

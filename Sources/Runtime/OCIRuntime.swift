@@ -121,7 +121,7 @@ public final class OCIRuntime {
     }
 
     /// Hands the pty master to whoever listens on the console socket (SCM_RIGHTS), as runc does.
-    private func sendConsole(_ master: FileDescriptor, to path: String) throws {
+    func sendConsole(_ master: FileDescriptor, to path: String) throws {
         let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard socket >= 0 else { throw SystemError.last("socket", path) }
         let connection = FileDescriptor(socket)
@@ -153,6 +153,12 @@ public final class OCIRuntime {
                                                         noPivot: noPivot, debug: DebugLog.enabled, cgroup: cgroup))
         try writeRecord(id: id, pid: created.pid, bundle: bundle, spec: spec, cgroupPath: cgroupPath)
         try created.start()
+        HookRunner.runReportingFailures(spec.hooks?.poststart, phase: "poststart",
+                                        state: State(id: id, status: .running, pid: created.pid, bundle: bundle, annotations: spec.annotations))
+        defer {
+            HookRunner.runReportingFailures(spec.hooks?.poststop, phase: "poststop",
+                                            state: State(id: id, status: .stopped, pid: 0, bundle: bundle, annotations: spec.annotations))
+        }
         let terminal = spec.process?.terminal == true ? RawTerminal(fd: 0) : nil
         defer { terminal?.restore() }
         return try ProcessMonitor.wait(pid: created.pid, console: created.consoleMaster, relayInput: true).code
@@ -175,6 +181,9 @@ public final class OCIRuntime {
             let code = Int32(report.prefix { $0 != " " }) ?? 125
             throw RuntimeError(String(report.drop { $0 != " " }.dropFirst()), exitCode: code)
         }
+        let spec = try? Self.readSpec(bundle: record.bundle)
+        HookRunner.runReportingFailures(spec?.hooks?.poststart, phase: "poststart",
+                                        state: State(id: id, status: .running, pid: record.pid, bundle: record.bundle, annotations: record.annotations))
     }
 
     public func state(id: String) throws -> State {
@@ -205,7 +214,7 @@ public final class OCIRuntime {
         [
             "ociVersionMin": "1.0.0",
             "ociVersionMax": Spec.version,
-            "hooks": [String](),
+            "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
             "mountOptions": (MountOptions.flagOptions.keys.sorted() + MountOptions.propagationOptions.keys.sorted() + ["bind", "rbind"]),
             "linux": [
                 "namespaces": ["pid", "network", "mount", "ipc", "uts", "cgroup"],
@@ -233,10 +242,13 @@ public final class OCIRuntime {
             for _ in 0..<1000 where ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime) { usleep(10_000) }
         }
         cgroup(of: record)?.destroy()
+        let spec = try? Self.readSpec(bundle: record.bundle)
         try Files.removeTree(directory(id))
+        HookRunner.runReportingFailures(spec?.hooks?.poststop, phase: "poststop",
+                                        state: State(id: id, status: .stopped, pid: 0, bundle: record.bundle, annotations: record.annotations))
     }
 
-    private func absolute(_ path: String) -> String {
+    func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }
