@@ -2,6 +2,14 @@
 import Glibc
 #endif
 
+/// Writes to a pipe whose reader may already be gone (a hook or helper that exits without
+/// reading its stdin) must fail with EPIPE, not kill this process with SIGPIPE.
+public func withBrokenPipesIgnored<T>(_ body: () throws -> T) rethrows -> T {
+    let previous = signal(SIGPIPE, SIG_IGN)
+    defer { signal(SIGPIPE, previous) }
+    return try body()
+}
+
 /// Runs a helper program from the host (nft) to completion: stdin from a string, stdout and
 /// stderr collected. posix_spawn + waitpid, so no thread and no inherited socket is involved.
 public enum ExternalCommand {
@@ -36,7 +44,7 @@ public enum ExternalCommand {
         errWrite.close()
         guard rc == 0 else { throw SystemError(errno: rc, call: "posix_spawn", detail: path) }
         // Small inputs and outputs: the script fits the pipe buffer, and the output is read after.
-        try? inWrite.writeAll(input, what: "\(path) stdin")
+        withBrokenPipesIgnored { try? inWrite.writeAll(input, what: "\(path) stdin") }
         inWrite.close()
         let stdout = String(decoding: (try? outRead.readAll(limit: 1 << 20)) ?? [], as: UTF8.self)
         let stderr = String(decoding: (try? errRead.readAll(limit: 1 << 20)) ?? [], as: UTF8.self)

@@ -53,7 +53,7 @@ public enum HookRunner {
             throw RuntimeError("hook \(hook.path): \(SystemError(errno: rc, call: "posix_spawn", detail: hook.path).message)")
         }
         // The state is a few hundred bytes: it fits the pipe, so this never waits on the hook.
-        try? writeEnd.writeAll(input, what: "hook stdin")
+        withBrokenPipesIgnored { try? writeEnd.writeAll(input, what: "hook stdin") }
         writeEnd.close()
         let deadline = hook.timeout.map { Clock.monotonicSeconds() + Double($0) }
         var status: Int32 = 0

@@ -118,6 +118,84 @@ import Testing
         #expect((seccomp["actions"] as? [String])?.contains("SCMP_ACT_ERRNO") == true)
     }
 
+    /// Adds hooks to a bundle's config.json; each appends its phase to `log` and saves its stdin.
+    func addHooks(_ dir: String, log: String) throws {
+        let url = URL(fileURLWithPath: dir + "/config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        func hook(_ phase: String, _ script: String? = nil) -> [[String: Any]] {
+            [["path": "/bin/sh", "args": ["sh", "-c", script ?? "cat > \(log)-\(phase).json; echo \(phase) >> \(log)"]]]
+        }
+        config["hooks"] = ["prestart": hook("prestart"), "createRuntime": hook("createRuntime"), "poststart": hook("poststart"),
+                           "poststop": hook("poststop"),
+                           // These two run inside the container: they leave their mark in its /tmp.
+                           "createContainer": hook("createContainer", "echo createContainer >> /tmp/marks"),
+                           "startContainer": hook("startContainer", "echo startContainer >> /tmp/marks")]
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+    }
+
+    @Test func hooksRunInTheirPhasesWithTheState() throws {
+        let dir = try bundle(["sh", "-c", "cat /tmp/marks; sleep 30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = dir + "/hooks"
+        try addHooks(dir, log: log)
+        let id = "hooks-\(getpid())"
+        #expect(oci(["create", "--bundle", dir, "--pid-file", dir + "/pid", id]).status == 0)
+        func phases() -> [String] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        #expect(phases() == ["prestart", "createRuntime"])
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: log + "-createRuntime.json"))) as? [String: Any]
+        let pid = Int(try String(contentsOfFile: dir + "/pid", encoding: .utf8)) ?? -1
+        #expect(state?["id"] as? String == id && state?["pid"] as? Int == pid && state?["bundle"] as? String == dir)
+        #expect(oci(["start", id]).status == 0)
+        #expect(phases() == ["prestart", "createRuntime", "poststart"])
+        // The container-side hooks ran in the container before its process: it read their marks.
+        #expect(Harness.eventually { oci(["exec", id, "cat", "/tmp/marks"]).stdout == "createContainer\nstartContainer\n" })
+        #expect(oci(["kill", id, "KILL"]).status == 0)
+        #expect(Harness.eventually { status(id) == "stopped" })
+        #expect(oci(["delete", id]).status == 0)
+        #expect(phases() == ["prestart", "createRuntime", "poststart", "poststop"])
+        let stopped = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: log + "-poststop.json"))) as? [String: Any]
+        #expect(stopped?["status"] as? String == "stopped")
+    }
+
+    @Test func failingCreateRuntimeHookFailsCreateAndLeavesNothing() throws {
+        let dir = try bundle(["true"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let url = URL(fileURLWithPath: dir + "/config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        config["hooks"] = ["createRuntime": [["path": "/bin/sh", "args": ["sh", "-c", "exit 3"]]]]
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let id = "badhook-\(getpid())"
+        let created = oci(["create", "--bundle", dir, id])
+        #expect(created.status == 125 && created.stderr.contains("createRuntime hook 0 (/bin/sh) exited with status 3"), "\(created.status) \(created.stderr)")
+        #expect(status(id) == nil)
+    }
+
+    @Test func execRunsInTheRunningContainer() throws {
+        let dir = try bundle(["sh", "-c", "echo inside > /tmp/file; sleep 30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "exec-\(getpid())"
+        #expect(oci(["create", "--bundle", dir, id]).status == 0)
+        #expect(oci(["start", id]).status == 0)
+        #expect(Harness.eventually { oci(["exec", id, "cat", "/tmp/file"]).stdout == "inside\n" })
+        #expect(oci(["exec", id, "hostname"]).stdout == "oci-box\n")
+        #expect(oci(["exec", id, "sh", "-c", "exit 6"]).status == 6)
+        #expect(oci(["exec", id, "nosuchcommand"]).status == 127)
+        let process = dir + "/process.json"
+        try #"{"args": ["sh", "-c", "echo $GREETING from $(pwd); exit 2"], "env": ["PATH=/bin", "GREETING=hello"], "cwd": "/tmp", "user": {"uid": 0, "gid": 0}}"#
+            .write(toFile: process, atomically: true, encoding: .utf8)
+        let fromFile = oci(["exec", "--process", process, id])
+        #expect(fromFile.status == 2 && fromFile.stdout == "hello from /tmp\n", "\(fromFile.stderr)")
+        // -d: returns once it runs, and the process outlives the exec command (conmon's use).
+        let detached = oci(["exec", "-d", "--pid-file", dir + "/exec.pid", id, "sleep", "20"])
+        #expect(detached.status == 0, "\(detached.stderr)")
+        let execPid = Int32(try String(contentsOfFile: dir + "/exec.pid", encoding: .utf8)) ?? -1
+        #expect(kill(execPid, 0) == 0, "the detached process runs after exec returned")
+        let listed = oci(["ps", "--format", "json", id]).stdout
+        #expect(listed.contains("\(execPid)"), "it is in the container's cgroup: \(listed)")
+        #expect(oci(["delete", "--force", id]).status == 0)
+        #expect(Harness.eventually { kill(execPid, 0) != 0 }, "it dies with the container")
+    }
+
     @Test func errorsNameWhatIsWrong() throws {
         #expect(oci(["create", "--bundle", "/nonexistent", "x"]).stderr == "swiftainer: bundle /nonexistent: cannot read config.json\n")
         #expect(oci(["start", "never-created"]).stderr == "swiftainer: container never-created does not exist\n")
