@@ -52,6 +52,10 @@ import Testing
         defer { Self.podman(["rm", "-f", name]) }
         #expect(Harness.eventually { Self.podman(["logs", name]).stdout.contains("line 2") })
         #expect(Self.podman(["ps", "--format", "{{.Names}}"]).stdout.contains(name))
+        // podman exec: conmon runs `swiftainer exec -d --pid-file … --process …` and waits.
+        let exec = Self.podman(["exec", name, "sh", "-c", "hostname; ls /proc | grep -c '^[0-9]'; exit 5"])
+        #expect(exec.status == 5, "\(exec.stderr)")
+        #expect(exec.stdout.split(separator: "\n").count == 2, "\(exec.stdout)")
         let stopped = Self.podman(["stop", "-t", "5", name])
         #expect(stopped.status == 0, "\(stopped.stderr)")
         #expect(Self.podman(["ps", "-a", "--format", "{{.Names}} {{.Status}}"]).stdout.contains("\(name) Exited (0)"))
