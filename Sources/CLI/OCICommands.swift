@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import LinuxKit
 import OCI
 import Runtime
@@ -11,7 +11,9 @@ enum OCICommands {
     static let all: [Command] = [create, start, state, kill, delete, features]
 
     static let features = Command(name: "features", usage: "features", summary: "OCI: what this runtime supports, as JSON", options: []) { _, _ in
-        let data = try JSONSerialization.data(withJSONObject: OCIRuntime.features(), options: [.prettyPrinted, .sortedKeys])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(OCIRuntime.features())
         out(String(decoding: data, as: UTF8.self) + "\n")
         return 0
     }

@@ -89,6 +89,8 @@ public final class CreatedContainer {
 
     /// Kills and reaps the init (used when creation fails half-way).
     public func kill() {
+        // Once reaped, the pid may already name another process.
+        guard !reaped else { return }
         _ = Glibc.kill(pid, SIGKILL)
         reap()
     }

@@ -210,28 +210,32 @@ public final class OCIRuntime {
     }
 
     /// The runtime-spec `features` document (features.md): what this runtime understands.
-    public static func features() -> [String: Any] {
-        [
-            "ociVersionMin": "1.0.0",
-            "ociVersionMax": Spec.version,
-            "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-            "mountOptions": (MountOptions.flagOptions.keys.sorted() + MountOptions.propagationOptions.keys.sorted() + ["bind", "rbind"]),
-            "linux": [
-                "namespaces": ["pid", "network", "mount", "ipc", "uts", "cgroup"],
-                "capabilities": CapabilityNames.all,
-                "cgroup": ["v1": true, "v2": true, "systemd": false, "systemdUser": false],
-                "seccomp": [
-                    "enabled": true,
-                    "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-                                "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
-                    "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                ] as [String: Any],
-            ] as [String: Any],
-        ]
+    public static func features() -> Features {
+        Features(
+            ociVersionMin: "1.0.0", ociVersionMax: Spec.version,
+            hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+            mountOptions: MountOptions.flagOptions.keys.sorted() + MountOptions.propagationOptions.keys.sorted() + ["bind", "rbind"],
+            linux: Features.Linux(
+                namespaces: ["pid", "network", "mount", "ipc", "uts", "cgroup"],
+                capabilities: CapabilityNames.all,
+                cgroup: Features.Cgroup(v1: true, v2: true, systemd: false, systemdUser: false),
+                seccomp: Features.Seccomp(
+                    enabled: true,
+                    actions: ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                              "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                    operators: ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"])))
     }
 
     public func delete(id: String, force: Bool) throws {
-        let record = try load(id)
+        let record: OCIContainerRecord
+        do { record = try load(id) } catch {
+            // As runc: --force on an id without state succeeds, after removing whatever an
+            // interrupted create left (containerd's shim deletes once more when it cleans up).
+            guard force else { throw error }
+            try Self.validate(id: id)
+            try? Files.removeTree(directory(id))
+            return
+        }
         let alive = ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime)
         if alive && !Files.exists(fifo(id)) && !force {
             throw RuntimeError("container \(id) is running: stop it first or use delete --force")
@@ -251,4 +255,25 @@ public final class OCIRuntime {
     func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
+}
+
+/// features.md's document, the parts swiftainer fills in.
+public struct Features: Codable, Equatable {
+    public struct Cgroup: Codable, Equatable { public var v1, v2, systemd, systemdUser: Bool }
+    public struct Seccomp: Codable, Equatable {
+        public var enabled: Bool
+        public var actions: [String]
+        public var operators: [String]
+    }
+    public struct Linux: Codable, Equatable {
+        public var namespaces: [String]
+        public var capabilities: [String]
+        public var cgroup: Cgroup
+        public var seccomp: Seccomp
+    }
+    public var ociVersionMin: String
+    public var ociVersionMax: String
+    public var hooks: [String]
+    public var mountOptions: [String]
+    public var linux: Linux
 }
