@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CLinux.h"
+#include <grp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -50,6 +52,19 @@ static int spawn_child(void *arg) {
     sigprocmask(SIG_SETMASK, &empty, NULL);
     if (req->pdeathsig > 0) prctl(PR_SET_PDEATHSIG, req->pdeathsig, 0, 0, 0);
 
+    if (req->wait_fd >= 0) {
+        char go;
+        ssize_t n;
+        do { n = read(req->wait_fd, &go, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(125); // the parent gave up before mapping our ids
+        close(req->wait_fd);
+    }
+    if (req->clone_flags & CLONE_NEWUSER) {
+        // Our ids are still the caller's, which the new namespace does not map: become its
+        // root, or execve would drop every capability the namespace gave us.
+        setgroups(0, NULL);
+        if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) _exit(125);
+    }
     int in = lift_fd(req->stdin_fd), out = lift_fd(req->stdout_fd), err = lift_fd(req->stderr_fd);
     int extra = lift_fd(req->extra_fd), exe = lift_fd(req->exec_fd);
     if (in >= 0) dup2(in, 0);
@@ -69,9 +84,21 @@ static int spawn_child(void *arg) {
     }
     if (req->exec_read_only && (req->clone_flags & CLONE_NEWNS)) {
         // Private first, so the read-only bind never reaches the host's mount table.
+        // In a user namespace the flags of the mount we bind from are locked: the read-only
+        // remount must repeat them (nosuid, nodev, noexec, atime) or the kernel refuses it.
+        struct statvfs fs;
+        unsigned long locked = 0;
+        if (statvfs(req->path, &fs) == 0) {
+            if (fs.f_flag & ST_NOSUID) locked |= MS_NOSUID;
+            if (fs.f_flag & ST_NODEV) locked |= MS_NODEV;
+            if (fs.f_flag & ST_NOEXEC) locked |= MS_NOEXEC;
+            if (fs.f_flag & ST_NOATIME) locked |= MS_NOATIME;
+            if (fs.f_flag & ST_NODIRATIME) locked |= MS_NODIRATIME;
+            if (fs.f_flag & ST_RELATIME) locked |= MS_RELATIME;
+        }
         if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) != 0 ||
             mount(req->path, req->path, NULL, MS_BIND, NULL) != 0 ||
-            mount(NULL, req->path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) {
+            mount(NULL, req->path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked, NULL) != 0) {
             write_exec_error(report, errno);
             _exit(125);
         }

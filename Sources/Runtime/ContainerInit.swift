@@ -50,7 +50,7 @@ public enum ContainerInit {
             seccompFilter = program
             received = try channel.receive()
         }
-        guard case (.configure(let payload), _)? = received else {
+        guard case (.configure(let payload), let passedFifo)? = received else {
             exit(125) // the parent went away before configuring us
         }
         let config = try JSONDecoder().decode(InitConfig.self, from: Data(payload))
@@ -72,7 +72,9 @@ public enum ContainerInit {
         }
         // The start FIFO lives on the host: hold it (O_PATH does not block) before pivot_root
         // hides the host, and reopen it for writing through /proc/self/fd when waiting for start.
-        let startFifo = try config.startFifo.map { try FileDescriptor.open($0, Int32(SW_O_PATH)) }
+        // The parent opened it (O_PATH) and passed it with "configure": in a user namespace the
+        // init may not be allowed to walk the state directory to it.
+        let startFifo = try passedFifo.map { FileDescriptor($0) } ?? config.startFifo.map { try FileDescriptor.open($0, Int32(SW_O_PATH)) }
         if creates("network") {
             debug("bring up lo")
             try check(sw_interface_up("lo"), "bring up", "lo")

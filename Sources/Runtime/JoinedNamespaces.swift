@@ -15,7 +15,7 @@ import OCI
 public enum JoinedNamespaces {
     /// The /proc/PID/ns entry for an OCI namespace type; nil for types that cannot be joined.
     public static func procName(_ type: String) -> String? {
-        ["pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "cgroup": "cgroup"][type]
+        ["pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "cgroup": "cgroup", "user": "user"][type]
     }
 
     static func cloneFlag(_ type: String) -> Int32 {
@@ -25,6 +25,7 @@ public enum JoinedNamespaces {
         case "mount": return Int32(SW_CLONE_NEWNS)
         case "ipc": return Int32(SW_CLONE_NEWIPC)
         case "uts": return Int32(SW_CLONE_NEWUTS)
+        case "user": return Int32(SW_CLONE_NEWUSER)
         default: return Int32(SW_CLONE_NEWCGROUP)
         }
     }
@@ -60,7 +61,9 @@ public enum JoinedNamespaces {
     /// mount namespace goes last for the same reason.
     static func joinInInit(_ spec: Spec, log: (String) -> Void) throws -> Set<String> {
         let named = (spec.linux?.namespaces ?? []).filter { $0.path != nil && $0.type != "pid" }
-        let ordered = named.filter { $0.type != "mount" } + named.filter { $0.type == "mount" }
+        // The user namespace first: it grants the capabilities the other joins need.
+        let ordered = named.filter { $0.type == "user" } + named.filter { $0.type != "mount" && $0.type != "user" }
+            + named.filter { $0.type == "mount" }
         var opened: [(type: String, path: String, fd: FileDescriptor)] = []
         defer { opened.forEach { $0.fd.close() } }
         for namespace in ordered {

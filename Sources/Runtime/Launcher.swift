@@ -123,7 +123,7 @@ public enum Launcher {
             case "ipc": flags |= Int32(SW_CLONE_NEWIPC)
             case "uts": flags |= Int32(SW_CLONE_NEWUTS)
             case "cgroup": flags |= Int32(SW_CLONE_NEWCGROUP)
-            case "user": throw RuntimeError("linux.namespaces: user namespaces are not supported yet")
+            case "user": flags |= Int32(SW_CLONE_NEWUSER)
             default: throw RuntimeError("linux.namespaces: unknown namespace type '\(namespace.type)'")
             }
         }
@@ -166,6 +166,10 @@ public enum Launcher {
             } catch { throw RuntimeError("cgroup", error) }
         }
         let ownsCgroup = !request.joinsExistingCgroup
+        // A new user namespace: the child waits on this pipe until its id maps are written.
+        let createsUserNamespace = flags & Int32(SW_CLONE_NEWUSER) != 0
+        let idMaps = createsUserNamespace ? try UserNamespaceMaps(spec) : nil
+        let mapsWritten = createsUserNamespace ? try FileDescriptor.pipe() : nil
         // A pid namespace to join: ours for children only, restored right after the clone.
         let pidNamespace = try JoinedNamespaces.enterPidNamespaceForChildren(of: spec)
         let pid: pid_t = executable.withCString { path in
@@ -176,7 +180,8 @@ public enum Launcher {
                         argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
                         stdin_fd: stdinFD, stdout_fd: request.stdout ?? -1, stderr_fd: request.stderr ?? -1,
                         extra_fd: childEnd.fd.raw, pdeathsig: diesWithCaller ? SIGKILL : 0,
-                        exec_read_only: createsMountNamespace ? 1 : 0, exec_fd: sealedCopy?.raw ?? -1)
+                        exec_read_only: createsMountNamespace ? 1 : 0, exec_fd: sealedCopy?.raw ?? -1,
+                        wait_fd: mapsWritten?.read.raw ?? -1)
                     return sw_spawn(&spawn)
                 }
             }
@@ -190,10 +195,19 @@ public enum Launcher {
         }
         DebugLog.log("cloned init pid \(pid) (\(describe(flags)))")
         let created = CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: nil)
+        mapsWritten?.read.close()
         do {
+            if let idMaps, let mapsWritten {
+                defer { mapsWritten.write.close() }
+                try idMaps.write(to: pid)
+                try mapsWritten.write.writeAll([1], what: "user namespace go")
+                DebugLog.log("uid/gid maps written for pid \(pid)")
+            }
             if let filter { try parentEnd.send(.seccompFilter(filter)) }
             config.hostPid = pid
-            try parentEnd.send(.configure(Array(try JSONEncoder().encode(config))))
+            let fifo = try request.startFifo.map { try FileDescriptor.open($0, Int32(SW_O_PATH)) }
+            defer { fifo?.close() }
+            try parentEnd.send(.configure(Array(try JSONEncoder().encode(config))), passing: fifo?.raw)
             // While the init builds its root filesystem: it must be in its cgroup before the
             // container's process runs, and the move is slow on cgroup v1.
             if let cgroup = request.cgroup {
@@ -242,7 +256,7 @@ public enum Launcher {
     }
 
     static func describe(_ flags: Int32) -> String {
-        let names: [(Int32, String)] = [(Int32(SW_CLONE_NEWPID), "NEWPID"), (Int32(SW_CLONE_NEWNET), "NEWNET"), (Int32(SW_CLONE_NEWNS), "NEWNS"),
+        let names: [(Int32, String)] = [(Int32(SW_CLONE_NEWUSER), "NEWUSER"), (Int32(SW_CLONE_NEWPID), "NEWPID"), (Int32(SW_CLONE_NEWNET), "NEWNET"), (Int32(SW_CLONE_NEWNS), "NEWNS"),
                                         (Int32(SW_CLONE_NEWIPC), "NEWIPC"), (Int32(SW_CLONE_NEWUTS), "NEWUTS"), (Int32(SW_CLONE_NEWCGROUP), "NEWCGROUP")]
         let set = names.filter { flags & $0.0 != 0 }.map { "CLONE_" + $0.1 }
         return set.isEmpty ? "0" : set.joined(separator: "|")

@@ -105,6 +105,12 @@ public final class OCIRuntime {
         }
         do {
             try check(mkfifo(fifo(id), 0o600), "mkfifo", fifo(id))
+            // In a user namespace the init writes to it as the host id of the container's root.
+            if spec.linux?.namespaces?.contains(where: { $0.type == "user" && $0.path == nil }) == true,
+               let uid = spec.linux?.uidMappings?.first(where: { $0.containerID == 0 })?.hostID,
+               let gid = spec.linux?.gidMappings?.first(where: { $0.containerID == 0 })?.hostID {
+                try check(chown(fifo(id), uid, gid), "chown", fifo(id))
+            }
             let (cgroup, cgroupPath) = try Self.cgroup(for: spec, id: id)
             let created = try Launcher.create(LaunchRequest(
                 containerID: id, bundle: bundle, spec: spec, stdin: .inherit, noPivot: noPivot, debug: DebugLog.enabled,
@@ -216,7 +222,7 @@ public final class OCIRuntime {
             hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
             mountOptions: MountOptions.flagOptions.keys.sorted() + MountOptions.propagationOptions.keys.sorted() + ["bind", "rbind"],
             linux: Features.Linux(
-                namespaces: ["pid", "network", "mount", "ipc", "uts", "cgroup"],
+                namespaces: ["pid", "network", "mount", "ipc", "uts", "cgroup", "user"],
                 capabilities: CapabilityNames.all,
                 cgroup: Features.Cgroup(v1: true, v2: true, systemd: false, systemdUser: false),
                 seccomp: Features.Seccomp(

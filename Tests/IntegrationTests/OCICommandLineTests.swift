@@ -196,6 +196,44 @@ import Testing
         #expect(Harness.eventually { kill(execPid, 0) != 0 }, "it dies with the container")
     }
 
+    @Test func userNamespaceMapsRootToAnUnprivilegedHostID() throws {
+        let dir = try bundle(["sh", "-c", "id -u; cat /proc/self/uid_map; touch /made-inside; sleep 30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A user-namespaced bundle's rootfs belongs to the ids its root maps to.
+        #expect(Harness.shell("chown -R 100000:100000 \(dir)/rootfs").status == 0)
+        let url = URL(fileURLWithPath: dir + "/config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var linux = config["linux"] as! [String: Any]
+        linux["namespaces"] = [["type": "user"], ["type": "pid"], ["type": "mount"], ["type": "uts"], ["type": "ipc"], ["type": "network"]]
+        let withoutMaps = linux
+        linux["uidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
+        linux["gidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let id = "userns-\(getpid())"
+        #expect(oci(["create", "--bundle", dir, id]).status == 0)
+        #expect(oci(["start", id]).status == 0)
+        let pid = Int32(String(describing: (try? JSONSerialization.jsonObject(with: Data(oci(["state", id]).stdout.utf8)) as? [String: Any])?["pid"] ?? 0)) ?? 0
+        // The kernel's view: the init runs as host uid 100000, and is root inside.
+        let procStatus = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        #expect(procStatus.contains("Uid:\t100000\t100000\t100000\t100000"), "\(procStatus.split(separator: "\n").filter { $0.hasPrefix("Uid") })")
+        #expect(Harness.eventually { FileManager.default.fileExists(atPath: dir + "/rootfs/made-inside") })
+        let owner = (try? FileManager.default.attributesOfItem(atPath: dir + "/rootfs/made-inside"))?[.ownerAccountID] as? Int
+        #expect(owner == 100000, "a file root made inside is owned by the mapped id on the host")
+        // exec joins the same user namespace.
+        let inside = oci(["exec", id, "sh", "-c", "id -u; readlink /proc/self/ns/user"])
+        let hostView = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/user")) ?? "?"
+        #expect(inside.stdout == "0\n\(hostView)\n", "\(inside.stdout) \(inside.stderr)")
+        #expect(oci(["delete", "--force", id]).status == 0)
+
+        // Without maps: a clear error, and nothing left.
+        config["linux"] = withoutMaps
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let refused = oci(["create", "--bundle", dir, id + "-nomaps"])
+        #expect(refused.status == 125 && refused.stderr.contains("linux.uidMappings"), "\(refused.stderr)")
+        #expect(status(id + "-nomaps") == nil)
+    }
+
     @Test func errorsNameWhatIsWrong() throws {
         #expect(oci(["create", "--bundle", "/nonexistent", "x"]).stderr == "swiftainer: bundle /nonexistent: cannot read config.json\n")
         #expect(oci(["start", "never-created"]).stderr == "swiftainer: container never-created does not exist\n")

@@ -42,6 +42,10 @@ struct sw_spawn_request {
     /// When >= 0, exec this fd (execveat with AT_EMPTY_PATH) instead of `path`: the sealed
     /// memfd copy. Every fd but 0-3 (and this one, until exec) is closed in the child.
     int exec_fd;
+    /// When >= 0, the child first reads one byte from this fd (then closes it): with
+    /// CLONE_NEWUSER the parent writes the uid/gid maps meanwhile, and the child must not exec
+    /// before it has them (an unmapped uid would lose every capability at execve).
+    int wait_fd;
 };
 
 /// clone()s a child per `req` and execs it. Returns the child's pid (in the caller's pid
