@@ -135,6 +135,8 @@ public enum ContainerInit {
         }
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
         // (runc's order). With no_new_privs, load it last, as late before exec as possible.
+        try ProcessSettings.applyRlimits(process.rlimits)
+        try ProcessSettings.applyOOMScoreAdj(process.oomScoreAdj)
         let noNewPrivileges = process.noNewPrivileges == true
         if let filter = seccompFilter, !noNewPrivileges {
             try loadSeccomp(filter, debug)

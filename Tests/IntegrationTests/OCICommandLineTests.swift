@@ -234,6 +234,33 @@ import Testing
         #expect(status(id + "-nomaps") == nil)
     }
 
+    @Test func rlimitsOOMScoreAndSysctlReachTheProcess() throws {
+        let dir = try bundle(["sh", "-c", "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let url = URL(fileURLWithPath: dir + "/config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var process = config["process"] as! [String: Any]
+        process["rlimits"] = [["type": "RLIMIT_NOFILE", "soft": 321, "hard": 654]]
+        process["oomScoreAdj"] = 345
+        config["process"] = process
+        var linux = config["linux"] as! [String: Any]
+        // The container's own network and IPC namespaces: the host's values stay as they are.
+        linux["sysctl"] = ["net.ipv4.ip_forward": "1", "kernel.msgmax": "4321"]
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let hostMsgmax = (try? String(contentsOfFile: "/proc/sys/kernel/msgmax", encoding: .utf8)) ?? ""
+        let result = oci(["run", "--bundle", dir, "limits-\(getpid())"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "321\n654\n345\n1\n4321\n", "\(result.stdout)")
+        #expect(((try? String(contentsOfFile: "/proc/sys/kernel/msgmax", encoding: .utf8)) ?? "") == hostMsgmax)
+
+        process["rlimits"] = [["type": "RLIMIT_BOGUS", "soft": 1, "hard": 1]]
+        config["process"] = process
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let bad = oci(["run", "--bundle", dir, "badlimit-\(getpid())"])
+        #expect(bad.status == 125 && bad.stderr.contains("RLIMIT_BOGUS"), "\(bad.stderr)")
+    }
+
     @Test func errorsNameWhatIsWrong() throws {
         #expect(oci(["create", "--bundle", "/nonexistent", "x"]).stderr == "swiftainer: bundle /nonexistent: cannot read config.json\n")
         #expect(oci(["start", "never-created"]).stderr == "swiftainer: container never-created does not exist\n")
