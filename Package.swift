@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "LinuxKit", dependencies: ["CLinux"]),
         .target(name: "OCI", dependencies: ["LinuxKit"]),
         .target(name: "Images", dependencies: ["LinuxKit", "CZlib"]),
-        .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit"]),
+        .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit", "CLinux"]),
         .target(name: "Seccomp", dependencies: ["OCI", "LinuxKit", "CSeccomp"]),
         .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "CLinux", "Seccomp", "Cgroups"]),
         .target(name: "Netlink", dependencies: ["LinuxKit", "CLinux"]),

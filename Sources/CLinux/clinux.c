@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <linux/netlink.h>
+#include <linux/bpf.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -342,4 +343,28 @@ ssize_t sw_netlink_send(int fd, const void *data, size_t len) {
         n = sendto(fd, data, len, 0, (struct sockaddr *)&kernel, sizeof kernel);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
+}
+
+int sw_attach_device_program(int cgroup_fd, const void *insns, unsigned int count, char *log, unsigned int log_size) {
+    union bpf_attr load;
+    memset(&load, 0, sizeof load);
+    load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    load.insn_cnt = count;
+    load.insns = (unsigned long)insns;
+    load.license = (unsigned long)"Apache-2.0";
+    load.log_level = log_size > 0 ? 1 : 0;
+    load.log_buf = (unsigned long)log;
+    load.log_size = log_size;
+    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
+    if (prog < 0) return -errno;
+    union bpf_attr attach;
+    memset(&attach, 0, sizeof attach);
+    attach.target_fd = cgroup_fd;
+    attach.attach_bpf_fd = prog;
+    attach.attach_type = BPF_CGROUP_DEVICE;
+    attach.attach_flags = BPF_F_ALLOW_MULTI;
+    int rc = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attach, sizeof attach);
+    int saved = errno;
+    close(prog); // the attachment holds the program now
+    return rc < 0 ? -saved : 0;
 }

@@ -40,13 +40,14 @@ public final class ContainerCgroup {
     }
 
     /// The directory in each hierarchy in use, keyed by controller ("" for v2).
-    public func directories(includingCpuset: Bool = false) -> [String: String] {
+    public func directories(includingCpuset: Bool = false, includingDevices: Bool = false) -> [String: String] {
         func dir(_ hierarchy: CgroupLayout.Hierarchy) -> String {
             fsRoot + hierarchy.mountPoint + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath) + "/" + relativePath
         }
         if layout.usesUnified, let unified = layout.unified { return ["": dir(unified)] }
         var controllers = ["memory", "pids", "cpu", "cpuacct"]
         if includingCpuset { controllers.append("cpuset") }
+        if includingDevices { controllers.append("devices") }
         var result: [String: String] = [:]
         for controller in controllers {
             if let hierarchy = layout.legacy[controller] { result[controller] = dir(hierarchy) }
@@ -60,7 +61,7 @@ public final class ContainerCgroup {
     /// Creates the directories and applies the limits; `add` then moves processes in. On
     /// failure everything created is removed again.
     public func prepare(resources: Resources?) throws {
-        let dirs = directories(includingCpuset: Self.needsCpuset(resources))
+        let dirs = directories(includingCpuset: Self.needsCpuset(resources), includingDevices: !(resources?.devices ?? []).isEmpty)
         guard !dirs.isEmpty else { throw CgroupError("no cgroup hierarchy with memory, pids or cpu controllers is mounted") }
         do {
             if layout.usesUnified, let dir = dirs[""] {
@@ -85,7 +86,7 @@ public final class ContainerCgroup {
     /// For a process joining a running container (exec): its groups exist already and keep
     /// their limits; `add` then moves the new process into each of them.
     public func adoptExisting() throws {
-        let existing = directories(includingCpuset: true).values.filter { Files.isDirectory($0) }
+        let existing = directories(includingCpuset: true, includingDevices: true).values.filter { Files.isDirectory($0) }
         guard !existing.isEmpty else { throw CgroupError("the container's cgroup \(relativePath) does not exist") }
         preparedDirectories = Set(existing)
     }
@@ -155,6 +156,7 @@ public final class ContainerCgroup {
             if let cpus = cpu.cpus { try write(dir + "/cpuset.cpus", cpus) }
             if let mems = cpu.mems { try write(dir + "/cpuset.mems", mems) }
         }
+        if let devices = resources.devices, !devices.isEmpty { try DeviceRules.attach(devices + DeviceRules.openable, to: dir) }
     }
 
     /// runc's conversion of cpu.shares [2, 262144] to cpu.weight [1, 10000].
@@ -172,6 +174,12 @@ public final class ContainerCgroup {
         }
         if let pids = resources.pids, let dir = dirs["pids"] {
             try write(dir + "/pids.max", pids.limit <= 0 ? "max" : "\(pids.limit)")
+        }
+        if let devices = resources.devices, !devices.isEmpty, let dir = dirs["devices"] {
+            // In order: "a" to devices.deny first empties the list, allows then add back.
+            for rule in devices + DeviceRules.openable {
+                try write(dir + (rule.allow ? "/devices.allow" : "/devices.deny"), DeviceRules.v1Line(rule))
+            }
         }
         if let cpu = resources.cpu, let dir = dirs["cpu"] {
             if let period = cpu.period { try write(dir + "/cpu.cfs_period_us", "\(period)") }
@@ -237,7 +245,7 @@ public final class ContainerCgroup {
     /// Kills whatever is left in the group and removes every directory this container got.
     /// Safe to call again, and on a group that was never (fully) created.
     public func destroy() {
-        let dirs = Set(directories(includingCpuset: true).values)
+        let dirs = Set(directories(includingCpuset: true, includingDevices: true).values)
         for dir in dirs where Files.isDirectory(dir) {
             if layout.usesUnified, (try? write(dir + "/cgroup.kill", "1")) != nil {
                 // cgroup.kill (Linux 5.14+) kills every process at once.

@@ -1,3 +1,4 @@
+import Cgroups
 import Images
 import Netlink
 import Network
@@ -244,6 +245,13 @@ public enum SpecBuilder {
         spec.process?.noNewPrivileges = options.noNewPrivileges
         spec.linux?.seccomp = seccomp
         spec.linux?.resources = resources
+        if !options.privileged {
+            // Docker's device cgroup: nodes may be made, only the standard ones opened (with
+            // CAP_MKNOD in the default set, this is what keeps a container off the host's disks).
+            var withDevices = resources ?? Resources()
+            withDevices.devices = DeviceRules.dockerDefault
+            spec.linux?.resources = withDevices
+        }
         spec.root?.readonly = options.readOnly
         if options.privileged {
             // Docker's --privileged: nothing masked or read-only in /proc and /sys.

@@ -109,6 +109,11 @@ int sw_sealed_copy(int source_fd, size_t size);
 /// A NETLINK_ROUTE socket (close-on-exec), bound with a kernel-assigned port id; -errno on failure.
 /// (struct sockaddr_nl is not imported into Swift.)
 int sw_netlink_route_socket(void);
+/// Loads `count` eBPF instructions as a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to
+/// the cgroup directory `cgroup_fd` (BPF_F_ALLOW_MULTI). The verifier's log goes to `log`.
+/// Returns 0, or -errno.
+int sw_attach_device_program(int cgroup_fd, const void *insns, unsigned int count, char *log, unsigned int log_size);
+
 /// Sends one datagram to the kernel (port id 0) on a netlink socket.
 ssize_t sw_netlink_send(int fd, const void *data, size_t len);
 
