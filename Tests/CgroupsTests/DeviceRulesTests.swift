@@ -29,6 +29,27 @@ import OCI
         return 99
     }
 
+    /// The kernel's verifier refuses a program with instructions no path reaches.
+    func expectAllReachable(_ program: [DeviceRules.Instruction]) {
+        var reached = Set<Int>()
+        var pending = [0]
+        while let pc = pending.popLast() {
+            guard pc < program.count, reached.insert(pc).inserted else { continue }
+            let i = program[pc]
+            if i.code == 0x95 { continue }
+            pending.append(pc + 1)
+            if i.code == 0x55 { pending.append(pc + 1 + Int(i.off)) }
+        }
+        #expect(reached.count == program.count, "unreachable: \(Set(0..<program.count).subtracting(reached).sorted())")
+    }
+
+    @Test func everyInstructionIsReachable() throws {
+        expectAllReachable(try DeviceRules.program(DeviceRules.dockerDefault + DeviceRules.openable))
+        expectAllReachable(try DeviceRules.program([DeviceRule(allow: true, type: "a", major: nil, minor: nil, access: "rwm")]))
+        expectAllReachable(try DeviceRules.program([DeviceRule(allow: true, type: "c", major: 1, minor: 3, access: "r")]))
+        expectAllReachable(try DeviceRules.program([]))
+    }
+
     @Test func dockerDefaultsAllowMknodAndTheStandardNodesOnly() throws {
         let program = try DeviceRules.program(DeviceRules.dockerDefault + DeviceRules.openable)
         #expect(run(program, type: 2, access: 2 | 4, major: 1, minor: 3) == 1, "read/write /dev/null")
