@@ -34,12 +34,33 @@ public final class Engine {
         var (record, spec, supervision) = try create(options)
         defer { supervision.unlock() }
         do {
-            let (container, cgroup) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
+            // The output goes to the caller and, as with Docker, to the container's log (so
+            // `logs` shows a foreground run too): through pipes, or the console with -t.
+            let log = try ContainerLogWriter(path: paths.log(record.id))
+            defer { log.close() }
+            var outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)] = []
+            var childEnds: [FileDescriptor] = []
+            if !options.tty {
+                for stream in [ProcessMonitor.Stream.stdout, .stderr] {
+                    let (read, write) = try FileDescriptor.pipe()
+                    outputs.append((read, stream))
+                    childEnds.append(write)
+                }
+            }
+            let launched = try launch(&record, spec, stdin: options.interactive ? .inherit : .null,
+                                      stdout: childEnds.first?.raw, stderr: childEnds.last?.raw)
+            childEnds.forEach { $0.close() }
+            let (container, cgroup) = launched
             defer { cgroup.destroy() }
             defer { ProcessMonitor.unblockHandledSignals() }
             let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
             defer { terminal?.restore() }
-            let status = try ProcessMonitor.wait(pid: container.pid, console: container.consoleMaster, relayInput: options.interactive)
+            let status = try ProcessMonitor.wait(pid: container.pid, console: container.consoleMaster, relayInput: options.interactive,
+                                                 outputs: outputs) { stream, bytes in
+                ProcessMonitor.passThrough(stream, bytes)
+                log.append(stream, bytes)
+            }
+            log.flush()
             terminal?.restore()
             try complete(&record, status, cgroup: cgroup, spec: spec)
             return status.code

@@ -126,7 +126,7 @@ extension Engine {
         return ContainerInspection(
             Id: record.id, Created: record.created, Path: record.command.first ?? "", Args: Array(record.command.dropFirst()),
             State: state, Image: record.imageID, ImageName: record.image, Name: "/" + record.name,
-            RestartCount: record.restartCount ?? 0, LogPath: record.detached == true ? paths.log(record.id) : "",
+            RestartCount: record.restartCount ?? 0, LogPath: paths.log(record.id),
             Config: config, HostConfig: host, Mounts: mounts,
             NetworkSettings: networkSettings(record, mode: network, sandbox: sandbox, running: running))
     }

@@ -192,6 +192,15 @@ import Testing
         #expect(missing.status == 125 && missing.stderr.contains("unable to find user nosuchuser"))
     }
 
+    @Test func foregroundRunsAreLoggedToo() {
+        let name = "fg-\(getpid())"
+        let result = Harness.run(["run", "--name", name, "busybox", "sh", "-c", "echo to-out; echo to-err >&2; exit 3"])
+        #expect(result.status == 3 && result.stdout == "to-out\n" && result.stderr == "to-err\n", "\(result)")
+        let logs = Harness.run(["logs", name])
+        #expect(logs.stdout == "to-out\n" && logs.stderr == "to-err\n", "\(logs)")
+        #expect(Harness.run(["rm", name]).status == 0)
+    }
+
     @Test func runDetachedFailuresAreReportedAndNameConflicts() {
         let name = "bad-\(getpid())"
         let missing = Harness.run(["run", "-d", "--name", name, "busybox", "no-such-binary"])
