@@ -136,6 +136,21 @@ import Testing
         for (ip, id) in zip(addresses, ids) { #expect(addressOwner(ip) != id) }
     }
 
+    @Test func fixedAddressWithIP() {
+        let octet = 100 + Int(getpid() % 150)
+        let ip = "10.89.\(octet).\(octet)"
+        let name = "fixed-\(getpid())"
+        _ = detach(name, ["--ip", ip, "busybox", "sleep", "1000"])
+        #expect(address(of: name) == ip)
+        let inside = Harness.run(["exec", name, "ip", "-4", "-o", "addr", "show", "eth0"])
+        #expect(inside.stdout.contains("inet \(ip)/16"), "\(inside.stdout)")
+        let clash = Harness.run(["run", "--rm", "--ip", ip, "busybox", "true"])
+        #expect(clash.status == 125 && clash.stderr.contains("already in use"), "\(clash.stderr)")
+        let outside = Harness.run(["run", "--rm", "--ip", "192.0.2.77", "busybox", "true"])
+        #expect(outside.status == 125 && outside.stderr.contains("not a usable address"), "\(outside.stderr)")
+        #expect(Harness.run(["rm", "-f", name]).status == 0)
+    }
+
     @Test func natTableGoesWithTheLastContainer() {
         #expect(Harness.run(["run", "--rm", "busybox", "true"]).status == 0)
         // Removed a moment after the bridge is empty, unless other tests' containers are on it.
