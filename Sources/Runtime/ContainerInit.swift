@@ -106,6 +106,11 @@ public enum ContainerInit {
         try channel.send(.ready)
         var startReport: FileDescriptor?
         if let startFifo {
+            // Only once `create` has recorded the container: if it died before, nobody could
+            // ever start or delete us, and we would wait on the FIFO forever.
+            guard let (confirmation, _) = try channel.receive(), confirmation == .committed else {
+                exit(125)
+            }
             // Blocks until `swiftainer start` opens the FIFO. Whatever is written to it before
             // exec (nothing, or the error) is what `start` reports.
             channel.fd.close()

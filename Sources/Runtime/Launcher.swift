@@ -159,6 +159,11 @@ public enum Launcher {
         let createsMountNamespace = flags & Int32(SW_CLONE_NEWNS) != 0
         let sealedCopy = createsMountNamespace ? nil : try SealedExecutable.copyOfSelf()
         let executable = try SealedExecutable.pathOfSelf()
+        // A new user namespace: the child waits on a pipe until its id maps are written.
+        // Checked before anything is created, so a bad config leaves nothing behind.
+        let createsUserNamespace = flags & Int32(SW_CLONE_NEWUSER) != 0
+        let idMaps = createsUserNamespace ? try UserNamespaceMaps(spec) : nil
+        let mapsWritten = createsUserNamespace ? try FileDescriptor.pipe() : nil
         // Directories and limits first (fast); the init is moved in after the clone.
         if let cgroup = request.cgroup {
             do {
@@ -166,10 +171,6 @@ public enum Launcher {
             } catch { throw RuntimeError("cgroup", error) }
         }
         let ownsCgroup = !request.joinsExistingCgroup
-        // A new user namespace: the child waits on this pipe until its id maps are written.
-        let createsUserNamespace = flags & Int32(SW_CLONE_NEWUSER) != 0
-        let idMaps = createsUserNamespace ? try UserNamespaceMaps(spec) : nil
-        let mapsWritten = createsUserNamespace ? try FileDescriptor.pipe() : nil
         // A pid namespace to join: ours for children only, restored right after the clone.
         let pidNamespace = try JoinedNamespaces.enterPidNamespaceForChildren(of: spec)
         let pid: pid_t = executable.withCString { path in

@@ -115,11 +115,18 @@ public final class OCIRuntime {
             let created = try Launcher.create(LaunchRequest(
                 containerID: id, bundle: bundle, spec: spec, stdin: .inherit, noPivot: noPivot, debug: DebugLog.enabled,
                 cgroup: cgroup, startFifo: fifo(id)))
-            if let console = created.consoleMaster, let consoleSocket {
-                try sendConsole(console, to: consoleSocket)
+            do {
+                if let console = created.consoleMaster, let consoleSocket {
+                    try sendConsole(console, to: consoleSocket)
+                }
+                try writeRecord(id: id, pid: created.pid, bundle: bundle, spec: spec, cgroupPath: cgroupPath)
+                if let pidFile { try Files.writeAtomically(absolute(pidFile), "\(created.pid)") }
+                try created.channel.send(.committed)
+            } catch {
+                created.kill()
+                cgroup.destroy()
+                throw error
             }
-            try writeRecord(id: id, pid: created.pid, bundle: bundle, spec: spec, cgroupPath: cgroupPath)
-            if let pidFile { try Files.writeAtomically(absolute(pidFile), "\(created.pid)") }
         } catch {
             try? Files.removeTree(directory(id))
             throw error

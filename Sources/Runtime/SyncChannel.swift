@@ -13,6 +13,8 @@ import LinuxKit
 ///   init -> parent   ready                        rootfs done; waiting for start
 ///   parent -> init   start                        exec the container process now
 ///   init -> parent   failed(code, message)        setup or exec failed; init exits
+///   parent -> init   committed                    OCI create: the state is recorded; wait on
+///                                                 the start FIFO now (EOF instead: give up)
 ///
 /// The init's end is close-on-exec, so the parent sees end-of-file exactly when exec succeeded.
 public enum SyncMessage: Equatable {
@@ -22,6 +24,7 @@ public enum SyncMessage: Equatable {
     case start
     case failed(code: Int32, message: String)
     case seccompFilter([UInt8])
+    case committed
 
     var encoded: [UInt8] {
         switch self {
@@ -34,6 +37,7 @@ public enum SyncMessage: Equatable {
             return [5, UInt8(value & 0xff), UInt8((value >> 8) & 0xff), UInt8((value >> 16) & 0xff), UInt8(value >> 24)]
                 + Array(message.utf8.prefix(4000))
         case .seccompFilter(let program): return [6] + program
+        case .committed: return [7]
         }
     }
 
@@ -48,6 +52,7 @@ public enum SyncMessage: Equatable {
             let code = UInt32(bytes[1]) | UInt32(bytes[2]) << 8 | UInt32(bytes[3]) << 16 | UInt32(bytes[4]) << 24
             return .failed(code: Int32(bitPattern: code), message: String(decoding: bytes[5...], as: UTF8.self))
         case 6: return .seccompFilter(Array(bytes.dropFirst()))
+        case 7: return .committed
         default: return nil
         }
     }

@@ -170,6 +170,28 @@ import Testing
         #expect(status(id) == nil)
     }
 
+    @Test func anInitWhoseCreateDiedDoesNotLinger() throws {
+        let dir = try bundle(["true"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let url = URL(fileURLWithPath: dir + "/config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        // The hook notes the init's pid and kills `create` (its parent) before it records anything.
+        config["hooks"] = ["createRuntime": [["path": "/bin/sh", "args": ["sh", "-c", "sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' > \(dir)/init.pid; kill -9 $PPID"]]]]
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let id = "orphan-\(getpid())"
+        let created = oci(["create", "--bundle", dir, id])
+        #expect(created.status == 137)
+        let pid = Int32((try? String(contentsOfFile: dir + "/init.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        #expect(pid > 0)
+        // Never told its container was recorded, the init gives up instead of waiting on the FIFO.
+        #expect(Harness.eventually { kill(pid, 0) != 0 }, "init \(pid) still waits")
+        #expect(oci(["delete", "--force", id]).status == 0)
+        // The killed create could not remove its (empty) groups: this test does.
+        for controller in ["", "memory", "pids", "cpu", "cpuacct"] {
+            if let group = Harness.groupDirectory(id, controller) { rmdir(group) }
+        }
+    }
+
     @Test func execRunsInTheRunningContainer() throws {
         let dir = try bundle(["sh", "-c", "echo inside > /tmp/file; sleep 30"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
