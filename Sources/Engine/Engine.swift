@@ -38,19 +38,7 @@ public final class Engine {
             // `logs` shows a foreground run too): through pipes, or the console with -t.
             let log = try ContainerLogWriter(path: paths.log(record.id))
             defer { log.close() }
-            var outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)] = []
-            var childEnds: [FileDescriptor] = []
-            if !options.tty {
-                for stream in [ProcessMonitor.Stream.stdout, .stderr] {
-                    let (read, write) = try FileDescriptor.pipe()
-                    outputs.append((read, stream))
-                    childEnds.append(write)
-                }
-            }
-            let launched = try launch(&record, spec, stdin: options.interactive ? .inherit : .null,
-                                      stdout: childEnds.first?.raw, stderr: childEnds.last?.raw)
-            childEnds.forEach { $0.close() }
-            let (container, cgroup) = launched
+            let (container, cgroup, outputs) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
             defer { cgroup.destroy() }
             defer { ProcessMonitor.unblockHandledSignals() }
             let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
@@ -145,17 +133,31 @@ public final class Engine {
     }
 
     /// Clones the init into its cgroup, starts the container's process and records it as
-    /// running with this process as its supervisor. Leaves the handled signals blocked for
+    /// running with this process as its supervisor. Without a terminal the container's stdout
+    /// and stderr are pipes, whose read ends come back as `outputs` for ProcessMonitor.wait
+    /// (with one, its output is the console's). Leaves the handled signals blocked for
     /// ProcessMonitor.wait (the caller unblocks them).
-    func launch(_ record: inout ContainerRecord, _ spec: Spec, stdin: StandardInput,
-                stdout: Int32? = nil, stderr: Int32? = nil) throws -> (CreatedContainer, ContainerCgroup) {
+    func launch(_ record: inout ContainerRecord, _ spec: Spec, stdin: StandardInput) throws
+        -> (container: CreatedContainer, cgroup: ContainerCgroup, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)]) {
         let cgroup = try containers.cgroup(of: record.id)
+        var outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)] = []
+        var childEnds: [FileDescriptor] = []
+        if spec.process?.terminal != true {
+            for stream in [ProcessMonitor.Stream.stdout, .stderr] {
+                let (read, write) = try FileDescriptor.pipe()
+                outputs.append((read, stream))
+                childEnds.append(write)
+            }
+        }
+        // Ours are closed when this returns (the child has its copies), so the reads see
+        // end-of-file when the container's side is gone.
+        defer { childEnds.forEach { $0.close() } }
         ProcessMonitor.blockHandledSignals()
         do {
             let created = try Launcher.create(LaunchRequest(
                 containerID: record.id, bundle: paths.container(record.id), spec: spec, stdin: stdin,
                 noPivot: spec.annotations?[SwiftainerAnnotation.noPivot] == "true", debug: DebugLog.enabled,
-                cgroup: cgroup, seccompCache: paths.seccompCache, stdout: stdout, stderr: stderr))
+                cgroup: cgroup, seccompCache: paths.seccompCache, stdout: childEnds.first?.raw, stderr: childEnds.last?.raw))
             DebugLog.log("init pid \(created.pid) ready")
             do {
                 try connect(&record, spec, initPid: created.pid)
@@ -178,7 +180,7 @@ public final class Engine {
             record.finishedAt = nil
             record.oomKilled = nil
             try containers.save(record)
-            return (created, cgroup)
+            return (created, cgroup, outputs)
         } catch {
             ProcessMonitor.unblockHandledSignals()
             throw error

@@ -67,32 +67,20 @@ extension Engine {
             let spec = try OCIRuntime.readSpec(bundle: dir)
             let log = try ContainerLogWriter(path: paths.log(id))
             defer { log.close() }
-            // Without a terminal the container writes to two pipes; with one, to the console.
-            var outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)] = []
-            var childEnds: [FileDescriptor] = []
-            if spec.process?.terminal != true {
-                for stream in [ProcessMonitor.Stream.stdout, .stderr] {
-                    let (read, write) = try FileDescriptor.pipe()
-                    outputs.append((read, stream))
-                    childEnds.append(write)
-                }
-            }
             // -d -i: an open stdin that never delivers anything (there is no attach).
             let stdinPipe = spec.annotations?[SwiftainerAnnotation.stdinOpen] == "true" ? try FileDescriptor.pipe() : nil
             defer { stdinPipe?.write.close() }
             if record.startedAt != nil { record.restartCount = (record.restartCount ?? 0) + 1 }
             record.detached = true
-            let launched: (CreatedContainer, ContainerCgroup)
+            let launched: (container: CreatedContainer, cgroup: ContainerCgroup, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)])
             do {
-                launched = try launch(&record, spec, stdin: stdinPipe.map { .descriptor($0.read.raw) } ?? .null, stdout: childEnds.first?.raw, stderr: childEnds.last?.raw)
+                launched = try launch(&record, spec, stdin: stdinPipe.map { .descriptor($0.read.raw) } ?? .null)
             } catch {
-                childEnds.forEach { $0.close() }
                 fail(&record, error)
                 throw error
             }
-            childEnds.forEach { $0.close() }
             stdinPipe?.read.close()
-            let (container, cgroup) = launched
+            let (container, cgroup, outputs) = launched
             send("ok")
             defer { ProcessMonitor.unblockHandledSignals() }
             let status = try ProcessMonitor.wait(pid: container.pid, console: container.consoleMaster, relayInput: false,
