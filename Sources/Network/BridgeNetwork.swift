@@ -184,9 +184,10 @@ public struct BridgeNetwork {
         try host.modify(bridge.index, up: true, "set \(name) up")
         // Containers reach beyond the host through it, and published ports reach them from
         // 127.0.0.1 (DNAT'ed loopback traffic must be allowed to leave through the bridge).
-        try Sysctl.set("net/ipv4/ip_forward", "1")
-        try Sysctl.set("net/ipv4/conf/\(name)/route_localnet", "1")
-        return try host.link(named: name) ?? bridge
+        for key in ["net.ipv4.ip_forward", "net.ipv4.conf.\(name).route_localnet"] where Sysctl.read(key) != "1" {
+            do { try Sysctl.write(key, "1") } catch { throw NetworkError("cannot set \(key) = 1: \(error)") }
+        }
+        return bridge
     }
 }
 
@@ -194,16 +195,3 @@ extension String {
     func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
-enum Sysctl {
-    static func set(_ key: String, _ value: String) throws {
-        let path = "/proc/sys/" + key
-        if (try? Files.readString(path))?.trimmingWhitespace == value { return }
-        do {
-            let fd = try FileDescriptor.open(path, O_WRONLY)
-            defer { fd.close() }
-            try fd.writeAll(value, what: path)
-        } catch {
-            throw NetworkError("cannot set \(key.split(separator: "/").joined(separator: ".")) = \(value): \(error)")
-        }
-    }
-}

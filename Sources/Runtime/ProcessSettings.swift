@@ -4,7 +4,7 @@ import Glibc
 import LinuxKit
 import OCI
 
-/// process.rlimits, process.oomScoreAdj and linux.sysctl, applied by the init.
+/// process.rlimits and process.oomScoreAdj, applied by the init (linux.sysctl: LinuxKit's Sysctl).
 enum ProcessSettings {
     static let rlimitNumbers: [String: Int32] = [
         "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4, "RLIMIT_RSS": 5,
@@ -34,17 +34,5 @@ enum ProcessSettings {
         } catch {
             throw RuntimeError("process.oomScoreAdj \(value) (lowering it needs CAP_SYS_RESOURCE)", error)
         }
-    }
-
-    /// `net.ipv4.ip_forward` → /proc/sys/net/ipv4/ip_forward. Keys with ".." or "/" are refused.
-    static func writeSysctl(_ key: String, _ value: String) throws {
-        let parts = key.split(separator: ".", omittingEmptySubsequences: false)
-        guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && !$0.contains("/") }) else {
-            throw RuntimeError("linux.sysctl: invalid key '\(key)'")
-        }
-        let path = "/proc/sys/" + parts.joined(separator: "/")
-        let fd = try FileDescriptor.open(path, O_WRONLY)
-        defer { fd.close() }
-        try fd.writeAll(value, what: path)
     }
 }

@@ -26,7 +26,7 @@ struct RootfsSetup {
         try stage(config.noPivot ? "chroot" : "pivot_root") { try switchRoot() }
         // Before /proc/sys turns read-only; net.* keys apply to the container's own network.
         for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
-            try stage("sysctl \(key)=\(value)") { try ProcessSettings.writeSysctl(key, value) }
+            try stage("sysctl \(key)=\(value)") { try Sysctl.write(key, value) }
         }
         for path in spec.linux?.maskedPaths ?? [] {
             try stage("mask \(path)") { try mask(path) }
