@@ -35,7 +35,7 @@ public struct NATRules {
 
     func apply(_ script: String, _ what: String) throws {
         DebugLog.log("nft: \(what)")
-        let result = try ExternalCommand.run(try Self.nft(), ["-f", "-"], input: script)
+        let result = try ExternalCommand.run(try Self.nft(), argv: ["nft", "-f", "-"], input: Array(script.utf8))
         guard result.status == 0 else {
             throw NetworkError("nft: \(what): \(result.stderr.trimmingWhitespace)")
         }
