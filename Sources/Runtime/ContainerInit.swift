@@ -70,11 +70,12 @@ public enum ContainerInit {
         if creates("mount") {
             try verifyExecutableIsReadOnly(debug)
         }
-        // The start FIFO lives on the host: hold it (O_PATH does not block) before pivot_root
-        // hides the host, and reopen it for writing through /proc/self/fd when waiting for start.
-        // The parent opened it (O_PATH) and passed it with "configure": in a user namespace the
-        // init may not be allowed to walk the state directory to it.
-        let startFifo = try passedFifo.map { FileDescriptor($0) } ?? config.startFifo.map { try FileDescriptor.open($0, Int32(SW_O_PATH)) }
+        // The start FIFO lives on the host: the parent opened it (O_PATH, which does not block)
+        // and passed it with "configure" — in a user namespace the init may not be allowed to
+        // walk the state directory — and it is reopened for writing through /proc/self/fd,
+        // after pivot_root has hidden the host, when waiting for start.
+        let startFifo = passedFifo.map { FileDescriptor($0) }
+        if config.startFifo != nil && startFifo == nil { throw RuntimeError("the start FIFO did not come with the configuration") }
         if creates("network") {
             debug("bring up lo")
             try check(sw_interface_up("lo"), "bring up", "lo")
@@ -148,9 +149,9 @@ public enum ContainerInit {
         }
         try CapabilitySetup.apply(process.capabilities, user: process.user)
         // Changing credentials clears the parent-death signal set at clone(); set it again so
-        // the container still dies with a killed `swiftainer run` (not for OCI create, whose
-        // creator exits on purpose).
-        if config.diesWithParent && config.startFifo == nil { _ = sw_set_pdeathsig(SIGKILL) }
+        // the container still dies with a killed `swiftainer run` (not for OCI create or a
+        // detached exec, whose creator exits on purpose).
+        if config.diesWithParent { _ = sw_set_pdeathsig(SIGKILL) }
         if noNewPrivileges {
             try check(sw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
             if let filter = seccompFilter { try loadSeccomp(filter, debug) }
