@@ -7,19 +7,8 @@ import Testing
 /// Detached containers and the Docker verbs around them (issue #6), against the real binary.
 @Suite(.serialized, requiresRoot) struct DetachedTests {
     /// `run -d` with a unique name; returns the full id printed.
-    func detach(_ name: String, _ arguments: [String]) -> String {
-        let result = Harness.run(["run", "-d", "--name", name] + arguments)
-        #expect(result.status == 0, "\(result.stderr)")
-        let id = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(id.count == 64, "run -d printed \(result.stdout)")
-        return id
-    }
-
-    func inspectState(_ name: String) -> [String: Any] {
-        let result = Harness.run(["inspect", name])
-        let objects = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]]
-        return objects?.first?["State"] as? [String: Any] ?? [:]
-    }
+    func detach(_ name: String, _ arguments: [String]) -> String { Harness.detach(name, arguments) }
+    func inspectState(_ name: String) -> [String: Any] { Harness.inspect(name, "State") }
 
     /// Nothing of the container is left: state directory, cgroup, host mounts.
     func expectGone(_ id: String, _ name: String) {

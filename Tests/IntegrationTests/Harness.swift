@@ -152,6 +152,21 @@ enum Harness {
         }
     }
 
+    /// `run -d --name NAME ARGUMENTS...`; the full id it printed.
+    static func detach(_ name: String, _ arguments: [String]) -> String {
+        let result = run(["run", "-d", "--name", name] + arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        let id = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.count == 64, "run -d printed \(result.stdout)")
+        return id
+    }
+
+    /// One section ("State", "NetworkSettings", …) of `inspect NAME`.
+    static func inspect(_ name: String, _ section: String) -> [String: Any] {
+        let objects = (try? JSONSerialization.jsonObject(with: Data(run(["inspect", name]).stdout.utf8))) as? [[String: Any]]
+        return objects?.first?[section] as? [String: Any] ?? [:]
+    }
+
     /// The container's group in one hierarchy ("" for cgroup v2): below the cgroup this test
     /// process is in, as /proc/self/cgroup lists it.
     static func groupDirectory(_ id: String, _ controller: String) -> String? {

@@ -10,16 +10,8 @@ import Testing
 @Suite(.serialized, requiresRoot) struct NetworkTests {
     static let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
 
-    func detach(_ name: String, _ arguments: [String]) -> String {
-        let result = Harness.run(["run", "-d", "--name", name] + arguments)
-        #expect(result.status == 0, "\(result.stderr)")
-        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    func address(of name: String) -> String {
-        let objects = (try? JSONSerialization.jsonObject(with: Data(Harness.run(["inspect", name]).stdout.utf8))) as? [[String: Any]]
-        return (objects?.first?["NetworkSettings"] as? [String: Any])?["IPAddress"] as? String ?? ""
-    }
+    func detach(_ name: String, _ arguments: [String]) -> String { Harness.detach(name, arguments) }
+    func address(of name: String) -> String { Harness.inspect(name, "NetworkSettings")["IPAddress"] as? String ?? "" }
 
     func addressOwner(_ ip: String) -> String? {
         try? String(contentsOfFile: "/run/swiftainer/networks/swiftainer0/addresses/\(ip)", encoding: .utf8)

@@ -24,8 +24,16 @@ import Testing
             "linux": ["namespaces": [["type": "pid"], ["type": "mount"], ["type": "uts"], ["type": "ipc"], ["type": "network"]],
                       "resources": ["pids": ["limit": 20]]],
         ]
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        try writeConfig(dir, config)
         return dir
+    }
+
+    func readConfig(_ dir: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as! [String: Any]
+    }
+
+    func writeConfig(_ dir: String, _ config: [String: Any]) throws {
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/config.json"))
     }
 
     func oci(_ arguments: [String]) -> Harness.Result {
@@ -120,8 +128,7 @@ import Testing
 
     /// Adds hooks to a bundle's config.json; each appends its phase to `log` and saves its stdin.
     func addHooks(_ dir: String, log: String) throws {
-        let url = URL(fileURLWithPath: dir + "/config.json")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var config = try readConfig(dir)
         func hook(_ phase: String, _ script: String? = nil) -> [[String: Any]] {
             [["path": "/bin/sh", "args": ["sh", "-c", script ?? "cat > \(log)-\(phase).json; echo \(phase) >> \(log)"]]]
         }
@@ -130,7 +137,7 @@ import Testing
                            // These two run inside the container: they leave their mark in its /tmp.
                            "createContainer": hook("createContainer", "echo createContainer >> /tmp/marks"),
                            "startContainer": hook("startContainer", "echo startContainer >> /tmp/marks")]
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        try writeConfig(dir, config)
     }
 
     @Test func hooksRunInTheirPhasesWithTheState() throws {
@@ -160,10 +167,9 @@ import Testing
     @Test func failingCreateRuntimeHookFailsCreateAndLeavesNothing() throws {
         let dir = try bundle(["true"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let url = URL(fileURLWithPath: dir + "/config.json")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var config = try readConfig(dir)
         config["hooks"] = ["createRuntime": [["path": "/bin/sh", "args": ["sh", "-c", "exit 3"]]]]
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        try writeConfig(dir, config)
         let id = "badhook-\(getpid())"
         let created = oci(["create", "--bundle", dir, id])
         #expect(created.status == 125 && created.stderr.contains("createRuntime hook 0 (/bin/sh) exited with status 3"), "\(created.status) \(created.stderr)")
@@ -173,11 +179,10 @@ import Testing
     @Test func anInitWhoseCreateDiedDoesNotLinger() throws {
         let dir = try bundle(["true"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let url = URL(fileURLWithPath: dir + "/config.json")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var config = try readConfig(dir)
         // The hook notes the init's pid and kills `create` (its parent) before it records anything.
         config["hooks"] = ["createRuntime": [["path": "/bin/sh", "args": ["sh", "-c", "sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' > \(dir)/init.pid; kill -9 $PPID"]]]]
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        try writeConfig(dir, config)
         let id = "orphan-\(getpid())"
         let created = oci(["create", "--bundle", dir, id])
         #expect(created.status == 137)
@@ -223,15 +228,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A user-namespaced bundle's rootfs belongs to the ids its root maps to.
         #expect(Harness.shell("chown -R 100000:100000 \(dir)/rootfs").status == 0)
-        let url = URL(fileURLWithPath: dir + "/config.json")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var config = try readConfig(dir)
         var linux = config["linux"] as! [String: Any]
         linux["namespaces"] = [["type": "user"], ["type": "pid"], ["type": "mount"], ["type": "uts"], ["type": "ipc"], ["type": "network"]]
         let withoutMaps = linux
         linux["uidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
         linux["gidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
         config["linux"] = linux
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        try writeConfig(dir, config)
         let id = "userns-\(getpid())"
         #expect(oci(["create", "--bundle", dir, id]).status == 0)
         #expect(oci(["start", id]).status == 0)
@@ -250,7 +254,7 @@ import Testing
 
         // Without maps: a clear error, and nothing left.
         config["linux"] = withoutMaps
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        try writeConfig(dir, config)
         let refused = oci(["create", "--bundle", dir, id + "-nomaps"])
         #expect(refused.status == 125 && refused.stderr.contains("linux.uidMappings"), "\(refused.stderr)")
         #expect(status(id + "-nomaps") == nil)
@@ -259,8 +263,7 @@ import Testing
     @Test func rlimitsOOMScoreAndSysctlReachTheProcess() throws {
         let dir = try bundle(["sh", "-c", "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let url = URL(fileURLWithPath: dir + "/config.json")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var config = try readConfig(dir)
         var process = config["process"] as! [String: Any]
         process["rlimits"] = [["type": "RLIMIT_NOFILE", "soft": 321, "hard": 654]]
         process["oomScoreAdj"] = 345
@@ -269,7 +272,7 @@ import Testing
         // The container's own network and IPC namespaces: the host's values stay as they are.
         linux["sysctl"] = ["net.ipv4.ip_forward": "1", "kernel.msgmax": "4321"]
         config["linux"] = linux
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        try writeConfig(dir, config)
         let hostMsgmax = (try? String(contentsOfFile: "/proc/sys/kernel/msgmax", encoding: .utf8)) ?? ""
         let result = oci(["run", "--bundle", dir, "limits-\(getpid())"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -278,7 +281,7 @@ import Testing
 
         process["rlimits"] = [["type": "RLIMIT_BOGUS", "soft": 1, "hard": 1]]
         config["process"] = process
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        try writeConfig(dir, config)
         let bad = oci(["run", "--bundle", dir, "badlimit-\(getpid())"])
         #expect(bad.status == 125 && bad.stderr.contains("RLIMIT_BOGUS"), "\(bad.stderr)")
     }
