@@ -227,13 +227,11 @@ public final class Engine {
     /// then records the exit, and the directory goes.
     public func remove(_ reference: String, force: Bool) throws {
         let record = try containers.find(reference)
-        if record.status == .running && record.isMonitorAlive {
+        if record.isRunning {
             guard force else { throw EngineError.containerRunning(reference) }
             if let pid = record.livePid { _ = Glibc.kill(pid, SIGKILL) }
             // Give the supervisor a moment to record the exit before the directory disappears.
-            for _ in 0..<100 where record.isMonitorAlive && (try? containers.load(record.id))?.status == .running {
-                usleep(50_000)
-            }
+            _ = waitForExit(record.id, timeout: 5)
         }
         try containers.remove(record.id)
     }
