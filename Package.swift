@@ -20,6 +20,8 @@ let package = Package(
         .target(name: "CLinux"),
 
         .target(name: "LinuxKit", dependencies: ["CLinux"]),
+        // Codable <-> JSON without Foundation (the binary starts twice per container).
+        .target(name: "JSONKit"),
         .target(name: "OCI", dependencies: ["LinuxKit"]),
         .target(name: "Images", dependencies: ["LinuxKit", "CZlib"]),
         .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit", "CLinux"]),
@@ -34,6 +36,7 @@ let package = Package(
         // Helpers shared by the test targets (temporary directories, a seeded generator).
         .target(name: "TestSupport", dependencies: ["LinuxKit"], path: "Tests/TestSupport"),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
+        .testTarget(name: "JSONKitTests", dependencies: ["JSONKit", "TestSupport"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "OCI", "LinuxKit", "TestSupport"]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "OCI", "TestSupport"]),
