@@ -23,14 +23,14 @@ let package = Package(
         // Codable <-> JSON without Foundation (the binary starts twice per container).
         .target(name: "JSONKit"),
         .target(name: "OCI", dependencies: ["LinuxKit"]),
-        .target(name: "Images", dependencies: ["LinuxKit", "CZlib"]),
+        .target(name: "Images", dependencies: ["LinuxKit", "JSONKit", "CZlib"]),
         .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit", "CLinux"]),
-        .target(name: "Seccomp", dependencies: ["OCI", "LinuxKit", "CSeccomp"]),
-        .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "CLinux", "Seccomp", "Cgroups"]),
+        .target(name: "Seccomp", dependencies: ["OCI", "LinuxKit", "JSONKit", "CSeccomp"]),
+        .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "JSONKit", "CLinux", "Seccomp", "Cgroups"]),
         .target(name: "Netlink", dependencies: ["LinuxKit", "CLinux"]),
         .target(name: "Network", dependencies: ["Netlink", "LinuxKit"]),
-        .target(name: "Engine", dependencies: ["Images", "Runtime", "OCI", "LinuxKit", "Seccomp", "Cgroups", "Network", "Netlink"]),
-        .target(name: "CLI", dependencies: ["Engine", "Runtime", "Images", "OCI", "LinuxKit"]),
+        .target(name: "Engine", dependencies: ["Images", "Runtime", "OCI", "LinuxKit", "JSONKit", "Seccomp", "Cgroups", "Network", "Netlink"]),
+        .target(name: "CLI", dependencies: ["Engine", "Runtime", "Images", "OCI", "LinuxKit", "JSONKit"]),
         .executableTarget(name: "swiftainer", dependencies: ["CLI"]),
 
         // Helpers shared by the test targets (temporary directories, a seeded generator).

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Engine
-import FoundationEssentials
 import Images
 import LinuxKit
 import OCI

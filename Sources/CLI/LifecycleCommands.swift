@@ -3,7 +3,6 @@ import Glibc
 #endif
 import CLinux
 import Engine
-import FoundationEssentials
 import LinuxKit
 import OCI
 import Runtime

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 import OCI
 import Runtime
@@ -11,10 +11,7 @@ enum OCICommands {
     static let all: [Command] = [create, start, state, kill, delete, features]
 
     static let features = Command(name: "features", usage: "features", summary: "OCI: what this runtime supports, as JSON", options: []) { _, _ in
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(OCIRuntime.features())
-        out(String(decoding: data, as: UTF8.self) + "\n")
+        out(String(decoding: try JSON.encode(OCIRuntime.features(), format: .document), as: UTF8.self) + "\n")
         return 0
     }
 
@@ -52,9 +49,7 @@ enum OCICommands {
 
     static let state = Command(name: "state", usage: "state ID", summary: "OCI: print the container's state as JSON", options: []) { args, context in
         guard args.positionals.count == 1 else { throw UsageError("\"state\" requires exactly 1 argument: ID") }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        out(String(decoding: try encoder.encode(try runtime(context).state(id: args.positionals[0])), as: UTF8.self) + "\n")
+        out(String(decoding: try JSON.encode(try runtime(context).state(id: args.positionals[0]), format: .document), as: UTF8.self) + "\n")
         return 0
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Engine
 import Images
+import JSONKit
 import LinuxKit
 import Runtime
 
@@ -73,7 +74,7 @@ public enum SwiftainerCLI {
             let message = "\(error)"
             let line: String
             if json {
-                line = "{\"level\":\"error\",\"msg\":\(JSONText.quoted(message)),\"time\":\"\(Clock.rfc3339())\"}\n"
+                line = "{\"level\":\"error\",\"msg\":\(JSON.quoted(message)),\"time\":\"\(Clock.rfc3339())\"}\n"
             } else {
                 line = "swiftainer: \(message)\n"
             }

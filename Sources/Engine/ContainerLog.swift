@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 import Runtime
 
@@ -19,7 +19,7 @@ public struct LogEntry: Codable, Equatable, Sendable {
     }
 
     public var jsonLine: String {
-        "{\"log\":\(JSONText.quoted(log)),\"stream\":\(JSONText.quoted(stream)),\"time\":\"\(time)\"}\n"
+        "{\"log\":\(JSON.quoted(log)),\"stream\":\(JSON.quoted(stream)),\"time\":\"\(time)\"}\n"
     }
 }
 
@@ -81,10 +81,9 @@ public enum ContainerLogReader {
         guard offset < bytes.count, let lastNewline = bytes.lastIndex(of: UInt8(ascii: "\n")), lastNewline >= offset else {
             return ([], offset)
         }
-        let decoder = JSONDecoder()
         var entries: [LogEntry] = []
         for line in bytes[offset...lastNewline].split(separator: UInt8(ascii: "\n")) {
-            if let entry = try? decoder.decode(LogEntry.self, from: Data(line)) { entries.append(entry) }
+            if let entry = try? JSON.decode(LogEntry.self, from: line) { entries.append(entry) }
         }
         return (entries, lastNewline + 1)
     }

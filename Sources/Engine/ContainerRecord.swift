@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Images
 import Network
 import LinuxKit

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
+import JSONKit
 import Cgroups
 import Images
 import LinuxKit
@@ -42,11 +42,11 @@ public final class ContainerStore {
     func recordPath(_ id: String) -> String { paths.container(id) + "/container.json" }
 
     public func load(_ id: String) throws -> ContainerRecord {
-        try JSONDecoder().decode(ContainerRecord.self, from: Data(try Files.read(recordPath(id))))
+        try JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(id)))
     }
 
     public func save(_ record: ContainerRecord) throws {
-        try Files.writeAtomically(recordPath(record.id), try JSONEncoder.pretty.encode(record).bytes, mode: 0o600)
+        try Files.writeAtomically(recordPath(record.id), try JSON.encode(record, format: .document), mode: 0o600)
     }
 
     /// Every container whose record can be read; a directory without one is an interrupted create.

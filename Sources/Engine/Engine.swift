@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
+import JSONKit
 import Images
 import Netlink
 import Network
@@ -109,7 +109,7 @@ public final class Engine {
                 try check(mkdir(dir + "/" + sub, 0o755), "mkdir", dir + "/" + sub)
             }
             var spec = SpecBuilder.spec(for: options, image: image, containerID: id,
-                                        hostEnvironment: ProcessInfo.processInfo.environment, hostHostname: Self.hostname(),
+                                        hostEnvironment: ProcessInfoLinux.environment, hostHostname: Self.hostname(),
                                         capabilities: capabilities, seccomp: seccomp, resources: resources)
             spec.annotations?[SwiftainerAnnotation.overlayLower] = images.rootfsPath(of: image)
             spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
@@ -123,7 +123,7 @@ public final class Engine {
                     spec.process?.env = env.filter { !$0.hasPrefix("HOME=") } + ["HOME=\(home ?? "/")"]
                 }
             }
-            try Files.writeAtomically(dir + "/config.json", try JSONEncoder.pretty.encode(spec).bytes, mode: 0o600)
+            try Files.writeAtomically(dir + "/config.json", try JSON.encode(spec, format: .document), mode: 0o600)
             return (record, spec, supervision)
         } catch {
             supervision.unlock()

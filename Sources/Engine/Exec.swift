@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
 import LinuxKit
 import OCI
 import Runtime
@@ -35,7 +34,7 @@ extension Engine {
         process.consoleSize = nil
         var env = process.env ?? []
         for entry in options.env {
-            env = SpecBuilder.merge(env, entry, hostEnvironment: ProcessInfo.processInfo.environment)
+            env = SpecBuilder.merge(env, entry, hostEnvironment: ProcessInfoLinux.environment)
         }
         if options.tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         process.env = env

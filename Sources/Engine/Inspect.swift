@@ -1,4 +1,4 @@
-import FoundationEssentials
+import JSONKit
 import Images
 import LinuxKit
 import OCI
@@ -74,18 +74,17 @@ extension Engine {
     /// The JSON array `inspect` prints, one object per reference, containers before images
     /// (as Docker resolves a name).
     public func inspect(_ references: [String]) throws -> [UInt8] {
-        var objects: [String] = []
-        let encoder = JSONEncoder.pretty
+        var objects: [JSONValue] = []
         for reference in references {
             if let record = try? containers.find(reference) {
-                objects.append(String(decoding: try encoder.encode(inspection(of: record)), as: UTF8.self))
+                objects.append(try JSON.encodeValue(inspection(of: record)))
             } else if let image = try? images.resolve(reference) {
-                objects.append(String(decoding: try encoder.encode(image), as: UTF8.self))
+                objects.append(try JSON.encodeValue(image))
             } else {
                 throw EngineError.invalidOption("no such object: \(reference)")
             }
         }
-        return Array(("[" + objects.joined(separator: ",\n") + "]").utf8)
+        return JSON.write(.array(objects), format: .document)
     }
 
     func inspection(of record: ContainerRecord) -> ContainerInspection {

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Cgroups
-import FoundationEssentials
 import LinuxKit
 import OCI
 import Runtime

@@ -1,4 +1,6 @@
-import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import LinuxKit
 
 /// Where swiftainer keeps its data. Default /var/lib/swiftainer (images, containers) and
@@ -10,8 +12,8 @@ public struct Paths: Sendable {
     public let rootOverride: String?
 
     public init(root: String? = nil) {
-        if let root = root ?? ProcessInfo.processInfo.environment["SWIFTAINER_ROOT"], !root.isEmpty {
-            let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
+        if let root = root ?? getenv("SWIFTAINER_ROOT").map { String(cString: $0) }, !root.isEmpty {
+            let absolute = root.hasPrefix("/") ? root : ProcessInfoLinux.currentDirectory + "/" + root
             data = absolute
             state = absolute + "/run"
             rootOverride = absolute

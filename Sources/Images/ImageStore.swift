@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 
 /// What `run` needs from an image besides its files.
@@ -112,7 +112,7 @@ public final class ImageStore {
                 try Files.removeTree(scratch)
             } else {
                 if Files.isDirectory(layer) { try Files.removeTree(layer) } // a layer without record is an interrupted import
-                try Files.writeAtomically(recordPath, try JSONEncoder.pretty.encode(record).bytes)
+                try Files.writeAtomically(recordPath, try JSON.encode(record, format: .document))
                 try check(rename(scratch + "/rootfs", layer), "rename", "\(scratch)/rootfs -> \(layer)")
                 try Files.removeTree(scratch)
             }
@@ -167,16 +167,16 @@ public final class ImageStore {
     // MARK: lookup
 
     private func readRecord(_ path: String) throws -> ImageRecord {
-        try JSONDecoder().decode(ImageRecord.self, from: Data(try Files.read(path)))
+        try JSON.decode(ImageRecord.self, from: try Files.read(path))
     }
 
     func readRepositories() throws -> [String: String] {
         guard Files.exists(repositoriesPath) else { return [:] }
-        return try JSONDecoder().decode([String: String].self, from: Data(try Files.read(repositoriesPath)))
+        return try JSON.decode([String: String].self, from: try Files.read(repositoriesPath))
     }
 
     private func writeRepositories(_ repositories: [String: String]) throws {
-        try Files.writeAtomically(repositoriesPath, try JSONEncoder.pretty.encode(repositories).bytes)
+        try Files.writeAtomically(repositoriesPath, try JSON.encode(repositories, format: .document))
     }
 
     /// All images whose layer is complete, with their tags (an untagged image has none).
@@ -243,14 +243,3 @@ public final class ImageStore {
     }
 }
 
-extension JSONEncoder {
-    public static var pretty: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-}
-
-extension Data {
-    public var bytes: [UInt8] { [UInt8](self) }
-}

@@ -43,6 +43,8 @@ public struct JSONFormat: OptionSet, Sendable {
     public static let pretty = JSONFormat(rawValue: 1 << 0)
     /// Object members sorted by key, so equal values encode to equal bytes.
     public static let sortedKeys = JSONFormat(rawValue: 1 << 1)
+    /// What swiftainer writes for people and files: pretty, keys sorted.
+    public static let document: JSONFormat = [.pretty, .sortedKeys]
 }
 
 /// Codable to and from JSON bytes without Foundation: the runtime starts twice per container,
@@ -50,6 +52,35 @@ public struct JSONFormat: OptionSet, Sendable {
 public enum JSON {
     public static func encode<T: Encodable>(_ value: T, format: JSONFormat = []) throws -> [UInt8] {
         write(try encodeValue(value), format: format)
+    }
+
+    /// `text` as a JSON string literal, for lines written by hand in one piece (log lines,
+    /// error lines) without building a value first.
+    public static func quoted(_ text: String) -> String {
+        String(decoding: write(.string(text)), as: UTF8.self)
+    }
+
+    /// One line for a decoding error, naming the field at fault:
+    /// "syscalls[3].action: expected a string but found a number", "linux: missing field 'x'".
+    /// Other errors are described as they describe themselves.
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func path(_ keys: [CodingKey]) -> String {
+            keys.reduce("") { result, key in
+                if let index = key.intValue { return result + "[\(index)]" }
+                return result.isEmpty ? key.stringValue : result + "." + key.stringValue
+            }
+        }
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            let at = path(context.codingPath)
+            return at.isEmpty ? context.debugDescription : "\(at): \(context.debugDescription)"
+        case .keyNotFound(let key, let context):
+            let at = path(context.codingPath)
+            return "\(at.isEmpty ? "" : at + ": ")missing field '\(key.stringValue)'"
+        @unknown default:
+            return "\(error)"
+        }
     }
 
     public static func write(_ value: JSONValue, format: JSONFormat = []) -> [UInt8] {

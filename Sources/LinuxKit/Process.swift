@@ -19,6 +19,27 @@ public enum ProcessInfoLinux {
 
     public static var onlineCPUs: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
+    /// This process's environment (the first of duplicate names wins, as getenv does).
+    public static var environment: [String: String] {
+        var result: [String: String] = [:]
+        var entry = environ
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            if let equals = text.firstIndex(of: "="), result[String(text[..<equals])] == nil {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            entry += 1
+        }
+        return result
+    }
+
+    /// The working directory, or "/" if it cannot be named (removed, or longer than PATH_MAX).
+    public static var currentDirectory: String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "/" }
+        return String(cString: buffer)
+    }
+
     public static func isAlive(pid: Int32, startTime: UInt64) -> Bool {
         pid > 0 && self.startTime(of: pid) == startTime
     }

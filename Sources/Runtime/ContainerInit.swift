@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CLinux
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 import OCI
 
@@ -53,7 +53,7 @@ public enum ContainerInit {
         guard case (.configure(let payload), let passedFifo)? = received else {
             exit(125) // the parent went away before configuring us
         }
-        let config = try JSONDecoder().decode(InitConfig.self, from: Data(payload))
+        let config = try JSON.decode(InitConfig.self, from: payload)
         let debug: (String) -> Void = { line in
             if config.debug { fputs("swiftainer: debug: \(DebugLog.timestamp()) init \(config.containerID.prefix(12)): \(line)\n", stderr) }
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 import OCI
 
@@ -17,7 +17,7 @@ import OCI
 public enum HookRunner {
     public static func run(_ hooks: [Hook]?, phase: String, state: State) throws {
         guard let hooks, !hooks.isEmpty else { return }
-        let input = try JSONEncoder().encode(state)
+        let input = try JSON.encode(state)
         for (index, hook) in hooks.enumerated() {
             DebugLog.log("hook \(phase)[\(index)]: \(hook.path)")
             let result: ExternalCommand.Output

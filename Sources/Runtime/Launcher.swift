@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CLinux
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 import Cgroups
 import OCI
@@ -208,7 +208,7 @@ public enum Launcher {
             config.hostPid = pid
             let fifo = try request.startFifo.map { try FileDescriptor.open($0, Int32(SW_O_PATH)) }
             defer { fifo?.close() }
-            try parentEnd.send(.configure(Array(try JSONEncoder().encode(config))), passing: fifo?.raw)
+            try parentEnd.send(.configure(try JSON.encode(config)), passing: fifo?.raw)
             // While the init builds its root filesystem: it must be in its cgroup before the
             // container's process runs, and the move is slow on cgroup v1.
             if let cgroup = request.cgroup {

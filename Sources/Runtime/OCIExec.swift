@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Cgroups
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 import OCI
 
@@ -21,8 +21,8 @@ public struct OCIExecRequest {
     public static func readProcess(_ path: String) throws -> Process {
         let bytes: [UInt8]
         do { bytes = try Files.read(path) } catch { throw RuntimeError("--process \(path): \(error)") }
-        do { return try JSONDecoder().decode(Process.self, from: Data(bytes)) } catch {
-            throw RuntimeError("--process \(path): \(error)")
+        do { return try JSON.decode(Process.self, from: bytes) } catch {
+            throw RuntimeError("--process \(path): \(JSON.describe(error))")
         }
     }
 }

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import CLinux
 import Cgroups
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 import OCI
 
@@ -40,7 +40,7 @@ public final class OCIRuntime {
         guard let bytes = try? Files.read(directory(id) + "/state.json") else {
             throw RuntimeError("container \(id) does not exist")
         }
-        return try JSONDecoder().decode(OCIContainerRecord.self, from: Data(bytes))
+        return try JSON.decode(OCIContainerRecord.self, from: bytes)
     }
 
     /// The container's cgroup from linux.cgroupsPath, always below the cgroup swiftainer runs in:
@@ -68,9 +68,9 @@ public final class OCIRuntime {
         let path = bundle + "/config.json"
         guard let bytes = try? Files.read(path) else { throw RuntimeError("bundle \(bundle): cannot read config.json") }
         do {
-            return try JSONDecoder().decode(Spec.self, from: Data(bytes))
+            return try JSON.decode(Spec.self, from: bytes)
         } catch {
-            throw RuntimeError("\(path): \(error)")
+            throw RuntimeError("\(path): \(JSON.describe(error))")
         }
     }
 
@@ -94,7 +94,7 @@ public final class OCIRuntime {
         let record = OCIContainerRecord(
             id: id, pid: pid, pidStartTime: ProcessInfoLinux.startTime(of: pid) ?? 0, bundle: bundle,
             created: Clock.rfc3339(), annotations: spec.annotations, cgroupPath: cgroupPath)
-        try Files.writeAtomically(directory(id) + "/state.json", [UInt8](try JSONEncoder().encode(record)), mode: 0o600)
+        try Files.writeAtomically(directory(id) + "/state.json", try JSON.encode(record), mode: 0o600)
     }
 
     public func create(id: String, bundle: String, pidFile: String?, consoleSocket: String?, noPivot: Bool) throws {
@@ -266,7 +266,7 @@ public final class OCIRuntime {
     }
 
     func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        path.hasPrefix("/") ? path : ProcessInfoLinux.currentDirectory + "/" + path
     }
 }
 

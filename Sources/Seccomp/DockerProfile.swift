@@ -1,4 +1,4 @@
-import FoundationEssentials
+import JSONKit
 import OCI
 
 /// A seccomp profile in Docker's JSON format (moby/profiles/seccomp): what
@@ -53,11 +53,11 @@ extension DockerProfile {
     /// Parses a profile; errors name the source and the JSON path of the bad field.
     public static func parse(_ data: [UInt8], source: String) throws -> DockerProfile {
         do {
-            let profile = try JSONDecoder().decode(DockerProfile.self, from: Data(data))
+            let profile = try JSON.decode(DockerProfile.self, from: data)
             try profile.validate(source: source)
             return profile
         } catch let error as DecodingError {
-            throw SeccompError("seccomp profile \(source): \(describe(error))")
+            throw SeccompError("seccomp profile \(source): \(JSON.describe(error))")
         }
     }
 
@@ -113,28 +113,6 @@ extension DockerProfile {
         }
         return OCI.Seccomp(defaultAction: defaultAction, defaultErrnoRet: defaultErrnoRet,
                            architectures: arches.isEmpty ? nil : arches, flags: flags, syscalls: rules)
-    }
-}
-
-/// "syscalls[3].action: expected a string" from Codable's error.
-func describe(_ error: DecodingError) -> String {
-    func path(_ keys: [CodingKey]) -> String {
-        keys.reduce("") { result, key in
-            if let index = key.intValue { return result + "[\(index)]" }
-            return result.isEmpty ? key.stringValue : result + "." + key.stringValue
-        }
-    }
-    switch error {
-    case .typeMismatch(_, let context), .valueNotFound(_, let context):
-        return "\(path(context.codingPath)): \(context.debugDescription)"
-    case .keyNotFound(let key, let context):
-        let at = path(context.codingPath)
-        return "\(at.isEmpty ? "" : at + ": ")missing field '\(key.stringValue)'"
-    case .dataCorrupted(let context):
-        let at = path(context.codingPath)
-        return "\(at.isEmpty ? "invalid JSON" : at): \(context.debugDescription)"
-    @unknown default:
-        return "\(error)"
     }
 }
 

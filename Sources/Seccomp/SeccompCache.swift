@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CSeccomp
-import FoundationEssentials
+import JSONKit
 import LinuxKit
 import OCI
 
@@ -15,10 +15,8 @@ public struct SeccompCache {
     public init(directory: String) { self.directory = directory }
 
     public func key(for seccomp: OCI.Seccomp) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         var hash = SHA256()
-        hash.update(Array(try encoder.encode(seccomp)))
+        hash.update(try JSON.encode(seccomp, format: .sortedKeys))
         let version = seccomp_version().pointee
         hash.update(Array("libseccomp \(version.major).\(version.minor).\(version.micro) \(SeccompArch.native)".utf8))
         return SHA256.hex(hash.finalize())

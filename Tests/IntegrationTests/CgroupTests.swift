@@ -37,7 +37,7 @@ import Testing
         #expect(result.stderr.contains("killed by the OOM killer"), "\(result.stderr)")
         let id = Harness.containerID(named: name) ?? ""
         let record = (try? String(contentsOfFile: Harness.root + "/containers/\(id)/container.json", encoding: .utf8)) ?? ""
-        #expect(record.contains("\"oomKilled\" : true"), "\(record)")
+        #expect(record.contains("\"oomKilled\": true"), "\(record)")
         _ = Harness.run(["rm", name])
     }
 

@@ -148,7 +148,7 @@ enum Harness {
     static func containerID(named name: String) -> String? {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []
         return ids.first { id in
-            ((try? String(contentsOfFile: root + "/containers/\(id)/container.json", encoding: .utf8)) ?? "").contains("\"name\" : \"\(name)\"")
+            ((try? String(contentsOfFile: root + "/containers/\(id)/container.json", encoding: .utf8)) ?? "").contains("\"name\": \"\(name)\"")
         }
     }
 
@@ -192,7 +192,7 @@ enum Harness {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []
         return ids.contains { id in
             let record = (try? String(contentsOfFile: root + "/containers/\(id)/container.json", encoding: .utf8)) ?? ""
-            return record.contains("\"name\" : \"\(name)\"")
+            return record.contains("\"name\": \"\(name)\"")
         }
     }
 }

@@ -124,6 +124,17 @@ private let sample = Document(
         }
     }
 
+    @Test func describeNamesTheFieldAtFault() {
+        func describe(_ document: String) -> String {
+            do { _ = try JSON.decode(Document.self, from: Array(document.utf8)); return "" } catch { return JSON.describe(error) }
+        }
+        let valid = String(decoding: try! JSON.encode(sample), as: UTF8.self)
+        #expect(describe(valid.replacingOccurrences(of: "[1,-2,3]", with: "[1,true]")) == "nested[1][1]: expected a number but found a boolean")
+        #expect(describe(valid.replacingOccurrences(of: "\"quota\":", with: "\"other\":")) == "limits: missing field 'quota'")
+        #expect(describe("[1") == "invalid JSON at line 1, column 3: unexpected end of input, expected ',' or ']' in an array")
+        #expect(JSON.describe(EncodingError.invalidValue(1, .init(codingPath: [], debugDescription: "x"))).contains("invalidValue"))
+    }
+
     @Test func integersComeFromExactNumbersOnly() throws {
         #expect(try JSON.decode(Int.self, from: Array("1e3".utf8)) == 1000)
         #expect(try JSON.decode(Int.self, from: Array("2.0".utf8)) == 2)

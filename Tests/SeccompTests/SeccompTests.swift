@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test func malformedProfilesNameTheFieldAtFault() {
-        #expect(error("{not json") == "seccomp profile test.json: invalid JSON: The given data was not valid JSON.")
+        #expect(error("{not json") == "seccomp profile test.json: invalid JSON at line 1, column 2: unexpected 'n', expected a member name in quotes")
         #expect(error(#"{"defaultAction": "SCMP_ACT_BOGUS"}"#) == "seccomp profile test.json: defaultAction: unknown action 'SCMP_ACT_BOGUS'")
         #expect(error(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOPE"}]}"#)
                 == "seccomp profile test.json: syscalls[0].action: unknown action 'SCMP_ACT_NOPE'")
