@@ -49,3 +49,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// Generic types in our code reach their metadata through accessor functions rather than
+// mangled names: demangling one at run time looks its conformances up by scanning every
+// conformance record in the binary, ~2 ms of each process start through the Codable paths.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
+    ]
+}

@@ -140,7 +140,11 @@ public enum Launcher {
         let flags = try cloneFlags(for: spec)
         let filter = try spec.linux?.seccomp.map { try compileSeccomp($0, cacheDirectory: request.seccompCache) }
         let diesWithCaller = request.startFifo == nil && !request.outlivesCaller
-        var config = InitConfig(containerID: request.containerID, spec: spec, rootfs: rootfs, bundle: request.bundle,
+        // The init gets the compiled filter, not linux.seccomp: Docker's profile is most of the
+        // spec's JSON, which the init would otherwise decode for nothing.
+        var initSpec = spec
+        initSpec.linux?.seccomp = nil
+        var config = InitConfig(containerID: request.containerID, spec: initSpec, rootfs: rootfs, bundle: request.bundle,
                                 noPivot: request.noPivot, debug: request.debug, startFifo: request.startFifo)
         config.diesWithParent = diesWithCaller
 

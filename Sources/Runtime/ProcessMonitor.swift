@@ -70,7 +70,7 @@ public enum ProcessMonitor {
                 } else if entry.fd == 0 {
                     let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
                     if n > 0, let console {
-                        try? console.writeAll(UnsafeRawBufferPointer(start: buffer, count: n))
+                        buffer.withUnsafeBytes { try? console.writeAll(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
                     } else if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
                         // End of our input: send the terminal's end-of-file character once.
                         inputOpen = false
