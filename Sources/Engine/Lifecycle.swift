@@ -58,7 +58,7 @@ extension Engine {
         do {
             let dir = paths.container(id)
             // One supervisor per container: a second `start` racing this one finds the lock taken.
-            guard let lock = try inheritedLock ?? takeSupervision(id) else {
+            guard let lock = inheritedLock ?? takeSupervision(id) else {
                 throw EngineError.invalidOption("container \(id) is already running or being started")
             }
             defer { lock.unlock() }

@@ -12,7 +12,7 @@ public struct Paths: Sendable {
     public let rootOverride: String?
 
     public init(root: String? = nil) {
-        if let root = root ?? getenv("SWIFTAINER_ROOT").map { String(cString: $0) }, !root.isEmpty {
+        if let root = root ?? getenv("SWIFTAINER_ROOT").map({ String(cString: $0) }), !root.isEmpty {
             let absolute = root.hasPrefix("/") ? root : ProcessInfoLinux.currentDirectory + "/" + root
             data = absolute
             state = absolute + "/run"

@@ -1,5 +1,6 @@
 /// The Encoder behind `JSON.encode`: containers write into `EncodingNode`s (references, so a
 /// container handed out earlier can still add members), finished into a `JSONValue` at the end.
+/// Primitive members are stored as values directly (see `Primitive`).
 final class EncodingNode {
     enum Content {
         case empty
@@ -14,8 +15,8 @@ final class EncodingNode {
         switch content {
         case .empty: return .object([])
         case .value(let value): return value
-        case .object(let builder): return .object(builder.keys.map { ($0, builder.nodes[$0]!.finish()) })
-        case .array(let builder): return .array(builder.nodes.map { $0.finish() })
+        case .object(let builder): return .object(zip(builder.keys, builder.slots).map { ($0, $1.finish()) })
+        case .array(let builder): return .array(builder.slots.map { $0.finish() })
         }
     }
 
@@ -35,26 +36,62 @@ final class EncodingNode {
     }
 }
 
-final class ObjectBuilder {
-    var keys: [String] = []
-    var nodes: [String: EncodingNode] = [:]
+/// A member or element: a finished value, or a node a nested container still fills in.
+enum Slot {
+    case value(JSONValue)
+    case node(EncodingNode)
 
-    /// The node for `key`; encoding a key twice replaces its value but keeps its first position.
-    func node(for key: String) -> EncodingNode {
-        if let node = nodes[key] { return node }
-        let node = EncodingNode()
+    func finish() -> JSONValue {
+        switch self {
+        case .value(let value): return value
+        case .node(let node): return node.finish()
+        }
+    }
+}
+
+final class ObjectBuilder {
+    private(set) var keys: [String] = []
+    private(set) var slots: [Slot] = []
+    /// Positions by key, kept once the object is too big for a linear search.
+    private var positions: [String: Int] = [:]
+    private static let linearSearchLimit = 12
+
+    private func position(of key: String) -> Int? {
+        keys.count <= Self.linearSearchLimit ? keys.firstIndex(of: key) : positions[key]
+    }
+
+    /// Encoding a key twice replaces its value but keeps its first position.
+    func set(_ key: String, _ slot: Slot) {
+        if let index = position(of: key) {
+            slots[index] = slot
+            return
+        }
         keys.append(key)
-        nodes[key] = node
+        slots.append(slot)
+        if keys.count > Self.linearSearchLimit {
+            if positions.isEmpty {
+                for (index, existing) in keys.enumerated() { positions[existing] = index }
+            } else {
+                positions[key] = keys.count - 1
+            }
+        }
+    }
+
+    /// The node for a nested container or super encoder at `key`.
+    func node(for key: String) -> EncodingNode {
+        if let index = position(of: key), case .node(let node) = slots[index] { return node }
+        let node = EncodingNode()
+        set(key, .node(node))
         return node
     }
 }
 
 final class ArrayBuilder {
-    var nodes: [EncodingNode] = []
+    var slots: [Slot] = []
 
     func appendNode() -> EncodingNode {
         let node = EncodingNode()
-        nodes.append(node)
+        slots.append(.node(node))
         return node
     }
 }
@@ -97,6 +134,7 @@ struct ValueEncoder: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     static func encode<T: Encodable>(_ value: T, codingPath: [CodingKey]) throws -> JSONValue {
+        if let primitive = Primitive.box(value) { return primitive }
         let node = EncodingNode()
         try value.encode(to: ValueEncoder(node: node, codingPath: codingPath))
         return node.finish()
@@ -119,7 +157,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let object: ObjectBuilder
     let codingPath: [CodingKey]
 
-    private func put(_ value: JSONValue, _ key: Key) { object.node(for: key.stringValue).content = .value(value) }
+    private func put(_ value: JSONValue, _ key: Key) { object.set(key.stringValue, .value(value)) }
 
     mutating func encodeNil(forKey key: Key) throws { put(.null, key) }
     mutating func encode(_ value: Bool, forKey key: Key) throws { put(.bool(value), key) }
@@ -137,7 +175,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt32, forKey key: Key) throws { put(Box.integer(value), key) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { put(Box.integer(value), key) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        put(try ValueEncoder.encode(value, codingPath: codingPath + [key]), key)
+        put(try Primitive.box(value) ?? ValueEncoder.encode(value, codingPath: codingPath + [key]), key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
@@ -160,9 +198,9 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 private struct UnkeyedContainer: UnkeyedEncodingContainer {
     let array: ArrayBuilder
     let codingPath: [CodingKey]
-    var count: Int { array.nodes.count }
+    var count: Int { array.slots.count }
 
-    private func put(_ value: JSONValue) { array.appendNode().content = .value(value) }
+    private func put(_ value: JSONValue) { array.slots.append(.value(value)) }
     private var nextPath: [CodingKey] { codingPath + [IndexKey(count)] }
 
     mutating func encodeNil() throws { put(.null) }
@@ -180,7 +218,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt16) throws { put(Box.integer(value)) }
     mutating func encode(_ value: UInt32) throws { put(Box.integer(value)) }
     mutating func encode(_ value: UInt64) throws { put(Box.integer(value)) }
-    mutating func encode<T: Encodable>(_ value: T) throws { put(try ValueEncoder.encode(value, codingPath: nextPath)) }
+    mutating func encode<T: Encodable>(_ value: T) throws { put(try Primitive.box(value) ?? ValueEncoder.encode(value, codingPath: nextPath)) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let path = nextPath
@@ -219,5 +257,5 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { put(Box.integer(value)) }
     mutating func encode(_ value: UInt32) throws { put(Box.integer(value)) }
     mutating func encode(_ value: UInt64) throws { put(Box.integer(value)) }
-    mutating func encode<T: Encodable>(_ value: T) throws { put(try ValueEncoder.encode(value, codingPath: codingPath)) }
+    mutating func encode<T: Encodable>(_ value: T) throws { put(try Primitive.box(value) ?? ValueEncoder.encode(value, codingPath: codingPath)) }
 }
