@@ -58,9 +58,7 @@ import Testing
     }
 
     @Test func builtInDefaultIsTheFileInTheRepository() throws {
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let fileBytes = try Data(contentsOf: repository.appendingPathComponent("profiles/seccomp-default.json"))
-        #expect(String(decoding: fileBytes, as: UTF8.self) == DockerProfile.defaultProfileJSON + "\n",
+        #expect(try DockerProfile.builtInDefault() == DockerProfile.parse(defaultProfileFile(), source: "profiles/seccomp-default.json"),
                 "profiles/seccomp-default.json changed: run scripts/gen-default-profile")
     }
 
@@ -124,9 +122,9 @@ import Testing
 /// Property test: mutated profiles never crash the parser; they parse or fail with a
 /// SeccompError (a seeded generator keeps failures reproducible).
 @Suite struct ProfileParserFuzzTests {
-    @Test func mutatedProfilesFailCleanly() {
+    @Test func mutatedProfilesFailCleanly() throws {
         var random = SplitMix(seed: 0x5eed_c0de)
-        let base = Array(DockerProfile.defaultProfileJSON.utf8.prefix(3000)) + Array(#"]}]}"#.utf8)
+        let base = Array(try defaultProfileFile().prefix(3000)) + Array(#"]}]}"#.utf8)
         let small = Array(#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#.utf8)
         let alphabet = Array(#"{}[]":,0123456789-"#.utf8)
         var parsed = 0
@@ -175,4 +173,10 @@ import Testing
         _ = try cache.filter(for: other, compile: compile)
         #expect(compilations == 2)
     }
+}
+
+/// profiles/seccomp-default.json from the repository this test was built from.
+private func defaultProfileFile() throws -> [UInt8] {
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return Array(try Data(contentsOf: repository.appendingPathComponent("profiles/seccomp-default.json")))
 }
