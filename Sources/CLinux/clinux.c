@@ -276,6 +276,7 @@ int sw_cap_last(void) {
 }
 
 int sw_cap_bounding_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
+int sw_cap_bounding_read(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0); }
 int sw_set_keep_caps(int value) { return prctl(PR_SET_KEEPCAPS, value, 0, 0, 0); }
 int sw_cap_ambient_clear(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
 int sw_cap_ambient_raise(int cap) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0); }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 public enum ProcessInfoLinux {
     /// The start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or nil
@@ -18,6 +19,18 @@ public enum ProcessInfoLinux {
     }
 
     public static var onlineCPUs: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    /// This process's capability bounding set as a bit mask (PR_CAPBSET_READ per capability:
+    /// cheaper than reading /proc/self/status, which the kernel renders in full).
+    public static var capabilityBoundingSet: UInt64 {
+        var mask: UInt64 = 0
+        for cap in 0..<64 {
+            let inSet = sw_cap_bounding_read(Int32(cap))
+            if inSet < 0 { break }
+            if inSet == 1 { mask |= 1 << UInt64(cap) }
+        }
+        return mask
+    }
 
     /// This process's environment (the first of duplicate names wins, as getenv does).
     public static var environment: [String: String] {

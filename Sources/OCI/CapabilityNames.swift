@@ -29,11 +29,7 @@ public enum CapabilityNames {
         return ownBoundingSet & (1 << UInt64(number)) != 0
     }
 
-    static let ownBoundingSet: UInt64 = {
-        let status = (try? Files.readString("/proc/self/status")) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
-        return line.flatMap { UInt64($0.dropFirst("CapBnd:".count).trimmingWhitespace, radix: 16) } ?? 0
-    }()
+    static let ownBoundingSet = ProcessInfoLinux.capabilityBoundingSet
 
     /// "sys_admin", "SYS_ADMIN" or "CAP_SYS_ADMIN" -> "CAP_SYS_ADMIN"; nil when unknown.
     public static func canonical(_ text: String) -> String? {

@@ -7,6 +7,19 @@ import Testing
 @testable import LinuxKit
 
 @Suite struct LinuxKitTests {
+    @Test func boundingSetMatchesWhatTheKernelReports() throws {
+        let status = try Files.readString("/proc/self/status")
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("CapBnd:") })
+        let reported = try #require(UInt64(line.dropFirst("CapBnd:".count).trimmingWhitespace, radix: 16))
+        #expect(ProcessInfoLinux.capabilityBoundingSet == reported)
+    }
+
+    @Test func environmentAndWorkingDirectoryComeFromThisProcess() {
+        setenv("SWIFTAINER_TEST_VALUE", "a=b", 1)
+        #expect(ProcessInfoLinux.environment["SWIFTAINER_TEST_VALUE"] == "a=b")
+        #expect(ProcessInfoLinux.currentDirectory == String(cString: getcwd(nil, 0)))
+    }
+
     @Test func exitStatusFollowsShellConventions() {
         #expect(ExitStatus(waitStatus: 3 << 8).code == 3)
         #expect(ExitStatus(waitStatus: SIGKILL).code == 137)

@@ -93,6 +93,8 @@ ssize_t sw_recv_fd(int sock, int *fd_out, void *data, size_t len);
 /// Capabilities (capget/capset have no glibc wrapper; prctl is variadic).
 int sw_cap_last(void);
 int sw_cap_bounding_drop(int cap);
+/// 1 if `cap` is in this thread's bounding set, 0 if not, -1 (EINVAL) past the last capability.
+int sw_cap_bounding_read(int cap);
 int sw_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 int sw_capget(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable);
 int sw_cap_ambient_clear(void);
