@@ -1,13 +1,23 @@
+import CLinux
+
 /// SHA-256 (FIPS 180-4). The toolchain on Linux has no CryptoKit and the project takes no
-/// package dependencies. Image ids and the seccomp program cache key are hashed with it.
+/// package dependencies. Image ids (every byte of an imported layer) and the seccomp program
+/// cache key are hashed with it. Blocks go through the CPU's SHA extensions where it has them
+/// (CLinux/sha256_x86.c, ~8x faster), else through the portable code below.
 public struct SHA256 {
+    /// Whether this CPU has the SHA extensions (checked once).
+    static let hasHardwareSupport = sw_sha256_hw_available() != 0
+    private let usesHardware: Bool
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
     private var pending = [UInt8](repeating: 0, count: 64)
     private var pendingCount = 0
     private var totalBytes: UInt64 = 0
 
-    public init() {}
+    public init() { usesHardware = Self.hasHardwareSupport }
+
+    /// For tests: the portable code whatever the CPU has.
+    init(portable: Bool) { usesHardware = portable ? false : Self.hasHardwareSupport }
 
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -31,14 +41,14 @@ public struct SHA256 {
             base += take
             remaining -= take
             if pendingCount == 64 {
-                pending.withUnsafeBytes { compress($0.baseAddress!) }
+                pending.withUnsafeBytes { compress($0.baseAddress!, blocks: 1) }
                 pendingCount = 0
             }
         }
-        while remaining >= 64 {
-            compress(base)
-            base += 64
-            remaining -= 64
+        if remaining >= 64 {
+            compress(base, blocks: remaining / 64)
+            base += remaining / 64 * 64
+            remaining %= 64
         }
         if remaining > 0 {
             pending.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: base, byteCount: remaining) }
@@ -74,20 +84,30 @@ public struct SHA256 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private mutating func compress(_ block: UnsafeRawPointer) {
-        var w = [UInt32](repeating: 0, count: 64)
-        w.withUnsafeMutableBufferPointer { w in
+    private mutating func compress(_ data: UnsafeRawPointer, blocks: Int) {
+        let usesHardware = usesHardware
+        withUnsafeMutablePointer(to: &state) {
+            $0.withMemoryRebound(to: UInt32.self, capacity: 8) { state in
+                if usesHardware {
+                    sw_sha256_hw_blocks(state, data, blocks)
+                } else {
+                    for index in 0..<blocks { Self.compressPortable(state, data + index * 64) }
+                }
+            }
+        }
+    }
+
+    private static func compressPortable(_ state: UnsafeMutablePointer<UInt32>, _ block: UnsafeRawPointer) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
             for i in 0..<16 {
-                let b = block + i * 4
-                w[i] = UInt32(b.load(fromByteOffset: 0, as: UInt8.self)) << 24 | UInt32(b.load(fromByteOffset: 1, as: UInt8.self)) << 16
-                    | UInt32(b.load(fromByteOffset: 2, as: UInt8.self)) << 8 | UInt32(b.load(fromByteOffset: 3, as: UInt8.self))
+                w[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))
             }
             for i in 16..<64 {
                 let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
                 let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
                 w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
             }
-            var (a, b, c, d, e, f, g, h) = state
+            var (a, b, c, d, e, f, g, h) = (state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7])
             SHA256.k.withUnsafeBufferPointer { k in
                 for i in 0..<64 {
                     let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
@@ -99,7 +119,8 @@ public struct SHA256 {
                     h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
                 }
             }
-            state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
+            state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
+            state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
         }
     }
 }

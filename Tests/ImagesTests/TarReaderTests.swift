@@ -157,34 +157,3 @@ import Testing
         #expect(read.map(\.0.path) == ["a", "b"])
     }
 }
-
-@Suite struct SHA256Tests {
-    func hex(_ text: String) -> String {
-        var hash = SHA256()
-        hash.update(Array(text.utf8))
-        return SHA256.hex(hash.finalize())
-    }
-
-    @Test func knownVectors() {
-        #expect(hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
-                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-    }
-
-    @Test func chunkedUpdatesEqualOneUpdate() {
-        let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) }
-        var whole = SHA256()
-        whole.update(data)
-        var pieces = SHA256()
-        var index = 0
-        for size in [1, 63, 64, 65, 7, 300] where index < data.count {
-            pieces.update(Array(data[index..<min(data.count, index + size)]))
-            index += size
-        }
-        pieces.update(Array(data[min(index, data.count)...]))
-        let wholeDigest = SHA256.hex(whole.finalize())
-        #expect(wholeDigest == SHA256.hex(pieces.finalize()))
-        #expect(wholeDigest != hex(""))
-    }
-}

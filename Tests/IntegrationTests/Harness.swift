@@ -102,7 +102,7 @@ enum Harness {
         var inPath = "/dev/null"
         if let stdin {
             inPath = "/tmp/swiftainer-it-in-\(id)"
-            FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
+            _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -87,3 +87,63 @@ import Testing
         }
     }
 }
+
+@Suite struct SHA256Tests {
+    func hex(_ bytes: [UInt8], portable: Bool) -> String {
+        var hash = SHA256(portable: portable)
+        hash.update(bytes)
+        return SHA256.hex(hash.finalize())
+    }
+
+    @Test(arguments: [false, true])
+    func knownVectors(portable: Bool) {
+        #expect(hex([], portable: portable) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(hex(Array("abc".utf8), portable: portable) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8), portable: portable)
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(hex([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000), portable: portable)
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    /// The SHA-extension code and the portable code agree on every length around block edges
+    /// and on random data (on a CPU without the extensions both sides are portable).
+    @Test func hardwareAndPortableAgree() {
+        var random = SplitMixLite(seed: 0x5a_256)
+        for length in Array(0...200) + [1000, 4096, 65_537] {
+            let data = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            #expect(hex(data, portable: false) == hex(data, portable: true), "length \(length)")
+        }
+    }
+
+    @Test func usesTheSHAExtensionsExactlyWhenTheCPUHasThem() throws {
+        let flags = try Files.readString("/proc/cpuinfo").split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+        let words = Set(flags.split(separator: " "))
+        #expect(SHA256.hasHardwareSupport == (words.contains("sha_ni") && words.contains("sse4_1") && words.contains("ssse3")))
+    }
+
+    @Test func chunkedUpdatesEqualOneUpdate() {
+        let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        var whole = SHA256()
+        whole.update(data)
+        var pieces = SHA256()
+        var index = 0
+        for size in [1, 63, 64, 65, 7, 300] where index < data.count {
+            pieces.update(Array(data[index..<min(data.count, index + size)]))
+            index += size
+        }
+        pieces.update(Array(data[min(index, data.count)...]))
+        let wholeDigest = SHA256.hex(whole.finalize())
+        #expect(wholeDigest == SHA256.hex(pieces.finalize()))
+        #expect(wholeDigest != hex([], portable: false))
+    }
+}
+
+/// xorshift64*, enough for test data (LinuxKitTests does not depend on TestSupport).
+private struct SplitMixLite {
+    var state: UInt64
+    init(seed: UInt64) { state = seed | 1 }
+    mutating func next() -> UInt64 {
+        state ^= state >> 12; state ^= state << 25; state ^= state >> 27
+        return state &* 0x2545_f491_4f6c_dd1d
+    }
+}

@@ -120,3 +120,9 @@ int sw_attach_device_program(int cgroup_fd, const void *insns, unsigned int coun
 ssize_t sw_netlink_send(int fd, const void *data, size_t len);
 
 #endif
+
+/// SHA-256 with the x86 SHA extensions (SHA-NI): 1 when this CPU has them (and SSSE3,
+/// SSE4.1), else 0 and callers use the portable implementation.
+int sw_sha256_hw_available(void);
+/// Compresses `blocks` 64-byte blocks of `data` into `state` (a..h, host order).
+void sw_sha256_hw_blocks(uint32_t state[8], const void *data, size_t blocks);
