@@ -73,7 +73,7 @@ enum Commands {
             OptionSpec(["-i", "--interactive"]), OptionSpec(["-t", "--tty"]), OptionSpec(["--rm"]),
             OptionSpec(["--name"], takesValue: true), OptionSpec(["-e", "--env"], takesValue: true),
             OptionSpec(["-w", "--workdir"], takesValue: true), OptionSpec(["-h", "--hostname"], takesValue: true),
-            OptionSpec(["--network", "--net"], takesValue: true, key: "network"), OptionSpec(["--no-pivot"]),
+            OptionSpec(["--network", "--net"], takesValue: true, key: "network"), OptionSpec(["--no-pivot"]), OptionSpec(["--init"]),
             OptionSpec(["--security-opt"], takesValue: true), OptionSpec(["--cap-add"], takesValue: true),
             OptionSpec(["--cap-drop"], takesValue: true), OptionSpec(["--privileged"]), OptionSpec(["--read-only"]),
             OptionSpec(["-m", "--memory"], takesValue: true), OptionSpec(["--memory-swap"], takesValue: true),
@@ -103,6 +103,7 @@ enum Commands {
         options.workingDir = args.value("workdir")
         options.hostname = args.value("hostname")
         options.noPivot = args.has("no-pivot")
+        options.initProcess = args.has("init")
         options.capAdd = args.values["cap-add"] ?? []
         options.capDrop = args.values["cap-drop"] ?? []
         options.privileged = args.has("privileged")

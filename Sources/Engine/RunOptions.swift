@@ -25,6 +25,8 @@ public struct RunOptions: Equatable {
     public var dns: [String] = []
     public var publish: [String] = []
     public var noPivot = false
+    /// --init: PID 1 is a reaper that forwards signals to the command (Docker's tini).
+    public var initProcess = false
     public var detach = false
     /// `-u USER[:GROUP]`, resolved against the image's /etc/passwd and /etc/group.
     public var user: String?
@@ -240,6 +242,7 @@ public enum SpecBuilder {
             networkNamespace: options.network != .host)
         spec.annotations = [SwiftainerAnnotation.createWorkingDirectory: "true"]
         if options.noPivot { spec.annotations?[SwiftainerAnnotation.noPivot] = "true" }
+        if options.initProcess { spec.annotations?[SwiftainerAnnotation.initProcess] = "true" }
         if options.detach && options.interactive { spec.annotations?[SwiftainerAnnotation.stdinOpen] = "true" }
         spec.process?.capabilities = Capabilities(all: capabilities)
         spec.process?.noNewPrivileges = options.noNewPrivileges

@@ -170,6 +170,11 @@ public enum ContainerInit {
         }
         _ = sw_close_range_from(UInt32(syncFD + 1))
         sw_reset_signals()
+        if spec.annotations?[SwiftainerAnnotation.initProcess] == "true", creates("pid") {
+            // Returns in the child only; this process stays PID 1 as the reaper.
+            let rc = sw_become_init_reaper()
+            if rc < 0 { throw RuntimeError("--init: fork: \(String(cString: strerror(-rc)))") }
+        }
         exec(path, args, env)
         let err = errno
         throw RuntimeError("exec: \"\(args[0])\": \(String(cString: strerror(err)))",

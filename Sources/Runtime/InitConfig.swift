@@ -44,6 +44,8 @@ public enum SwiftainerAnnotation {
     /// "true": chroot instead of pivot_root (`run --no-pivot`), kept with the bundle so that a
     /// later `start` runs the container the same way.
     public static let noPivot = "org.swiftainer.no-pivot"
+    /// "true": `run --init`: PID 1 stays a reaper that forwards signals to the command.
+    public static let initProcess = "org.swiftainer.init"
     /// "true": `run -d -i`: stdin stays open (a pipe nobody writes to), as Docker keeps it open
     /// for an attach, so a shell waits instead of reading end-of-file.
     public static let stdinOpen = "org.swiftainer.stdin-open"

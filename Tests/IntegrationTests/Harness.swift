@@ -83,10 +83,22 @@ enum Harness {
             if status == nil { kill(pid, signal) }
         }
 
-        func finish() -> Result {
+        /// Waits for the child; one still running after `seconds` is killed (status 137), so a
+        /// broken container fails its test instead of hanging the suite.
+        func finish(within seconds: Double = 120) -> Result {
             if status == nil {
                 var raw: Int32 = 0
-                while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+                let deadline = Date().addingTimeInterval(seconds)
+                while true {
+                    let reaped = waitpid(pid, &raw, WNOHANG)
+                    if reaped == pid || (reaped < 0 && errno != EINTR) { break }
+                    if Date() > deadline {
+                        kill(pid, SIGKILL)
+                        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+                        break
+                    }
+                    usleep(10_000)
+                }
                 status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
             }
             let result = Result(status: status!, stdout: stdout, stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
@@ -233,8 +245,8 @@ final class PtySession {
         _ = text.withCString { write(master, $0, strlen($0)) }
     }
 
-    /// Waits for the program to end and returns its exit status.
-    func finish() -> Int32 { child.finish().status }
+    /// Waits (up to `seconds`, then kills it) for the program to end and returns its exit status.
+    func finish(within seconds: Double = 30) -> Int32 { child.finish(within: seconds).status }
 }
 
 /// Integration tests run only as root; the reason is printed when they are skipped.

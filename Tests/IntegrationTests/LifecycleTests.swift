@@ -81,6 +81,46 @@ import Testing
         #expect(after.c_lflag & tcflag_t(ICANON | ECHO) == tcflag_t(ICANON | ECHO), "terminal restored on exit")
     }
 
+    /// --init: PID 1 is the reaper, the command is PID 2 and its status is the container's.
+    @Test func initKeepsPIDOneAndPassesTheStatusOn() {
+        let result = Harness.run(["run", "--rm", "--network", "none", "--init", "busybox", "sh", "-c", "echo $$; exit 7"])
+        #expect(result.status == 7, "\(result.stderr)")
+        #expect(result.stdout == "2\n")
+        let missing = Harness.run(["run", "--rm", "--network", "none", "--init", "busybox", "/no/such/command"])
+        #expect(missing.status == 127)
+        #expect(missing.stderr.contains("/no/such/command"), "\(missing.stderr)")
+    }
+
+    /// Without --init, `sleep` as PID 1 ignores SIGTERM and `stop` has to kill it (137); with
+    /// it, the reaper forwards SIGTERM (143). Orphans reparented to PID 1 are reaped.
+    @Test func initForwardsStopAndReapsOrphans() {
+        let name = "init-\(getpid())"
+        _ = Harness.detach(name, ["--network", "none", "--init", "busybox", "sh", "-c",
+                                  "sh -c 'sleep 0.1 &'; sleep 0.6; ps -o stat,comm; echo listed; exec sleep 100"])
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        #expect(Harness.eventually { Harness.run(["logs", name]).stdout.contains("listed") })
+        let listing = Harness.run(["logs", name]).stdout
+        #expect(!listing.split(separator: "\n").contains { $0.hasPrefix("Z") }, "a zombie was left: \(listing)")
+        let stop = Harness.run(["stop", "-t", "30", name])
+        #expect(stop.status == 0, "\(stop.stderr)")
+        #expect(Harness.inspect(name, "State")["ExitCode"] as? Int == 143)
+    }
+
+    /// On a terminal the command is the foreground process group: the shell reads the console
+    /// and ^C interrupts its child once.
+    @Test func initWithATerminal() throws {
+        let session = try PtySession(Harness.binary, ["run", "--rm", "-it", "--network", "none", "--init", "busybox", "/bin/sh"],
+                                     environment: ["SWIFTAINER_ROOT": Harness.root])
+        #expect(session.read(until: "# "), "no prompt: \(session.output)")
+        session.type("sleep 30\n")
+        usleep(300_000)
+        session.type("\u{3}")
+        session.type("echo pid-$$\n")
+        #expect(session.read(until: "pid-2"), "\(session.output)")
+        session.type("exit 9\n")
+        #expect(session.finish() == 9)
+    }
+
     @Test func nonRootIsToldClearly() {
         let result = Harness.execute("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Harness.binary,
                                                          "run", "--rm", "busybox", "true"],

@@ -39,7 +39,7 @@ import Testing
 
     @Test func hostFilesAreNotVisible() throws {
         let marker = "/tmp/swiftainer-host-marker-\(getpid())"
-        FileManager.default.createFile(atPath: marker, contents: Data("host".utf8))
+        _ = FileManager.default.createFile(atPath: marker, contents: Data("host".utf8))
         defer { unlink(marker) }
         let result = Harness.run(["run", "--rm", "busybox", "sh", "-c", "cat \(marker); ls /work /opt/swift 2>&1; cat /etc/os-release"])
         #expect(!result.stdout.contains("host\n"))

@@ -126,3 +126,8 @@ ssize_t sw_netlink_send(int fd, const void *data, size_t len);
 int sw_sha256_hw_available(void);
 /// Compresses `blocks` 64-byte blocks of `data` into `state` (a..h, host order).
 void sw_sha256_hw_blocks(uint32_t state[8], const void *data, size_t blocks);
+
+/// `run --init`: forks; returns 0 in the child, which goes on to exec the command, and -errno
+/// if the fork fails. The parent never returns: it stays PID 1, forwards signals to the command,
+/// reaps every child and exits with the command's status.
+int sw_become_init_reaper(void);
