@@ -218,7 +218,7 @@ enum Commands {
             var command = record.command.joined(separator: " ")
             if !full && command.count > 20 { command = String(command.prefix(19)) + "…" }
             table.add([full ? record.id : record.shortID, record.image, "\"\(command)\"",
-                       Clock.humanAge(sinceRFC3339: record.created), record.statusText,
+                       Clock.humanAge(sinceRFC3339: record.created), record.statusText + (engine.isPaused(record) ? " (Paused)" : ""),
                        (record.ports ?? []).map(\.description).joined(separator: ", "), record.name])
         }
         out(table.render())

@@ -12,7 +12,7 @@ import Runtime
 /// containerd create), or names no engine container at all, the OCI meaning applies (and its
 /// errors, which OCI callers parse); otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, wait, logs, exec, inspect, top, system, monitor, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, wait, logs, exec, inspect, top, system, monitor, networkGC, networkCycle]
 
     static func isOCIContainer(_ id: String?, _ context: Context) -> Bool {
         guard let id, !id.isEmpty, !id.contains("/") else { return false }
@@ -96,6 +96,24 @@ enum LifecycleCommands {
         guard let signal = Signals.parse(name) else { throw UsageError("invalid signal '\(name)'") }
         let engine = context.engine
         return each(args.positionals, verb: "kill") { try engine.kill($0, signal: signal) }
+    }
+
+    static let pause = Command(
+        name: "pause", usage: "pause CONTAINER... (Docker) | pause ID (OCI)",
+        summary: "Freeze every process of containers (the cgroup freezer)", options: []
+    ) { args, context in
+        if isOCIContainer(args.positionals.first, context) { return try OCICommands.pause.run(args, context) }
+        try requireContainers(args, "pause")
+        let engine = context.engine
+        return each(args.positionals, verb: "pause") { try engine.pause($0) }
+    }
+
+    static let unpause = Command(
+        name: "unpause", usage: "unpause CONTAINER...", summary: "Let the processes of paused containers run again", options: []
+    ) { args, context in
+        try requireContainers(args, "unpause")
+        let engine = context.engine
+        return each(args.positionals, verb: "unpause") { try engine.unpause($0) }
     }
 
     static let wait = Command(

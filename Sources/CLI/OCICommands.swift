@@ -8,7 +8,19 @@ import Runtime
 
 /// The runtime-spec command line, as Podman, containerd and Kubernetes drive runc and crun.
 enum OCICommands {
-    static let all: [Command] = [create, start, state, kill, delete, features]
+    static let all: [Command] = [create, start, state, kill, pause, resume, delete, features]
+
+    static let pause = Command(name: "pause", usage: "pause ID", summary: "OCI: freeze the container's processes", options: []) { args, context in
+        guard args.positionals.count == 1 else { throw UsageError("\"pause\" requires exactly 1 argument: ID") }
+        try runtime(context).pause(id: args.positionals[0])
+        return 0
+    }
+
+    static let resume = Command(name: "resume", usage: "resume ID", summary: "OCI: thaw a paused container", options: []) { args, context in
+        guard args.positionals.count == 1 else { throw UsageError("\"resume\" requires exactly 1 argument: ID") }
+        try runtime(context).resume(id: args.positionals[0])
+        return 0
+    }
 
     static let features = Command(name: "features", usage: "features", summary: "OCI: what this runtime supports, as JSON", options: []) { _, _ in
         out(String(decoding: try JSON.encode(OCIRuntime.features(), format: .document), as: UTF8.self) + "\n")

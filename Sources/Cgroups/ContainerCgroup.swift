@@ -40,7 +40,7 @@ public final class ContainerCgroup {
     }
 
     /// The directory in each hierarchy in use, keyed by controller ("" for v2).
-    public func directories(includingCpuset: Bool = false, includingDevices: Bool = false) -> [String: String] {
+    public func directories(includingCpuset: Bool = false, includingDevices: Bool = false, includingFreezer: Bool = false) -> [String: String] {
         func dir(_ hierarchy: CgroupLayout.Hierarchy) -> String {
             fsRoot + hierarchy.mountPoint + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath) + "/" + relativePath
         }
@@ -48,6 +48,7 @@ public final class ContainerCgroup {
         var controllers = ["memory", "pids", "cpu", "cpuacct"]
         if includingCpuset { controllers.append("cpuset") }
         if includingDevices { controllers.append("devices") }
+        if includingFreezer { controllers.append("freezer") }
         var result: [String: String] = [:]
         for controller in controllers {
             if let hierarchy = layout.legacy[controller] { result[controller] = dir(hierarchy) }
@@ -86,7 +87,7 @@ public final class ContainerCgroup {
     /// For a process joining a running container (exec): its groups exist already and keep
     /// their limits; `add` then moves the new process into each of them.
     public func adoptExisting() throws {
-        let existing = directories(includingCpuset: true, includingDevices: true).values.filter { Files.isDirectory($0) }
+        let existing = directories(includingCpuset: true, includingDevices: true, includingFreezer: true).values.filter { Files.isDirectory($0) }
         guard !existing.isEmpty else { throw CgroupError("the container's cgroup \(relativePath) does not exist") }
         preparedDirectories = Set(existing)
     }
@@ -240,12 +241,80 @@ public final class ContainerCgroup {
         return ((try? Files.readString(dir + "/cgroup.procs")) ?? "").split(separator: "\n").compactMap { pid_t($0) }
     }
 
+    // MARK: freezer (pause / unpause)
+
+    /// Whether the container's processes are frozen (`pause`).
+    public var isFrozen: Bool {
+        let dirs = directories(includingFreezer: true)
+        if let dir = dirs[""] { return keyedValue(dir + "/cgroup.events", "frozen") == 1 }
+        guard let dir = dirs["freezer"] else { return false }
+        return ((try? Files.readString(dir + "/freezer.state")) ?? "").trimmingWhitespace == "FROZEN"
+    }
+
+    /// Stops every process of the container where it stands (cgroup.freeze on v2, the v1
+    /// freezer otherwise) and returns once the kernel reports the group frozen.
+    public func freeze() throws {
+        let dirs = directories(includingFreezer: true)
+        if let dir = dirs[""] {
+            try write(dir + "/cgroup.freeze", "1")
+            guard waitUntil({ self.keyedValue(dir + "/cgroup.events", "frozen") == 1 }) else {
+                try? write(dir + "/cgroup.freeze", "0")
+                throw CgroupError("\(dir): not frozen after 5 s")
+            }
+            return
+        }
+        guard let dir = dirs["freezer"] else { throw CgroupError("no freezer hierarchy is mounted (cgroup v1 needs one to pause)") }
+        // The v1 freezer group is made on the first pause, not at every start (one more
+        // hierarchy to move into would slow down every start). Processes are moved until none
+        // is left outside: a process forked during a move lands where its parent was, and a
+        // frozen process forks no more.
+        try Files.makeDirectories(dir)
+        for _ in 0..<100 {
+            let inFreezer = Set(pids(in: dir))
+            let outside = processes().filter { !inFreezer.contains($0) }
+            for pid in outside { try? write(dir + "/cgroup.procs", "\(pid)") }
+            try write(dir + "/freezer.state", "FROZEN")
+            guard waitUntil({ ((try? Files.readString(dir + "/freezer.state")) ?? "").trimmingWhitespace == "FROZEN" }) else {
+                try? write(dir + "/freezer.state", "THAWED")
+                throw CgroupError("\(dir): still FREEZING after 5 s")
+            }
+            if outside.isEmpty { return }
+        }
+        try? write(dir + "/freezer.state", "THAWED")
+        throw CgroupError("\(dir): processes kept escaping the freezer")
+    }
+
+    /// Lets the processes run again.
+    public func thaw() throws {
+        let dirs = directories(includingFreezer: true)
+        if let dir = dirs[""] {
+            if Files.exists(dir + "/cgroup.freeze") { try write(dir + "/cgroup.freeze", "0") }
+        } else if let dir = dirs["freezer"], Files.isDirectory(dir) {
+            try write(dir + "/freezer.state", "THAWED")
+        }
+    }
+
+    private func pids(in dir: String) -> [pid_t] {
+        ((try? Files.readString(dir + "/cgroup.procs")) ?? "").split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    /// Polls `condition` every millisecond for up to 5 s.
+    private func waitUntil(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<5000 {
+            if condition() { return true }
+            usleep(1000)
+        }
+        return condition()
+    }
+
     // MARK: teardown
 
     /// Kills whatever is left in the group and removes every directory this container got.
     /// Safe to call again, and on a group that was never (fully) created.
     public func destroy() {
-        let dirs = Set(directories(includingCpuset: true, includingDevices: true).values)
+        // Frozen tasks on cgroup v1 take no SIGKILL until thawed.
+        try? thaw()
+        let dirs = Set(directories(includingCpuset: true, includingDevices: true, includingFreezer: true).values)
         for dir in dirs where Files.isDirectory(dir) {
             if layout.usesUnified, (try? write(dir + "/cgroup.kill", "1")) != nil {
                 // cgroup.kill (Linux 5.14+) kills every process at once.

@@ -27,6 +27,7 @@ extension Engine {
         guard !options.command.isEmpty else { throw EngineError.invalidOption("exec needs a command to run") }
         let record = try containers.find(reference)
         guard let pid = record.livePid else { throw EngineError.notRunning(record.name) }
+        if isPaused(record) { throw EngineError.invalidOption("container \(record.name) is paused, unpause the container before exec") }
         let container = try OCIRuntime.readSpec(bundle: paths.container(record.id))
         var process = container.process ?? Process(terminal: false, args: [], env: [], cwd: "/", noNewPrivileges: false)
         process.args = options.command

@@ -10,6 +10,7 @@ public struct ContainerInspection: Codable {
     public struct State: Codable {
         public var Status: String
         public var Running: Bool
+        public var Paused: Bool
         public var OOMKilled: Bool
         public var Dead: Bool
         public var Pid: Int32
@@ -97,10 +98,11 @@ extension Engine {
         let network = record.networkMode ?? "none"
         var user = ""
         if let owner = process?.user, owner.uid != 0 || owner.gid != 0 { user = "\(owner.uid):\(owner.gid)" }
-        let status = running ? "running" : (record.status == .created ? "created" : "exited")
+        let paused = running && isPaused(record)
+        let status = paused ? "paused" : running ? "running" : (record.status == .created ? "created" : "exited")
         let never = "0001-01-01T00:00:00Z"
         let state = ContainerInspection.State(
-            Status: status, Running: running, OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,
+            Status: status, Running: running, Paused: paused, OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,
             Pid: running ? record.pid ?? 0 : 0, ExitCode: record.exitCode ?? 0, Error: record.error ?? "",
             StartedAt: record.startedAt ?? never, FinishedAt: record.finishedAt ?? never)
         let config = ContainerInspection.Config(

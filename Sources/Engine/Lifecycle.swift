@@ -121,7 +121,38 @@ extension Engine {
         try Self.requireRoot()
         let record = try containers.find(reference)
         guard let pid = record.livePid else { throw EngineError.notRunning(record.name) }
+        try signalContainer(record, pid: pid, signal)
+    }
+
+    /// Sends `signal` to the container's PID 1. A paused container keeps other signals pending
+    /// until it is unpaused; SIGKILL thaws it, since frozen tasks on cgroup v1 cannot die.
+    func signalContainer(_ record: ContainerRecord, pid: pid_t, _ signal: Int32) throws {
         try check(Glibc.kill(pid, signal), "kill", "container \(record.name) (pid \(pid))")
+        if signal == SIGKILL, let cgroup = try? containers.cgroup(of: record.id), cgroup.isFrozen { try? cgroup.thaw() }
+    }
+
+    /// `pause`: freezes every process of the container (the cgroup freezer); `unpause` thaws.
+    public func pause(_ reference: String) throws {
+        try Self.requireRoot()
+        let record = try containers.find(reference)
+        guard record.isRunning else { throw EngineError.notRunning(record.name) }
+        let cgroup = try containers.cgroup(of: record.id)
+        if cgroup.isFrozen { throw EngineError.invalidOption("container \(record.name) is already paused") }
+        do { try cgroup.freeze() } catch { throw EngineError.invalidOption("pause \(record.name): \(error)") }
+    }
+
+    public func unpause(_ reference: String) throws {
+        try Self.requireRoot()
+        let record = try containers.find(reference)
+        guard record.isRunning else { throw EngineError.notRunning(record.name) }
+        let cgroup = try containers.cgroup(of: record.id)
+        guard cgroup.isFrozen else { throw EngineError.invalidOption("container \(record.name) is not paused") }
+        do { try cgroup.thaw() } catch { throw EngineError.invalidOption("unpause \(record.name): \(error)") }
+    }
+
+    /// Whether a running container is paused (read from its cgroup: nothing else records it).
+    public func isPaused(_ record: ContainerRecord) -> Bool {
+        record.isRunning && ((try? containers.cgroup(of: record.id))?.isFrozen ?? false)
     }
 
     /// `stop [-t SECONDS]`: SIGTERM, then SIGKILL when the container has not exited within the
@@ -155,7 +186,7 @@ extension Engine {
             if !killed {
                 // The timeout is over for all of them: every one still running gets SIGKILL.
                 for (_, other) in stopping {
-                    if let pid = (try? containers.load(other.id))?.livePid { _ = Glibc.kill(pid, SIGKILL) }
+                    if let current = try? containers.load(other.id), let pid = current.livePid { try? signalContainer(current, pid: pid, SIGKILL) }
                 }
                 killed = true
             }

@@ -1,7 +1,8 @@
 /// The state a runtime reports for `state ID` (runtime-spec runtime.md).
 public struct State: Codable, Equatable, Sendable {
     public enum Status: String, Codable, Sendable {
-        case creating, created, running, stopped
+        /// `paused` is runc's addition (its cgroup frozen), which containerd understands.
+        case creating, created, running, paused, stopped
     }
     public var ociVersion: String
     public var id: String

@@ -202,7 +202,8 @@ public final class OCIRuntime {
     public func state(id: String) throws -> State {
         let record = try load(id)
         let alive = ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime)
-        let status: State.Status = !alive ? .stopped : Files.exists(fifo(id)) ? .created : .running
+        var status: State.Status = !alive ? .stopped : Files.exists(fifo(id)) ? .created : .running
+        if status == .running, cgroup(of: record)?.isFrozen == true { status = .paused }
         return State(id: id, status: status, pid: alive ? record.pid : 0, bundle: record.bundle, annotations: record.annotations)
     }
 
@@ -213,6 +214,21 @@ public final class OCIRuntime {
         }
         let targets = all ? (cgroup(of: record)?.processes() ?? [record.pid]) : [record.pid]
         for pid in targets { try check(Glibc.kill(pid, signal), "kill", "\(pid)") }
+        // Frozen tasks on cgroup v1 cannot die: SIGKILL thaws a paused container.
+        if signal == SIGKILL, let cgroup = cgroup(of: record), cgroup.isFrozen { try? cgroup.thaw() }
+    }
+
+    /// `pause ID` / `resume ID` (runc's verbs): freeze and thaw the container's cgroup.
+    public func pause(id: String) throws {
+        guard try state(id: id).status == .running else { throw RuntimeError("container \(id) is not running") }
+        guard let cgroup = cgroup(of: try load(id)) else { throw RuntimeError("container \(id): cannot read this host's cgroup layout") }
+        do { try cgroup.freeze() } catch { throw RuntimeError("pause \(id): \(error)") }
+    }
+
+    public func resume(id: String) throws {
+        guard try state(id: id).status == .paused else { throw RuntimeError("container \(id) is not paused") }
+        guard let cgroup = cgroup(of: try load(id)) else { throw RuntimeError("container \(id): cannot read this host's cgroup layout") }
+        do { try cgroup.thaw() } catch { throw RuntimeError("resume \(id): \(error)") }
     }
 
     /// Pids of the container's processes (from its cgroup), as `runc ps --format json` lists them.
@@ -255,6 +271,7 @@ public final class OCIRuntime {
         }
         if alive {
             _ = Glibc.kill(record.pid, SIGKILL)
+            if let cgroup = cgroup(of: record), cgroup.isFrozen { try? cgroup.thaw() }
             // Not our child: wait until whoever reaps it has (or it is a zombie), up to 10 s.
             for _ in 0..<1000 where ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime) { usleep(10_000) }
         }

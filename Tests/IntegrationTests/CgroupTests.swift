@@ -135,6 +135,37 @@ import Testing
         #expect(Harness.run(["rm", name]).status == 0)
     }
 
+    /// `pause` freezes every process (cgroup.freeze on v2, the v1 freezer made on first use),
+    /// `unpause` lets them run on; a paused container refuses exec and still stops.
+    @Test func pauseFreezesEveryProcessUntilUnpause() {
+        let name = "pause-\(getpid())"
+        let id = Harness.detach(name, ["--network", "none", "busybox", "sh", "-c",
+                                       "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"])
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        let counter = Harness.root + "/containers/\(id)/upper/tmp/n"
+        #expect(Harness.eventually { !read(counter).isEmpty })
+        let pause = Harness.run(["pause", name])
+        #expect(pause.status == 0, "\(pause.stderr)")
+        #expect(Harness.inspect(name, "State")["Status"] as? String == "paused")
+        #expect(Harness.run(["ps"]).stdout.contains("(Paused)"))
+        let frozenAt = read(counter)
+        usleep(400_000)
+        #expect(read(counter) == frozenAt, "the loop went on while paused")
+        let again = Harness.run(["pause", name])
+        #expect(again.status != 0 && again.stderr.contains("already paused"), "\(again.stderr)")
+        let exec = Harness.run(["exec", name, "true"])
+        #expect(exec.status != 0 && exec.stderr.contains("is paused"), "\(exec.stderr)")
+        #expect(Harness.run(["unpause", name]).status == 0)
+        #expect(Harness.eventually { read(counter) != frozenAt }, "the loop did not resume")
+        #expect(Harness.inspect(name, "State")["Status"] as? String == "running")
+        // Paused again, it still stops: sh as PID 1 ignores SIGTERM, and SIGKILL thaws it.
+        #expect(Harness.run(["pause", name]).status == 0)
+        let stop = Harness.run(["stop", "-t", "1", name])
+        #expect(stop.status == 0, "\(stop.stderr)")
+        #expect(Harness.inspect(name, "State")["ExitCode"] as? Int == 137)
+        #expect(leftoverGroups().filter { $0.contains(id) }.isEmpty, "\(leftoverGroups())")
+    }
+
     @Test func statsShowsUsageFromTheCgroup() {
         let name = "stats-\(getpid())"
         let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "-m", "50m", "--cpus", "0.5", "busybox", "sh", "-c",

@@ -223,6 +223,32 @@ import Testing
         #expect(Harness.eventually { kill(execPid, 0) != 0 }, "it dies with the container")
     }
 
+    /// runc's pause/resume: the state says "paused", the processes stop, delete --force still works.
+    @Test func pauseAndResume() throws {
+        let dir = try bundle(["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "pause-\(getpid())"
+        #expect(oci(["create", "--bundle", dir, id]).status == 0)
+        #expect(oci(["pause", id]).status != 0, "a created container is not running")
+        #expect(oci(["start", id]).status == 0)
+        let counter = dir + "/rootfs/tmp/n"
+        func value() -> String { (try? String(contentsOfFile: counter, encoding: .utf8)) ?? "" }
+        #expect(Harness.eventually { !value().isEmpty })
+        let pause = oci(["pause", id])
+        #expect(pause.status == 0, "\(pause.stderr)")
+        #expect(status(id) == "paused")
+        let frozenAt = value()
+        usleep(400_000)
+        #expect(value() == frozenAt)
+        #expect(oci(["resume", id]).status == 0)
+        #expect(status(id) == "running")
+        #expect(Harness.eventually { value() != frozenAt })
+        #expect(oci(["resume", id]).status != 0, "not paused")
+        #expect(oci(["pause", id]).status == 0)
+        #expect(oci(["delete", "--force", id]).status == 0)
+        #expect(status(id) == nil)
+    }
+
     @Test func userNamespaceMapsRootToAnUnprivilegedHostID() throws {
         let dir = try bundle(["sh", "-c", "id -u; cat /proc/self/uid_map; touch /made-inside; sleep 30"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
