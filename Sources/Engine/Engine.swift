@@ -229,7 +229,7 @@ public final class Engine {
         let record = try containers.find(reference)
         if record.isRunning {
             guard force else { throw EngineError.containerRunning(reference) }
-            if let pid = record.livePid { _ = Glibc.kill(pid, SIGKILL) }
+            if let pid = record.livePid { try? signalContainer(record, pid: pid, SIGKILL) }
             // Give the supervisor a moment to record the exit before the directory disappears.
             _ = waitForExit(record.id, timeout: 5)
         }

@@ -164,6 +164,14 @@ import Testing
         #expect(stop.status == 0, "\(stop.stderr)")
         #expect(Harness.inspect(name, "State")["ExitCode"] as? Int == 137)
         #expect(leftoverGroups().filter { $0.contains(id) }.isEmpty, "\(leftoverGroups())")
+        // `kill` (SIGKILL, as rm -f sends) of a paused container thaws it: frozen tasks on
+        // cgroup v1 cannot die, and `wait` would not return.
+        let other = "pause-kill-\(getpid())"
+        _ = Harness.detach(other, ["--network", "none", "busybox", "sleep", "100"])
+        defer { _ = Harness.run(["rm", "-f", other]) }
+        #expect(Harness.run(["pause", other]).status == 0)
+        #expect(Harness.run(["kill", other]).status == 0)
+        #expect(Harness.run(["wait", other]).stdout == "137\n")
     }
 
     @Test func statsShowsUsageFromTheCgroup() {
