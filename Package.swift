@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "CLI", dependencies: ["Engine", "Runtime", "Images", "OCI", "LinuxKit", "JSONKit"]),
         .executableTarget(
             name: "swiftainer", dependencies: ["CLI"], exclude: ["link-order.txt"],
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--section-ordering-file=\(packageDirectory)/Sources/swiftainer/link-order.txt"],
+            // gold, named rather than assumed: the ordering option is gold's (lld spells it differently).
+            linkerSettings: [.unsafeFlags(["-use-ld=gold", "-Xlinker", "--section-ordering-file=\(packageDirectory)/Sources/swiftainer/link-order.txt"],
                                           .when(configuration: .release))]),
 
         // Helpers shared by the test targets (temporary directories, a seeded generator).
