@@ -238,7 +238,7 @@ public final class ContainerCgroup {
     public func processes() -> [pid_t] {
         let dirs = directories()
         guard let dir = dirs[""] ?? dirs["pids"] ?? dirs["memory"] else { return [] }
-        return ((try? Files.readString(dir + "/cgroup.procs")) ?? "").split(separator: "\n").compactMap { pid_t($0) }
+        return pids(in: dir)
     }
 
     // MARK: freezer (pause / unpause)
@@ -294,6 +294,7 @@ public final class ContainerCgroup {
         }
     }
 
+    /// The processes in one group's directory (none when it cannot be read).
     private func pids(in dir: String) -> [pid_t] {
         ((try? Files.readString(dir + "/cgroup.procs")) ?? "").split(separator: "\n").compactMap { pid_t($0) }
     }
@@ -319,7 +320,7 @@ public final class ContainerCgroup {
             if layout.usesUnified, (try? write(dir + "/cgroup.kill", "1")) != nil {
                 // cgroup.kill (Linux 5.14+) kills every process at once.
             } else {
-                for pid in ((try? Files.readString(dir + "/cgroup.procs")) ?? "").split(separator: "\n").compactMap({ pid_t($0) }) {
+                for pid in pids(in: dir) {
                     kill(pid, SIGKILL)
                 }
             }
