@@ -201,10 +201,15 @@ public final class OCIRuntime {
 
     public func state(id: String) throws -> State {
         let record = try load(id)
-        let alive = ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime)
-        var status: State.Status = !alive ? .stopped : Files.exists(fifo(id)) ? .created : .running
-        if status == .running, cgroup(of: record)?.isFrozen == true { status = .paused }
-        return State(id: id, status: status, pid: alive ? record.pid : 0, bundle: record.bundle, annotations: record.annotations)
+        let status = status(of: record, cgroup: cgroup(of: record))
+        return State(id: id, status: status, pid: status == .stopped ? 0 : record.pid, bundle: record.bundle, annotations: record.annotations)
+    }
+
+    /// created until `start` opened the FIFO, paused while the cgroup is frozen.
+    private func status(of record: OCIContainerRecord, cgroup: @autoclosure () -> ContainerCgroup?) -> State.Status {
+        guard ProcessInfoLinux.isAlive(pid: record.pid, startTime: record.pidStartTime) else { return .stopped }
+        if Files.exists(fifo(record.id)) { return .created }
+        return cgroup()?.isFrozen == true ? .paused : .running
     }
 
     public func kill(id: String, signal: Int32, all: Bool) throws {
@@ -220,14 +225,17 @@ public final class OCIRuntime {
 
     /// `pause ID` / `resume ID` (runc's verbs): freeze and thaw the container's cgroup.
     public func pause(id: String) throws {
-        guard try state(id: id).status == .running else { throw RuntimeError("container \(id) is not running") }
-        guard let cgroup = cgroup(of: try load(id)) else { throw RuntimeError("container \(id): cannot read this host's cgroup layout") }
+        let record = try load(id)
+        let cgroup = cgroup(of: record)
+        guard status(of: record, cgroup: cgroup) == .running else { throw RuntimeError("container \(id) is not running") }
+        guard let cgroup else { throw RuntimeError("container \(id): cannot read this host's cgroup layout") }
         do { try cgroup.freeze() } catch { throw RuntimeError("pause \(id): \(error)") }
     }
 
     public func resume(id: String) throws {
-        guard try state(id: id).status == .paused else { throw RuntimeError("container \(id) is not paused") }
-        guard let cgroup = cgroup(of: try load(id)) else { throw RuntimeError("container \(id): cannot read this host's cgroup layout") }
+        let record = try load(id)
+        let cgroup = cgroup(of: record)
+        guard status(of: record, cgroup: cgroup) == .paused, let cgroup else { throw RuntimeError("container \(id) is not paused") }
         do { try cgroup.thaw() } catch { throw RuntimeError("resume \(id): \(error)") }
     }
 
