@@ -124,6 +124,8 @@ ssize_t sw_netlink_send(int fd, const void *data, size_t len);
 /// SHA-256 with the x86 SHA extensions (SHA-NI): 1 when this CPU has them (and SSSE3,
 /// SSE4.1), else 0 and callers use the portable implementation.
 int sw_sha256_hw_available(void);
+/// SHA-256's 64 round constants (K), shared by both implementations.
+extern const uint32_t sw_sha256_round_constants[64];
 /// Compresses `blocks` 64-byte blocks of `data` into `state` (a..h, host order).
 void sw_sha256_hw_blocks(uint32_t state[8], const void *data, size_t blocks);
 
