@@ -101,3 +101,12 @@ public func parseArguments(_ arguments: [String], options: [OptionSpec], stopAtF
 extension String {
     func trimmingPrefix(_ prefix: String) -> String { hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self }
 }
+
+extension ParsedArguments {
+    /// The one positional argument `verb` takes, or the usage error that names it
+    /// ("\"start\" requires exactly 1 argument: ID").
+    func onlyPositional(_ verb: String, _ what: String) throws -> String {
+        guard positionals.count == 1 else { throw UsageError("\"\(verb)\" requires exactly 1 argument: \(what)") }
+        return positionals[0]
+    }
+}

@@ -88,8 +88,8 @@ enum Commands {
     ) { args, context in
         // `run --bundle DIR ID` is the OCI runtime's run (as `runc run`); without it, Docker's.
         if let bundle = args.value("bundle") {
-            guard args.positionals.count == 1 else { throw UsageError("\"run --bundle DIR\" requires exactly 1 argument: ID") }
-            return try OCIRuntime(stateRoot: context.ociStateRoot).run(id: args.positionals[0], bundle: bundle, noPivot: args.has("no-pivot"))
+            let id = try args.onlyPositional("run --bundle DIR", "ID")
+            return try OCIRuntime(stateRoot: context.ociStateRoot).run(id: id, bundle: bundle, noPivot: args.has("no-pivot"))
         }
         var options = RunOptions()
         guard let image = args.positionals.first else { throw UsageError("\"run\" requires at least 1 argument: IMAGE") }

@@ -136,14 +136,14 @@ enum LifecycleCommands {
         options: [OptionSpec(["-f", "--follow"], key: "follow"), OptionSpec(["-n", "--tail"], takesValue: true, key: "tail"),
                   OptionSpec(["-t", "--timestamps"], key: "timestamps")]
     ) { args, context in
-        guard args.positionals.count == 1 else { throw UsageError("\"logs\" requires exactly 1 argument: CONTAINER") }
+        let container = try args.onlyPositional("logs", "CONTAINER")
         var tail: Int?
         if let text = args.value("tail"), text != "all" {
             guard let value = Int(text), value >= 0 else { throw UsageError("--tail: invalid number '\(text)'") }
             tail = value
         }
         let timestamps = args.has("timestamps")
-        try context.engine.logs(args.positionals[0], tail: tail, follow: args.has("follow")) { entries in
+        try context.engine.logs(container, tail: tail, follow: args.has("follow")) { entries in
             for entry in entries {
                 let text = (timestamps ? entry.time + " " : "") + entry.log
                 _ = text.withCString { fputs($0, entry.stream == "stderr" ? stderr : stdout) }
@@ -224,9 +224,9 @@ enum LifecycleCommands {
     static let top = Command(
         name: "top", usage: "top CONTAINER", summary: "Show the processes of a running container", options: []
     ) { args, context in
-        guard args.positionals.count == 1 else { throw UsageError("\"top\" requires exactly 1 argument: CONTAINER") }
+        let container = try args.onlyPositional("top", "CONTAINER")
         var table = Table(header: ["UID", "PID", "CMD"])
-        for process in try context.engine.processes(args.positionals[0]) {
+        for process in try context.engine.processes(container) {
             table.add([process.user, "\(process.pid)", process.command])
         }
         out(table.render())
@@ -254,9 +254,9 @@ enum LifecycleCommands {
     /// network namespace (scripts/bench compares it with the same steps done by `ip`).
     static let networkCycle = Command(name: "network-cycle", usage: "network-cycle [--iterations N] NETNS-PATH", summary: "",
                                       options: [OptionSpec(["--iterations"], takesValue: true)], hidden: true) { args, _ in
-        guard args.positionals.count == 1 else { throw UsageError("\"network-cycle\" requires exactly 1 argument: NETNS-PATH") }
+        let namespacePath = try args.onlyPositional("network-cycle", "NETNS-PATH")
         try Engine.requireRoot()
-        let times = try Engine.networkCycle(namespacePath: args.positionals[0], iterations: Int(args.value("iterations") ?? "1") ?? 1)
+        let times = try Engine.networkCycle(namespacePath: namespacePath, iterations: Int(args.value("iterations") ?? "1") ?? 1)
         // One line per setup, in milliseconds, for scripts/bench.
         out(times.map { String(format3($0 * 1000)) + "\n" }.joined())
         return 0

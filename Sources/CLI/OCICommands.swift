@@ -11,14 +11,14 @@ enum OCICommands {
     static let all: [Command] = [create, start, state, kill, pause, resume, delete, features]
 
     static let pause = Command(name: "pause", usage: "pause ID", summary: "OCI: freeze the container's processes", options: []) { args, context in
-        guard args.positionals.count == 1 else { throw UsageError("\"pause\" requires exactly 1 argument: ID") }
-        try runtime(context).pause(id: args.positionals[0])
+        let id = try args.onlyPositional("pause", "ID")
+        try runtime(context).pause(id: id)
         return 0
     }
 
     static let resume = Command(name: "resume", usage: "resume ID", summary: "OCI: thaw a paused container", options: []) { args, context in
-        guard args.positionals.count == 1 else { throw UsageError("\"resume\" requires exactly 1 argument: ID") }
-        try runtime(context).resume(id: args.positionals[0])
+        let id = try args.onlyPositional("resume", "ID")
+        try runtime(context).resume(id: id)
         return 0
     }
 
@@ -47,21 +47,21 @@ enum OCICommands {
         options: [OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["--pid-file"], takesValue: true),
                   OptionSpec(["--console-socket"], takesValue: true), OptionSpec(["--no-pivot"]), OptionSpec(["--no-new-keyring"])]
     ) { args, context in
-        guard args.positionals.count == 1 else { throw UsageError("\"create\" requires exactly 1 argument: ID") }
-        try runtime(context).create(id: args.positionals[0], bundle: args.value("bundle") ?? ".", pidFile: args.value("pid-file"),
+        let id = try args.onlyPositional("create", "ID")
+        try runtime(context).create(id: id, bundle: args.value("bundle") ?? ".", pidFile: args.value("pid-file"),
                                     consoleSocket: args.value("console-socket"), noPivot: args.has("no-pivot"))
         return 0
     }
 
     static let start = Command(name: "start", usage: "start ID", summary: "OCI: run the created container's process", options: []) { args, context in
-        guard args.positionals.count == 1 else { throw UsageError("\"start\" requires exactly 1 argument: ID") }
-        try runtime(context).start(id: args.positionals[0])
+        let id = try args.onlyPositional("start", "ID")
+        try runtime(context).start(id: id)
         return 0
     }
 
     static let state = Command(name: "state", usage: "state ID", summary: "OCI: print the container's state as JSON", options: []) { args, context in
-        guard args.positionals.count == 1 else { throw UsageError("\"state\" requires exactly 1 argument: ID") }
-        out(String(decoding: try JSON.encode(try runtime(context).state(id: args.positionals[0]), format: .document), as: UTF8.self) + "\n")
+        let id = try args.onlyPositional("state", "ID")
+        out(String(decoding: try JSON.encode(try runtime(context).state(id: id), format: .document), as: UTF8.self) + "\n")
         return 0
     }
 
@@ -80,8 +80,8 @@ enum OCICommands {
         name: "delete", usage: "delete [--force] ID", summary: "OCI: delete the container and its state",
         options: [OptionSpec(["-f", "--force"], key: "force")]
     ) { args, context in
-        guard args.positionals.count == 1 else { throw UsageError("\"delete\" requires exactly 1 argument: ID") }
-        try runtime(context).delete(id: args.positionals[0], force: args.has("force"))
+        let id = try args.onlyPositional("delete", "ID")
+        try runtime(context).delete(id: id, force: args.has("force"))
         return 0
     }
 }
