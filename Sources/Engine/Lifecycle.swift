@@ -133,21 +133,23 @@ extension Engine {
 
     /// `pause`: freezes every process of the container (the cgroup freezer); `unpause` thaws.
     public func pause(_ reference: String) throws {
-        try Self.requireRoot()
-        let record = try containers.find(reference)
-        guard record.isRunning else { throw EngineError.notRunning(record.name) }
-        let cgroup = try containers.cgroup(of: record.id)
+        let (record, cgroup) = try runningCgroup(reference)
         if cgroup.isFrozen { throw EngineError.invalidOption("container \(record.name) is already paused") }
         do { try cgroup.freeze() } catch { throw EngineError.invalidOption("pause \(record.name): \(error)") }
     }
 
     public func unpause(_ reference: String) throws {
+        let (record, cgroup) = try runningCgroup(reference)
+        guard cgroup.isFrozen else { throw EngineError.invalidOption("container \(record.name) is not paused") }
+        do { try cgroup.thaw() } catch { throw EngineError.invalidOption("unpause \(record.name): \(error)") }
+    }
+
+    /// A running container and its cgroup, for pause and unpause.
+    private func runningCgroup(_ reference: String) throws -> (ContainerRecord, ContainerCgroup) {
         try Self.requireRoot()
         let record = try containers.find(reference)
         guard record.isRunning else { throw EngineError.notRunning(record.name) }
-        let cgroup = try containers.cgroup(of: record.id)
-        guard cgroup.isFrozen else { throw EngineError.invalidOption("container \(record.name) is not paused") }
-        do { try cgroup.thaw() } catch { throw EngineError.invalidOption("unpause \(record.name): \(error)") }
+        return (record, try containers.cgroup(of: record.id))
     }
 
     /// Whether a running container is paused (read from its cgroup: nothing else records it).
