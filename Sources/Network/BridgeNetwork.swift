@@ -40,6 +40,8 @@ public struct BridgeNetwork {
 
     public var ipam: IPAM { IPAM(directory: stateDirectory + "/addresses", subnet: subnet, gateway: gateway) }
     var nat: NATRules { NATRules(bridge: name, subnet: subnet) }
+    /// Published host ports, host-wide like the address book.
+    public var portRegistry: PortRegistry { PortRegistry(directory: stateDirectory + "/ports") }
 
     /// The host-side interface name of a container: 15 characters at most (IFNAMSIZ).
     public static func hostInterface(for containerID: String) -> String { "sw" + containerID.prefix(12) }
@@ -66,23 +68,41 @@ public struct BridgeNetwork {
             let bridge = try ensureBridge(host, links)
             // NAT is installed with the first container on the bridge and removed (a little
             // later, see removeNATIfIdle) after the last; the marker in /run says it is there.
-            if !Files.exists(natMarker) {
+            switch (try? Files.readString(natMarker)).map({ $0.contains(NATRules.version) }) {
+            case nil:
                 try nat.install()
-                try Files.writeAtomically(natMarker, "\(subnet)\n", mode: 0o600)
+                try Files.writeAtomically(natMarker, "\(subnet)\n\(NATRules.version)\n", mode: 0o600)
+            case false?:
+                try nat.installLoopbackGuard()
+                try Files.writeAtomically(natMarker, "\(subnet)\n\(NATRules.version)\n", mode: 0o600)
+            case true?:
+                break
+            }
+            // Published ports reach containers from 127.0.0.1 only with route_localnet on the
+            // bridge (DNAT'ed loopback traffic must be allowed to leave through it). Safe only
+            // with the table's loopback chain, installed just above; removeNATIfIdle turns it off.
+            if Sysctl.read(routeLocalnetKey) != "1" {
+                do { try Sysctl.write(routeLocalnetKey, "1") } catch { throw NetworkError("cannot set \(routeLocalnetKey) = 1: \(error)") }
             }
             // An address is in use while its container's host interface exists: that is what
             // tells a crashed container's leftover from a live one, whatever store it came from.
             let live = Set(links.map(\.name))
-            let address = try ipam.allocate(for: containerID, requested: requestedAddress) { live.contains(Self.hostInterface(for: $0)) }
+            let isLive = { (id: String) in live.contains(Self.hostInterface(for: id)) }
+            let address = try ipam.allocate(for: containerID, requested: requestedAddress, exists: isLive)
             var attachment = BridgeAttachment(address: address.description, prefixLength: subnet.prefixLength, gateway: gateway.description,
                                               mac: Self.mac(for: address).map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":"),
                                               hostInterface: hostInterface, ports: ports)
             attachment.bridgeIndex = bridge.index
             do {
+                // Ports are taken here, under the lock, so two containers asking for one port
+                // cannot both pass; a crashed holder's NAT elements are deleted on the way.
+                nat.unpublish(try portRegistry.reserve(ports, for: containerID, isLive: isLive))
+                try Self.checkPortsFree(ports)
                 let namespace = try FileDescriptor.open(namespacePath, O_RDONLY)
                 defer { namespace.close() }
                 try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: Self.mac(for: address))
             } catch {
+                portRegistry.release(ports, of: containerID)
                 ipam.release(address, from: containerID)
                 throw error
             }
@@ -96,7 +116,6 @@ public struct BridgeNetwork {
             try inside.addAddress(eth0.index, address, prefixLength: attachment.prefixLength, "eth0")
             try inside.modify(eth0.index, up: true, "set eth0 up")
             try inside.addRoute(to: nil, via: gateway, outputIndex: eth0.index)
-            try Self.checkPortsFree(ports)
             try nat.publish(ports, to: address)
         } catch {
             detach(attachment, containerID: containerID, publishedPorts: false, deleteInterface: true)
@@ -124,10 +143,14 @@ public struct BridgeNetwork {
             if rc != 0 && errno == EADDRINUSE {
                 throw NetworkError("-p \(port.description): the host port is in use by a process on this host")
             }
+            if rc != 0 && errno == EADDRNOTAVAIL {
+                throw NetworkError("-p \(port.description): \(port.hostIP ?? "0.0.0.0") is not an address of this host")
+            }
         }
     }
 
     var natMarker: String { stateDirectory + "/nat-installed" }
+    var routeLocalnetKey: String { "net.ipv4.conf.\(name).route_localnet" }
 
     /// Undoes `attach`: the published ports and the address. The veth pair goes with the
     /// container's network namespace, which the kernel tears down asynchronously once the
@@ -140,6 +163,7 @@ public struct BridgeNetwork {
     public func detach(_ attachment: BridgeAttachment, containerID: String, publishedPorts: Bool = true, deleteInterface: Bool = false) -> Bool {
         if publishedPorts { nat.unpublish(attachment.ports) }
         let idle = try? withLock { () -> Bool in
+            portRegistry.release(attachment.ports, of: containerID)
             if let address = IPv4Address(attachment.address) { ipam.release(address, from: containerID) }
             guard let host = try? RouteNetlink.open() else { return false }
             if deleteInterface { _ = try? host.deleteLink(named: attachment.hostInterface) }
@@ -164,6 +188,9 @@ public struct BridgeNetwork {
             guard isIdle(host) else { return }
             try nat.remove()
             unlink(natMarker)
+            // route_localnet is only safe together with the table's loopback guard: with the
+            // guard gone, the host goes back to the kernel's default (attach sets it again).
+            try? Sysctl.write(routeLocalnetKey, "0")
         }
     }
 
@@ -182,10 +209,9 @@ public struct BridgeNetwork {
             do { try host.addAddress(bridge.index, gateway, prefixLength: subnet.prefixLength, name) } catch let error as NetlinkError where error.errno == EEXIST {}
         }
         try host.modify(bridge.index, up: true, "set \(name) up")
-        // Containers reach beyond the host through it, and published ports reach them from
-        // 127.0.0.1 (DNAT'ed loopback traffic must be allowed to leave through the bridge).
-        for key in ["net.ipv4.ip_forward", "net.ipv4.conf.\(name).route_localnet"] where Sysctl.read(key) != "1" {
-            do { try Sysctl.write(key, "1") } catch { throw NetworkError("cannot set \(key) = 1: \(error)") }
+        // Containers reach beyond the host through it.
+        if Sysctl.read("net.ipv4.ip_forward") != "1" {
+            do { try Sysctl.write("net.ipv4.ip_forward", "1") } catch { throw NetworkError("cannot set net.ipv4.ip_forward = 1: \(error)") }
         }
         return bridge
     }

@@ -16,6 +16,8 @@ import Netlink
 ///                connections from 127.0.0.0/8 DNAT'ed onto the bridge are masqueraded too.
 ///   prerouting/output: a packet to a local address whose protocol and port are in @ports
 ///                (or whose address, protocol and port are in @hostports) goes to the container.
+///   loopback:    packets arriving from the bridge addressed to or from 127.0.0.0/8 are
+///                dropped before conntrack and NAT see them (see `ruleset`).
 public struct NATRules {
     public let table = "swiftainer"
     public let bridge: String
@@ -37,8 +39,16 @@ public struct NATRules {
         DebugLog.log("nft: \(what)")
         let result = try ExternalCommand.run(try Self.nft(), argv: ["nft", "-f", "-"], input: Array(script.utf8))
         guard result.status == 0 else {
-            throw NetworkError("nft: \(what): \(result.stderr.trimmingWhitespace)")
+            throw NetworkError("nft: \(what): \(Self.firstError(result.stderr))")
         }
+    }
+
+    /// nft reports an error in three lines (the message, the offending input, a caret line
+    /// under it): keep the message alone, so that errors stay one line.
+    static func firstError(_ stderr: String) -> String {
+        let lines = stderr.split(separator: "\n").map { String($0).trimmingWhitespace }
+        let message = lines.first { $0.hasPrefix("Error:") } ?? lines.first ?? "failed"
+        return message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
     }
 
     public var ruleset: String {
@@ -46,8 +56,20 @@ public struct NATRules {
                 dnat ip to ip daddr . meta l4proto . th dport map @hostports
                 fib daddr type local dnat ip to meta l4proto . th dport map @ports
         """
+        // route_localnet (which DNAT from 127.0.0.1 onto the bridge needs) also lets the kernel
+        // accept packets *from* the bridge addressed to 127.0.0.0/8: a container with CAP_NET_RAW
+        // could send a frame to the gateway's MAC with daddr 127.0.0.1 and reach services bound
+        // to the host's loopback (the CVE-2020-8558 class). Legitimate traffic never carries a
+        // loopback address on the wire of the bridge: replies to published-port connections from
+        // 127.0.0.1 come back to the gateway address (the masquerade below), and are only
+        // un-NATed to 127.0.0.1 after this chain. So the chain runs at raw priority — before
+        // conntrack and DNAT — and drops any loopback source or destination from the bridge.
         return """
         table ip \(table) {
+            chain loopback {
+                type filter hook prerouting priority raw; policy accept;
+        \(loopbackRules)
+            }
             map ports { type inet_proto . inet_service : ipv4_addr . inet_service; }
             map hostports { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
             chain prerouting {
@@ -66,6 +88,28 @@ public struct NATRules {
         }
 
         """
+    }
+
+    var loopbackRules: String {
+        """
+                iifname "\(bridge)" ip daddr 127.0.0.0/8 drop
+                iifname "\(bridge)" ip saddr 127.0.0.0/8 drop
+        """
+    }
+
+    /// What the marker file of an installed table says; a table installed by an older
+    /// swiftainer (a marker without it) lacks the loopback chain.
+    public static let version = "ruleset 2: loopback guard"
+
+    /// Adds the loopback chain to a table installed by an older swiftainer, leaving its maps
+    /// (the ports of running containers) alone.
+    public func installLoopbackGuard() throws {
+        let rules = loopbackRules.split(separator: "\n").map { "add rule ip \(table) loopback " + String($0).trimmingWhitespace + "\n" }.joined()
+        try apply("""
+            add chain ip \(table) loopback { type filter hook prerouting priority raw; policy accept; }
+            flush chain ip \(table) loopback
+
+            """ + rules, "add the loopback guard to table ip \(table)")
     }
 
     /// (Re)creates the table in one transaction: whatever was there is replaced whole.
@@ -88,9 +132,7 @@ public struct NATRules {
     public func publish(_ ports: [PortMapping], to address: IPv4Address) throws {
         guard !ports.isEmpty else { return }
         let script = ports.map { "create element ip \(table) \(element($0, to: address))\n" }.joined()
-        do { try apply(script, "publish \(ports.map(\.description).joined(separator: ", "))") } catch {
-            throw NetworkError("\(error) (is a port already published by another container?)")
-        }
+        try apply(script, "publish \(ports.map(\.description).joined(separator: ", "))")
     }
 
     public func unpublish(_ ports: [PortMapping]) {

@@ -151,4 +151,140 @@ import Testing
             return bridgePorts > 0 || Harness.shell("nft list table ip swiftainer").status != 0
         })
     }
+
+    /// Issue #14.2: a published port is refused, with Docker's one-line message, whenever its
+    /// address and protocol overlap a port another container holds (0.0.0.0 overlaps every
+    /// address); the first holder keeps the traffic.
+    @Test func overlappingPublishedPortsAreRefused() throws {
+        let port = 30000 + Int(getpid() % 10000)
+        let first = "ports-a-\(getpid())", second = "ports-b-\(getpid())"
+        _ = detach(first, ["-e", "REPLY=first", "-p", "\(port):80", "-p", "127.0.0.1:\(port + 1):80", "-p", "10.89.0.1:\(port + 2):80"] + webServer)
+        defer { _ = Harness.run(["rm", "-f", first, second]) }
+        for (spec, shown) in [("127.0.0.1:\(port):80", "127.0.0.1:\(port)"), ("\(port + 1):80", "0.0.0.0:\(port + 1)"),
+                              ("\(port + 2):80", "0.0.0.0:\(port + 2)"), ("10.89.0.1:\(port):80", "10.89.0.1:\(port)"),
+                              ("127.0.0.1:\(port + 1):81", "127.0.0.1:\(port + 1)")] {
+            let clash = Harness.run(["run", "--rm", "-p", spec, "busybox", "true"])
+            #expect(clash.status == 125, "-p \(spec) was accepted")
+            #expect(clash.stderr == "swiftainer: network: Bind for \(shown) failed: port is already allocated\n", "\(clash.stderr)")
+        }
+        // Another address on a port held only for one address, and another protocol, are fine.
+        _ = detach(second, ["-e", "REPLY=second", "-p", "127.0.0.1:\(port + 2):80", "-p", "\(port):80/udp"] + webServer)
+        #expect(Harness.eventually { Harness.shell("timeout 3 \(Self.busybox) wget -qO- http://127.0.0.1:\(port)/").stdout == "first\n" })
+        #expect(Harness.shell("timeout 3 \(Self.busybox) wget -qO- http://127.0.0.1:\(port + 1)/").stdout == "first\n")
+        #expect(Harness.shell("timeout 3 \(Self.busybox) wget -qO- http://127.0.0.1:\(port + 2)/").stdout == "second\n")
+        #expect(Harness.shell("timeout 3 \(Self.busybox) wget -qO- http://10.89.0.1:\(port + 2)/").stdout == "first\n")
+        // Within one run too; and a port a host process holds, or an address the host lacks: one line.
+        let twice = Harness.run(["run", "--rm", "-p", "\(port + 3):80", "-p", "127.0.0.1:\(port + 3):81", "busybox", "true"])
+        #expect(twice.status == 125 && twice.stderr.contains("Bind for 127.0.0.1:\(port + 3) failed: port is already allocated"), "\(twice.stderr)")
+        let listener = try LoopbackListener(port: UInt16(port + 4), type: SOCK_STREAM)
+        let busy = Harness.run(["run", "--rm", "-p", "\(listener.port):80", "busybox", "true"])
+        #expect(busy.status == 125 && busy.stderr.contains("in use by a process on this host") && busy.stderr.filter { $0 == "\n" }.count == 1, "\(busy.stderr)")
+        let foreign = Harness.run(["run", "--rm", "-p", "192.0.2.99:\(port + 5):80", "busybox", "true"])
+        #expect(foreign.status == 125 && foreign.stderr.contains("not an address of this host"), "\(foreign.stderr)")
+        // Given back with the container: the same port is free for the next one.
+        #expect(Harness.run(["rm", "-f", first]).status == 0)
+        let again = Harness.run(["run", "--rm", "-p", "\(port + 1):80", "busybox", "true"])
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+
+    /// Issue #14.1 (CVE-2020-8558 class): services bound to the host's 127.0.0.1 must not be
+    /// reachable from a container — neither by connecting to the gateway nor by raw frames sent
+    /// to the gateway's MAC with a 127.0.0.1 destination (CAP_NET_RAW is in Docker's default
+    /// set) — while `-p 127.0.0.1:P:C` keeps working from the host.
+    @Test func hostLoopbackServicesAreUnreachableFromContainers() throws {
+        let port = UInt16(21000 + Int(getpid() % 9000))
+        let udp = try LoopbackListener(port: port, type: SOCK_DGRAM)
+        let tcp = try LoopbackListener(port: port, type: SOCK_STREAM)
+        let name = "lo-attack-\(getpid())"
+        _ = detach(name, ["-p", "127.0.0.1:\(port + 1):80", "-e", "REPLY=still published"] + webServer)
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        let pid = Harness.inspect(name, "State")["Pid"] as? Int ?? 0
+        let ip = address(of: name)
+        try #require(pid > 0 && !ip.isEmpty)
+        // The published loopback port works (from the host, through DNAT and route_localnet).
+        #expect(Harness.eventually { Harness.shell("timeout 3 \(Self.busybox) wget -qO- http://127.0.0.1:\(port + 1)/").stdout == "still published\n" })
+        // A normal connect to the gateway's address does not reach a 127.0.0.1-only listener.
+        let connect = Harness.run(["exec", name, "sh", "-c", "echo x | timeout 3 nc 10.89.0.1 \(port) && echo connected"])
+        #expect(!connect.stdout.contains("connected"), "\(connect.stdout)")
+        // Raw frames from inside the container's network namespace: UDP and a TCP SYN.
+        let gatewayMAC = try String(contentsOfFile: "/sys/class/net/swiftainer0/address", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        for proto in ["udp", "tcp"] {
+            let sent = Harness.execute("/usr/bin/nsenter", ["--net=/proc/\(pid)/ns/net", "python3", "-c", Self.loopbackProbe, gatewayMAC, ip, "\(port)", proto],
+                                       environment: ["PATH": "/usr/bin:/bin"], stdin: nil)
+            try #require(sent.status == 0 && sent.stdout == "sent\n", "the probe could not send: \(sent.stderr)")
+        }
+        #expect(udp.receivedDatagram(within: 1.5) == nil, "a UDP datagram from the container reached 127.0.0.1:\(port)")
+        #expect(tcp.pendingHandshakes() == 0, "a TCP SYN from the container reached 127.0.0.1:\(port)")
+    }
+
+    /// Builds Ethernet + IPv4 + UDP/TCP-SYN frames by hand and sends them on eth0, five times,
+    /// to the gateway's MAC with the destination 127.0.0.1: what CAP_NET_RAW allows.
+    static let loopbackProbe = """
+        import socket, struct, sys, time
+        gateway_mac = bytes.fromhex(sys.argv[1].replace(":", ""))
+        src, dst = socket.inet_aton(sys.argv[2]), socket.inet_aton("127.0.0.1")
+        port, proto = int(sys.argv[3]), sys.argv[4]
+        def checksum(data):
+            if len(data) % 2: data += b"\\0"
+            s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+            s = (s >> 16) + (s & 0xffff); s += s >> 16
+            return ~s & 0xffff
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+        s.bind(("eth0", 0))
+        sport = 40000 + port % 20000
+        if proto == "udp":
+            l4, number = struct.pack("!HHHH", sport, port, 17, 0) + b"raw-hello", 17
+            l4 = l4[:6] + struct.pack("!H", checksum(src + dst + struct.pack("!BBH", 0, 17, len(l4)) + l4)) + l4[8:]
+        else:
+            l4, number = struct.pack("!HHIIBBHHH", sport, port, 12345, 0, 5 << 4, 0x02, 65535, 0, 0), 6
+            l4 = l4[:16] + struct.pack("!H", checksum(src + dst + struct.pack("!BBH", 0, 6, len(l4)) + l4)) + l4[18:]
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, number, 0, src, dst)
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+        for _ in range(5):
+            s.send(gateway_mac + s.getsockname()[4] + b"\\x08\\x00" + ip + l4)
+            time.sleep(0.05)
+        print("sent")
+        """
+}
+
+/// A socket bound to 127.0.0.1 on the host, for the loopback-exposure test.
+final class LoopbackListener {
+    let fd: Int32
+    let port: UInt16
+
+    init(port: UInt16, type: __socket_type) throws {
+        self.port = port
+        fd = socket(AF_INET, Int32(type.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(rc == 0, "bind 127.0.0.1:\(port): errno \(errno)")
+        if type == SOCK_STREAM { try #require(listen(fd, 16) == 0) }
+    }
+
+    deinit { close(fd) }
+
+    func receivedDatagram(within seconds: Double) -> String? {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(seconds * 1000)) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil
+    }
+
+    /// Connections in SYN-RECV or completed for this listener: a SYN that got through leaves one.
+    func pendingHandshakes() -> Int {
+        let hexPort = String(port, radix: 16, uppercase: true)
+        let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        let synRecv = table.split(separator: "\n").filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 3 && fields[1].hasSuffix(":" + String(repeating: "0", count: max(0, 4 - hexPort.count)) + hexPort) && fields[3] == "03"
+        }.count
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return synRecv + (poll(&poller, 1, 0) == 1 ? 1 : 0)
+    }
 }

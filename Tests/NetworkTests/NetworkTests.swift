@@ -61,4 +61,60 @@ import TestSupport
         #expect(BridgeNetwork.hostInterface(for: String(repeating: "f", count: 64)).count <= 15)
         #expect(BridgeNetwork.mac(for: IPv4Address("10.89.0.2")!) == [0x02, 0x42, 10, 89, 0, 2])
     }
+
+    @Test func natRulesetDropsLoopbackFromTheBridgeBeforeNAT() {
+        let nat = NATRules(bridge: "swiftainer0", subnet: IPv4Subnet("10.89.0.0/16")!)
+        // Issue #14.1: at raw priority, before conntrack and DNAT, both directions of 127/8.
+        #expect(nat.ruleset.contains("type filter hook prerouting priority raw; policy accept;"))
+        #expect(nat.ruleset.contains("iifname \"swiftainer0\" ip daddr 127.0.0.0/8 drop"))
+        #expect(nat.ruleset.contains("iifname \"swiftainer0\" ip saddr 127.0.0.0/8 drop"))
+    }
+
+    @Test func nftErrorsAreOneLine() {
+        let raw = "Error: Could not process rule: File exists\ncreate element ip swiftainer ports { tcp . 80 : 10.89.0.2 . 80 }\n                             ^^^^^^^^^^\n"
+        #expect(NATRules.firstError(raw) == "Could not process rule: File exists")
+        #expect(NATRules.firstError("") == "failed")
+    }
+
+    @Test func publishedPortsOverlapByAddressAndProtocol() {
+        let any = PortMapping(hostPort: 8080, containerPort: 80)
+        let loopback = PortMapping(hostIP: "127.0.0.1", hostPort: 8080, containerPort: 80)
+        let other = PortMapping(hostIP: "192.0.2.1", hostPort: 8080, containerPort: 81)
+        #expect(PortRegistry.overlaps(any, loopback) && PortRegistry.overlaps(loopback, any))
+        #expect(PortRegistry.overlaps(any, other) && PortRegistry.overlaps(loopback, loopback))
+        #expect(!PortRegistry.overlaps(loopback, other))
+        #expect(!PortRegistry.overlaps(any, PortMapping(hostPort: 8080, containerPort: 80, proto: "udp")))
+        #expect(!PortRegistry.overlaps(any, PortMapping(hostPort: 8081, containerPort: 80)))
+    }
+
+    @Test func portRegistryRefusesEveryOverlapAndForgetsTheDead() throws {
+        let dir = TemporaryDirectory()
+        let registry = PortRegistry(directory: dir.path + "/ports")
+        var live: Set<String> = ["a", "b", "c"]
+        let port = { (ip: String?, number: UInt16, proto: String) in PortMapping(hostIP: ip, hostPort: number, containerPort: 80, proto: proto) }
+        #expect(try registry.reserve([port(nil, 8080, "tcp")], for: "a", isLive: live.contains).isEmpty)
+        // Any address, then one address (and the reverse below): Docker's message, one line.
+        do {
+            _ = try registry.reserve([port("127.0.0.1", 8080, "tcp")], for: "b", isLive: live.contains)
+            Issue.record("127.0.0.1:8080 was accepted next to 0.0.0.0:8080")
+        } catch {
+            #expect("\(error)" == "Bind for 127.0.0.1:8080 failed: port is already allocated")
+        }
+        #expect(try registry.reserve([port("127.0.0.1", 9090, "tcp"), port("192.0.2.1", 9090, "tcp"), port(nil, 9090, "udp")], for: "b", isLive: live.contains).isEmpty)
+        #expect(throws: NetworkError.self) { try registry.reserve([port(nil, 9090, "tcp")], for: "c", isLive: live.contains) }
+        #expect(throws: NetworkError.self) { try registry.reserve([port("192.0.2.1", 9090, "tcp")], for: "c", isLive: live.contains) }
+        // Within one request too, and a refused request writes nothing.
+        #expect(throws: NetworkError.self) { try registry.reserve([port(nil, 7070, "tcp"), port("127.0.0.1", 7070, "tcp")], for: "c", isLive: live.contains) }
+        #expect(try registry.reserve([port(nil, 7070, "tcp")], for: "c", isLive: live.contains).isEmpty)
+        // Released: the port is free again; only the holder's line goes.
+        registry.release([port(nil, 7070, "tcp")], of: "a")
+        #expect(throws: NetworkError.self) { try registry.reserve([port(nil, 7070, "tcp")], for: "a", isLive: live.contains) }
+        registry.release([port(nil, 7070, "tcp")], of: "c")
+        #expect(try registry.reserve([port(nil, 7070, "tcp")], for: "a", isLive: live.contains).isEmpty)
+        // A holder that died without releasing (a crash) is dropped, and reported so its NAT
+        // elements can be deleted.
+        live.remove("b")
+        let stale = try registry.reserve([port(nil, 9090, "tcp")], for: "c", isLive: live.contains)
+        #expect(stale.map(\.hostIP) == ["127.0.0.1", "192.0.2.1"], "\(stale)")
+    }
 }
