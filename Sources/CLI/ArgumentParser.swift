@@ -24,8 +24,13 @@ public struct ParsedArguments: Equatable {
 
 public struct UsageError: Error, CustomStringConvertible, Equatable {
     public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+    /// A second line pointing at the help ("See 'swiftainer run --help'."), as Docker prints.
+    public var hint: String?
+    public init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+    public var description: String { message + (hint.map { "\n" + $0 } ?? "") }
 }
 
 public func parseArguments(_ arguments: [String], options: [OptionSpec], stopAtFirstPositional: Bool) throws -> ParsedArguments {

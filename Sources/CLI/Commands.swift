@@ -99,7 +99,7 @@ enum Commands {
         options.autoRemove = args.has("rm")
         options.interactive = args.has("interactive")
         options.tty = args.has("tty")
-        options.env = args.values["env"] ?? []
+        options.env = try RunOptions.validatedEnvironment(args.values["env"] ?? [])
         options.workingDir = args.value("workdir")
         options.hostname = args.value("hostname")
         options.noPivot = args.has("no-pivot")
@@ -116,20 +116,11 @@ enum Commands {
         options.dns = args.values["dns"] ?? []
         options.publish = args.values["publish"] ?? []
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
-        options.memory = try args.value("memory").map { try RunOptions.parseBytes($0, flag: "--memory") }
-        options.memorySwap = try args.value("memory-swap").map { try RunOptions.parseBytes($0, flag: "--memory-swap") }
-        options.pidsLimit = try args.value("pids-limit").map { text in
-            guard let value = Int64(text) else { throw UsageError("--pids-limit: invalid number '\(text)'") }
-            return value
-        }
-        options.cpus = try args.value("cpus").map { text in
-            guard let value = Double(text) else { throw UsageError("--cpus: invalid number '\(text)'") }
-            return value
-        }
-        options.cpuShares = try args.value("cpu-shares").map { text in
-            guard let value = UInt64(text) else { throw UsageError("--cpu-shares: invalid number '\(text)'") }
-            return value
-        }
+        options.memory = try args.value("memory").map { try FlagValues.bytes($0, flag: "--memory") }
+        options.memorySwap = try args.value("memory-swap").map { try FlagValues.bytes($0, flag: "--memory-swap", unlimited: true) }
+        options.pidsLimit = try args.value("pids-limit").map { try FlagValues.integer($0, flag: "--pids-limit", in: -1...Int64(Int32.max)) }
+        options.cpuQuota = try args.value("cpus").map { try FlagValues.cpuQuota($0, onlineCPUs: ProcessInfoLinux.onlineCPUs) } ?? nil
+        options.cpuShares = try args.value("cpu-shares").map { UInt64(try FlagValues.integer($0, flag: "--cpu-shares", in: 0...Int64(UInt32.max))) }
         options.cpusetCpus = args.value("cpuset-cpus")
         if let workdir = options.workingDir, !workdir.hasPrefix("/") {
             throw UsageError("the working directory '\(workdir)' is invalid: it needs to be an absolute path")
@@ -239,7 +230,7 @@ enum Commands {
                 try engine.remove(reference, force: args.has("force"))
                 out(reference + "\n")
             } catch {
-                fputs("swiftainer: \(error)\n", stderr)
+                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
                 status = 1
             }
         }

@@ -29,7 +29,7 @@ enum LifecycleCommands {
                 try body(reference)
                 out(reference + "\n")
             } catch {
-                fputs("swiftainer: \(verb) \(reference): \(error)\n", stderr)
+                fputs("swiftainer: \(verb) \(Printable.escaped(reference)): \(SwiftainerCLI.oneLine(error))\n", stderr)
                 status = 1
             }
         }
@@ -42,8 +42,9 @@ enum LifecycleCommands {
 
     static func timeout(_ args: ParsedArguments) throws -> Double {
         guard let text = args.value("time") else { return 10 }
-        guard let value = Double(text), value >= 0 else { throw UsageError("-t: invalid number of seconds '\(text)'") }
-        return value
+        // Docker's -t is whole seconds; -1 waits for as long as the container takes.
+        let seconds = try FlagValues.integer(text, flag: "--time", in: -1...Int64(Int32.max))
+        return seconds < 0 ? .infinity : Double(seconds)
     }
 
     static let start = Command(
@@ -66,7 +67,7 @@ enum LifecycleCommands {
         var status: Int32 = 0
         for (reference, error) in results {
             if let error {
-                fputs("swiftainer: stop \(reference): \(error)\n", stderr)
+                fputs("swiftainer: stop \(Printable.escaped(reference)): \(SwiftainerCLI.oneLine(error))\n", stderr)
                 status = 1
             } else {
                 out(reference + "\n")
@@ -124,7 +125,7 @@ enum LifecycleCommands {
         var status: Int32 = 0
         for reference in args.positionals {
             do { out("\(try engine.wait(reference))\n") } catch {
-                fputs("swiftainer: wait \(reference): \(error)\n", stderr)
+                fputs("swiftainer: wait \(Printable.escaped(reference)): \(SwiftainerCLI.oneLine(error))\n", stderr)
                 status = 1
             }
         }
@@ -172,7 +173,7 @@ enum LifecycleCommands {
         options.command = Array(args.positionals.dropFirst())
         options.interactive = args.has("interactive")
         options.tty = args.has("tty")
-        options.env = args.values["env"] ?? []
+        options.env = try RunOptions.validatedEnvironment(args.values["env"] ?? [])
         options.workingDir = args.value("workdir")
         options.user = args.value("user")
         options.privileged = args.has("privileged")

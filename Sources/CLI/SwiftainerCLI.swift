@@ -45,7 +45,7 @@ public enum SwiftainerCLI {
             do {
                 parsed = try parseArguments(rest, options: command.options, stopAtFirstPositional: command.stopAtFirstPositional)
             } catch let error as UsageError {
-                throw UsageError("\(error.message)\nSee 'swiftainer \(command.name) --help'.")
+                throw UsageError(error.message, hint: "See 'swiftainer \(command.name) --help'.")
             }
             return try command.run(parsed, context(global))
         } catch {
@@ -69,9 +69,9 @@ public enum SwiftainerCLI {
         case let error as RuntimeError: code = error.exitCode
         default: code = 125
         }
-        fputs("swiftainer: \(error)\n", stderr)
+        fputs("swiftainer: \(oneLine(error))\n", stderr)
         if let (path, json) = errorLog {
-            let message = "\(error)"
+            let message = oneLine(error)
             let line: String
             if json {
                 line = "{\"level\":\"error\",\"msg\":\(JSON.quoted(message)),\"time\":\"\(Clock.rfc3339())\"}\n"
@@ -85,6 +85,15 @@ public enum SwiftainerCLI {
             }
         }
         return code
+    }
+
+    /// An error as one line, whatever names or file contents it quotes (a usage error keeps its
+    /// hint on a second line, as Docker prints it).
+    static func oneLine(_ error: Error) -> String {
+        if let usage = error as? UsageError {
+            return Printable.escaped(usage.message) + (usage.hint.map { "\n" + $0 } ?? "")
+        }
+        return Printable.escaped("\(error)")
     }
 
     static func help() -> String {

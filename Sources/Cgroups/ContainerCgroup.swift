@@ -142,7 +142,8 @@ public final class ContainerCgroup {
             if let limit = memory.limit { try write(dir + "/memory.max", limit < 0 ? "max" : "\(limit)") }
             if let swap = memory.swap {
                 // OCI gives memory+swap (v1 semantics); v2 wants swap alone.
-                let swapOnly = swap < 0 ? "max" : "\(max(0, swap - (memory.limit ?? 0)))"
+                let difference = swap.subtractingReportingOverflow(max(0, memory.limit ?? 0))
+                let swapOnly = swap < 0 || difference.overflow ? "max" : "\(max(0, difference.partialValue))"
                 try writeIfPresent(dir + "/memory.swap.max", swapOnly)
             }
         }

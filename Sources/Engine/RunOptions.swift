@@ -46,7 +46,8 @@ public struct RunOptions: Equatable {
     public var memory: Int64?
     public var memorySwap: Int64?
     public var pidsLimit: Int64?
-    public var cpus: Double?
+    /// --cpus as the CFS quota for a 100 ms period (FlagValues.cpuQuota).
+    public var cpuQuota: Int64?
     public var cpuShares: UInt64?
     public var cpusetCpus: String?
 
@@ -56,24 +57,24 @@ public struct RunOptions: Equatable {
         var resources = Resources()
         if let memory {
             guard memory >= 6 * 1024 * 1024 else { throw EngineError.invalidOption("--memory: the minimum is 6MB") }
-            var swap = memorySwap ?? memory * 2
+            // Twice the limit is Docker's default swap; beyond Int64 it is unlimited anyway.
+            let doubled = memory.multipliedReportingOverflow(by: 2)
+            let defaultSwap = doubled.overflow ? -1 : doubled.partialValue
+            var swap = memorySwap ?? defaultSwap
             if swap > 0 && swap < memory {
                 throw EngineError.invalidOption("--memory-swap (\(swap)) must be at least --memory (\(memory)), or -1 for unlimited")
             }
-            if swap == 0 { swap = memory * 2 }
+            if swap == 0 { swap = defaultSwap }
             resources.memory = MemoryResources(limit: memory, swap: swap)
         } else if memorySwap != nil {
             throw EngineError.invalidOption("--memory-swap needs --memory")
         }
         if let pidsLimit { resources.pids = PidsResources(limit: pidsLimit) }
-        if cpus != nil || cpuShares != nil || cpusetCpus != nil {
+        if cpuQuota != nil || cpuShares != nil || cpusetCpus != nil {
             var cpu = CPUResources()
-            if let cpus {
-                guard cpus > 0 && cpus <= Double(ProcessInfoLinux.onlineCPUs) else {
-                    throw EngineError.invalidOption("--cpus: range is 0.01 to \(ProcessInfoLinux.onlineCPUs) (the CPUs available)")
-                }
+            if let cpuQuota {
                 cpu.period = 100_000
-                cpu.quota = Int64((cpus * 100_000).rounded())
+                cpu.quota = cpuQuota
             }
             cpu.shares = cpuShares
             cpu.cpus = cpusetCpus
@@ -82,16 +83,13 @@ public struct RunOptions: Equatable {
         return resources.memory == nil && resources.pids == nil && resources.cpu == nil ? nil : resources
     }
 
-    /// "64m", "1g", "512k", "1048576": Docker's memory units (binary multiples).
-    public static func parseBytes(_ text: String, flag: String) throws -> Int64 {
-        if text == "-1" { return -1 }
-        let lower = text.lowercased()
-        let units: [(String, Int64)] = [("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
-        for (suffix, factor) in units where lower.hasSuffix(suffix) {
-            if let value = Double(lower.dropLast(suffix.count)), value >= 0 { return Int64(value * Double(factor)) }
+    /// `-e` entries as Docker checks them: a variable needs a name ("=value", "=" and "" are
+    /// refused with Docker's words).
+    public static func validatedEnvironment(_ entries: [String]) throws -> [String] {
+        for entry in entries where entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first?.isEmpty ?? true {
+            throw EngineError.invalidOption("invalid environment variable: \(Printable.escaped(entry))")
         }
-        if let value = Int64(lower), value >= 0 { return value }
-        throw EngineError.invalidOption("\(flag): invalid size '\(text)' (use a number with an optional b, k, m or g suffix)")
+        return entries
     }
 
     /// `--security-opt` values, as Docker spells them.
@@ -157,14 +155,21 @@ public struct RunOptions: Equatable {
             throw EngineError.invalidOption("invalid volume '\(text)': the container path must be absolute and not /")
         }
         var volume = Volume(source: parts[0], destination: parts[1], readOnly: false, propagation: "rprivate")
-        for option in parts.count == 3 ? parts[2].split(separator: ",").map(String.init) : [] {
+        // Docker's rule: at most one access mode and one propagation mode ("ro,rw" is refused,
+        // not decided by whichever comes last).
+        var access: [String] = [], propagation: [String] = []
+        for option in parts.count == 3 ? parts[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : [] {
             switch option {
-            case "ro": volume.readOnly = true
-            case "rw": volume.readOnly = false
-            case "private", "rprivate", "shared", "rshared", "slave", "rslave": volume.propagation = option
-            default: throw EngineError.invalidOption("invalid volume '\(text)': unknown option '\(option)' (ro, rw, [r]private, [r]shared, [r]slave)")
+            case "ro", "rw": access.append(option)
+            case "private", "rprivate", "shared", "rshared", "slave", "rslave": propagation.append(option)
+            default: throw EngineError.invalidOption("invalid volume '\(Printable.escaped(text))': unknown option '\(Printable.escaped(option))' (ro, rw, [r]private, [r]shared, [r]slave)")
             }
         }
+        guard access.count <= 1, propagation.count <= 1 else {
+            throw EngineError.invalidOption("invalid volume '\(Printable.escaped(text))': invalid mode: \(parts[2]) (conflicting options)")
+        }
+        volume.readOnly = access.first == "ro"
+        if let mode = propagation.first { volume.propagation = mode }
         return volume
     }
 

@@ -134,6 +134,7 @@ public enum Launcher {
     /// caller should have blocked the signals it wants to handle: the child unblocks them.
     public static func create(_ request: LaunchRequest) throws -> CreatedContainer {
         let spec = request.spec
+        try SpecValidation.check(spec)
         guard let rootPath = spec.root?.path else { throw RuntimeError("config.json: root.path is required") }
         let rootfs = rootPath.hasPrefix("/") ? rootPath : request.bundle + "/" + rootPath
         guard Files.isDirectory(rootfs) else { throw RuntimeError("root filesystem \(rootfs) is not a directory") }

@@ -82,6 +82,7 @@ public final class OCIRuntime {
         try Self.validate(id: id)
         let bundle = absolute(bundle)
         let spec = try Self.readSpec(bundle: bundle)
+        try SpecValidation.check(spec)
         try check(spec)
         try Files.makeDirectories(stateRoot, mode: 0o700)
         guard mkdir(directory(id), 0o700) == 0 else {

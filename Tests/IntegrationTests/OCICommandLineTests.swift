@@ -327,4 +327,40 @@ import Testing
         let log = (try? String(contentsOfFile: dir + "/log.json", encoding: .utf8)) ?? ""
         #expect(log.hasPrefix("{\"level\":\"error\",\"msg\":\"container never-created does not exist\""), "\(log)")
     }
+
+    /// Issue #14.7: the spec's process rules are checked at create (125, nothing left behind):
+    /// a NUL inside an argument or environment entry (a C string would end there: "tr\0ue"
+    /// ran `tr`), and a relative cwd (it failed later, at start, as 126).
+    @Test func createRefusesNULsAndARelativeCwd() throws {
+        let dir = try bundle(["true"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let original = try readConfig(dir)
+        let cases: [(String, [String: Any], String)] = [
+            ("args", ["args": ["tr\u{0}ue"]], "process.args[0] \"tr\\u{0}ue\" contains a NUL byte"),
+            ("env", ["env": ["PATH=/bin", "A=b\u{0}c"]], "process.env[1] \"A=b\\u{0}c\" contains a NUL byte"),
+            ("cwd", ["cwd": "tmp"], "process.cwd \"tmp\" must be an absolute path"),
+        ]
+        for (label, change, message) in cases {
+            var config = original
+            var process = config["process"] as! [String: Any]
+            process.merge(change) { $1 }
+            config["process"] = process
+            try writeConfig(dir, config)
+            let id = "invalid-\(label)-\(getpid())"
+            let create = oci(["create", "--bundle", dir, id])
+            #expect(create.status == 125, "\(label): \(create.stderr)")
+            #expect(create.stderr == "swiftainer: config.json: \(message)\n", "\(create.stderr)")
+            #expect(oci(["state", id]).status != 0, "a refused create leaves no state")
+            let run = oci(["run", "--bundle", dir, id])
+            #expect(run.status == 125 && run.stderr.contains(message), "\(run.stderr)")
+        }
+        // Numbers the kernel's types cannot hold are refused by name, not trapped on.
+        var config = original
+        var linux = config["linux"] as! [String: Any]
+        linux["devices"] = [["path": "/dev/huge", "type": "c", "major": 1 << 40, "minor": 1]]
+        config["linux"] = linux
+        try writeConfig(dir, config)
+        let huge = oci(["run", "--bundle", dir, "huge-\(getpid())"])
+        #expect(huge.status == 125 && huge.stderr.contains("major 1099511627776 is out of range"), "\(huge.stderr)")
+    }
 }
