@@ -139,13 +139,15 @@ enum Commands {
     }
 
     static let importImage = Command(
-        name: "import", usage: "import FILE NAME[:TAG]",
-        summary: "Import a root filesystem tarball (.tar or .tar.gz) as an image", options: []
+        name: "import", usage: "import [--max-size SIZE] FILE NAME[:TAG]",
+        summary: "Import a root filesystem tarball (.tar or .tar.gz) as an image",
+        options: [OptionSpec(["--max-size"], takesValue: true)]
     ) { args, context in
         guard args.positionals.count == 2 else { throw UsageError("\"import\" requires exactly 2 arguments: FILE NAME[:TAG]") }
         try Engine.requireRoot()
         let reference = try ImageReference(parsing: args.positionals[1])
-        let record = try context.engine.images.importArchive(path: args.positionals[0], as: reference)
+        let limit = try args.value("max-size").map { UInt64(try FlagValues.bytes($0, flag: "--max-size")) } ?? ImageStore.defaultImportLimit
+        let record = try context.engine.images.importArchive(path: args.positionals[0], as: reference, limit: limit)
         out(record.id + "\n")
         return 0
     }

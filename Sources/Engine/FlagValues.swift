@@ -83,9 +83,10 @@ public enum FlagValues {
     /// Docker's range, 0.01 up to the CPUs this host has. Returns the CFS quota for a 100 ms
     /// period (nil: no limit).
     public static func cpuQuota(_ text: String, onlineCPUs: Int) throws -> Int64? {
-        guard let number = Decimal(text), let nanoCPUs = number.times(1_000_000_000) else {
+        guard let number = Decimal(text) else {
             throw EngineError.invalidOption("--cpus: invalid number '\(Printable.escaped(text))'")
         }
+        let nanoCPUs = number.times(1_000_000_000) ?? Int64.max
         if nanoCPUs == 0 { return nil }
         guard nanoCPUs >= 10_000_000, nanoCPUs <= Int64(onlineCPUs) * 1_000_000_000 else {
             throw EngineError.invalidOption("--cpus: range of CPUs is from 0.01 to \(onlineCPUs).00, as there are only \(onlineCPUs) CPUs available")

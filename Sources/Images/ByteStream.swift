@@ -37,9 +37,12 @@ public enum CompressionError: Error, CustomStringConvertible, Equatable {
     case truncated
     case corrupt(String)
     case zlib(Int32)
+    case tooLarge(limit: UInt64)
 
     public var description: String {
         switch self {
+        case .tooLarge(let limit):
+            return "the archive unpacks to more than \(limit) bytes (the import limit; raise it with import --max-size)"
         case .truncated: return "truncated gzip stream (unexpected end of file)"
         case .corrupt(let message): return "corrupt gzip data: \(message)"
         case .zlib(let code): return "zlib error \(code)"
@@ -60,6 +63,9 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
     private var mode: Mode = .undecided
     private var digest = SHA256()
     public private(set) var decompressedBytes: UInt64 = 0
+    /// What the stream may produce in all; more is an error (a bomb: a few megabytes of gzip
+    /// that inflate to terabytes).
+    public var limit: UInt64 = .max
 
     private enum Mode { case undecided, gzip, plain, finished }
 
@@ -92,6 +98,7 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = try produce(into: buffer)
         if n > 0 {
+            guard UInt64(n) <= limit - min(limit, decompressedBytes) else { throw CompressionError.tooLarge(limit: limit) }
             digest.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
             decompressedBytes += UInt64(n)
         }

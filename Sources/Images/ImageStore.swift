@@ -92,15 +92,20 @@ public final class ImageStore {
 
     // MARK: import
 
+    /// What `import` unpacks at most by default (the uncompressed tar stream): 32 GiB, far above
+    /// any real root filesystem, and a bound on what a decompression bomb can cost.
+    public static let defaultImportLimit: UInt64 = 32 << 30
+
     /// Unpacks a (gzipped) rootfs tarball and tags it. Atomic: the layer appears under its
     /// final name only once complete, and a failure leaves the store as it was.
     @discardableResult
-    public func importArchive(path file: String, as reference: ImageReference, config: ImageConfig = .rootfsDefault) throws -> ImageRecord {
+    public func importArchive(path file: String, as reference: ImageReference, config: ImageConfig = .rootfsDefault,
+                              limit: UInt64 = defaultImportLimit) throws -> ImageRecord {
         try prepare()
         removeAbandonedImports()
         let scratch = "\(tmpDir)/import-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(Clock.now().tv_nsec)"
         do {
-            let (hex, size) = try unpack(file, into: scratch)
+            let (hex, size) = try unpack(file, into: scratch, limit: limit)
             let record = ImageRecord(id: "sha256:" + hex, created: Clock.rfc3339(), size: size, source: file, config: config)
             let held = try lock()
             defer { held.unlock() }
@@ -130,12 +135,14 @@ public final class ImageStore {
         }
     }
 
-    private func unpack(_ file: String, into scratch: String) throws -> (hex: String, size: UInt64) {
+    private func unpack(_ file: String, into scratch: String, limit: UInt64) throws -> (hex: String, size: UInt64) {
         try check(mkdir(scratch, 0o700), "mkdir", scratch)
         try check(mkdir(scratch + "/rootfs", 0o755), "mkdir", scratch + "/rootfs")
         let input = try FileDescriptor.open(file, O_RDONLY)
         let rootfs = try FileDescriptor.open(scratch + "/rootfs", O_RDONLY | O_DIRECTORY)
-        var reader = TarReader(DecompressingStream(FileByteStream(input)))
+        var stream = DecompressingStream(FileByteStream(input))
+        stream.limit = limit
+        var reader = TarReader(stream)
         var unpacker = Unpacker(rootFD: rootfs.raw)
         defer {
             unpacker.close()

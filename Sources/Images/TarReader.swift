@@ -22,6 +22,8 @@ public enum TarError: Error, CustomStringConvertible, Equatable {
     case unsupportedType(entry: String, type: UInt8)
     case oversizedHeader(kind: String, size: UInt64)
     case badPaxRecord(String)
+    case trailingData(limit: UInt64)
+    case empty
 
     public var description: String {
         switch self {
@@ -35,6 +37,10 @@ public enum TarError: Error, CustomStringConvertible, Equatable {
             return "unsupported tar entry type '\(Character(Unicode.Scalar(type)))' for '\(entry)'"
         case .oversizedHeader(let kind, let size):
             return "tar \(kind) of \(size) bytes exceeds the limit"
+        case .trailingData(let limit):
+            return "more than \(limit) bytes follow the end-of-archive marker: not a tar archive"
+        case .empty:
+            return "the archive has no entries (it starts with the end-of-archive marker)"
         case .badPaxRecord(let record):
             return "corrupt tar archive: malformed PAX record '\(record.prefix(60))'"
         }
@@ -102,13 +108,21 @@ public struct TarReader<Source: ByteStream> {
         }
     }
 
-    /// Reads and discards whatever follows the end-of-archive marker.
-    public mutating func drainSource() throws {
+    /// Reads and discards what follows the end-of-archive marker — the rest of the last tar
+    /// record (GNU tar pads to a 10 KiB record by default, larger with `-b`) and, for gzip, the
+    /// trailer that proves the stream complete. More than `trailingLimit` bytes (default 1 MiB)
+    /// there is not an archive: `/dev/zero` would otherwise be read forever.
+    public mutating func drainSource(trailingLimit: UInt64 = 1 << 20) throws {
+        var trailing = UInt64(end - start)
         start = 0
         end = 0
         while !eof {
-            if try source.read(into: buffer) == 0 { eof = true }
+            guard trailing <= trailingLimit else { throw TarError.trailingData(limit: trailingLimit) }
+            let n = try source.read(into: buffer)
+            if n == 0 { eof = true }
+            trailing += UInt64(n)
         }
+        guard trailing <= trailingLimit else { throw TarError.trailingData(limit: trailingLimit) }
     }
 
     /// Reads the current entry's data into `into`; returns 0 when the entry is exhausted.

@@ -43,11 +43,15 @@ public struct Unpacker {
         copyBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
 
-    /// Unpacks the whole archive.
+    /// Unpacks the whole archive. One without a single entry is refused: what starts with the
+    /// end-of-archive marker (an all-zero file, /dev/zero) is no root filesystem.
     public mutating func unpack<S: ByteStream>(_ reader: inout TarReader<S>) throws {
+        var entries = 0
         while let entry = try reader.next() {
             try extract(entry, from: &reader)
+            entries += 1
         }
+        guard entries > 0 else { throw TarError.empty }
         try finish()
     }
 

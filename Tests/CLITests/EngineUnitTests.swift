@@ -79,7 +79,9 @@ import Runtime
     @Test func volumeSyntax() throws {
         #expect(try RunOptions.parseVolume("/srv/data:/data") == .init(source: "/srv/data", destination: "/data", readOnly: false, propagation: "rprivate"))
         #expect(try RunOptions.parseVolume("/srv:/srv:ro,rslave") == .init(source: "/srv", destination: "/srv", readOnly: true, propagation: "rslave"))
-        for bad in ["named:/data", "/a", "/a:relative", "/a:/", "/a:/b:bogus", "/a:/b:ro:x", ":/b"] {
+        // Conflicting modes are refused (issue #14.10: "ro,rw" ended writable).
+        for bad in ["named:/data", "/a", "/a:relative", "/a:/", "/a:/b:bogus", "/a:/b:ro:x", ":/b", "/d:/x:ro,rw", "/d:/x:rw,ro",
+                    "/d:/x:ro,ro", "/d:/x:shared,slave", "/d:/x:ro,"] {
             #expect(throws: EngineError.self, "\(bad)") { try RunOptions.parseVolume(bad) }
         }
         var options = RunOptions()
@@ -100,5 +102,67 @@ import Runtime
         #expect(spec.linux?.namespaces?.map(\.path) == ["/proc/4321/ns/pid", "/proc/4321/ns/ipc", "/proc/4321/ns/uts", "/proc/4321/ns/mnt"])
         #expect(spec.mounts == [] && spec.linux?.resources == nil && spec.annotations == nil)
         #expect(spec.linux?.maskedPaths == container.linux?.maskedPaths)
+    }
+
+    /// Issue #14.3, .4, .10: sizes, counts and CPU values parse strictly, with overflow checks
+    /// and ranges, and say what is wrong in one line instead of trapping.
+    @Test func sizesAreDockersUnitsWithoutOverflow() throws {
+        let sizes: [(String, Int64)] = [("1048576", 1 << 20), ("64m", 64 << 20), ("64M", 64 << 20), ("64mb", 64 << 20), ("64MiB", 64 << 20),
+                                        ("64 m", 64 << 20), ("1.5g", 3 << 29), ("512k", 512 << 10), ("100b", 100), ("2t", 2 << 40),
+                                        ("8191p", 8191 << 50), ("0.5k", 512), ("9223372036854775807", Int64.max), ("007m", 7 << 20)]
+        for (text, bytes) in sizes { #expect(try FlagValues.bytes(text, flag: "--memory") == bytes, "\(text)") }
+        #expect(try FlagValues.bytes("-1", flag: "--memory-swap", unlimited: true) == -1)
+        for bad in ["0x10m", "1e9", "inf", "nan", "", "-1", "m", "1.m", ".5m", "1..2m", "1mm", "1x", "+5m", " 5m", "1ib", "5  m", "١٢m"] {
+            #expect(throws: EngineError.self, "\(bad)") { try FlagValues.bytes(bad, flag: "--memory") }
+        }
+        for huge in ["8589934592g", "99999999999999999999g", "9223372036854775807k", "8192p", "9223372036854775808"] {
+            #expect(throws: EngineError.self, "\(huge)") { try FlagValues.bytes(huge, flag: "--memory") }
+            do { _ = try FlagValues.bytes(huge, flag: "--memory") } catch { #expect("\(error)".contains("too large"), "\(error)") }
+        }
+        // Twice a huge limit (Docker's default swap) is unlimited, not an overflow.
+        var options = RunOptions()
+        options.memory = Int64.max - 1
+        #expect(try options.resources()?.memory?.swap == -1)
+    }
+
+    @Test func cpusFollowDockersRange() throws {
+        #expect(try FlagValues.cpuQuota("0.01", onlineCPUs: 2) == 1000)
+        #expect(try FlagValues.cpuQuota("1.5", onlineCPUs: 2) == 150_000)
+        #expect(try FlagValues.cpuQuota("2", onlineCPUs: 2) == 200_000)
+        #expect(try FlagValues.cpuQuota("0", onlineCPUs: 2) == nil, "0 is Docker's 'no limit'")
+        for bad in ["0.000001", "0.005", "0.0099", "2.01", "3", "99999999999999999999"] {
+            do {
+                _ = try FlagValues.cpuQuota(bad, onlineCPUs: 2)
+                Issue.record("--cpus \(bad) was accepted")
+            } catch {
+                #expect("\(error)" == "--cpus: range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available", "\(bad): \(error)")
+            }
+        }
+        for bad in ["nan", "inf", "1e-1", "0x1", "-1", "", "1,5"] {
+            #expect(throws: EngineError.self, "\(bad)") { try FlagValues.cpuQuota(bad, onlineCPUs: 2) }
+        }
+        #expect(try FlagValues.integer("-1", flag: "--pids-limit", in: Int64(-1)...100) == -1)
+        for bad in ["-2", "101", "1e2", "0x10", "99999999999999999999", "", "-", "+1", "1.0"] {
+            #expect(throws: EngineError.self, "\(bad)") { try FlagValues.integer(bad, flag: "--pids-limit", in: Int64(-1)...100) }
+        }
+    }
+
+    @Test func environmentEntriesNeedAName() throws {
+        #expect(try RunOptions.validatedEnvironment(["A=1", "B", "C=", "D==x"]) == ["A=1", "B", "C=", "D==x"])
+        for bad in ["=", "=value", ""] {
+            do {
+                _ = try RunOptions.validatedEnvironment(["OK=1", bad])
+                Issue.record("-e '\(bad)' was accepted")
+            } catch {
+                #expect("\(error)" == "invalid environment variable: \(bad)")
+            }
+        }
+    }
+
+    @Test func controlCharactersAreEscapedInMessages() {
+        #expect(Printable.escaped("plain name") == "plain name")
+        #expect(Printable.escaped("a\nb\tc\r") == "a\\nb\\tc\\r")
+        #expect(Printable.escaped("\u{1b}[31mred\u{7f}\u{85}\u{0}") == "\\u{1b}[31mred\\u{7f}\\u{85}\\u{0}")
+        #expect(Printable.escaped("héllo ✓") == "héllo ✓")
     }
 }

@@ -95,6 +95,43 @@ import Testing
         #expect(!Files.exists("/tmp/swiftainer-pwned"))
     }
 
+    /// Issue #14.8: an archive that is all end marker, one followed by endless data, and one
+    /// larger than the limit are refused quickly, with the store unchanged.
+    @Test func emptyEndlessAndOversizedArchivesAreRefused() throws {
+        let dir = TemporaryDirectory()
+        let store = ImageStore(root: dir.path + "/images")
+        let reference = ImageReference(name: "x", tag: "latest")
+        try store.importArchive(path: try write(archive(), in: dir), as: ImageReference(name: "good", tag: "latest"))
+        let before = snapshot(store)
+        func refusal(_ file: String, limit: UInt64 = ImageStore.defaultImportLimit) -> String {
+            defer { #expect(snapshot(store) == before, "store changed after a failed import of \(file)") }
+            do {
+                _ = try store.importArchive(path: file, as: reference, limit: limit)
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        // /dev/zero: the first block is the end marker. It used to be drained forever.
+        #expect(refusal("/dev/zero").hasSuffix("the archive has no entries (it starts with the end-of-archive marker)"))
+        // 4 MiB of zeros, gzipped: the same, for compressed input.
+        let zeros = try write(gzip([UInt8](repeating: 0, count: 4 << 20)), in: dir, name: "zeros.gz")
+        #expect(refusal(zeros).contains("has no entries"))
+        // A real archive followed by more than 1 MiB of data.
+        var tar = TarBuilder()
+        tar.file("a", "content")
+        tar.end()
+        let padded = try write(gzip(tar.bytes + [UInt8](repeating: 0, count: 2 << 20)), in: dir, name: "padded.tar.gz")
+        #expect(refusal(padded).contains("more than 1048576 bytes follow the end-of-archive marker"))
+        // The limit counts the uncompressed stream.
+        let big = try write(archive(String(repeating: "x", count: 100_000)), in: dir, name: "big.tar.gz")
+        #expect(refusal(big, limit: 50_000).contains("the archive unpacks to more than 50000 bytes"))
+        // Ordinary padding to a 10 KiB record (GNU tar's) is an archive like any other.
+        let record = try write(gzip(tar.bytes + [UInt8](repeating: 0, count: 10240 - tar.bytes.count % 10240)), in: dir, name: "record.tar.gz")
+        try store.importArchive(path: record, as: reference)
+        #expect(try store.resolve("x:latest").size > 0)
+    }
+
     @Test func removingAnImageInUseIsRefused() throws {
         let dir = TemporaryDirectory()
         let store = ImageStore(root: dir.path + "/images")
