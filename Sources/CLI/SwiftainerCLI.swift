@@ -28,7 +28,7 @@ public enum SwiftainerCLI {
             if global.has("systemd-cgroup") {
                 throw UsageError("--systemd-cgroup is not supported: swiftainer manages cgroupfs directly")
             }
-            if global.has("version") { return try Commands.version.run(global, context(global)) }
+            if global.has("version") { return try Commands.version.run(global, try context(global)) }
             guard let name = global.positionals.first, !global.has("help"), name != "help" else {
                 out(help())
                 return global.positionals.isEmpty && !global.has("help") ? 1 : 0
@@ -47,13 +47,14 @@ public enum SwiftainerCLI {
             } catch let error as UsageError {
                 throw UsageError(error.message, hint: "See 'swiftainer \(command.name) --help'.")
             }
-            return try command.run(parsed, context(global))
+            return try command.run(parsed, try context(global))
         } catch {
             return report(error)
         }
     }
 
-    static func context(_ global: ParsedArguments) -> Context {
+    static func context(_ global: ParsedArguments) throws -> Context {
+        _ = try Paths.requestedRoot(global.value("root"))
         let paths = Paths(root: global.value("root"))
         return Context(paths: paths, ociStateRoot: global.value("root") ?? paths.state + "/oci")
     }

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -368,4 +369,10 @@ int sw_attach_device_program(int cgroup_fd, const void *insns, unsigned int coun
     int saved = errno;
     close(prog); // the attachment holds the program now
     return rc < 0 ? -saved : 0;
+}
+
+long long sw_filesystem_type(const char *path) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return -1;
+    return (long long)(unsigned long)fs.f_type;
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import LinuxKit
 
 /// Where swiftainer keeps its data. Default /var/lib/swiftainer (images, containers) and
@@ -10,6 +11,52 @@ public struct Paths: Sendable {
     public let state: String
     /// The root given by `--root` or SWIFTAINER_ROOT, passed on to processes we spawn.
     public let rootOverride: String?
+
+    /// The root the command line or the environment asks for (nil: the default), checked: it
+    /// must be a directory, or a path that can become one, on a real filesystem.
+    public static func requestedRoot(_ option: String?) throws -> String? {
+        let (root, source) = option.map { ($0, "--root") } ?? (getenv("SWIFTAINER_ROOT").map { String(cString: $0) }, "SWIFTAINER_ROOT")
+        guard let root else { return nil }
+        try checkRoot(root, source: source)
+        return root
+    }
+
+    /// Refuses, by name, a root that is empty, not a directory (a file, /dev/null), below a file,
+    /// or on a kernel filesystem (/proc/self, /sys): commands would otherwise "work" on it and
+    /// print empty tables.
+    public static func checkRoot(_ root: String, source: String) throws {
+        let shown = "\(source) '\(Printable.escaped(root))'"
+        guard !root.isEmpty else { throw EngineError.invalidOption("\(shown): the root directory must not be empty") }
+        let absolute = root.hasPrefix("/") ? root : ProcessInfoLinux.currentDirectory + "/" + root
+        var path = absolute
+        // The nearest part of the path that exists must be a directory; what is missing below
+        // it is created on first use.
+        while true {
+            var info = stat()
+            if stat(path, &info) == 0 {
+                guard info.st_mode & S_IFMT == S_IFDIR else {
+                    throw EngineError.invalidOption(path == absolute ? "\(shown): not a directory" : "\(shown): \(path) is not a directory")
+                }
+                break
+            }
+            guard errno == ENOENT || errno == ENOTDIR else {
+                throw EngineError.invalidOption("\(shown): \(SystemError.last("stat", path))")
+            }
+            path = Files.dirname(of: path)
+        }
+        let type = sw_filesystem_type(path)
+        guard type >= 0 else { throw EngineError.invalidOption("\(shown): \(SystemError.last("statfs", path))") }
+        if let kind = kernelFilesystems[UInt(type)] {
+            throw EngineError.invalidOption("\(shown): \(path) is on \(kind), not a filesystem that can hold a store")
+        }
+    }
+
+    /// Magic numbers (statfs f_type) of filesystems that are views of the kernel, not storage.
+    static let kernelFilesystems: [UInt: String] = [
+        0x9fa0: "procfs", 0x6265_6572: "sysfs", 0x1cd1: "devpts", 0x0027_e0eb: "cgroupfs", 0x6367_7270: "cgroup2fs",
+        0x6462_6720: "debugfs", 0x7363_6673: "securityfs", 0xcafe_4a11: "bpffs", 0x7472_6163: "tracefs",
+        0x4249_4e4d: "binfmt_misc", 0x6e73_6673: "nsfs", 0x5049_5045: "pipefs",
+    ]
 
     public init(root: String? = nil) {
         if let root = root ?? getenv("SWIFTAINER_ROOT").map({ String(cString: $0) }), !root.isEmpty {

@@ -74,6 +74,9 @@ int sw_pty_number(int master_fd, unsigned int *number);
 int sw_interface_up(const char *name);
 
 dev_t sw_makedev(unsigned int major, unsigned int minor);
+/* statfs(2)'s f_type of the filesystem holding path (Glibc's Swift module lacks sys/vfs.h);
+   -1 with errno on failure. */
+long long sw_filesystem_type(const char *path);
 unsigned int sw_major(dev_t dev);
 unsigned int sw_minor(dev_t dev);
 
