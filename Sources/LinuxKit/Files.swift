@@ -41,6 +41,16 @@ public enum Files {
         try writeAtomically(path, Array(string.utf8), mode: mode)
     }
 
+    /// Removes the temporary files `writeAtomically` left in `directory` when its process was
+    /// killed between creating and renaming them (`NAME.tmp-PID` whose PID is gone).
+    public static func removeAbandonedTemporaries(in directory: String) {
+        for name in (try? listDirectory(directory)) ?? [] {
+            guard let dash = name.lastIndex(of: "-"), name[..<dash].hasSuffix(".tmp"),
+                  let pid = Int32(name[name.index(after: dash)...]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + name) }
+        }
+    }
+
     /// mkdir -p.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
         if path.isEmpty || isDirectory(path) { return }

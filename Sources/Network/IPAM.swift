@@ -31,11 +31,13 @@ public struct IPAM {
         (try? Files.readString(path(address)))?.trimmingWhitespace
     }
 
-    /// The lowest free address (or `requested`, which must be free) for `containerID`.
+    /// The next free address in round-robin order (or `requested`, which must be free) for
+    /// `containerID`. Addresses whose container is gone are freed first.
     public func allocate(for containerID: String, requested: IPv4Address? = nil, exists: (String) -> Bool) throws -> IPv4Address {
         try Files.makeDirectories(directory, mode: 0o700)
         let lock = try FileLock(path: directory + "/.lock")
         defer { lock.unlock() }
+        reclaim(keeping: containerID, exists: exists)
         func take(_ address: IPv4Address) throws -> Bool {
             if let holder = owner(of: address) {
                 guard holder != containerID else { return true }
@@ -73,6 +75,21 @@ public struct IPAM {
             }
         }
         throw NetworkError("no free address left in \(subnet)")
+    }
+
+    /// Frees every address whose owner is gone — a `run` killed between allocating and its
+    /// container's first record leaves one that no record names, and the round robin would
+    /// only come back to it after the whole subnet — and the temporary files of writers that
+    /// were killed. Under the lock. A file left empty by a crash has no owner: freed too.
+    func reclaim(keeping containerID: String, exists: (String) -> Bool) {
+        Files.removeAbandonedTemporaries(in: directory)
+        for name in (try? Files.listDirectory(directory)) ?? [] {
+            guard let address = IPv4Address(name), let holder = owner(of: address), holder != containerID else { continue }
+            if holder.isEmpty || !exists(holder) {
+                DebugLog.log("ipam: \(address) of \(holder.isEmpty ? "nobody" : holder) is free again (its container is gone)")
+                unlink(path(address))
+            }
+        }
     }
 
     /// Gives `address` back if `containerID` holds it.

@@ -64,6 +64,7 @@ public struct PortRegistry {
             throw Self.allocatedError(port)
         }
         try Files.makeDirectories(directory, mode: 0o700)
+        Files.removeAbandonedTemporaries(in: directory)
         var stale: [PortMapping] = []
         // Ports of one request can share a file (tcp-80 on two addresses): gather per file.
         var files: [String: (port: PortMapping, holders: [Holder])] = [:]

@@ -152,6 +152,23 @@ import Testing
         })
     }
 
+    /// Issue #14.12: what a `run` killed in its first milliseconds leaves in the host-wide
+    /// address book — an address for a container that never came to be, a writer's temporary
+    /// file — is freed by the next container's allocation.
+    @Test func addressesOfContainersThatNeverRanAreFreed() throws {
+        let directory = "/run/swiftainer/networks/swiftainer0/addresses"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let octet = 200 + Int(getpid() % 50)
+        let orphan = "10.89.\(octet).\(octet)"
+        let deadWriter = "\(directory)/.last.tmp-\(Int32.max - 3)"
+        try String(repeating: "e", count: 64).write(toFile: "\(directory)/\(orphan)", atomically: false, encoding: .utf8)
+        try "7\n".write(toFile: deadWriter, atomically: false, encoding: .utf8)
+        defer { unlink("\(directory)/\(orphan)"); unlink(deadWriter) }
+        #expect(Harness.run(["run", "--rm", "busybox", "true"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/\(orphan)"), "the orphaned address is still held")
+        #expect(!FileManager.default.fileExists(atPath: deadWriter), "the dead writer's temporary file is still there")
+    }
+
     /// Issue #14.2: a published port is refused, with Docker's one-line message, whenever its
     /// address and protocol overlap a port another container holds (0.0.0.0 overlaps every
     /// address); the first holder keeps the traffic.

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
+import LinuxKit
 import Netlink
 @testable import Network
 import TestSupport
@@ -21,6 +25,28 @@ import TestSupport
         #expect(try ipam.allocate(for: "f") { live.contains($0) } == given[1])
         // A crashed container's address is taken back when its owner is gone.
         #expect(try ipam.allocate(for: "g") { $0 != "d" && (live.contains($0) || $0 == "f") } == given[3])
+    }
+
+    /// Issue #14.12: a `run` killed right after allocating leaves an address file for a
+    /// container that never existed, and a killed writer leaves `.last.tmp-PID`; the next
+    /// allocation frees both instead of waiting for the round robin to wrap around.
+    @Test func ipamFreesAddressesOfVanishedContainersAndAbandonedTemporaries() throws {
+        let dir = TemporaryDirectory()
+        let ipam = IPAM(directory: dir.path, subnet: IPv4Subnet("10.89.0.0/24")!, gateway: IPv4Address("10.89.0.1")!)
+        let live: Set<String> = ["alive"]
+        #expect(try ipam.allocate(for: "alive") { live.contains($0) }.description == "10.89.0.2")
+        #expect(try ipam.allocate(for: "killed-run") { _ in true }.description == "10.89.0.3")
+        try Files.writeAtomically(dir.path + "/10.89.0.200", "", mode: 0o600) // a crash mid-write: no owner
+        // A writer that died (no such pid) and one that is alive (pid 1).
+        let deadPid = Int32.max - 7
+        try Files.writeAtomically(dir.path + "/.last.tmp-\(deadPid)", "9\n", mode: 0o600)
+        try Files.writeAtomically(dir.path + "/.last.tmp-1", "9\n", mode: 0o600)
+        _ = try ipam.allocate(for: "next") { live.contains($0) }
+        #expect(ipam.owner(of: IPv4Address("10.89.0.3")!) == nil, "the vanished container's address was not freed")
+        #expect(ipam.owner(of: IPv4Address("10.89.0.200")!) == nil)
+        #expect(ipam.owner(of: IPv4Address("10.89.0.2")!) == "alive")
+        #expect(!Files.exists(dir.path + "/.last.tmp-\(deadPid)"))
+        #expect(Files.exists(dir.path + "/.last.tmp-1"), "a live writer's file stays")
     }
 
     @Test func ipamFixedAddresses() throws {
