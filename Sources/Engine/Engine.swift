@@ -152,12 +152,13 @@ public final class Engine {
         // Ours are closed when this returns (the child has its copies), so the reads see
         // end-of-file when the container's side is gone.
         defer { childEnds.forEach { $0.close() } }
-        ProcessMonitor.blockHandledSignals()
         do {
-            let created = try Launcher.create(LaunchRequest(
+            var launch = LaunchRequest(
                 containerID: record.id, bundle: paths.container(record.id), spec: spec, stdin: stdin,
                 noPivot: spec.annotations?[SwiftainerAnnotation.noPivot] == "true", debug: DebugLog.enabled,
-                cgroup: cgroup, seccompCache: paths.seccompCache, stdout: childEnds.first?.raw, stderr: childEnds.last?.raw))
+                cgroup: cgroup, seccompCache: paths.seccompCache, stdout: childEnds.first?.raw, stderr: childEnds.last?.raw)
+            launch.blocksHandledSignals = true
+            let created = try Launcher.create(launch)
             DebugLog.log("init pid \(created.pid) ready")
             do {
                 try connect(&record, spec, initPid: created.pid)

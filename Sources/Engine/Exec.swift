@@ -54,12 +54,13 @@ extension Engine {
         var spec = ExecSpec.make(container: container, initPid: pid, process: process)
         if options.privileged { spec.linux?.seccomp = nil }
 
-        ProcessMonitor.blockHandledSignals()
         defer { ProcessMonitor.unblockHandledSignals() }
-        let created = try Launcher.create(LaunchRequest(
+        var launch = LaunchRequest(
             containerID: record.id, bundle: paths.container(record.id), spec: spec,
             stdin: options.interactive ? .inherit : .null, debug: DebugLog.enabled,
-            cgroup: try containers.cgroup(of: record.id), seccompCache: paths.seccompCache, joinsExistingCgroup: true))
+            cgroup: try containers.cgroup(of: record.id), seccompCache: paths.seccompCache, joinsExistingCgroup: true)
+        launch.blocksHandledSignals = true
+        let created = try Launcher.create(launch)
         try created.start()
         DebugLog.log("exec pid \(created.pid) in container \(record.name)")
         let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil

@@ -44,10 +44,10 @@ public enum ContainerInit {
 
     private static func run(_ channel: SyncChannel) throws -> Never {
         // linux.seccomp, compiled by the parent, comes first and as raw bytes (not JSON).
-        var seccompFilter: [UInt8]?
+        var seccompFilter: (flags: UInt32, program: [UInt8])?
         var received = try channel.receive()
-        if case (.seccompFilter(let program), _)? = received {
-            seccompFilter = program
+        if case (.seccompFilter(let flags, let program), _)? = received {
+            seccompFilter = (flags, program)
             received = try channel.receive()
         }
         guard case (.configure(let payload), let passedFifo)? = received else {
@@ -205,9 +205,9 @@ public enum ContainerInit {
         debug("runtime binary is on a read-only mount (statvfs(/proc/self/exe): ST_RDONLY)")
     }
 
-    private static func loadSeccomp(_ filter: [UInt8], _ debug: (String) -> Void) throws {
-        debug("load seccomp filter (\(filter.count / 8) instructions)")
-        let rc = filter.withUnsafeBytes { sw_seccomp_load($0.baseAddress, UInt16(filter.count / 8), 0) }
+    private static func loadSeccomp(_ filter: (flags: UInt32, program: [UInt8]), _ debug: (String) -> Void) throws {
+        debug("load seccomp filter (\(filter.program.count / 8) instructions, flags \(filter.flags))")
+        let rc = filter.program.withUnsafeBytes { sw_seccomp_load($0.baseAddress, UInt16(filter.program.count / 8), filter.flags) }
         try check(rc, "seccomp(SECCOMP_SET_MODE_FILTER)")
     }
 

@@ -38,6 +38,9 @@ public struct LaunchRequest {
     /// The container process keeps running when the caller exits (OCI create, exec --detach):
     /// no parent-death signal. Otherwise it dies with the caller (PR_SET_PDEATHSIG=SIGKILL).
     public var outlivesCaller = false
+    /// The caller waits for the container with ProcessMonitor: `create` blocks its handled
+    /// signals once the seccomp program is compiled, before the clone (the child unblocks them).
+    public var blocksHandledSignals = false
 
     public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false,
                 debug: Bool = false, cgroup: ContainerCgroup? = nil, seccompCache: String? = nil, startFifo: String? = nil,
@@ -139,7 +142,13 @@ public enum Launcher {
         let rootfs = rootPath.hasPrefix("/") ? rootPath : request.bundle + "/" + rootPath
         guard Files.isDirectory(rootfs) else { throw RuntimeError("root filesystem \(rootfs) is not a directory") }
         let flags = try cloneFlags(for: spec)
-        let filter = try spec.linux?.seccomp.map { try compileSeccomp($0, cacheDirectory: request.seccompCache) }
+        let filter = try spec.linux?.seccomp.map { seccomp in
+            (flags: try SeccompFlags.value(seccomp.flags, field: "linux.seccomp.flags"),
+             program: try compileSeccomp(seccomp, cacheDirectory: request.seccompCache))
+        }
+        // Compiling a profile can take a while: the caller's signals stay deliverable (Ctrl-C
+        // ends a run that has created nothing yet) until here, just before anything exists.
+        if request.blocksHandledSignals { ProcessMonitor.blockHandledSignals() }
         let diesWithCaller = request.startFifo == nil && !request.outlivesCaller
         // The init gets the compiled filter, not linux.seccomp: Docker's profile is most of the
         // spec's JSON, which the init would otherwise decode for nothing.
@@ -209,7 +218,7 @@ public enum Launcher {
                 try mapsWritten.write.writeAll([1], what: "user namespace go")
                 DebugLog.log("uid/gid maps written for pid \(pid)")
             }
-            if let filter { try parentEnd.send(.seccompFilter(filter)) }
+            if let filter { try parentEnd.send(.seccompFilter(flags: filter.flags, program: filter.program)) }
             config.hostPid = pid
             let fifo = try request.startFifo.map { try FileDescriptor.open($0, Int32(SW_O_PATH)) }
             defer { fifo?.close() }

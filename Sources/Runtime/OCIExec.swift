@@ -41,11 +41,11 @@ extension OCIRuntime {
         }
         let container = try Self.readSpec(bundle: record.bundle)
         let spec = ExecSpec.make(container: container, initPid: record.pid, process: request.process)
-        ProcessMonitor.blockHandledSignals()
         defer { ProcessMonitor.unblockHandledSignals() }
         var launch = LaunchRequest(containerID: id, bundle: record.bundle, spec: spec, stdin: .inherit, debug: DebugLog.enabled,
                                    cgroup: cgroup(of: record), joinsExistingCgroup: true)
         launch.outlivesCaller = request.detach
+        launch.blocksHandledSignals = true
         let created = try Launcher.create(launch)
         if let console = created.consoleMaster, let socket = request.consoleSocket {
             try sendConsole(console, to: socket)

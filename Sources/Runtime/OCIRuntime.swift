@@ -161,10 +161,10 @@ public final class OCIRuntime {
         defer { try? Files.removeTree(directory(id)) }
         let (cgroup, cgroupPath) = try Self.cgroup(for: spec, id: id)
         defer { cgroup.destroy() }
-        ProcessMonitor.blockHandledSignals()
         defer { ProcessMonitor.unblockHandledSignals() }
-        let created = try Launcher.create(LaunchRequest(containerID: id, bundle: bundle, spec: spec, stdin: .inherit,
-                                                        noPivot: noPivot, debug: DebugLog.enabled, cgroup: cgroup))
+        var launch = LaunchRequest(containerID: id, bundle: bundle, spec: spec, stdin: .inherit, noPivot: noPivot, debug: DebugLog.enabled, cgroup: cgroup)
+        launch.blocksHandledSignals = true
+        let created = try Launcher.create(launch)
         try writeRecord(id: id, pid: created.pid, bundle: bundle, spec: spec, cgroupPath: cgroupPath)
         try created.start()
         HookRunner.runReportingFailures(spec.hooks?.poststart, phase: "poststart",

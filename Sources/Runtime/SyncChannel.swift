@@ -7,7 +7,8 @@ import LinuxKit
 /// The messages between `swiftainer` (parent) and the container's init over a SOCK_SEQPACKET
 /// socketpair, one message a packet:
 ///
-///   parent -> init   seccompFilter(BPF)           only with linux.seccomp: the compiled program
+///   parent -> init   seccompFilter(flags, BPF)    only with linux.seccomp: the compiled program
+///                                                 and its SECCOMP_FILTER_FLAG_* bits
 ///   parent -> init   configure(InitConfig JSON)   set up namespaces' contents, then report
 ///   init -> parent   terminal(+ pty master fd)    only when process.terminal is true
 ///   init -> parent   ready                        rootfs done; waiting for start
@@ -23,7 +24,7 @@ public enum SyncMessage: Equatable {
     case ready
     case start
     case failed(code: Int32, message: String)
-    case seccompFilter([UInt8])
+    case seccompFilter(flags: UInt32, program: [UInt8])
     case committed
 
     var encoded: [UInt8] {
@@ -33,12 +34,18 @@ public enum SyncMessage: Equatable {
         case .ready: return [3]
         case .start: return [4]
         case .failed(let code, let message):
-            let value = UInt32(bitPattern: code)
-            return [5, UInt8(value & 0xff), UInt8((value >> 8) & 0xff), UInt8((value >> 16) & 0xff), UInt8(value >> 24)]
-                + Array(message.utf8.prefix(4000))
-        case .seccompFilter(let program): return [6] + program
+            return [5] + littleEndian(UInt32(bitPattern: code)) + Array(message.utf8.prefix(4000))
+        case .seccompFilter(let flags, let program): return [6] + littleEndian(flags) + program
         case .committed: return [7]
         }
+    }
+
+    private func littleEndian(_ value: UInt32) -> [UInt8] {
+        [UInt8(value & 0xff), UInt8((value >> 8) & 0xff), UInt8((value >> 16) & 0xff), UInt8(value >> 24)]
+    }
+
+    private static func littleEndianUInt32(_ bytes: [UInt8], at index: Int) -> UInt32 {
+        UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24
     }
 
     static func decode(_ bytes: [UInt8]) -> SyncMessage? {
@@ -49,9 +56,8 @@ public enum SyncMessage: Equatable {
         case 3: return .ready
         case 4: return .start
         case 5 where bytes.count >= 5:
-            let code = UInt32(bytes[1]) | UInt32(bytes[2]) << 8 | UInt32(bytes[3]) << 16 | UInt32(bytes[4]) << 24
-            return .failed(code: Int32(bitPattern: code), message: String(decoding: bytes[5...], as: UTF8.self))
-        case 6: return .seccompFilter(Array(bytes.dropFirst()))
+            return .failed(code: Int32(bitPattern: littleEndianUInt32(bytes, at: 1)), message: String(decoding: bytes[5...], as: UTF8.self))
+        case 6 where bytes.count >= 5: return .seccompFilter(flags: littleEndianUInt32(bytes, at: 1), program: Array(bytes[5...]))
         case 7: return .committed
         default: return nil
         }

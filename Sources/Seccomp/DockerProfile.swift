@@ -52,6 +52,9 @@ public struct SeccompError: Error, CustomStringConvertible, Equatable {
 extension DockerProfile {
     /// Parses a profile; errors name the source and the JSON path of the bad field.
     public static func parse(_ data: [UInt8], source: String) throws -> DockerProfile {
+        guard data.count <= SeccompLimits.fileBytes else {
+            throw SeccompError("seccomp profile \(source): \(data.count) bytes, more than the \(SeccompLimits.fileBytes) a profile may have")
+        }
         do {
             let profile = try JSON.decode(DockerProfile.self, from: data)
             try profile.validate(source: source)
@@ -75,6 +78,13 @@ extension DockerProfile {
         }
         guard SeccompActions.isKnown(defaultAction) else {
             throw fail("defaultAction", "unknown action '\(defaultAction)'")
+        }
+        do { _ = try SeccompFlags.value(flags, field: "flags") } catch let error as SeccompError {
+            throw SeccompError("seccomp profile \(source): \(error.message)")
+        }
+        let names = (syscalls ?? []).reduce(0) { $0 + ($1.names?.count ?? 0) + ($1.name == nil ? 0 : 1) }
+        guard names <= SeccompLimits.names else {
+            throw fail("syscalls", "\(names) syscall names, more than the \(SeccompLimits.names) a profile may have")
         }
         for (index, rule) in (syscalls ?? []).enumerated() {
             let field = "syscalls[\(index)]"

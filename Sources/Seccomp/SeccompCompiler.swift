@@ -77,6 +77,11 @@ public enum SeccompCompiler {
         guard let defaultAction = SeccompActions.value(seccomp.defaultAction, errnoRet: seccomp.defaultErrnoRet) else {
             throw SeccompError("linux.seccomp.defaultAction: unknown action '\(seccomp.defaultAction)'")
         }
+        _ = try SeccompFlags.value(seccomp.flags, field: "linux.seccomp.flags")
+        let nameCount = (seccomp.syscalls ?? []).reduce(0) { $0 + $1.names.count }
+        guard nameCount <= SeccompLimits.names else {
+            throw SeccompError("linux.seccomp.syscalls: \(nameCount) syscall names, more than the \(SeccompLimits.names) a profile may have")
+        }
         guard let context = seccomp_init(defaultAction) else { throw SeccompError("seccomp_init failed") }
         defer { seccomp_release(context) }
         for name in seccomp.architectures ?? [] {
@@ -84,6 +89,12 @@ public enum SeccompCompiler {
             let rc = seccomp_arch_add(context, token)
             if rc != 0 && rc != -EEXIST { throw SeccompError("seccomp_arch_add(\(name)): \(SystemError(errno: -rc, call: "seccomp_arch_add").message)") }
         }
+        // libseccomp scans the rules a syscall already has on every add, so a name repeated
+        // thousands of times made compiling quadratic: each distinct rule is added once, and
+        // each name resolved once.
+        var numbers: [String: Int32] = [:]
+        var added = Set<RuleKey>()
+        var skippedNames = Set<String>()
         for (index, rule) in (seccomp.syscalls ?? []).enumerated() {
             guard let action = SeccompActions.value(rule.action, errnoRet: rule.errnoRet) else {
                 throw SeccompError("linux.seccomp.syscalls[\(index)].action: unknown action '\(rule.action)'")
@@ -102,12 +113,14 @@ public enum SeccompCompiler {
             let sameArgumentTwice = Set(conditions.map(\.arg)).count != conditions.count
             let groups = sameArgumentTwice ? conditions.map { [$0] } : [conditions]
             for name in rule.names {
-                let number = seccomp_syscall_resolve_name(name)
+                let number = numbers[name] ?? seccomp_syscall_resolve_name(name)
+                numbers[name] = number
                 if number == __NR_SCMP_ERROR {
-                    skipped.append(name)
+                    if skippedNames.insert(name).inserted { skipped.append(name) }
                     continue
                 }
                 for group in groups {
+                    guard added.insert(RuleKey(number: number, action: action, conditions: group)).inserted else { continue }
                     let rc = group.withUnsafeBufferPointer {
                         seccomp_rule_add_array(context, action, number, UInt32($0.count), $0.baseAddress)
                     }
@@ -118,6 +131,19 @@ public enum SeccompCompiler {
             }
         }
         return try export(context)
+    }
+
+    /// One rule as libseccomp gets it, for finding repeats.
+    struct RuleKey: Hashable {
+        var number: Int32
+        var action: UInt32
+        var conditions: [UInt64]
+
+        init(number: Int32, action: UInt32, conditions: [scmp_arg_cmp]) {
+            self.number = number
+            self.action = action
+            self.conditions = conditions.flatMap { [UInt64($0.arg), UInt64($0.op.rawValue), $0.datum_a, $0.datum_b] }
+        }
     }
 
     private static func export(_ context: scmp_filter_ctx) throws -> [UInt8] {

@@ -59,6 +59,26 @@ import Testing
         #expect(allowed.stdout == "0\n")
     }
 
+    /// Issue #14.6: SECCOMP_FILTER_FLAG_LOG reaches the kernel: the denied getcwd of `pwd` is
+    /// audited (type=1326) with it, and not without it; an unknown flag is refused.
+    @Test func seccompFlagsReachTheKernel() throws {
+        func audited() -> Int {
+            Harness.shell("dmesg").stdout.split(separator: "\n").filter { $0.contains("type=1326") && $0.contains("comm=\"pwd\"") && $0.contains("syscall=79") }.count
+        }
+        let rule = #""syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]"#
+        let quiet = try profile(#"{"defaultAction": "SCMP_ACT_ALLOW", "# + rule + "}")
+        let logged = try profile(#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"], "# + rule + "}")
+        let bogus = try profile(#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"]}"#)
+        defer { for path in [quiet, logged, bogus] { unlink(path) } }
+        let before = audited()
+        #expect(Harness.run(["run", "--rm", "--network", "none", "--security-opt", "seccomp=\(quiet)", "busybox", "pwd"]).status != 0)
+        #expect(audited() == before, "a filter without SECCOMP_FILTER_FLAG_LOG was audited")
+        #expect(Harness.run(["run", "--rm", "--network", "none", "--security-opt", "seccomp=\(logged)", "busybox", "pwd"]).status != 0)
+        #expect(Harness.eventually(5) { audited() > before }, "SECCOMP_FILTER_FLAG_LOG did not reach the kernel")
+        let refused = Harness.run(["run", "--rm", "--security-opt", "seccomp=\(bogus)", "busybox", "true"])
+        #expect(refused.status == 125 && refused.stderr.contains("unknown flag 'SECCOMP_FILTER_FLAG_BOGUS'"), "\(refused.stderr)")
+    }
+
     @Test func killActionEndsTheProcessWithSIGSYS() throws {
         let path = try profile(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "getpid", "action": "SCMP_ACT_KILL"}]}"#)
         defer { unlink(path) }

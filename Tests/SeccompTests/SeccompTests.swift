@@ -98,6 +98,50 @@ import Testing
         #expect(!bpf.isEmpty)
     }
 
+    /// Issue #14.6: flags are the kernel's bits; unknown and unsupported names are refused.
+    @Test func flagsAreHonouredOrRefusedByName() throws {
+        #expect(try SeccompFlags.value(nil, field: "flags") == 0)
+        #expect(try SeccompFlags.value(["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"], field: "flags") == 7)
+        #expect(throws: SeccompError("flags[1]: unknown flag 'SECCOMP_FILTER_FLAG_BOGUS' (supported: SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_TSYNC)")) {
+            try SeccompFlags.value(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_BOGUS"], field: "flags")
+        }
+        for name in ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_NEW_LISTENER"] {
+            do {
+                _ = try SeccompFlags.value([name], field: "flags")
+                Issue.record("\(name) was accepted")
+            } catch {
+                #expect("\(error)".contains("\(name) is not supported: "), "\(error)")
+            }
+        }
+        // In a Docker profile and in an OCI config alike.
+        let profile = #"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"]}"#
+        #expect(throws: SeccompError.self) { try DockerProfile.parse(Array(profile.utf8), source: "p.json") }
+        var skipped: [String] = []
+        #expect(throws: SeccompError.self) {
+            try SeccompCompiler.compile(OCI.Seccomp(defaultAction: "SCMP_ACT_ALLOW", flags: ["SECCOMP_FILTER_FLAG_BOGUS"]), skipped: &skipped)
+        }
+    }
+
+    /// Issue #14.5: a profile's size is bounded, and repeated names compile once.
+    @Test func oversizedProfilesAreRefusedAndRepeatsCompileOnce() throws {
+        let many = Array(repeating: "\"read\"", count: SeccompLimits.names + 1).joined(separator: ",")
+        let profile = #"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["# + many + #"], "action": "SCMP_ACT_ALLOW"}]}"#
+        #expect(throws: SeccompError("seccomp profile big.json: syscalls: 10001 syscall names, more than the 10000 a profile may have")) {
+            try DockerProfile.parse(Array(profile.utf8), source: "big.json")
+        }
+        #expect(throws: SeccompError.self) {
+            try DockerProfile.parse([UInt8](repeating: 0x20, count: SeccompLimits.fileBytes + 1), source: "huge.json")
+        }
+        var skipped: [String] = []
+        let oci = { (names: [String]) in OCI.Seccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [SeccompSyscall(names: names, action: "SCMP_ACT_ALLOW")]) }
+        #expect(throws: SeccompError.self) { try SeccompCompiler.compile(oci(Array(repeating: "read", count: SeccompLimits.names + 1)), skipped: &skipped) }
+        let once = try SeccompCompiler.compile(oci(["read", "write", "bogus_name"]), skipped: &skipped)
+        skipped = []
+        let repeated = try SeccompCompiler.compile(oci(Array(repeating: ["read", "write", "bogus_name"], count: 3000).flatMap { $0 }), skipped: &skipped)
+        #expect(once == repeated)
+        #expect(skipped == ["bogus_name"], "an unknown name is reported once")
+    }
+
     @Test func ociErrorsNameTheField() {
         var skipped: [String] = []
         #expect(throws: SeccompError("linux.seccomp.syscalls[0].args[0].op: unknown operator 'EQ'")) {
