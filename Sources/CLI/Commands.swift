@@ -33,7 +33,7 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, importImage, images, rmi, ps, rm, stats, version] + LifecycleCommands.all
+    static let all: [Command] = [run, importImage, load, images, rmi, ps, rm, stats, version] + LifecycleCommands.all
         + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
@@ -82,7 +82,7 @@ enum Commands {
             OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["-d", "--detach"], key: "detach"),
             OptionSpec(["-u", "--user"], takesValue: true, key: "user"), OptionSpec(["-v", "--volume"], takesValue: true, key: "volume"),
             OptionSpec(["--tmpfs"], takesValue: true), OptionSpec(["--ip"], takesValue: true), OptionSpec(["--dns"], takesValue: true),
-            OptionSpec(["-p", "--publish"], takesValue: true, key: "publish"),
+            OptionSpec(["-p", "--publish"], takesValue: true, key: "publish"), OptionSpec(["--entrypoint"], takesValue: true),
         ],
         stopAtFirstPositional: true
     ) { args, context in
@@ -95,6 +95,7 @@ enum Commands {
         guard let image = args.positionals.first else { throw UsageError("\"run\" requires at least 1 argument: IMAGE") }
         options.image = image
         options.command = Array(args.positionals.dropFirst())
+        options.entrypoint = args.value("entrypoint")
         options.name = args.value("name")
         options.autoRemove = args.has("rm")
         options.interactive = args.has("interactive")
@@ -149,6 +150,24 @@ enum Commands {
         let limit = try args.value("max-size").map { UInt64(try FlagValues.bytes($0, flag: "--max-size")) } ?? ImageStore.defaultImportLimit
         let record = try context.engine.images.importArchive(path: args.positionals[0], as: reference, limit: limit)
         out(record.id + "\n")
+        return 0
+    }
+
+    static let load = Command(
+        name: "load", usage: "load [-i FILE] [-q]",
+        summary: "Load images from a docker-archive or OCI-layout tar archive (standard input by default)",
+        options: [OptionSpec(["-i", "--input"], takesValue: true, key: "input"), OptionSpec(["-q", "--quiet"])]
+    ) { args, context in
+        guard args.positionals.isEmpty else { throw UsageError("\"load\" accepts no arguments") }
+        try Engine.requireRoot()
+        let path = args.value("input")
+        let input = try path.map { try FileDescriptor.open($0, O_RDONLY) } ?? FileDescriptor(0)
+        defer { if path != nil { input.close() } }
+        if path == nil && isatty(0) != 0 {
+            throw UsageError("requested load from stdin, but stdin is empty: use -i FILE or redirect a file")
+        }
+        let lines = try context.engine.images.load(from: input, source: path ?? "standard input")
+        if !args.has("quiet") { out(lines.map { $0 + "\n" }.joined()) }
         return 0
     }
 

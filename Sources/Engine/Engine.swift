@@ -82,19 +82,23 @@ public final class Engine {
         containers.reconcile()
         let image = try images.resolve(options.image)
         // Everything that can be wrong with the request is found before a container exists.
+        guard !SpecBuilder.arguments(options, image.config).isEmpty else {
+            throw EngineError.invalidOption("no command specified: the image \(Printable.escaped(options.image)) has no Entrypoint or Cmd and none was given")
+        }
         let capabilities = try options.capabilities()
         let seccomp = try seccompProfile(options)?.resolve(capabilities: Set(capabilities))
         let resources = try options.resources()
         let mounts = try options.volumeMounts()
         let networkRequest = try options.networkRequest()
-        let user = try options.user.map { try UserDatabase(rootfs: images.rootfsPath(of: image)).resolve($0) }
+        // -u, or the image's own User (Docker's rule: the flag wins).
+        let user = try (options.user ?? image.config.user).map { try UserDatabase(layers: images.layerDirectories(of: image)).resolve($0) }
         try options.createMissingVolumeSources()
         let id = Random.hex(bytes: 32)
         let name = try options.name.map(validated) ?? generateName()
         let me = getpid()
         var record = ContainerRecord(
             id: id, name: name, image: options.image, imageID: image.id,
-            command: options.command.isEmpty ? image.config.cmd : options.command,
+            command: SpecBuilder.arguments(options, image.config),
             created: Clock.rfc3339(), status: .created, pid: nil,
             monitorPid: me, monitorStartTime: ProcessInfoLinux.startTime(of: me),
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
@@ -111,7 +115,7 @@ public final class Engine {
             var spec = SpecBuilder.spec(for: options, image: image, containerID: id,
                                         hostEnvironment: ProcessInfoLinux.environment, hostHostname: Self.hostname(),
                                         capabilities: capabilities, seccomp: seccomp, resources: resources)
-            spec.annotations?[SwiftainerAnnotation.overlayLower] = images.rootfsPath(of: image)
+            spec.annotations?[SwiftainerAnnotation.overlayLower] = images.lowerDirectories(of: image).joined(separator: ":")
             spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
             spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
             spec.mounts = (spec.mounts ?? []) + (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name)) + mounts

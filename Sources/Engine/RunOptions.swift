@@ -12,6 +12,8 @@ public struct RunOptions: Equatable {
 
     public var image: String = ""
     public var command: [String] = []
+    /// --entrypoint: replaces the image's Entrypoint and drops its Cmd ("" clears it).
+    public var entrypoint: String?
     public var name: String?
     public var autoRemove = false
     public var interactive = false
@@ -231,7 +233,7 @@ public enum SpecBuilder {
                             hostEnvironment: [String: String], hostHostname: String,
                             capabilities: [String] = CapabilityNames.dockerDefault, seccomp: OCI.Seccomp? = nil,
                             resources: Resources? = nil) -> Spec {
-        let args = options.command.isEmpty ? image.config.cmd : options.command
+        let args = arguments(options, image.config)
         var env = image.config.env
         for entry in options.env {
             env = merge(env, entry, hostEnvironment: hostEnvironment)
@@ -272,6 +274,15 @@ public enum SpecBuilder {
             }
         }
         return spec
+    }
+
+    /// Docker's rule: the image's Entrypoint, then the arguments after IMAGE, or else the
+    /// image's Cmd.
+    static func arguments(_ options: RunOptions, _ config: ImageConfig) -> [String] {
+        if let entrypoint = options.entrypoint {
+            return (entrypoint.isEmpty ? [] : [entrypoint]) + options.command
+        }
+        return (config.entrypoint ?? []) + (options.command.isEmpty ? config.cmd : options.command)
     }
 
     /// The short id, as Docker names a container's host; the host's name with --network host.

@@ -32,9 +32,17 @@ public struct UserDatabase {
     /// The files of a root filesystem on the host; a missing file is an empty database.
     /// Paths are resolved inside `rootfs`, so an image's symlinks cannot point us at the host's.
     public init(rootfs: String) {
+        self.init(layers: [rootfs])
+    }
+
+    /// The same for an image's layers, top first: each file from the topmost layer that has it.
+    public init(layers: [String]) {
         func read(_ path: String) -> String {
-            guard let resolved = try? scopedPath(root: rootfs, path) else { return "" }
-            return (try? Files.readString(resolved)) ?? ""
+            for layer in layers {
+                guard let resolved = try? scopedPath(root: layer, path), Files.exists(resolved) else { continue }
+                return (try? Files.readString(resolved)) ?? ""
+            }
+            return ""
         }
         self.init(passwd: read("/etc/passwd"), group: read("/etc/group"))
     }

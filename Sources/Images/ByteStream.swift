@@ -74,6 +74,9 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
         input = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
     }
 
+    /// The stream it decompresses (a HashingStream knows the compressed digest).
+    public var compressedSource: Source { source }
+
     /// The SHA-256 of every byte produced so far, as hex.
     public var digestHex: String {
         var copy = digest

@@ -9,6 +9,13 @@ public struct ImageConfig: Codable, Equatable, Sendable {
     public var env: [String]
     public var cmd: [String]
     public var workingDir: String
+    /// From the image's config (nil for imported root filesystems and older records).
+    public var entrypoint: [String]?
+    public var user: String?
+    public var stopSignal: String?
+    public var labels: [String: String]?
+    public var exposedPorts: [String]?
+    public var volumes: [String]?
 
     public init(env: [String], cmd: [String], workingDir: String) {
         self.env = env
@@ -29,14 +36,23 @@ public struct ImageRecord: Codable, Equatable, Sendable {
     public var size: UInt64
     public var source: String
     public var config: ImageConfig
+    /// The diff ids of its layers, bottom first. nil: an imported root filesystem, one layer
+    /// whose diff id is the image id.
+    public var layers: [String]?
 
-    public init(id: String, created: String, size: UInt64, source: String, config: ImageConfig) {
+    public init(id: String, created: String, size: UInt64, source: String, config: ImageConfig, layers: [String]? = nil) {
         self.id = id
         self.created = created
         self.size = size
         self.source = source
         self.config = config
+        self.layers = layers
     }
+
+    public var diffIDs: [String] { layers ?? [id] }
+    /// Where its layers are unpacked: `layers/<chain id hex>`, shared with every image that
+    /// has the same layers under them.
+    public var chainIDs: [String] { Digest.chainIDs(diffIDs) }
 
     public var hex: String { String(id.dropFirst("sha256:".count)) }
     public var shortID: String { String(hex.prefix(12)) }
@@ -47,6 +63,9 @@ public enum ImageError: Error, CustomStringConvertible {
     case ambiguous(String)
     case inUse(reference: String, container: String)
     case importFailed(file: String, reason: String)
+    case loadFailed(source: String, reason: String)
+    case badDigest(String)
+    case digestMismatch(expected: String, actual: String)
     case system(SystemError)
 
     public var description: String {
@@ -56,16 +75,24 @@ public enum ImageError: Error, CustomStringConvertible {
         case .inUse(let reference, let container):
             return "unable to remove image \(reference): container \(container) is using it (stop and remove it first)"
         case .importFailed(let file, let reason): return "cannot import \(file): \(reason)"
+        case .loadFailed(let source, let reason): return "cannot load \(source): \(reason)"
+        case .badDigest(let digest): return "'\(digest)' is not a sha256 digest"
+        case .digestMismatch(let expected, let actual): return "content does not match its digest: expected \(expected), got \(actual)"
         case .system(let error): return "image store: \(error)"
         }
     }
 }
 
 /// Images on disk:
-///   layers/<hex>/        the unpacked root filesystem (an overlay lower layer: never written)
+///   layers/<chain hex>/  one unpacked layer (an overlay lower directory: never written), keyed
+///                        by its chain id so that images sharing a stack share its directories;
+///                        an imported root filesystem is a one-layer image (chain id = diff id)
+///   l/<16 hex>           short symlinks to layers/, so that a stack of many layers fits in
+///                        overlay's one-page mount options (Docker's overlay2 does the same)
+///   blobs/sha256/<hex>   image configs as they came (their digest is the image id)
 ///   configs/<hex>.json   ImageRecord
 ///   repositories.json    {"alpine:latest": "sha256:<hex>"}
-///   tmp/                 imports in progress, named after the importing process
+///   tmp/                 imports and loads in progress, named after their process
 ///   lock                 flock() around every change of layers/, configs/ and repositories.json
 public final class ImageStore {
     public let root: String
@@ -78,15 +105,47 @@ public final class ImageStore {
         self.root = root
     }
 
-    public func rootfsPath(of record: ImageRecord) -> String { layersDir + "/" + record.hex }
+    var linksDir: String { root + "/l" }
+    /// `layerinfo/<chain hex>`: the bytes a layer holds, for image sizes.
+    var layerInfoDir: String { root + "/layerinfo" }
+
+    func storedLayerSize(chain: String) -> UInt64 {
+        UInt64((try? Files.readString(layerInfoDir + "/" + chain.dropFirst(7)))?.trimmingWhitespace ?? "") ?? 0
+    }
+    var blobsDir: String { root + "/blobs/sha256" }
+
+    func layerPath(chain: String) -> String { layersDir + "/" + chain.dropFirst("sha256:".count) }
+    func linkName(chain: String) -> String { String(chain.dropFirst("sha256:".count).prefix(16)) }
+
+    /// The image's layers as overlay lower directories, top first, through their short links
+    /// (made here for layers stored before links existed).
+    public func lowerDirectories(of record: ImageRecord) -> [String] {
+        record.chainIDs.reversed().map { chain in
+            let link = linksDir + "/" + linkName(chain: chain)
+            if !Files.exists(link) {
+                try? Files.makeDirectories(linksDir, mode: 0o700)
+                _ = symlink("../layers/" + chain.dropFirst("sha256:".count), link)
+            }
+            return link
+        }
+    }
+
+    /// The image's layer directories, top first (what reads an image's files without
+    /// mounting it goes through, e.g. /etc/passwd for `-u`).
+    public func layerDirectories(of record: ImageRecord) -> [String] {
+        record.chainIDs.reversed().map(layerPath(chain:))
+    }
+
+
+    func prepareForWrite() throws { try prepare() }
 
     private func prepare() throws {
         do {
-            for dir in [root, layersDir, configsDir, tmpDir] { try Files.makeDirectories(dir, mode: 0o700) }
+            for dir in [root, layersDir, configsDir, tmpDir, linksDir, blobsDir, layerInfoDir] { try Files.makeDirectories(dir, mode: 0o700) }
         } catch let error as SystemError { throw ImageError.system(error) }
     }
 
-    private func lock() throws -> FileLock {
+    func lock() throws -> FileLock {
         do { return try FileLock(path: root + "/lock") } catch let error as SystemError { throw ImageError.system(error) }
     }
 
@@ -102,8 +161,8 @@ public final class ImageStore {
     public func importArchive(path file: String, as reference: ImageReference, config: ImageConfig = .rootfsDefault,
                               limit: UInt64 = defaultImportLimit) throws -> ImageRecord {
         try prepare()
-        removeAbandonedImports()
-        let scratch = "\(tmpDir)/import-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(Clock.now().tv_nsec)"
+        removeAbandonedScratch()
+        let scratch = newScratchPath("import")
         do {
             let (hex, size) = try unpack(file, into: scratch, limit: limit)
             let record = ImageRecord(id: "sha256:" + hex, created: Clock.rfc3339(), size: size, source: file, config: config)
@@ -150,7 +209,9 @@ public final class ImageStore {
             reader.close()
         }
         do {
-            try unpacker.unpack(&reader)
+            // A root filesystem without a single entry (an all-zero file, /dev/zero: the first
+            // block is the end-of-archive marker) is refused.
+            guard try unpacker.unpack(&reader) > 0 else { throw TarError.empty }
             // The digest covers the whole stream, and a truncated or corrupt gzip trailer after
             // the tar end marker is still caught.
             try reader.drainSource()
@@ -160,8 +221,13 @@ public final class ImageStore {
         }
     }
 
-    /// An import whose process died leaves its scratch directory; the next import removes it.
-    private func removeAbandonedImports() {
+    /// `tmp/<what>-<pid>-<start time>-<ns>`: whose it is, so that a dead process's is found.
+    func newScratchPath(_ what: String) -> String {
+        "\(tmpDir)/\(what)-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(Clock.now().tv_nsec)"
+    }
+
+    /// An import or load whose process died leaves its scratch directory; the next one removes it.
+    func removeAbandonedScratch() {
         for name in (try? Files.listDirectory(tmpDir)) ?? [] {
             let parts = name.split(separator: "-")
             guard parts.count >= 3, let pid = Int32(parts[1]), let start = UInt64(parts[2]) else { continue }
@@ -182,7 +248,7 @@ public final class ImageStore {
         return try JSON.decode([String: String].self, from: try Files.read(repositoriesPath))
     }
 
-    private func writeRepositories(_ repositories: [String: String]) throws {
+    func writeRepositories(_ repositories: [String: String]) throws {
         try Files.writeAtomically(repositoriesPath, try JSON.encode(repositories, format: .document))
     }
 
@@ -191,11 +257,16 @@ public final class ImageStore {
         let repositories = try readRepositories()
         var result: [(ImageRecord, [ImageReference])] = []
         for file in (try? Files.listDirectory(configsDir)) ?? [] where file.hasSuffix(".json") {
-            guard let record = try? readRecord(configsDir + "/" + file), Files.isDirectory(rootfsPath(of: record)) else { continue }
+            guard let record = try? readRecord(configsDir + "/" + file), isComplete(record) else { continue }
             let tags = repositories.filter { $0.value == record.id }.keys.sorted().compactMap { try? ImageReference(parsing: $0) }
             result.append((record, tags))
         }
         return result.sorted { $0.0.created > $1.0.created }
+    }
+
+    /// Every layer of the image is in the store.
+    func isComplete(_ record: ImageRecord) -> Bool {
+        record.chainIDs.allSatisfy { Files.isDirectory(layerPath(chain: $0)) }
     }
 
     /// Resolves `name[:tag]`, a full id (`sha256:…`) or a unique id prefix.
@@ -203,7 +274,7 @@ public final class ImageStore {
         let repositories = try readRepositories()
         if let reference = try? ImageReference(parsing: text), let id = repositories[reference.description] {
             let record = try readRecord(configsDir + "/" + id.dropFirst("sha256:".count) + ".json")
-            guard Files.isDirectory(rootfsPath(of: record)) else { throw ImageError.notFound(text) }
+            guard isComplete(record) else { throw ImageError.notFound(text) }
             return record
         }
         let prefix = text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text
@@ -239,12 +310,20 @@ public final class ImageStore {
         }
         try writeRepositories(repositories)
         if remainingTags == 0 && users(record.id) == nil {
-            // Rename first, so the image disappears at once even if deleting its files fails.
-            let doomed = "\(tmpDir)/remove-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(record.hex)"
-            try check(rename(rootfsPath(of: record), doomed), "rename", rootfsPath(of: record))
+            // The record goes first (the image is gone at once), then every layer no other
+            // image stands on, each renamed away before it is deleted.
             unlink(configsDir + "/" + record.hex + ".json")
-            try Files.removeTree(doomed)
+            unlink(blobsDir + "/" + record.hex)
             output.append("Deleted: \(record.id)")
+            let stillUsed = Set(((try? Files.listDirectory(configsDir)) ?? []).compactMap { try? readRecord(configsDir + "/" + $0) }.flatMap(\.chainIDs))
+            for chain in record.chainIDs.reversed() where !stillUsed.contains(chain) {
+                let doomed = "\(tmpDir)/remove-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(chain.dropFirst(7))"
+                guard rename(layerPath(chain: chain), doomed) == 0 else { continue }
+                unlink(linksDir + "/" + linkName(chain: chain))
+                unlink(layerInfoDir + "/" + chain.dropFirst(7))
+                try Files.removeTree(doomed)
+                if chain != record.id { output.append("Deleted: \(chain)") }
+            }
         }
         return output
     }

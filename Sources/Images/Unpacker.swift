@@ -26,6 +26,10 @@ public enum UnpackError: Error, CustomStringConvertible, Equatable {
 public struct Unpacker {
     public let rootFD: Int32
     private let applyOwnership: Bool
+    /// An image layer: `.wh.NAME` entries become overlay whiteouts (a 0/0 character device
+    /// NAME) and `.wh..wh..opq` marks its directory opaque (trusted.overlay.opaque=y), so that
+    /// the layer can be stacked as an overlay lower directory as it is.
+    public var convertsWhiteouts = false
     private var directoryMetadata: [(path: String, mode: UInt32, mtime: Int64)] = []
     private var resolvedParents: [String: String] = [:]
     private var copyBuffer: UnsafeMutableRawBufferPointer
@@ -43,16 +47,17 @@ public struct Unpacker {
         copyBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
 
-    /// Unpacks the whole archive. One without a single entry is refused: what starts with the
-    /// end-of-archive marker (an all-zero file, /dev/zero) is no root filesystem.
-    public mutating func unpack<S: ByteStream>(_ reader: inout TarReader<S>) throws {
+    /// Unpacks the whole archive; returns how many entries it had. (An image layer may be an
+    /// empty archive; a root filesystem to import may not — the caller decides.)
+    @discardableResult
+    public mutating func unpack<S: ByteStream>(_ reader: inout TarReader<S>) throws -> Int {
         var entries = 0
         while let entry = try reader.next() {
             try extract(entry, from: &reader)
             entries += 1
         }
-        guard entries > 0 else { throw TarError.empty }
         try finish()
+        return entries
     }
 
     /// Directory modes and times are applied last: a read-only directory must stay writable
@@ -86,6 +91,10 @@ public struct Unpacker {
         guard let name = parts.last else { return } // "./" — the root itself keeps its own mode
         let parentPath = try resolveDirectory(Array(parts.dropLast()), entry: entry.path, create: true)
         let path = parentPath.isEmpty ? name : parentPath + "/" + name
+        if convertsWhiteouts && name.hasPrefix(Self.whiteoutPrefix) {
+            try whiteout(name: name, parentPath: parentPath, entry: entry.path)
+            return
+        }
         do {
             try removeConflicting(path, keepDirectory: entry.kind == .directory)
             switch entry.kind {
@@ -119,6 +128,31 @@ public struct Unpacker {
             }
         } catch let error as SystemError {
             throw UnpackError.system(entry: entry.path, error)
+        }
+    }
+
+    static let whiteoutPrefix = ".wh."
+    static let opaqueMarker = ".wh..wh..opq"
+
+    /// The OCI layer whiteouts, in overlayfs' own form.
+    private mutating func whiteout(name: String, parentPath: String, entry: String) throws {
+        do {
+            if name == Self.opaqueMarker {
+                let fd = openat(rootFD, parentPath.isEmpty ? "." : parentPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { throw SystemError.last("open", parentPath) }
+                defer { Glibc.close(fd) }
+                try check(sw_set_xattr(fd, "trusted.overlay.opaque", "y", 1), "fsetxattr", "trusted.overlay.opaque")
+                return
+            }
+            let hidden = String(name.dropFirst(Self.whiteoutPrefix.count))
+            guard !hidden.isEmpty, hidden != ".", hidden != ".." else {
+                throw UnpackError.unsafePath(entry: entry, reason: "whiteout of '\(hidden)'")
+            }
+            let path = parentPath.isEmpty ? hidden : parentPath + "/" + hidden
+            try removeConflicting(path, keepDirectory: false)
+            try check(mknodat(rootFD, path, S_IFCHR | 0o600, sw_makedev(0, 0)), "mknod", "whiteout \(path)")
+        } catch let error as SystemError {
+            throw UnpackError.system(entry: entry, error)
         }
     }
 

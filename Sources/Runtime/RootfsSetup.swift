@@ -63,8 +63,24 @@ struct RootfsSetup {
         if let lower = annotations[SwiftainerAnnotation.overlayLower],
            let upper = annotations[SwiftainerAnnotation.overlayUpper],
            let work = annotations[SwiftainerAnnotation.overlayWork] {
-            try Mounts.mount(source: "overlay", target: rootfs, type: "overlay", flags: 0,
-                             data: "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)")
+            // Overlay's options must fit in one page. Layers of a stack share one directory
+            // (the store's l/ of short links): mounted from there by relative names, 50+ layers fit.
+            let lowers = lower.split(separator: ":").map(String.init)
+            let parent = lowers.first.map(Files.dirname(of:))
+            if let parent, lowers.count > 1, lowers.allSatisfy({ Files.dirname(of: $0) == parent }) {
+                let previous = try FileDescriptor.open(".", O_RDONLY | O_DIRECTORY)
+                defer {
+                    _ = fchdir(previous.raw)
+                    previous.close()
+                }
+                try check(chdir(parent), "chdir", parent)
+                let names = lowers.map { String($0.dropFirst(parent.count + 1)) }.joined(separator: ":")
+                try Mounts.mount(source: "overlay", target: rootfs, type: "overlay", flags: 0,
+                                 data: "lowerdir=\(names),upperdir=\(upper),workdir=\(work)")
+            } else {
+                try Mounts.mount(source: "overlay", target: rootfs, type: "overlay", flags: 0,
+                                 data: "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)")
+            }
         } else {
             // pivot_root needs the new root to be a mount point.
             try Mounts.bind(rootfs, rootfs)

@@ -52,7 +52,7 @@ import Testing
         #expect(try store.resolve("test:1") == record)
         #expect(try store.resolve(String(record.hex.prefix(12))) == record)
         #expect(throws: ImageError.self) { try store.resolve("test") } // test:latest does not exist
-        #expect(try Files.readString(store.rootfsPath(of: record) + "/etc/os-release") == "ID=test\n")
+        #expect(try Files.readString(store.layerDirectories(of: record)[0] + "/etc/os-release") == "ID=test\n")
         let listed = try store.list()
         #expect(listed.count == 1 && listed[0].tags.map(\.description) == ["test:1"])
         #expect(try Files.listDirectory(store.root + "/tmp").isEmpty)

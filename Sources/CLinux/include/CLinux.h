@@ -77,6 +77,8 @@ dev_t sw_makedev(unsigned int major, unsigned int minor);
 /* statfs(2)'s f_type of the filesystem holding path (Glibc's Swift module lacks sys/vfs.h);
    -1 with errno on failure. */
 long long sw_filesystem_type(const char *path);
+/* fsetxattr(2) (sys/xattr.h is not in Glibc's Swift module). */
+int sw_set_xattr(int fd, const char *name, const void *value, size_t size);
 unsigned int sw_major(dev_t dev);
 unsigned int sw_minor(dev_t dev);
 
