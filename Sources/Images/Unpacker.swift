@@ -30,6 +30,8 @@ public struct Unpacker {
     /// NAME) and `.wh..wh..opq` marks its directory opaque (trusted.overlay.opaque=y), so that
     /// the layer can be stacked as an overlay lower directory as it is.
     public var convertsWhiteouts = false
+    /// Paths this layer whited out (to tell a replaced directory).
+    private var whitedOut = Set<String>()
     private var directoryMetadata: [(path: String, mode: UInt32, mtime: Int64)] = []
     private var resolvedParents: [String: String] = [:]
     private var copyBuffer: UnsafeMutableRawBufferPointer
@@ -100,6 +102,9 @@ public struct Unpacker {
             switch entry.kind {
             case .directory:
                 if mkdirat(rootFD, path, 0o700) != 0 && errno != EEXIST { throw SystemError.last("mkdir") }
+                // A directory this same layer whited out was replaced: only its own entries
+                // may show, so it is opaque (the OCI rule that a whiteout hides lower layers only).
+                if whitedOut.contains(path) { try markOpaque(path) }
                 try setOwner(path, entry)
                 directoryMetadata.append((path, entry.mode, entry.mtime))
             case .regular:
@@ -138,10 +143,7 @@ public struct Unpacker {
     private mutating func whiteout(name: String, parentPath: String, entry: String) throws {
         do {
             if name == Self.opaqueMarker {
-                let fd = openat(rootFD, parentPath.isEmpty ? "." : parentPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard fd >= 0 else { throw SystemError.last("open", parentPath) }
-                defer { Glibc.close(fd) }
-                try check(sw_set_xattr(fd, "trusted.overlay.opaque", "y", 1), "fsetxattr", "trusted.overlay.opaque")
+                try markOpaque(parentPath.isEmpty ? "." : parentPath)
                 return
             }
             let hidden = String(name.dropFirst(Self.whiteoutPrefix.count))
@@ -151,9 +153,17 @@ public struct Unpacker {
             let path = parentPath.isEmpty ? hidden : parentPath + "/" + hidden
             try removeConflicting(path, keepDirectory: false)
             try check(mknodat(rootFD, path, S_IFCHR | 0o600, sw_makedev(0, 0)), "mknod", "whiteout \(path)")
+            whitedOut.insert(path)
         } catch let error as SystemError {
             throw UnpackError.system(entry: entry, error)
         }
+    }
+
+    private func markOpaque(_ directory: String) throws {
+        let fd = openat(rootFD, directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError.last("open", directory) }
+        defer { Glibc.close(fd) }
+        try check(sw_set_xattr(fd, "trusted.overlay.opaque", "y", 1), "fsetxattr", "trusted.overlay.opaque on \(directory)")
     }
 
     /// Resolves `parts` (a directory path) inside the root, following symlinks that stay

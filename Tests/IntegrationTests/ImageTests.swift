@@ -1,0 +1,142 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// Layered images (issue #15) made by real tools — umoci builds an OCI layout from the fixture,
+/// skopeo writes it as docker-archive and oci-archive — and by a small script where exact
+/// layer contents matter (opaque directories, 100 layers); loaded, then run.
+@Suite(.serialized, requiresRoot) struct ImageTests {
+    static let work = "/tmp/swiftainer-images-\(getpid())"
+
+    /// An OCI layout with three images: `base` (the fixture rootfs), `v2` (a layer deleting
+    /// /etc/os-release and /home, adding /opt/new/file) and `v3` (v2 with a config: Entrypoint,
+    /// Cmd, Env, WorkingDir, User), written out by skopeo in both archive formats.
+    static let archives: (docker: String, oci: String)? = {
+        guard Harness.isRoot else { return nil }
+        try? FileManager.default.removeItem(atPath: work)
+        try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: "/tmp/swiftainer-images-\(getpid())") }
+        let built = Harness.shell("""
+            set -e
+            cd \(work)
+            umoci init --layout img
+            umoci new --image img:base
+            umoci unpack --image img:base bundle >/dev/null
+            tar -xzf \(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz -C bundle/rootfs
+            umoci repack --image img:base bundle
+            rm -rf bundle
+            umoci unpack --image img:base bundle >/dev/null
+            rm -rf bundle/rootfs/etc/os-release bundle/rootfs/home
+            mkdir -p bundle/rootfs/opt/new && echo layered > bundle/rootfs/opt/new/file
+            umoci repack --image img:v2 bundle
+            umoci config --image img:v2 --tag v3 --config.entrypoint /bin/echo --config.cmd from-image \\
+                --config.env PATH=/bin:/usr/bin --config.env GREETING=hello --config.workingdir /opt/new --config.user daemon
+            skopeo copy -q oci:img:v3 docker-archive:\(work)/v3-docker.tar:example.test/layered:docker
+            skopeo copy -q oci:img:v3 oci-archive:\(work)/v3-oci.tar:example.test/layered:oci
+            """)
+        guard built.status == 0 else {
+            Issue.record("building the images with umoci and skopeo failed: \(built.stderr)")
+            return nil
+        }
+        return (work + "/v3-docker.tar", work + "/v3-oci.tar")
+    }()
+
+    @Test func imagesFromUmociAndSkopeoLoadAndRunWithTheirConfig() throws {
+        let archives = try #require(Self.archives)
+        for (file, tag) in [(archives.docker, "docker"), (archives.oci, "oci")] {
+            let loaded = Harness.run(["load", "-i", file])
+            #expect(loaded.status == 0 && loaded.stdout == "Loaded image: example.test/layered:\(tag)\n", "\(loaded.stdout) \(loaded.stderr)")
+            let image = "example.test/layered:\(tag)"
+            // Entrypoint + Cmd; arguments replace Cmd only.
+            #expect(Harness.run(["run", "--rm", image]).stdout == "from-image\n")
+            #expect(Harness.run(["run", "--rm", image, "replaced", "cmd"]).stdout == "replaced cmd\n")
+            // Env, WorkingDir, User from the config; the deleting layer's whiteouts hide the
+            // base layer's files; the added file is there.
+            let inside = Harness.run(["run", "--rm", "--entrypoint", "/bin/sh", image, "-c",
+                                      "echo $GREETING; pwd; id -un; cat file; ls /etc/os-release /home 2>&1 | wc -l; ls /bin/busybox"])
+            #expect(inside.stdout == "hello\n/opt/new\ndaemon\nlayered\n2\n/bin/busybox\n", "\(inside.stdout) \(inside.stderr)")
+            #expect(Harness.run(["run", "--rm", "-u", "root", "--entrypoint", "id", image, "-u"]).stdout == "0\n", "-u wins over the image's User")
+        }
+        // Both archives hold the same layers: stored once.
+        let layers = try FileManager.default.contentsOfDirectory(atPath: Harness.root + "/images/layers")
+        #expect(layers.count >= 2)
+        #expect(Harness.run(["rmi", "example.test/layered:docker", "example.test/layered:oci"]).status == 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: Harness.root + "/images/layers")
+        #expect(left.count == layers.count - 2, "the two layers of the removed image went: \(layers) -> \(left)")
+    }
+
+    /// Builds a docker-archive of `layers` (name -> file contents, with `.wh.` names as they are)
+    /// on top of the fixture rootfs, tagged `tag`.
+    func craft(_ tag: String, layers: [[(String, String)]], config extra: String = "") throws -> String {
+        let path = "\(Self.work)/\(tag.replacingOccurrences(of: ":", with: "-").replacingOccurrences(of: "/", with: "_")).tar"
+        try FileManager.default.createDirectory(atPath: Self.work, withIntermediateDirectories: true)
+        let spec = try JSONSerialization.data(withJSONObject: layers.map { $0.map { [$0.0, $0.1] } })
+        let script = """
+            import gzip, hashlib, io, json, sys, tarfile
+            fixture, out, tag, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+            layers = [gzip.open(fixture).read()]
+            for files in json.loads(sys.stdin.read()):
+                buf = io.BytesIO()
+                with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+                    for name, content in files:
+                        info = tarfile.TarInfo(name)
+                        if name.endswith("/"):
+                            info.type = tarfile.DIRTYPE; info.mode = 0o755
+                            t.addfile(info)
+                        else:
+                            data = content.encode(); info.size = len(data); info.mode = 0o644
+                            t.addfile(info, io.BytesIO(data))
+                layers.append(buf.getvalue())
+            diff_ids = ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]
+            config = json.dumps({"architecture": "amd64", "os": "linux",
+                                 "config": dict({"Env": ["PATH=/bin:/usr/bin"], "Cmd": ["/bin/sh"]}, **json.loads(extra or "{}")),
+                                 "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+            config_name = hashlib.sha256(config).hexdigest() + ".json"
+            with tarfile.open(out, "w") as t:
+                def add(name, data):
+                    info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+                add(config_name, config)
+                for i, l in enumerate(layers):
+                    add("%d/layer.tar" % i, l)
+                add("manifest.json", json.dumps([{"Config": config_name, "RepoTags": [tag],
+                                                  "Layers": ["%d/layer.tar" % i for i in range(len(layers))]}]).encode())
+            """
+        let made = Harness.execute("/usr/bin/python3", ["-c", script, Harness.repository + "/rootfs-fixtures/out/busybox-rootfs.tar.gz", path, tag, extra],
+                                   environment: [:], stdin: String(decoding: spec, as: UTF8.self))
+        try #require(made.status == 0, "\(made.stderr)")
+        return path
+    }
+
+    @Test func opaqueDirectoriesAndReplacedDirectoriesHideTheLowerLayers() throws {
+        let file = try craft("example.test/opaque:1", layers: [
+            [("data/", ""), ("data/a", "a"), ("data/b", "b"), ("keep/", ""), ("keep/x", "x"), ("gone/", ""), ("gone/y", "y")],
+            [("data/", ""), ("data/.wh..wh..opq", ""), ("data/c", "c"), ("keep/z", "z"), (".wh.gone", ""), ("gone/", ""), ("gone/new", "n")],
+        ])
+        #expect(Harness.run(["load", "-i", file]).status == 0)
+        defer { _ = Harness.run(["rmi", "example.test/opaque:1"]) }
+        let listing = Harness.run(["run", "--rm", "example.test/opaque:1", "sh", "-c", "ls /data | tr '\\n' ' '; echo; ls /keep | tr '\\n' ' '; echo; ls /gone"])
+        #expect(listing.stdout == "c \nx z \nnew\n", "\(listing.stdout) \(listing.stderr)")
+    }
+
+    /// 100 layers: their paths as absolute lowerdirs would exceed the page overlay's options
+    /// must fit in; the short links, mounted from their directory, do not.
+    @Test func aHundredLayersRun() throws {
+        let layers = (0..<100).map { [("layers/", ""), ("layers/\($0)", "layer \($0)\n")] }
+        let file = try craft("example.test/deep:100", layers: layers)
+        let loaded = Harness.run(["load", "-i", file])
+        #expect(loaded.status == 0, "\(loaded.stderr)")
+        defer { _ = Harness.run(["rmi", "example.test/deep:100"]) }
+        let result = Harness.run(["run", "--rm", "example.test/deep:100", "sh", "-c", "ls /layers | wc -l; cat /layers/0 /layers/99"])
+        #expect(result.stdout == "100\nlayer 0\nlayer 99\n", "\(result.stdout) \(result.stderr)")
+    }
+
+    @Test func anImageWithoutACommandIsRefusedByName() throws {
+        let file = try craft("example.test/nocmd:1", layers: [], config: #"{"Cmd": null}"#)
+        #expect(Harness.run(["load", "-i", file]).status == 0)
+        defer { _ = Harness.run(["rmi", "example.test/nocmd:1"]) }
+        let result = Harness.run(["run", "--rm", "example.test/nocmd:1"])
+        #expect(result.status == 125 && result.stderr.contains("no command specified"), "\(result.stderr)")
+    }
+}
