@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Engine
 import Images
+import Registry
 import LinuxKit
 import OCI
 import Runtime
@@ -33,7 +34,7 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, importImage, load, images, rmi, ps, rm, stats, version] + LifecycleCommands.all
+    static let all: [Command] = [run, pull, importImage, load, images, rmi, ps, rm, stats, version] + LifecycleCommands.all
         + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
@@ -83,6 +84,7 @@ enum Commands {
             OptionSpec(["-u", "--user"], takesValue: true, key: "user"), OptionSpec(["-v", "--volume"], takesValue: true, key: "volume"),
             OptionSpec(["--tmpfs"], takesValue: true), OptionSpec(["--ip"], takesValue: true), OptionSpec(["--dns"], takesValue: true),
             OptionSpec(["-p", "--publish"], takesValue: true, key: "publish"), OptionSpec(["--entrypoint"], takesValue: true),
+            OptionSpec(["--pull"], takesValue: true),
         ],
         stopAtFirstPositional: true
     ) { args, context in
@@ -96,6 +98,12 @@ enum Commands {
         options.image = image
         options.command = Array(args.positionals.dropFirst())
         options.entrypoint = args.value("entrypoint")
+        if let policy = args.value("pull") {
+            guard let parsed = Engine.PullPolicy(rawValue: policy) else {
+                throw UsageError("invalid pull option: '\(Printable.escaped(policy))': must be one of \"always\", \"missing\" or \"never\"")
+            }
+            options.pull = parsed
+        }
         options.name = args.value("name")
         options.autoRemove = args.has("rm")
         options.interactive = args.has("interactive")
@@ -150,6 +158,27 @@ enum Commands {
         let limit = try args.value("max-size").map { UInt64(try FlagValues.bytes($0, flag: "--max-size")) } ?? ImageStore.defaultImportLimit
         let record = try context.engine.images.importArchive(path: args.positionals[0], as: reference, limit: limit)
         out(record.id + "\n")
+        return 0
+    }
+
+    static let pull = Command(
+        name: "pull", usage: "pull [-q] NAME[:TAG|@DIGEST]",
+        summary: "Download an image from a registry",
+        options: [OptionSpec(["-q", "--quiet"]), OptionSpec(["--platform"], takesValue: true)]
+    ) { args, context in
+        let text = try args.onlyPositional("pull", "NAME[:TAG|@DIGEST]")
+        if let platform = args.value("platform"), platform != Platform.native {
+            throw UsageError("--platform \(Printable.escaped(platform)): only this machine's platform (\(Platform.native)) can be pulled")
+        }
+        let quiet = args.has("quiet")
+        try context.engine.pull(text) { line in
+            if !quiet {
+                out(line + "\n")
+                fflush(stdout)
+            }
+        }
+        out((try? RegistryReference(parsing: text)).map { "\($0.domain)/\($0.path)" + ($0.tag.map { ":" + $0 } ?? "") + ($0.digest.map { "@" + $0 } ?? "") } ?? text)
+        out("\n")
         return 0
     }
 

@@ -80,7 +80,7 @@ public final class Engine {
     func create(_ options: RunOptions) throws -> (ContainerRecord, Spec, FileLock) {
         try Self.requireRoot()
         containers.reconcile()
-        let image = try images.resolve(options.image)
+        let image = try image(for: options.image, policy: options.pull)
         // Everything that can be wrong with the request is found before a container exists.
         guard !SpecBuilder.arguments(options, image.config).isEmpty else {
             throw EngineError.invalidOption("no command specified: the image \(Printable.escaped(options.image)) has no Entrypoint or Cmd and none was given")

@@ -12,6 +12,8 @@ public struct RunOptions: Equatable {
 
     public var image: String = ""
     public var command: [String] = []
+    /// --pull missing|always|never (Docker's default: missing).
+    public var pull: Engine.PullPolicy = .missing
     /// --entrypoint: replaces the image's Entrypoint and drops its Cmd ("" clears it).
     public var entrypoint: String?
     public var name: String?

@@ -146,43 +146,72 @@ extension ImageStore {
 
     /// Stores one image: layers the store lacks, then the config blob, record and tags.
     private func store(_ image: ArchivedImage, scratch: String, source: String) throws -> ImageRecord {
-        let config = try JSON.decode(OCIImageConfig.self, from: image.config)
+        let diffIDs = try ImageStore.diffIDs(ofConfig: image.config, layerCount: image.layers.count, source: source)
+        let chains = Digest.chainIDs(diffIDs)
+        for (index, layer) in image.layers.enumerated() where !hasLayer(chain: chains[index]) {
+            let input = try FileDescriptor.open(layer.path, O_RDONLY)
+            defer { input.close() }
+            try storeLayer(FileByteStream(input), digest: layer.digest, diffID: diffIDs[index], chain: chains[index])
+        }
+        return try storeImage(config: image.config, tags: image.tags, repoDigest: nil, source: source)
+    }
+}
+
+extension ImageStore {
+    /// The diff ids an image config lists, checked against the number of layers that came with it.
+    public static func diffIDs(ofConfig bytes: [UInt8], layerCount: Int, source: String) throws -> [String] {
+        let config: OCIImageConfig
+        do { config = try JSON.decode(OCIImageConfig.self, from: bytes) } catch {
+            throw ImageError.loadFailed(source: source, reason: "image config: \(JSON.describe(error))")
+        }
         let diffIDs = config.rootfs.diffIDs
-        guard diffIDs.count == image.layers.count else {
-            throw ImageError.loadFailed(source: source, reason: "the config lists \(diffIDs.count) layers, the manifest \(image.layers.count)")
+        guard diffIDs.count == layerCount else {
+            throw ImageError.loadFailed(source: source, reason: "the config lists \(diffIDs.count) layers, the manifest \(layerCount)")
         }
         guard diffIDs.allSatisfy({ Digest.hex($0) != nil }) else { throw ImageError.loadFailed(source: source, reason: "a diff id is not a sha256 digest") }
-        let chains = Digest.chainIDs(diffIDs)
-        var size: UInt64 = 0
-        for (index, layer) in image.layers.enumerated() {
-            size += try storeLayer(file: layer.path, digest: layer.digest, diffID: diffIDs[index], chain: chains[index], scratch: scratch)
-        }
-        let id = Digest.sha256(image.config)
-        let record = ImageRecord(id: id, created: config.created ?? Clock.rfc3339(), size: size, source: source,
-                                 config: config.runConfig, layers: diffIDs)
+        return diffIDs
+    }
+
+    public func hasLayer(chain: String) -> Bool { Files.isDirectory(layerPath(chain: chain)) }
+
+    /// Records an image whose layers are all stored: the config blob, the record, the tags.
+    /// The image id is the config's digest.
+    @discardableResult
+    public func storeImage(config bytes: [UInt8], tags: [ImageReference], repoDigest: String?, source: String) throws -> ImageRecord {
+        try prepareForWrite()
+        let config = try JSON.decode(OCIImageConfig.self, from: bytes)
+        let chains = Digest.chainIDs(config.rootfs.diffIDs)
+        guard chains.allSatisfy(hasLayer(chain:)) else { throw ImageError.loadFailed(source: source, reason: "a layer is missing from the store") }
+        let id = Digest.sha256(bytes)
+        var record = ImageRecord(id: id, created: config.created ?? Clock.rfc3339(), size: chains.reduce(0) { $0 + storedLayerSize(chain: $1) },
+                                 source: source, config: config.runConfig, layers: config.rootfs.diffIDs)
         let held = try lock()
         defer { held.unlock() }
-        try Files.writeAtomically(blobsDir + "/" + record.hex, image.config, mode: 0o600)
+        if let existing = try? readRecord(configsDir + "/" + record.hex + ".json") { record.repoDigests = existing.repoDigests }
+        if let repoDigest, !(record.repoDigests ?? []).contains(repoDigest) { record.repoDigests = (record.repoDigests ?? []) + [repoDigest] }
+        try Files.writeAtomically(blobsDir + "/" + record.hex, bytes, mode: 0o600)
         try Files.writeAtomically(configsDir + "/" + record.hex + ".json", try JSON.encode(record, format: .document))
         var repositories = try readRepositories()
-        for tag in image.tags { repositories[tag.description] = id }
+        for tag in tags { repositories[tag.description] = id }
         try writeRepositories(repositories)
         return record
     }
 
-    /// Unpacks one layer file unless the store has its chain already: gzip or plain tar,
-    /// whiteouts converted, its compressed digest (when the archive names one) and its diff id
-    /// checked while it streams. Returns the bytes it holds.
-    private func storeLayer(file: String, digest: String?, diffID: String, chain: String, scratch: String) throws -> UInt64 {
+    /// Unpacks one layer from `source` (its blob's bytes: gzip or plain tar) unless the store has
+    /// its chain already: whiteouts converted, the blob's digest (when known) and the diff id
+    /// checked while it streams; renamed into place only when complete. Safe to call from
+    /// several threads for different layers. Returns the bytes it holds.
+    @discardableResult
+    public func storeLayer<S: ByteStream>(_ source: S, digest: String?, diffID: String, chain: String) throws -> UInt64 {
+        try prepareForWrite()
         let final = layerPath(chain: chain)
         if Files.isDirectory(final) { return storedLayerSize(chain: chain) }
-        let target = scratch + "/layer-" + chain.dropFirst(7)
+        let target = newScratchPath("layer") + "-" + chain.dropFirst(7)
         try check(mkdir(target, 0o755), "mkdir", target)
-        let input = try FileDescriptor.open(file, O_RDONLY)
-        defer { input.close() }
+        defer { try? Files.removeTree(target) }
         let rootFD = try FileDescriptor.open(target, O_RDONLY | O_DIRECTORY)
         defer { rootFD.close() }
-        var reader = TarReader(DecompressingStream(HashingStream(FileByteStream(input))))
+        var reader = TarReader(DecompressingStream(HashingStream(source)))
         var unpacker = Unpacker(rootFD: rootFD.raw)
         unpacker.convertsWhiteouts = true
         defer {
@@ -199,7 +228,7 @@ extension ImageStore {
         guard actual == diffID else { throw ImageError.digestMismatch(expected: diffID, actual: actual) }
         let held = try lock()
         defer { held.unlock() }
-        if Files.isDirectory(final) { return storedLayerSize(chain: chain) } // another load stored it meanwhile
+        if Files.isDirectory(final) { return storedLayerSize(chain: chain) } // another process stored it meanwhile
         try Files.writeAtomically(layerInfoDir + "/" + chain.dropFirst(7), "\(unpacker.bytesWritten)\n", mode: 0o600)
         try check(rename(target, final), "rename", "\(target) -> \(final)")
         _ = symlink("../layers/" + chain.dropFirst(7), linksDir + "/" + linkName(chain: chain))
@@ -208,17 +237,17 @@ extension ImageStore {
 }
 
 /// Layer media types swiftainer can unpack: tar, gzip'ed tar (OCI's and Docker's names).
-enum LayerMediaType {
-    static func check(_ mediaType: String?, digest: String) throws {
+public enum LayerMediaType {
+    public static func check(_ mediaType: String?, digest: String) throws {
         guard let mediaType else { return }
         if mediaType.hasSuffix("+zstd") || mediaType.hasSuffix(".zstd") {
-            throw ImageError.loadFailed(source: "archive", reason: "layer \(digest) is zstd-compressed, which swiftainer cannot unpack yet")
+            throw ImageError.unsupportedLayer("layer \(digest) is zstd-compressed, which swiftainer cannot unpack yet")
         }
         let known = ["application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
                      "application/vnd.docker.image.rootfs.diff.tar.gzip", "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
                      "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"]
         guard known.contains(mediaType) else {
-            throw ImageError.loadFailed(source: "archive", reason: "layer \(digest) has the unknown media type '\(mediaType)'")
+            throw ImageError.unsupportedLayer("layer \(digest) has the unknown media type '\(mediaType)'")
         }
     }
 }

@@ -39,6 +39,8 @@ public struct ImageRecord: Codable, Equatable, Sendable {
     /// The diff ids of its layers, bottom first. nil: an imported root filesystem, one layer
     /// whose diff id is the image id.
     public var layers: [String]?
+    /// "name@sha256:<manifest digest>" for each registry it was pulled from.
+    public var repoDigests: [String]?
 
     public init(id: String, created: String, size: UInt64, source: String, config: ImageConfig, layers: [String]? = nil) {
         self.id = id
@@ -65,6 +67,7 @@ public enum ImageError: Error, CustomStringConvertible {
     case importFailed(file: String, reason: String)
     case loadFailed(source: String, reason: String)
     case badDigest(String)
+    case unsupportedLayer(String)
     case digestMismatch(expected: String, actual: String)
     case system(SystemError)
 
@@ -77,6 +80,7 @@ public enum ImageError: Error, CustomStringConvertible {
         case .importFailed(let file, let reason): return "cannot import \(file): \(reason)"
         case .loadFailed(let source, let reason): return "cannot load \(source): \(reason)"
         case .badDigest(let digest): return "'\(digest)' is not a sha256 digest"
+        case .unsupportedLayer(let reason): return reason
         case .digestMismatch(let expected, let actual): return "content does not match its digest: expected \(expected), got \(actual)"
         case .system(let error): return "image store: \(error)"
         }
@@ -227,7 +231,7 @@ public final class ImageStore {
     }
 
     /// An import or load whose process died leaves its scratch directory; the next one removes it.
-    func removeAbandonedScratch() {
+    public func removeAbandonedScratch() {
         for name in (try? Files.listDirectory(tmpDir)) ?? [] {
             let parts = name.split(separator: "-")
             guard parts.count >= 3, let pid = Int32(parts[1]), let start = UInt64(parts[2]) else { continue }
@@ -239,7 +243,7 @@ public final class ImageStore {
 
     // MARK: lookup
 
-    private func readRecord(_ path: String) throws -> ImageRecord {
+    func readRecord(_ path: String) throws -> ImageRecord {
         try JSON.decode(ImageRecord.self, from: try Files.read(path))
     }
 

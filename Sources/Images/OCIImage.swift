@@ -153,7 +153,7 @@ public struct Platform: Codable, Equatable, Sendable {
         #endif
     }
 
-    static func isNative(_ platform: Platform) -> Bool { "\(platform.os)/\(platform.architecture)" == native }
+    public static func isNative(_ platform: Platform) -> Bool { "\(platform.os)/\(platform.architecture)" == native }
 }
 
 public struct OCIIndex: Codable, Equatable, Sendable {
