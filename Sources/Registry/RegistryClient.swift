@@ -68,15 +68,32 @@ public final class RegistryClient {
 
     /// Sends a request, answering an authentication challenge once, and falling back to plain
     /// HTTP (where allowed) when the registry does not speak TLS.
-    func send(_ method: String, _ path: String, headers: [String] = [],
+    func send(_ method: String, _ path: String, headers: [String] = [], restart: @escaping () -> Void = {},
               sink: @escaping (Int, UnsafeRawBufferPointer) throws -> Void = { _, _ in }) throws -> HTTPResponse {
+        // Each attempt's body starts afresh (a 401 has a body of its own).
+        let attempt = { (method: String, path: String, headers: [String], sink: @escaping (Int, UnsafeRawBufferPointer) throws -> Void) -> HTTPResponse in
+            restart()
+            return try self.attempt(method, path, headers, sink)
+        }
         var response: HTTPResponse
         do {
             response = try attempt(method, path, headers, sink)
-        } catch let error as RegistryError where allowsPlainHTTP && scheme == "https" {
-            DebugLog.log("registry: \(reference.domain) over https failed (\(error)); trying http")
+        } catch let httpsError as RegistryError where allowsPlainHTTP && scheme == "https" {
+            // TLS is always verified; a registry that may be reached over plain HTTP is tried
+            // that way when https fails. If that fails too (or the registry is a TLS server
+            // refusing plain HTTP with a 400), the https error is the one that explains.
+            DebugLog.log("registry: \(reference.domain) over https failed (\(httpsError)); trying http")
             scheme = "http"
-            response = try attempt(method, path, headers, sink)
+            do {
+                response = try attempt(method, path, headers, sink)
+            } catch {
+                scheme = "https"
+                throw httpsError
+            }
+            if response.status == 400 {
+                scheme = "https"
+                throw httpsError
+            }
         }
         if response.status == 401, let challenge = response.header("WWW-Authenticate") {
             try authenticate(challenge)
@@ -98,7 +115,9 @@ public final class RegistryClient {
         let (kind, parameters) = Self.parseChallenge(challenge)
         switch kind.lowercased() {
         case "basic":
-            guard let credentials else { throw RegistryError("\(reference.domain): authentication required (swiftainer login \(reference.domain))") }
+            guard let credentials else {
+                throw RegistryError("\(reference.domain): authentication required: no credentials for it in \(DockerCredentials.path) (docker login \(reference.domain) writes them)")
+            }
             authorization = "Basic " + Base64.encode(Array("\(credentials.user):\(credentials.password)".utf8))
         case "bearer":
             guard let realm = parameters["realm"] else { throw RegistryError("\(reference.domain): a Bearer challenge without a realm") }
@@ -172,13 +191,10 @@ public final class RegistryClient {
     /// A manifest or index by tag or digest: its bytes, media type and digest (verified when
     /// asked for by digest).
     public func manifest(_ reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String) {
-        var body: [UInt8] = []
-        let response = try send("GET", "/manifests/\(reference)", headers: ["Accept: " + Self.manifestTypes.joined(separator: ", ")]) { _, chunk in
-            guard body.count + chunk.count <= Self.manifestLimit else {
-                throw RegistryError("the manifest is larger than \(Self.manifestLimit) bytes")
-            }
-            body.append(contentsOf: chunk)
-        }
+        let collected = BodyCollector(limit: Self.manifestLimit, what: "the manifest")
+        let response = try send("GET", "/manifests/\(reference)", headers: ["Accept: " + Self.manifestTypes.joined(separator: ", ")],
+                                restart: collected.reset, sink: collected.append)
+        let body = collected.bytes
         guard response.status == 200 else {
             throw RegistryError(response.status == 404 ? "manifest for \(reference) not found: \(Self.describe(status: response.status, body: body))"
                                                        : "manifest \(reference): \(Self.describe(status: response.status, body: body))")
@@ -202,11 +218,9 @@ public final class RegistryClient {
 
     /// A small blob (an image config), verified against its digest.
     public func smallBlob(_ digest: String, limit: Int = 4 << 20) throws -> [UInt8] {
-        var body: [UInt8] = []
-        let response = try send("GET", "/blobs/\(digest)") { _, chunk in
-            guard body.count + chunk.count <= limit else { throw RegistryError("blob \(digest) is larger than \(limit) bytes") }
-            body.append(contentsOf: chunk)
-        }
+        let collected = BodyCollector(limit: limit, what: "blob \(digest)")
+        let response = try send("GET", "/blobs/\(digest)", restart: collected.reset, sink: collected.append)
+        let body = collected.bytes
         guard response.status == 200 else { throw RegistryError("blob \(digest): \(Self.describe(status: response.status, body: body))") }
         guard Digest.sha256(body) == digest else {
             throw RegistryError("blob \(digest): content does not match its digest (got \(Digest.sha256(body)))")
@@ -216,15 +230,47 @@ public final class RegistryClient {
 
     /// Streams a blob's bytes into `sink` as they arrive (only those of a 200 response).
     public func streamBlob(_ digest: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
-        var errorBody: [UInt8] = []
-        let response = try send("GET", "/blobs/\(digest)") { status, chunk in
-            if status == 200 {
-                try sink(chunk)
-            } else if errorBody.count < 65536 {
-                errorBody.append(contentsOf: chunk.prefix(65536 - errorBody.count))
-            }
+        let errorBody = BodyCollector(limit: 65536, what: "an error response", truncates: true)
+        let response = try send("GET", "/blobs/\(digest)", restart: errorBody.reset) { status, chunk in
+            if status == 200 { try sink(chunk) } else { try errorBody.append(status, chunk) }
         }
-        guard response.status == 200 else { throw RegistryError("blob \(digest): \(Self.describe(status: response.status, body: errorBody))") }
+        guard response.status == 200 else { throw RegistryError("blob \(digest): \(Self.describe(status: response.status, body: errorBody.bytes))") }
+    }
+}
+
+/// The body of the last response of an exchange: a 401 answered by authenticating, or a
+/// redirect, sends a body of its own first, which must not be mixed into the final one.
+final class BodyCollector {
+    private(set) var bytes: [UInt8] = []
+    private var status = 0
+    let limit: Int
+    let what: String
+    let truncates: Bool
+
+    init(limit: Int, what: String, truncates: Bool = false) {
+        self.limit = limit
+        self.what = what
+        self.truncates = truncates
+    }
+
+    func reset() {
+        bytes = []
+        status = 0
+    }
+
+    func append(_ status: Int, _ chunk: UnsafeRawBufferPointer) throws {
+        if status != self.status {
+            bytes = []
+            self.status = status
+        }
+        guard bytes.count + chunk.count <= limit else {
+            if truncates {
+                bytes.append(contentsOf: chunk.prefix(limit - bytes.count))
+                return
+            }
+            throw RegistryError("\(what) is larger than \(limit) bytes")
+        }
+        bytes.append(contentsOf: chunk)
     }
 }
 

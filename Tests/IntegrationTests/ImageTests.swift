@@ -8,36 +8,18 @@ import Testing
 /// skopeo writes it as docker-archive and oci-archive — and by a small script where exact
 /// layer contents matter (opaque directories, 100 layers); loaded, then run.
 @Suite(.serialized, requiresRoot) struct ImageTests {
-    static let work = "/tmp/swiftainer-images-\(getpid())"
+    static let work = TestImages.work
 
-    /// An OCI layout with three images: `base` (the fixture rootfs), `v2` (a layer deleting
-    /// /etc/os-release and /home, adding /opt/new/file) and `v3` (v2 with a config: Entrypoint,
-    /// Cmd, Env, WorkingDir, User), written out by skopeo in both archive formats.
+    /// The layered test images written out by skopeo in both archive formats.
     static let archives: (docker: String, oci: String)? = {
-        guard Harness.isRoot else { return nil }
-        try? FileManager.default.removeItem(atPath: work)
-        try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        atexit { try? FileManager.default.removeItem(atPath: "/tmp/swiftainer-images-\(getpid())") }
-        let built = Harness.shell("""
+        guard let layout = TestImages.layout else { return nil }
+        let written = Harness.shell("""
             set -e
-            cd \(work)
-            umoci init --layout img
-            umoci new --image img:base
-            umoci unpack --image img:base bundle >/dev/null
-            tar -xzf \(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz -C bundle/rootfs
-            umoci repack --image img:base bundle
-            rm -rf bundle
-            umoci unpack --image img:base bundle >/dev/null
-            rm -rf bundle/rootfs/etc/os-release bundle/rootfs/home
-            mkdir -p bundle/rootfs/opt/new && echo layered > bundle/rootfs/opt/new/file
-            umoci repack --image img:v2 bundle
-            umoci config --image img:v2 --tag v3 --config.entrypoint /bin/echo --config.cmd from-image \\
-                --config.env PATH=/bin:/usr/bin --config.env GREETING=hello --config.workingdir /opt/new --config.user daemon
-            skopeo copy -q oci:img:v3 docker-archive:\(work)/v3-docker.tar:example.test/layered:docker
-            skopeo copy -q oci:img:v3 oci-archive:\(work)/v3-oci.tar:example.test/layered:oci
+            skopeo copy -q oci:\(layout):v3 docker-archive:\(work)/v3-docker.tar:example.test/layered:docker
+            skopeo copy -q oci:\(layout):v3 oci-archive:\(work)/v3-oci.tar:example.test/layered:oci
             """)
-        guard built.status == 0 else {
-            Issue.record("building the images with umoci and skopeo failed: \(built.stderr)")
+        guard written.status == 0 else {
+            Issue.record("skopeo copy failed: \(written.stderr)")
             return nil
         }
         return (work + "/v3-docker.tar", work + "/v3-oci.tar")

@@ -1,0 +1,234 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// Registries the tests run: pids to stop when the test process exits.
+nonisolated(unsafe) var registryPids: [pid_t] = []
+
+/// A CNCF distribution registry (Debian's docker-registry) on 127.0.0.1, in a directory of its
+/// own; optionally with TLS (a self-signed certificate for 127.0.0.1) and htpasswd users.
+final class TestRegistry {
+    let port: UInt16
+    let directory: String
+    let process: Harness.Running
+    var address: String { "127.0.0.1:\(port)" }
+    var certificate: String { directory + "/cert.pem" }
+
+    init?(_ name: String, tls: Bool = false, users: [String: String] = [:]) {
+        port = TestImages.freePort()
+        directory = "\(TestImages.work)/registry-\(name)"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var config = """
+            version: 0.1
+            log:
+              level: error
+            storage:
+              filesystem:
+                rootdirectory: \(directory)/data
+            http:
+              addr: 127.0.0.1:\(port)
+
+            """
+        if tls {
+            let made = Harness.shell("""
+                cd \(directory) && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 \
+                  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>&1
+                """)
+            guard made.status == 0 else {
+                Issue.record("openssl: \(made.stdout)")
+                return nil
+            }
+            config += "  tls:\n    certificate: \(directory)/cert.pem\n    key: \(directory)/key.pem\n"
+        }
+        if !users.isEmpty {
+            for (user, password) in users {
+                let made = Harness.shell("htpasswd -Bbn \(user) \(password) >> \(directory)/htpasswd")
+                guard made.status == 0 else {
+                    Issue.record("htpasswd: \(made.stderr)")
+                    return nil
+                }
+            }
+            config += "auth:\n  htpasswd:\n    realm: swiftainer-test\n    path: \(directory)/htpasswd\n"
+        }
+        try? config.write(toFile: directory + "/config.yml", atomically: true, encoding: .utf8)
+        process = Harness.start("/usr/bin/docker-registry", ["serve", directory + "/config.yml"], environment: [:], stdin: nil)
+        registryPids.append(process.pid)
+        if registryPids.count == 1 { atexit { for pid in registryPids { kill(pid, SIGTERM) } } }
+        let port = port
+        guard Harness.eventually(20, { TestRegistry.accepts(port) }) else {
+            Issue.record("the registry on port \(port) did not start")
+            return nil
+        }
+    }
+
+    static func accepts(_ port: UInt16) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    }
+
+    /// Puts a tag of the umoci layout into the registry with skopeo.
+    func push(_ tag: String, as repository: String, credentials: String? = nil) -> Bool {
+        guard let layout = TestImages.layout else { return false }
+        let creds = credentials.map { " --dest-creds \($0)" } ?? ""
+        let pushed = Harness.shell("skopeo copy -q --dest-tls-verify=false\(creds) oci:\(layout):\(tag) docker://\(address)/\(repository)")
+        if pushed.status != 0 { Issue.record("skopeo push: \(pushed.stderr)") }
+        return pushed.status == 0
+    }
+
+    /// The file holding a blob in the registry's storage.
+    func blobFile(_ digest: String) -> String {
+        let hex = digest.dropFirst("sha256:".count)
+        return "\(directory)/data/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
+    }
+}
+
+/// Pulls from real registries (issue #15): plain HTTP on loopback, TLS with a registry's own CA
+/// and htpasswd users; layers shared, digests checked, bad pulls change nothing.
+@Suite(.serialized, requiresRoot) struct RegistryTests {
+    static let plain: TestRegistry? = {
+        guard Harness.isRoot, let registry = TestRegistry("plain") else { return nil }
+        guard registry.push("v3", as: "test/layered:v3"), registry.push("solo", as: "test/corrupt:1"), registry.push("base", as: "test/base:1") else { return nil }
+        return registry
+    }()
+
+    /// A store of its own, so that what a pull finds already there is known.
+    func freshRoot(_ name: String) -> String {
+        let root = "\(TestImages.work)/store-\(name)"
+        try? FileManager.default.removeItem(atPath: root)
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        return root
+    }
+
+    func swiftainer(_ arguments: [String], root: String, environment: [String: String] = [:]) -> Harness.Result {
+        Harness.execute(Harness.binary, arguments, environment: ["SWIFTAINER_ROOT": root].merging(environment) { $1 }, stdin: nil)
+    }
+
+    func layers(_ root: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root + "/images/layers")) ?? []).sorted()
+    }
+
+    @Test func pullRunsAndSharesLayers() throws {
+        let registry = try #require(Self.plain)
+        let root = freshRoot("pull")
+        let image = "\(registry.address)/test/layered:v3"
+        let pulled = swiftainer(["pull", image], root: root)
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        let lines = pulled.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "v3: Pulling from \(registry.address)/test/layered")
+        #expect(lines.filter { $0.hasSuffix(": Pull complete") }.count == 2, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("Digest: sha256:") } && lines.contains("Status: Downloaded newer image for \(image)"))
+        #expect(lines.last == image)
+        #expect(swiftainer(["run", "--rm", image], root: root).stdout == "from-image\n")
+        let inside = swiftainer(["run", "--rm", "--entrypoint", "sh", image, "-c", "cat file; id -un; ls /etc/os-release 2>&1 | wc -l"], root: root)
+        #expect(inside.stdout == "layered\ndaemon\n1\n", "\(inside.stdout) \(inside.stderr)")
+        // Again: nothing to fetch. The base image shares its only layer: nothing either.
+        let again = swiftainer(["pull", image], root: root)
+        #expect(again.stdout.contains("Already exists") && again.stdout.contains("Status: Image is up to date for \(image)"), "\(again.stdout)")
+        let before = layers(root)
+        let base = swiftainer(["pull", "-q", "\(registry.address)/test/base:1"], root: root)
+        #expect(base.status == 0 && base.stdout == "\(registry.address)/test/base:1\n", "\(base.stdout) \(base.stderr)")
+        #expect(layers(root) == before, "the base layer was stored again")
+        // By digest, as the registry names the manifest.
+        let digest = try #require(lines.first { $0.hasPrefix("Digest: ") }).dropFirst("Digest: ".count)
+        let byDigest = swiftainer(["pull", "\(registry.address)/test/layered@\(digest)"], root: root)
+        #expect(byDigest.status == 0, "\(byDigest.stderr)")
+        let images = swiftainer(["images"], root: root).stdout
+        #expect(images.contains("\(registry.address)/test/layered") && images.contains("v3"), "\(images)")
+    }
+
+    @Test func twoPullsAtOnceBothSucceedWithOneCopy() throws {
+        let registry = try #require(Self.plain)
+        let root = freshRoot("parallel")
+        let image = "\(registry.address)/test/layered:v3"
+        let pulls = (0..<2).map { _ in Harness.start(Harness.binary, ["pull", "-q", image], environment: ["SWIFTAINER_ROOT": root], stdin: nil) }
+        for pull in pulls {
+            let result = pull.finish()
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        #expect(layers(root).count == 2)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: root + "/images/tmp")) ?? []).isEmpty, "scratch left behind")
+    }
+
+    @Test func runPullsAMissingImageUnlessTold() throws {
+        let registry = try #require(Self.plain)
+        let root = freshRoot("run")
+        let image = "\(registry.address)/test/layered:v3"
+        let never = swiftainer(["run", "--rm", "--pull", "never", image], root: root)
+        #expect(never.status == 125 && never.stderr.contains("image not found"), "\(never.stderr)")
+        let run = swiftainer(["run", "--rm", image, "pulled", "and", "ran"], root: root)
+        #expect(run.status == 0 && run.stdout == "pulled and ran\n", "\(run.stdout) \(run.stderr)")
+        #expect(run.stderr.hasPrefix("Unable to find image '\(image)' locally\n"), "\(run.stderr)")
+        let bad = swiftainer(["run", "--rm", "--pull", "sometimes", image], root: root)
+        #expect(bad.status == 125 && bad.stderr.contains("invalid pull option"))
+    }
+
+    @Test func badPullsChangeNothing() throws {
+        let registry = try #require(Self.plain)
+        let root = freshRoot("bad")
+        func expectRefused(_ reference: String, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            let before = swiftainer(["images"], root: root).stdout
+            let result = swiftainer(["pull", reference], root: root)
+            #expect(result.status == 125, "\(reference): \(result.status)", sourceLocation: sourceLocation)
+            let errors = result.stderr.split(separator: "\n")
+            #expect(errors.count == 1 && errors[0].hasPrefix("swiftainer: pull ") && errors[0].contains(fragment), "\(result.stderr)", sourceLocation: sourceLocation)
+            #expect(swiftainer(["images"], root: root).stdout == before, sourceLocation: sourceLocation)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: root + "/images/tmp")) ?? []).isEmpty, sourceLocation: sourceLocation)
+        }
+        expectRefused("\(registry.address)/test/layered:nope", "manifest for nope not found: manifest unknown")
+        expectRefused("\(registry.address)/test/nothing:1", "manifest unknown")
+        expectRefused("127.0.0.1:\(TestImages.freePort())/x:1", "Couldn't connect to server")
+        // A layer blob whose bytes changed in the registry's storage.
+        let manifest = Harness.shell("skopeo inspect --raw --tls-verify=false docker://\(registry.address)/test/corrupt:1").stdout
+        let digests = manifest.split(separator: "\"").filter { $0.hasPrefix("sha256:") }.map(String.init)
+        let top = try #require(digests.last)
+        let file = registry.blobFile(top)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        bytes[bytes.count / 2] ^= 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        expectRefused("\(registry.address)/test/corrupt:1", "test/corrupt:1")
+        let result = swiftainer(["pull", "\(registry.address)/test/corrupt:1"], root: root)
+        #expect(result.stderr.contains("does not match its digest") || result.stderr.contains("corrupt") || result.stderr.contains("gzip"), "\(result.stderr)")
+        #expect(layers(root).count <= 1, "only the intact base layer may stay: \(layers(root))")
+    }
+
+    @Test func tlsAndCredentials() throws {
+        let registry = try #require(TestRegistry("tls", tls: true, users: ["alice": "wonderland"]))
+        #expect(registry.push("v3", as: "private/app:1", credentials: "alice:wonderland"))
+        let root = freshRoot("tls")
+        let image = "\(registry.address)/private/app:1"
+        let config = "\(TestImages.work)/docker-config"
+        try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
+        // TLS verified against the registry's own CA in the store's certs.d (a loopback
+        // registry may also be reached over plain HTTP, which this one refuses).
+        let certs = "\(root)/certs.d/\(registry.address)"
+        try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: registry.certificate, toPath: certs + "/ca.crt")
+        // No credentials: the registry's 401, one line.
+        let anonymous = swiftainer(["pull", image], root: root, environment: ["DOCKER_CONFIG": config])
+        #expect(anonymous.status == 125 && anonymous.stderr.contains("authentication required"), "\(anonymous.stderr)")
+        // Wrong password.
+        try #"{"auths": {"\#(registry.address)": {"auth": "\#(Data("alice:queen".utf8).base64EncodedString())"}}}"#
+            .write(toFile: config + "/config.json", atomically: true, encoding: .utf8)
+        let wrong = swiftainer(["pull", image], root: root, environment: ["DOCKER_CONFIG": config])
+        #expect(wrong.status == 125 && wrong.stderr.contains("UNAUTHORIZED"), "\(wrong.stderr)")
+        // The right one, as docker login writes it.
+        try #"{"auths": {"\#(registry.address)": {"auth": "\#(Data("alice:wonderland".utf8).base64EncodedString())"}}}"#
+            .write(toFile: config + "/config.json", atomically: true, encoding: .utf8)
+        let pulled = swiftainer(["pull", "-q", image], root: root, environment: ["DOCKER_CONFIG": config])
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        #expect(swiftainer(["run", "--rm", image, "over", "tls"], root: root).stdout == "over tls\n")
+        // Without the CA the certificate is refused.
+        let untrusted = freshRoot("untrusted")
+        let refused = swiftainer(["pull", image], root: untrusted, environment: ["DOCKER_CONFIG": config])
+        #expect(refused.status == 125 && (refused.stderr.contains("certificate") || refused.stderr.contains("SSL")), "\(refused.stderr)")
+        registry.process.signal(SIGTERM)
+        _ = registry.process.finish()
+    }
+}
