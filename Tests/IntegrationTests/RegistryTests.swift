@@ -4,9 +4,6 @@ import Glibc
 import Foundation
 import Testing
 
-/// Registries the tests run: pids to stop when the test process exits.
-nonisolated(unsafe) var registryPids: [pid_t] = []
-
 /// A CNCF distribution registry (Debian's docker-registry) on 127.0.0.1, in a directory of its
 /// own; optionally with TLS (a self-signed certificate for 127.0.0.1) and htpasswd users.
 final class TestRegistry {
@@ -15,8 +12,53 @@ final class TestRegistry {
     let process: Harness.Running
     var address: String { "127.0.0.1:\(port)" }
     var certificate: String { directory + "/cert.pem" }
+    var tokenRealm = ""
 
-    init?(_ name: String, tls: Bool = false, users: [String: String] = [:]) {
+    /// A token service for the registry: grants whatever scope is asked for, logs each
+    /// request (with whether it carried credentials), signs RS256 JWTs with openssl.
+    static let tokenServer = """
+        import base64, http.server, json, subprocess, sys, time, urllib.parse
+        directory, port = sys.argv[1], int(sys.argv[2])
+        der = subprocess.run(["openssl", "x509", "-in", directory + "/token.crt", "-outform", "DER"], capture_output=True, check=True).stdout
+        def b64(data): return base64.urlsafe_b64encode(data).rstrip(b"=")
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                try:
+                    self.answer()
+                except Exception:
+                    import traceback
+                    body = traceback.format_exc().encode()
+                    self.send_response(500)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+            def answer(self):
+                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                access = []
+                for scope in query.get("scope", []):
+                    kind, name, actions = scope.split(":")
+                    access.append({"type": kind, "name": name, "actions": actions.split(",")})
+                now = int(time.time())
+                header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
+                claims = {"iss": "swiftainer-test", "sub": "", "aud": query.get("service", [""])[0], "exp": now + 600,
+                          "nbf": now - 60, "iat": now, "jti": str(now), "access": access}
+                signing_input = b64(json.dumps(header).encode()) + b"." + b64(json.dumps(claims).encode())
+                signed = subprocess.run(["openssl", "dgst", "-sha256", "-sign", directory + "/token.key"], input=signing_input, capture_output=True)
+                if signed.returncode != 0: raise Exception(signed.stderr.decode())
+                signature = signed.stdout
+                body = json.dumps({"token": (signing_input + b"." + b64(signature)).decode()}).encode()
+                with open(directory + "/token.log", "a") as log:
+                    log.write("%s %s\\n" % (query.get("scope", [""])[0], "credentials" if self.headers.get("Authorization") else "anonymous"))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *args): pass
+        http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+        """
+
+    init?(_ name: String, tls: Bool = false, users: [String: String] = [:], tokens: Bool = false) {
         port = TestImages.freePort()
         directory = "\(TestImages.work)/registry-\(name)"
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -52,10 +94,36 @@ final class TestRegistry {
             }
             config += "auth:\n  htpasswd:\n    realm: swiftainer-test\n    path: \(directory)/htpasswd\n"
         }
+        if tokens {
+            let tokenPort = TestImages.freePort()
+            let made = Harness.shell("""
+                cd \(directory) && openssl req -x509 -newkey rsa:2048 -nodes -keyout token.key -out token.crt -days 2 -subj /CN=token 2>&1
+                """)
+            guard made.status == 0 else {
+                Issue.record("openssl: \(made.stdout)")
+                return nil
+            }
+            tokenRealm = "http://127.0.0.1:\(tokenPort)/token"
+            let server = Harness.start("/usr/bin/python3", ["-c", Self.tokenServer, directory, "\(tokenPort)"], environment: [:], stdin: nil)
+            testServerPids.append(server.pid)
+            guard Harness.eventually(20, { TestRegistry.accepts(tokenPort) }) else {
+                server.signal(SIGKILL)
+                Issue.record("the token service did not start: \(server.finish().stderr)")
+                return nil
+            }
+            config += """
+                auth:
+                  token:
+                    realm: \(tokenRealm)
+                    service: swiftainer-test-registry
+                    issuer: swiftainer-test
+                    rootcertbundle: \(directory)/token.crt
+
+                """
+        }
         try? config.write(toFile: directory + "/config.yml", atomically: true, encoding: .utf8)
         process = Harness.start("/usr/bin/docker-registry", ["serve", directory + "/config.yml"], environment: [:], stdin: nil)
-        registryPids.append(process.pid)
-        if registryPids.count == 1 { atexit { for pid in registryPids { kill(pid, SIGTERM) } } }
+        testServerPids.append(process.pid)
         let port = port
         guard Harness.eventually(20, { TestRegistry.accepts(port) }) else {
             Issue.record("the registry on port \(port) did not start")
@@ -228,7 +296,34 @@ final class TestRegistry {
         let untrusted = freshRoot("untrusted")
         let refused = swiftainer(["pull", image], root: untrusted, environment: ["DOCKER_CONFIG": config])
         #expect(refused.status == 125 && (refused.stderr.contains("certificate") || refused.stderr.contains("SSL")), "\(refused.stderr)")
-        registry.process.signal(SIGTERM)
+        registry.process.signal(SIGKILL)
         _ = registry.process.finish()
+    }
+
+    /// The Bearer flow: the registry's 401 names a token service; the token it gives (for the
+    /// scope asked) opens the repository — anonymously, and with credentials when there are some.
+    @Test func bearerTokens() throws {
+        let registry = try #require(TestRegistry("token", tokens: true))
+        defer {
+            registry.process.signal(SIGKILL)
+            _ = registry.process.finish()
+        }
+        #expect(registry.push("v3", as: "test/tokens:1"))
+        let root = freshRoot("token")
+        let image = "\(registry.address)/test/tokens:1"
+        let config = "\(TestImages.work)/docker-config-token"
+        try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
+        let pulled = swiftainer(["pull", image], root: root, environment: ["DOCKER_CONFIG": config])
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        #expect(swiftainer(["run", "--rm", image, "token", "ok"], root: root).stdout == "token ok\n")
+        let log = (try? String(contentsOfFile: registry.directory + "/token.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("repository:test/tokens:pull anonymous"), "\(log)")
+        // With credentials stored for the registry, the token request carries them.
+        try #"{"auths": {"\#(registry.address)": {"auth": "\#(Data("bob:builder".utf8).base64EncodedString())"}}}"#
+            .write(toFile: config + "/config.json", atomically: true, encoding: .utf8)
+        let again = swiftainer(["pull", "-q", image], root: freshRoot("token2"), environment: ["DOCKER_CONFIG": config])
+        #expect(again.status == 0, "\(again.stderr)")
+        let after = (try? String(contentsOfFile: registry.directory + "/token.log", encoding: .utf8)) ?? ""
+        #expect(after.contains("repository:test/tokens:pull credentials"), "\(after)")
     }
 }

@@ -10,14 +10,26 @@ import Testing
 ///   v2    a layer deleting /etc/os-release and /home, adding /opt/new/file
 ///   v3    v2 with a config: Entrypoint /bin/echo, Cmd from-image, Env, WorkingDir, User daemon
 ///   solo  base with a layer of its own (random bytes: no other image shares it)
+/// Servers the tests started (registries, a token service): ended when the test process exits.
+nonisolated(unsafe) var testServerPids: [pid_t] = []
+
 enum TestImages {
-    static let work = "/tmp/swiftainer-images-\(getpid())"
+    /// The suites' scratch directory, made on first use and removed (with the servers the
+    /// tests started) when the test process exits.
+    static let work: String = {
+        let directory = "/tmp/swiftainer-images-\(getpid())"
+        try? FileManager.default.removeItem(atPath: directory)
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        atexit {
+            // SIGKILL: a child spawned with the signal mask the test process has may block SIGTERM.
+            for pid in testServerPids { kill(pid, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: "/tmp/swiftainer-images-\(getpid())")
+        }
+        return directory
+    }()
 
     static let layout: String? = {
         guard Harness.isRoot else { return nil }
-        try? FileManager.default.removeItem(atPath: work)
-        try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        atexit { try? FileManager.default.removeItem(atPath: "/tmp/swiftainer-images-\(getpid())") }
         let built = Harness.shell("""
             set -e
             cd \(work)
