@@ -34,7 +34,7 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, pull, importImage, load, images, rmi, ps, rm, stats, version] + LifecycleCommands.all
+    static let all: [Command] = [run, pull, importImage, load, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
         + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
@@ -202,7 +202,7 @@ enum Commands {
 
     static let images = Command(
         name: "images", usage: "images [OPTIONS]", summary: "List images",
-        options: [OptionSpec(["-q", "--quiet"]), OptionSpec(["--no-trunc"])]
+        options: [OptionSpec(["-q", "--quiet"]), OptionSpec(["--no-trunc"]), OptionSpec(["--digests"])]
     ) { args, context in
         let entries = try context.engine.images.list()
         let full = args.has("no-trunc")
@@ -211,14 +211,48 @@ enum Commands {
             for entry in entries where seen.insert(entry.record.id).inserted { out((full ? entry.record.id : entry.record.shortID) + "\n") }
             return 0
         }
-        var table = Table(header: ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"])
+        // --digests: the manifest digest a repository's tag was pulled by (Docker's column).
+        let digests = args.has("digests")
+        var table = Table(header: ["REPOSITORY", "TAG"] + (digests ? ["DIGEST"] : []) + ["IMAGE ID", "CREATED", "SIZE"])
         for entry in entries {
             let id = full ? entry.record.id : entry.record.shortID
-            let row = { (name: String, tag: String) in
-                [name, tag, id, Clock.humanAge(sinceRFC3339: entry.record.created), humanSize(entry.record.size)]
+            let row = { (name: String, tag: String) -> [String] in
+                let digest = entry.record.repoDigests?.first { $0.hasPrefix(name + "@") }.map { String($0.dropFirst(name.count + 1)) } ?? "<none>"
+                return [name, tag] + (digests ? [digest] : []) + [id, Clock.humanAge(sinceRFC3339: entry.record.created), humanSize(entry.record.size)]
             }
             if entry.tags.isEmpty { table.add(row("<none>", "<none>")) }
             for tag in entry.tags { table.add(row(tag.name, tag.tag)) }
+        }
+        out(table.render())
+        return 0
+    }
+
+    static let tag = Command(
+        name: "tag", usage: "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", summary: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+        options: []
+    ) { args, context in
+        guard args.positionals.count == 2 else { throw UsageError("\"tag\" requires exactly 2 arguments: SOURCE_IMAGE TARGET_IMAGE") }
+        try context.engine.tag(args.positionals[0], args.positionals[1])
+        return 0
+    }
+
+    static let history = Command(
+        name: "history", usage: "history [--no-trunc] [-q] IMAGE", summary: "Show the history of an image",
+        options: [OptionSpec(["--no-trunc"]), OptionSpec(["-q", "--quiet"]), OptionSpec(["-H", "--human"])]
+    ) { args, context in
+        let image = try args.onlyPositional("history", "IMAGE")
+        let entries = try context.engine.history(image)
+        let full = args.has("no-trunc")
+        let shortID = { (id: String) in full || id == "<missing>" ? id : String(id.dropFirst("sha256:".count).prefix(12)) }
+        if args.has("quiet") {
+            out(entries.map { shortID($0.id) + "\n" }.joined())
+            return 0
+        }
+        var table = Table(header: ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"])
+        for entry in entries {
+            let command = full || entry.createdBy.count <= 45 ? entry.createdBy : String(entry.createdBy.prefix(44)) + "…"
+            table.add([shortID(entry.id), entry.created.isEmpty ? "N/A" : Clock.humanAge(sinceRFC3339: entry.created), Printable.escaped(command),
+                       entry.size.map(humanSize) ?? "0B", Printable.escaped(entry.comment)])
         }
         out(table.render())
         return 0

@@ -39,6 +39,8 @@ public struct ContainerRecord: Codable, Equatable {
     public var restartCount: Int?
     /// bridge, none or host; with the bridge, what was asked (--ip, -p) and, while it runs,
     /// what it holds (address, veth, published ports).
+    /// The signal `stop` sends first (the image's StopSignal; nil: SIGTERM).
+    public var stopSignal: String?
     public var networkMode: String?
     public var requestedAddress: String?
     public var ports: [PortMapping]?

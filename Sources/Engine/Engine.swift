@@ -103,6 +103,7 @@ public final class Engine {
             monitorPid: me, monitorStartTime: ProcessInfoLinux.startTime(of: me),
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
         record.networkMode = options.network.rawValue
+        record.stopSignal = image.config.stopSignal
         record.requestedAddress = networkRequest.address?.description
         record.ports = networkRequest.ports.isEmpty ? nil : networkRequest.ports
         let supervision = try containers.create(record)

@@ -79,8 +79,8 @@ extension Engine {
         for reference in references {
             if let record = try? containers.find(reference) {
                 objects.append(try JSON.encodeValue(inspection(of: record)))
-            } else if let image = try? images.resolve(reference) {
-                objects.append(try JSON.encodeValue(image))
+            } else if let image = try? resolveLocally(reference) {
+                objects.append(try JSON.encodeValue(imageInspection(of: image)))
             } else {
                 throw EngineError.invalidOption("no such object: \(reference)")
             }

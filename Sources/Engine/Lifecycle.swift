@@ -172,8 +172,10 @@ extension Engine {
                 try Self.requireRoot()
                 let record = try containers.find(reference)
                 if let pid = record.livePid {
-                    DebugLog.log("stop \(record.name): SIGTERM to pid \(pid), SIGKILL after \(timeout) s")
-                    _ = Glibc.kill(pid, SIGTERM)
+                    // The image's StopSignal (nginx: SIGQUIT), else SIGTERM, as Docker does.
+                    let signal = record.stopSignal.flatMap(Signals.parse) ?? SIGTERM
+                    DebugLog.log("stop \(record.name): signal \(signal) to pid \(pid), SIGKILL after \(timeout) s")
+                    _ = Glibc.kill(pid, signal)
                     stopping.append((results.count, record))
                 }
                 results.append((reference, nil))

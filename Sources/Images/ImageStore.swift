@@ -268,6 +268,22 @@ public final class ImageStore {
         return result.sorted { $0.0.created > $1.0.created }
     }
 
+    /// TARGET names the image `record` (replacing what it named before).
+    public func tag(_ record: ImageRecord, as reference: ImageReference) throws {
+        try prepare()
+        let held = try lock()
+        defer { held.unlock() }
+        guard isComplete(record) else { throw ImageError.notFound(record.id) }
+        var repositories = try readRepositories()
+        repositories[reference.description] = record.id
+        try writeRepositories(repositories)
+    }
+
+    /// The image config as it came (nil for an imported root filesystem, which has none).
+    public func configBlob(of record: ImageRecord) -> [UInt8]? { try? Files.read(blobsDir + "/" + record.hex) }
+
+    public func layerSize(chain: String) -> UInt64 { storedLayerSize(chain: chain) }
+
     /// Every layer of the image is in the store.
     func isComplete(_ record: ImageRecord) -> Bool {
         record.chainIDs.allSatisfy { Files.isDirectory(layerPath(chain: $0)) }

@@ -121,4 +121,34 @@ import Testing
         let result = Harness.run(["run", "--rm", "example.test/nocmd:1"])
         #expect(result.status == 125 && result.stderr.contains("no command specified"), "\(result.stderr)")
     }
+
+    /// The image's StopSignal is what `stop` sends; `tag`, `inspect` and `history` show the
+    /// image as Docker does.
+    @Test func stopSignalTagInspectAndHistory() throws {
+        let file = try craft("example.test/signals:1", layers: [[("app/", ""), ("app/run", "x")]],
+                             config: #"{"StopSignal": "SIGUSR1", "Labels": {"team": "runtime"}, "ExposedPorts": {"8080/tcp": {}}}"#)
+        #expect(Harness.run(["load", "-i", file]).status == 0)
+        defer { _ = Harness.run(["rmi", "-f", "example.test/signals:1", "example.test/signals:again"]) }
+        let name = "stopsignal-\(getpid())"
+        _ = Harness.detach(name, ["example.test/signals:1", "sh", "-c", "trap 'echo got usr1; exit 7' USR1; echo ready; while true; do sleep 0.1; done"])
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        #expect(Harness.eventually { Harness.run(["logs", name]).stdout.contains("ready") })
+        #expect(Harness.run(["stop", "-t", "10", name]).status == 0)
+        #expect(Harness.run(["wait", name]).stdout == "7\n", "SIGUSR1, not SIGTERM then SIGKILL")
+        #expect(Harness.run(["logs", name]).stdout.contains("got usr1"))
+
+        #expect(Harness.run(["tag", "example.test/signals:1", "example.test/signals:again"]).status == 0)
+        let inspected = try JSONSerialization.jsonObject(with: Data(Harness.run(["inspect", "example.test/signals:again"]).stdout.utf8)) as? [[String: Any]]
+        let image = try #require(inspected?.first)
+        #expect((image["RepoTags"] as? [String])?.sorted() == ["example.test/signals:1", "example.test/signals:again"])
+        let config = image["Config"] as? [String: Any]
+        #expect(config?["StopSignal"] as? String == "SIGUSR1" && (config?["Labels"] as? [String: String]) == ["team": "runtime"])
+        #expect((config?["ExposedPorts"] as? [String: Any])?.keys.sorted() == ["8080/tcp"])
+        #expect(((image["RootFS"] as? [String: Any])?["Layers"] as? [String])?.count == 2)
+        #expect((image["Id"] as? String)?.hasPrefix("sha256:") == true)
+        let history = Harness.run(["history", "-q", "example.test/signals:1"])
+        #expect(history.status == 0 && history.stdout.split(separator: "\n").count >= 1, "\(history.stdout) \(history.stderr)")
+        let bad = Harness.run(["tag", "example.test/signals:1", "Not/Valid"])
+        #expect(bad.status == 125 && bad.stderr.contains("invalid image reference"), "\(bad.stderr)")
+    }
 }

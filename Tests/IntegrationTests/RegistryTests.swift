@@ -207,8 +207,10 @@ final class TestRegistry {
         let digest = try #require(lines.first { $0.hasPrefix("Digest: ") }).dropFirst("Digest: ".count)
         let byDigest = swiftainer(["pull", "\(registry.address)/test/layered@\(digest)"], root: root)
         #expect(byDigest.status == 0, "\(byDigest.stderr)")
-        let images = swiftainer(["images"], root: root).stdout
-        #expect(images.contains("\(registry.address)/test/layered") && images.contains("v3"), "\(images)")
+        let images = swiftainer(["images", "--digests"], root: root).stdout
+        #expect(images.contains("\(registry.address)/test/layered") && images.contains("v3") && images.contains(String(digest)), "\(images)")
+        let inspect = swiftainer(["inspect", image], root: root).stdout
+        #expect(inspect.contains("\"\(registry.address)/test/layered@\(digest)\""), "RepoDigests: \(inspect)")
     }
 
     @Test func twoPullsAtOnceBothSucceedWithOneCopy() throws {
