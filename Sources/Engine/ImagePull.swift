@@ -45,7 +45,8 @@ extension Engine {
     /// The image `run` and `create` use, pulled first when the policy says so.
     func image(for text: String, policy: PullPolicy) throws -> ImageRecord {
         if policy != .always, let local = try? resolveLocally(text) { return local }
-        guard policy != .never else { return try images.resolve(text) }
+        // Not a name a registry could have (an id prefix, a malformed name): the local error.
+        guard policy != .never, (try? RegistryReference(parsing: text)) != nil else { return try images.resolve(text) }
         if policy == .missing { fputs("Unable to find image '\(Printable.escaped(text))' locally\n", stderr) }
         let record = try pull(text) { fputs($0 + "\n", stderr) }
         return record

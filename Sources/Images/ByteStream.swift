@@ -74,6 +74,9 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
         input = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
     }
 
+    /// The input was gzip (not a plain tar passed through).
+    public var wasCompressed: Bool { mode == .gzip || mode == .finished }
+
     /// The stream it decompresses (a HashingStream knows the compressed digest).
     public var compressedSource: Source { source }
 

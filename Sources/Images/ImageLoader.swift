@@ -183,7 +183,7 @@ extension ImageStore {
         let chains = Digest.chainIDs(config.rootfs.diffIDs)
         guard chains.allSatisfy(hasLayer(chain:)) else { throw ImageError.loadFailed(source: source, reason: "a layer is missing from the store") }
         let id = Digest.sha256(bytes)
-        var record = ImageRecord(id: id, created: config.created ?? Clock.rfc3339(), size: chains.reduce(0) { $0 + storedLayerSize(chain: $1) },
+        var record = ImageRecord(id: id, created: config.created ?? Clock.rfc3339(), size: chains.reduce(0) { $0 + (layerInfo(chain: $1)?.size ?? 0) },
                                  source: source, config: config.runConfig, layers: config.rootfs.diffIDs)
         let held = try lock()
         defer { held.unlock() }
@@ -199,19 +199,29 @@ extension ImageStore {
 
     /// Unpacks one layer from `source` (its blob's bytes: gzip or plain tar) unless the store has
     /// its chain already: whiteouts converted, the blob's digest (when known) and the diff id
-    /// checked while it streams; renamed into place only when complete. Safe to call from
-    /// several threads for different layers. Returns the bytes it holds.
+    /// (when known) checked while it streams; the blob itself kept in blobs/ (push and save
+    /// send it as it came); renamed into place only when complete. Safe to call from several
+    /// threads for different layers. `diffID` nil: a layer of its own (an imported root
+    /// filesystem), whose chain id is the diff id it turns out to have.
     @discardableResult
-    public func storeLayer<S: ByteStream>(_ source: S, digest: String?, diffID: String, chain: String) throws -> UInt64 {
+    public func storeLayer<S: ByteStream>(_ source: S, digest: String?, diffID: String?, chain: String?,
+                                          limit: UInt64 = .max, requiresEntries: Bool = false) throws -> LayerInfo {
         try prepareForWrite()
-        let final = layerPath(chain: chain)
-        if Files.isDirectory(final) { return storedLayerSize(chain: chain) }
-        let target = newScratchPath("layer") + "-" + chain.dropFirst(7)
+        if let chain, let info = layerInfo(chain: chain) { return info }
+        let target = newScratchPath("layer") + "-" + (chain ?? "sha256:new").dropFirst(7)
         try check(mkdir(target, 0o755), "mkdir", target)
         defer { try? Files.removeTree(target) }
+        let blobTemp = "\(blobsDir)/\(target.split(separator: "/").last!).tmp-\(getpid())"
+        let blobFile = try FileDescriptor.open(blobTemp, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+        defer {
+            blobFile.close()
+            unlink(blobTemp)
+        }
         let rootFD = try FileDescriptor.open(target, O_RDONLY | O_DIRECTORY)
         defer { rootFD.close() }
-        var reader = TarReader(DecompressingStream(HashingStream(source)))
+        var stream = DecompressingStream(HashingStream(TeeStream(source, to: blobFile)))
+        stream.limit = limit
+        var reader = TarReader(stream)
         var unpacker = Unpacker(rootFD: rootFD.raw)
         unpacker.convertsWhiteouts = true
         defer {
@@ -219,25 +229,64 @@ extension ImageStore {
             reader.source.close()
             reader.close()
         }
-        try unpacker.unpack(&reader)
+        let entries = try unpacker.unpack(&reader)
+        if requiresEntries && entries == 0 { throw TarError.empty }
         try reader.drainSource()
-        if let digest, reader.source.compressedSource.digest != digest {
-            throw ImageError.digestMismatch(expected: digest, actual: reader.source.compressedSource.digest)
-        }
+        let blobDigest = reader.source.compressedSource.digest
+        if let digest, blobDigest != digest { throw ImageError.digestMismatch(expected: digest, actual: blobDigest) }
         let actual = "sha256:" + reader.source.digestHex
-        guard actual == diffID else { throw ImageError.digestMismatch(expected: diffID, actual: actual) }
+        if let diffID, actual != diffID { throw ImageError.digestMismatch(expected: diffID, actual: actual) }
+        let chain = chain ?? actual
+        let info = LayerInfo(diffID: actual, size: unpacker.bytesWritten, tarSize: reader.source.decompressedBytes, blob: blobDigest,
+                             mediaType: reader.source.wasCompressed ? LayerMediaType.gzip : LayerMediaType.tar,
+                             blobSize: reader.source.compressedSource.count)
         let held = try lock()
         defer { held.unlock() }
-        if Files.isDirectory(final) { return storedLayerSize(chain: chain) } // another process stored it meanwhile
-        try Files.writeAtomically(layerInfoDir + "/" + chain.dropFirst(7), "\(unpacker.bytesWritten)\n", mode: 0o600)
-        try check(rename(target, final), "rename", "\(target) -> \(final)")
+        if let existing = layerInfo(chain: chain), Files.isDirectory(layerPath(chain: chain)) { return existing } // stored meanwhile
+        try check(rename(blobTemp, blobsDir + "/" + blobDigest.dropFirst(7)), "rename", blobTemp)
+        try Files.writeAtomically(layerInfoPath(chain: chain), try JSON.encode(info), mode: 0o600)
+        try check(rename(target, layerPath(chain: chain)), "rename", "\(target) -> \(layerPath(chain: chain))")
         _ = symlink("../layers/" + chain.dropFirst(7), linksDir + "/" + linkName(chain: chain))
-        return unpacker.bytesWritten
+        return info
+    }
+}
+
+/// What the store knows of an unpacked layer (layerinfo/<chain hex>.json).
+public struct LayerInfo: Codable, Equatable, Sendable {
+    public var diffID: String
+    /// Bytes of its files (image sizes add these up).
+    public var size: UInt64
+    /// Bytes of its uncompressed tar stream.
+    public var tarSize: UInt64?
+    /// The blob it was unpacked from, kept in blobs/ (nil for layers stored before blobs were).
+    public var blob: String?
+    public var mediaType: String?
+    public var blobSize: UInt64?
+}
+
+/// A stream that also writes what passes through it to a file (a layer's blob, kept while it
+/// is unpacked: no second read of the source).
+public struct TeeStream<Source: ByteStream>: ByteStream {
+    public var source: Source
+    let copy: FileDescriptor
+
+    public init(_ source: Source, to copy: FileDescriptor) {
+        self.source = source
+        self.copy = copy
+    }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try source.read(into: buffer)
+        if n > 0 { try copy.writeAll(UnsafeRawBufferPointer(rebasing: buffer[..<n]), what: "layer blob") }
+        return n
     }
 }
 
 /// Layer media types swiftainer can unpack: tar, gzip'ed tar (OCI's and Docker's names).
 public enum LayerMediaType {
+    public static let gzip = "application/vnd.oci.image.layer.v1.tar+gzip"
+    public static let tar = "application/vnd.oci.image.layer.v1.tar"
+
     public static func check(_ mediaType: String?, digest: String) throws {
         guard let mediaType else { return }
         if mediaType.hasSuffix("+zstd") || mediaType.hasSuffix(".zstd") {

@@ -110,11 +110,16 @@ public final class ImageStore {
     }
 
     var linksDir: String { root + "/l" }
-    /// `layerinfo/<chain hex>`: the bytes a layer holds, for image sizes.
+    /// `layerinfo/<chain hex>.json`: LayerInfo (sizes, the blob it came from).
     var layerInfoDir: String { root + "/layerinfo" }
+    func layerInfoPath(chain: String) -> String { layerInfoDir + "/" + chain.dropFirst(7) + ".json" }
 
-    func storedLayerSize(chain: String) -> UInt64 {
-        UInt64((try? Files.readString(layerInfoDir + "/" + chain.dropFirst(7)))?.trimmingWhitespace ?? "") ?? 0
+    /// What the store knows of a layer; nil when it is not stored. A layer imported before
+    /// layer records existed gets one made from its directory alone (no blob).
+    public func layerInfo(chain: String) -> LayerInfo? {
+        guard Files.isDirectory(layerPath(chain: chain)) else { return nil }
+        if let bytes = try? Files.read(layerInfoPath(chain: chain)), let info = try? JSON.decode(LayerInfo.self, from: bytes) { return info }
+        return LayerInfo(diffID: chain, size: 0)
     }
     var blobsDir: String { root + "/blobs/sha256" }
 
@@ -166,62 +171,31 @@ public final class ImageStore {
                               limit: UInt64 = defaultImportLimit) throws -> ImageRecord {
         try prepare()
         removeAbandonedScratch()
-        let scratch = newScratchPath("import")
         do {
-            let (hex, size) = try unpack(file, into: scratch, limit: limit)
-            let record = ImageRecord(id: "sha256:" + hex, created: Clock.rfc3339(), size: size, source: file, config: config)
+            let input = try FileDescriptor.open(file, O_RDONLY)
+            defer { input.close() }
+            // One layer of its own: its diff id is the image id (Docker's import of a root
+            // filesystem), and a tarball imported twice is one image with two tags.
+            let layer = try storeLayer(FileByteStream(input), digest: nil, diffID: nil, chain: nil, limit: limit, requiresEntries: true)
             let held = try lock()
             defer { held.unlock() }
-            let layer = layersDir + "/" + hex
-            let recordPath = configsDir + "/" + hex + ".json"
-            var stored = record
-            if Files.isDirectory(layer), let existing = try? readRecord(recordPath) {
+            let recordPath = configsDir + "/" + layer.diffID.dropFirst(7) + ".json"
+            var stored = ImageRecord(id: layer.diffID, created: Clock.rfc3339(), size: layer.size, source: file, config: config)
+            if let existing = try? readRecord(recordPath) {
                 stored = existing // same content imported before: keep the first record
-                try Files.removeTree(scratch)
             } else {
-                if Files.isDirectory(layer) { try Files.removeTree(layer) } // a layer without record is an interrupted import
-                try Files.writeAtomically(recordPath, try JSON.encode(record, format: .document))
-                try check(rename(scratch + "/rootfs", layer), "rename", "\(scratch)/rootfs -> \(layer)")
-                try Files.removeTree(scratch)
+                try Files.writeAtomically(recordPath, try JSON.encode(stored, format: .document))
             }
             var repositories = try readRepositories()
             repositories[reference.description] = stored.id
             try writeRepositories(repositories)
             return stored
         } catch {
-            try? Files.removeTree(scratch)
             switch error {
             case let error as SystemError: throw ImageError.importFailed(file: file, reason: "\(error)")
             case let error as ImageError: throw error
             default: throw ImageError.importFailed(file: file, reason: "\(error)")
             }
-        }
-    }
-
-    private func unpack(_ file: String, into scratch: String, limit: UInt64) throws -> (hex: String, size: UInt64) {
-        try check(mkdir(scratch, 0o700), "mkdir", scratch)
-        try check(mkdir(scratch + "/rootfs", 0o755), "mkdir", scratch + "/rootfs")
-        let input = try FileDescriptor.open(file, O_RDONLY)
-        let rootfs = try FileDescriptor.open(scratch + "/rootfs", O_RDONLY | O_DIRECTORY)
-        var stream = DecompressingStream(FileByteStream(input))
-        stream.limit = limit
-        var reader = TarReader(stream)
-        var unpacker = Unpacker(rootFD: rootfs.raw)
-        defer {
-            unpacker.close()
-            reader.source.close()
-            reader.close()
-        }
-        do {
-            // A root filesystem without a single entry (an all-zero file, /dev/zero: the first
-            // block is the end-of-archive marker) is refused.
-            guard try unpacker.unpack(&reader) > 0 else { throw TarError.empty }
-            // The digest covers the whole stream, and a truncated or corrupt gzip trailer after
-            // the tar end marker is still caught.
-            try reader.drainSource()
-            return (reader.source.digestHex, unpacker.bytesWritten)
-        } catch {
-            throw ImageError.importFailed(file: file, reason: "\(error)")
         }
     }
 
@@ -232,6 +206,7 @@ public final class ImageStore {
 
     /// An import or load whose process died leaves its scratch directory; the next one removes it.
     public func removeAbandonedScratch() {
+        Files.removeAbandonedTemporaries(in: blobsDir)
         for name in (try? Files.listDirectory(tmpDir)) ?? [] {
             let parts = name.split(separator: "-")
             guard parts.count >= 3, let pid = Int32(parts[1]), let start = UInt64(parts[2]) else { continue }
@@ -282,7 +257,7 @@ public final class ImageStore {
     /// The image config as it came (nil for an imported root filesystem, which has none).
     public func configBlob(of record: ImageRecord) -> [UInt8]? { try? Files.read(blobsDir + "/" + record.hex) }
 
-    public func layerSize(chain: String) -> UInt64 { storedLayerSize(chain: chain) }
+    public func layerSize(chain: String) -> UInt64 { layerInfo(chain: chain)?.size ?? 0 }
 
     /// Every layer of the image is in the store.
     func isComplete(_ record: ImageRecord) -> Bool {
@@ -336,11 +311,14 @@ public final class ImageStore {
             unlink(blobsDir + "/" + record.hex)
             output.append("Deleted: \(record.id)")
             let stillUsed = Set(((try? Files.listDirectory(configsDir)) ?? []).compactMap { try? readRecord(configsDir + "/" + $0) }.flatMap(\.chainIDs))
+            let stillUsedBlobs = Set(stillUsed.compactMap { layerInfo(chain: $0)?.blob })
             for chain in record.chainIDs.reversed() where !stillUsed.contains(chain) {
+                let info = layerInfo(chain: chain)
                 let doomed = "\(tmpDir)/remove-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(chain.dropFirst(7))"
                 guard rename(layerPath(chain: chain), doomed) == 0 else { continue }
                 unlink(linksDir + "/" + linkName(chain: chain))
-                unlink(layerInfoDir + "/" + chain.dropFirst(7))
+                if let blob = info?.blob, !stillUsedBlobs.contains(blob) { unlink(blobsDir + "/" + blob.dropFirst(7)) }
+                unlink(layerInfoPath(chain: chain))
                 try Files.removeTree(doomed)
                 if chain != record.id { output.append("Deleted: \(chain)") }
             }
