@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 /* The few libcurl functions used, resolved once. */
 static struct {
@@ -64,6 +66,15 @@ static size_t write_body(char *data, size_t size, size_t count, void *user) {
     return request->on_data ? request->on_data(data, length, request->context) : length;
 }
 
+static size_t read_upload(char *buffer, size_t size, size_t count, void *user) {
+    const swc_request *request = user;
+    for (;;) {
+        ssize_t n = read(request->upload_fd, buffer, size * count);
+        if (n >= 0) return (size_t)n;
+        if (errno != EINTR) return CURL_READFUNC_ABORT;
+    }
+}
+
 static size_t write_header(char *data, size_t size, size_t count, void *user) {
     const swc_request *request = user;
     size_t length = size * count;
@@ -105,7 +116,12 @@ int swc_perform(void *handle, const swc_request *request, long *status, char *er
     } else if (strcmp(request->method, "GET") != 0) {
         curl.easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request->method);
     }
-    if (request->body || strcmp(request->method, "PUT") == 0 || strcmp(request->method, "POST") == 0 || strcmp(request->method, "PATCH") == 0) {
+    if (request->upload_fd >= 0) {
+        curl.easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+        curl.easy_setopt(easy, CURLOPT_READFUNCTION, read_upload);
+        curl.easy_setopt(easy, CURLOPT_READDATA, (void *)request);
+        curl.easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)request->upload_length);
+    } else if (request->body || strcmp(request->method, "PUT") == 0 || strcmp(request->method, "POST") == 0 || strcmp(request->method, "PATCH") == 0) {
         curl.easy_setopt(easy, CURLOPT_POSTFIELDS, request->body ? request->body : "");
         curl.easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_length);
     }

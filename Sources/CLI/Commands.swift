@@ -34,7 +34,7 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, pull, importImage, load, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
+    static let all: [Command] = [run, pull, push, login, logout, importImage, load, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
         + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
@@ -179,6 +179,62 @@ enum Commands {
         }
         out((try? RegistryReference(parsing: text)).map { "\($0.domain)/\($0.path)" + ($0.tag.map { ":" + $0 } ?? "") + ($0.digest.map { "@" + $0 } ?? "") } ?? text)
         out("\n")
+        return 0
+    }
+
+    static let push = Command(
+        name: "push", usage: "push [-q] NAME[:TAG]", summary: "Upload an image to a registry",
+        options: [OptionSpec(["-q", "--quiet"])]
+    ) { args, context in
+        let text = try args.onlyPositional("push", "NAME[:TAG]")
+        let quiet = args.has("quiet")
+        try context.engine.push(text) { line in
+            if !quiet {
+                out(line + "\n")
+                fflush(stdout)
+            }
+        }
+        if quiet { out(text + "\n") }
+        return 0
+    }
+
+    static let login = Command(
+        name: "login", usage: "login [-u USER] [-p PASSWORD | --password-stdin] [SERVER]",
+        summary: "Log in to a registry (credentials kept in Docker's config.json)",
+        options: [OptionSpec(["-u", "--username"], takesValue: true, key: "username"), OptionSpec(["-p", "--password"], takesValue: true, key: "password"),
+                  OptionSpec(["--password-stdin"])]
+    ) { args, context in
+        guard args.positionals.count <= 1 else { throw UsageError("\"login\" accepts at most 1 argument: SERVER") }
+        guard let user = args.value("username"), !user.isEmpty else {
+            throw UsageError("login needs a username (-u): swiftainer does not prompt")
+        }
+        var password = args.value("password")
+        if args.has("password-stdin") {
+            guard password == nil else { throw UsageError("--password and --password-stdin are mutually exclusive") }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = read(0, &buffer, buffer.count)
+                if n <= 0 { break }
+                bytes += buffer[..<n]
+            }
+            password = String(decoding: bytes, as: UTF8.self).trimmingWhitespace
+        } else if password != nil {
+            fputs("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n", stderr)
+        }
+        guard let password, !password.isEmpty else { throw UsageError("login needs a password (--password-stdin or -p)") }
+        try context.engine.login(args.positionals.first ?? "", user: user, password: password)
+        out("Login Succeeded\n")
+        return 0
+    }
+
+    static let logout = Command(
+        name: "logout", usage: "logout [SERVER]", summary: "Log out from a registry", options: []
+    ) { args, context in
+        guard args.positionals.count <= 1 else { throw UsageError("\"logout\" accepts at most 1 argument: SERVER") }
+        let server = args.positionals.first ?? ""
+        let removed = try context.engine.logout(server)
+        out(removed ? "Removing login credentials for \(Engine.displayDomain(server))\n" : "Not logged in to \(Engine.displayDomain(server))\n")
         return 0
     }
 

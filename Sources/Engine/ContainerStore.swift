@@ -16,7 +16,7 @@ public enum EngineError: Error, CustomStringConvertible {
     case containerRunning(String)
     case notRunning(String)
     case invalidOption(String)
-    case pullFailed(reference: String, reason: String)
+    case pullFailed(reference: String, reason: String, verb: String = "pull")
 
     public var description: String {
         switch self {
@@ -30,7 +30,7 @@ public enum EngineError: Error, CustomStringConvertible {
         case .containerRunning(let name): return "container \(name) is running: stop it first or use rm -f"
         case .notRunning(let name): return "container \(name) is not running"
         case .invalidOption(let message): return message
-        case .pullFailed(let reference, let reason): return "pull \(reference): \(reason)"
+        case .pullFailed(let reference, let reason, let verb): return "\(verb) \(reference): \(reason)"
         }
     }
 }

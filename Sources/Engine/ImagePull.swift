@@ -33,7 +33,7 @@ extension Engine {
         let puller = Puller(store: images, reference: reference)
         puller.insecureRegistries = insecureRegistries
         // Docker's certs.d (a registry's CA in <dir>/<host:port>/ca.crt), ours first.
-        puller.certificatesDirectories = [paths.data + "/certs.d", "/etc/docker/certs.d"]
+        puller.certificatesDirectories = certificatesDirectories
         puller.report = report
         do {
             return try withBrokenPipesIgnored { try puller.pull() }
@@ -59,4 +59,60 @@ extension Engine {
             return try images.resolve(local.description)
         }
     }
+}
+
+extension Engine {
+    var certificatesDirectories: [String] { [paths.data + "/certs.d", "/etc/docker/certs.d"] }
+
+    /// `push NAME[:TAG]`: the image the name resolves to, to the registry the name points at.
+    @discardableResult
+    public func push(_ text: String, report: @escaping (String) -> Void) throws -> String {
+        try Self.requireRoot()
+        let reference: RegistryReference
+        do { reference = try RegistryReference(parsing: text) } catch { throw EngineError.invalidOption("\(error)") }
+        let image: ImageRecord
+        do { image = try resolveLocally(text) } catch {
+            throw EngineError.invalidOption("An image does not exist locally with the tag: \(Printable.escaped(text))")
+        }
+        let pusher = Pusher(store: images, image: image, reference: reference)
+        pusher.insecureRegistries = insecureRegistries
+        pusher.certificatesDirectories = certificatesDirectories
+        pusher.report = report
+        do {
+            let digest = try withBrokenPipesIgnored { try pusher.push() }
+            try? images.addRepoDigest("\(reference.localName)@\(digest)", to: image)
+            return digest
+        } catch {
+            throw EngineError.pullFailed(reference: reference.description, reason: "\(error)", verb: "push")
+        }
+    }
+
+    /// `login`: checks the credentials with the registry, then stores them.
+    public func login(_ server: String, user: String, password: String) throws {
+        let domain = Self.registryDomain(server)
+        do {
+            try RegistryLogin.verify(domain: domain, user: user, password: password, insecureRegistries: insecureRegistries,
+                                     certificatesDirectories: certificatesDirectories)
+            try RegistryLogin.update(domain: domain, credentials: (user, password))
+        } catch {
+            throw EngineError.invalidOption("login \(Printable.escaped(domain)): \(error)")
+        }
+    }
+
+    /// `logout`: forgets the stored credentials; false when there were none.
+    public func logout(_ server: String) throws -> Bool {
+        try RegistryLogin.update(domain: Self.registryDomain(server), credentials: nil)
+    }
+
+    /// "https://host:port/", "host:port" or nothing (Docker Hub) as the registry's domain.
+    static func registryDomain(_ server: String?) -> String {
+        guard var text = server, !text.isEmpty else { return "docker.io" }
+        for scheme in ["https://", "http://"] where text.hasPrefix(scheme) { text.removeFirst(scheme.count) }
+        text = String(text.prefix { $0 != "/" })
+        return ["index.docker.io", "registry-1.docker.io"].contains(text) ? "docker.io" : text
+    }
+}
+
+extension Engine {
+    public static func displayDomain(_ server: String) -> String { registryDomain(server) }
 }

@@ -257,6 +257,42 @@ public final class ImageStore {
     /// The image config as it came (nil for an imported root filesystem, which has none).
     public func configBlob(of record: ImageRecord) -> [UInt8]? { try? Files.read(blobsDir + "/" + record.hex) }
 
+    /// The image's config blob: as it came, or — for an imported root filesystem, which came
+    /// with none — one made from its record (what Docker's import writes), kept in blobs/ so
+    /// that every push of it names the same digest.
+    public func configForPush(of record: ImageRecord) throws -> (digest: String, bytes: [UInt8]) {
+        if let bytes = configBlob(of: record) { return (record.id, bytes) }
+        let platform = Platform.native.split(separator: "/").map(String.init)
+        var execution = OCIImageConfig.Execution()
+        execution.env = record.config.env
+        execution.cmd = record.config.cmd
+        execution.workingDir = record.config.workingDir
+        let config = OCIImageConfig(created: record.created, architecture: platform.last, os: platform.first, config: execution,
+                                    rootfs: .init(type: "layers", diffIDs: record.diffIDs),
+                                    history: [.init(created: record.created, createdBy: "swiftainer import", emptyLayer: nil, comment: "Imported from \(record.source)")])
+        let bytes = try JSON.encode(config)
+        let digest = Digest.sha256(bytes)
+        if blobPath(digest) == nil { try Files.writeAtomically(blobsDir + "/" + digest.dropFirst(7), bytes, mode: 0o600) }
+        return (digest, bytes)
+    }
+
+    /// The file of a blob the store keeps, if it does.
+    public func blobPath(_ digest: String) -> String? {
+        guard let hex = Digest.hex(digest) else { return nil }
+        let path = blobsDir + "/" + hex
+        return Files.exists(path) ? path : nil
+    }
+
+    /// Records that `record` is in a registry under `repoDigest` (name@sha256:…).
+    public func addRepoDigest(_ repoDigest: String, to record: ImageRecord) throws {
+        let held = try lock()
+        defer { held.unlock() }
+        var current = try readRecord(configsDir + "/" + record.hex + ".json")
+        let name = repoDigest.split(separator: "@").first.map(String.init) ?? repoDigest
+        current.repoDigests = (current.repoDigests ?? []).filter { !$0.hasPrefix(name + "@") } + [repoDigest]
+        try Files.writeAtomically(configsDir + "/" + record.hex + ".json", try JSON.encode(current, format: .document))
+    }
+
     public func layerSize(chain: String) -> UInt64 { layerInfo(chain: chain)?.size ?? 0 }
 
     /// Every layer of the image is in the store.

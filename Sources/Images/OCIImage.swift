@@ -11,6 +11,15 @@ public struct OCIImageConfig: Codable, Equatable, Sendable {
     public var rootfs: RootFS
     public var history: [History]?
 
+    public init(created: String?, architecture: String?, os: String?, config: Execution?, rootfs: RootFS, history: [History]?) {
+        self.created = created
+        self.architecture = architecture
+        self.os = os
+        self.config = config
+        self.rootfs = rootfs
+        self.history = history
+    }
+
     public struct Execution: Codable, Equatable, Sendable {
         public var user: String?
         public var exposedPorts: [String: Empty]?
@@ -21,6 +30,8 @@ public struct OCIImageConfig: Codable, Equatable, Sendable {
         public var workingDir: String?
         public var labels: [String: String]?
         public var stopSignal: String?
+
+        public init() {}
 
         enum CodingKeys: String, CodingKey {
             case user = "User", exposedPorts = "ExposedPorts", env = "Env", entrypoint = "Entrypoint", cmd = "Cmd"
@@ -35,6 +46,11 @@ public struct OCIImageConfig: Codable, Equatable, Sendable {
         public var type: String
         public var diffIDs: [String]
 
+        public init(type: String, diffIDs: [String]) {
+            self.type = type
+            self.diffIDs = diffIDs
+        }
+
         enum CodingKeys: String, CodingKey {
             case type, diffIDs = "diff_ids"
         }
@@ -45,6 +61,13 @@ public struct OCIImageConfig: Codable, Equatable, Sendable {
         public var createdBy: String?
         public var emptyLayer: Bool?
         public var comment: String?
+
+        public init(created: String?, createdBy: String?, emptyLayer: Bool?, comment: String?) {
+            self.created = created
+            self.createdBy = createdBy
+            self.emptyLayer = emptyLayer
+            self.comment = comment
+        }
 
         enum CodingKeys: String, CodingKey {
             case created, createdBy = "created_by", emptyLayer = "empty_layer", comment
@@ -135,6 +158,14 @@ public struct OCIDescriptor: Codable, Equatable, Sendable {
     public var size: Int64?
     public var annotations: [String: String]?
     public var platform: Platform?
+
+    public init(mediaType: String?, digest: String, size: Int64?, annotations: [String: String]? = nil, platform: Platform? = nil) {
+        self.mediaType = mediaType
+        self.digest = digest
+        self.size = size
+        self.annotations = annotations
+        self.platform = platform
+    }
 }
 
 public struct Platform: Codable, Equatable, Sendable {
@@ -167,4 +198,11 @@ public struct OCIManifest: Codable, Equatable, Sendable {
     public var mediaType: String?
     public var config: OCIDescriptor
     public var layers: [OCIDescriptor]
+
+    public init(schemaVersion: Int?, mediaType: String?, config: OCIDescriptor, layers: [OCIDescriptor]) {
+        self.schemaVersion = schemaVersion
+        self.mediaType = mediaType
+        self.config = config
+        self.layers = layers
+    }
 }

@@ -52,7 +52,7 @@ public final class HTTPClient {
     /// it belongs to (an error thrown there aborts the transfer and is rethrown here).
     /// Redirects are followed.
     @discardableResult
-    public func send(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
+    public func send(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil, upload: (fd: Int32, length: Int64)? = nil,
                      sink: @escaping (Int, UnsafeRawBufferPointer) throws -> Void = { _, _ in }) throws -> HTTPResponse {
         let exchange = Exchange(sink: sink)
         let context = Unmanaged.passUnretained(exchange).toOpaque()
@@ -71,7 +71,8 @@ public final class HTTPClient {
                                     method: methodC, url: urlC,
                                     headers: UnsafePointer(headerBuffer.baseAddress),
                                     header_count: Int32(headerBuffer.count),
-                                    body: bodyPointer, body_length: bodyLength, ca_file: caC, follow_redirects: 1,
+                                    body: bodyPointer, body_length: bodyLength, upload_fd: upload?.fd ?? -1, upload_length: upload?.length ?? 0,
+                                    ca_file: caC, follow_redirects: 1,
                                     on_data: { data, length, context in
                                         let exchange = Unmanaged<Exchange>.fromOpaque(context!).takeUnretainedValue()
                                         do {

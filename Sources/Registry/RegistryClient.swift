@@ -44,12 +44,14 @@ public final class RegistryClient {
     /// "Bearer …" or "Basic …", once a challenge has been answered.
     private(set) var authorization: String?
 
-    public init(_ reference: RegistryReference, insecureRegistries: [String] = [], certificatesDirectories: [String] = []) throws {
+    /// `credentials` nil: those stored for the registry, if any.
+    public init(_ reference: RegistryReference, insecureRegistries: [String] = [], certificatesDirectories: [String] = [],
+                credentials: (user: String, password: String)? = nil) throws {
         self.reference = reference
         http = try HTTPClient()
         allowsPlainHTTP = reference.allowsPlainHTTP(insecureRegistries: insecureRegistries)
         scheme = "https"
-        credentials = DockerCredentials.lookup(reference.domain)
+        self.credentials = credentials ?? DockerCredentials.lookup(reference.domain)
         // Docker's certs.d: a registry's own CA in <dir>/<host:port>/ca.crt.
         http.caFile = certificatesDirectories.map { "\($0)/\(reference.domain)/ca.crt" }.first(where: Files.exists)
     }
@@ -65,15 +67,24 @@ public final class RegistryClient {
     }
 
     var base: String { "\(scheme)://\(reference.apiHost)/v2/\(reference.path)" }
+    /// The registry itself (`GET /v2/` checks credentials).
+    var registryRoot: String { "\(scheme)://\(reference.apiHost)/v2/" }
 
     /// Sends a request, answering an authentication challenge once, and falling back to plain
     /// HTTP (where allowed) when the registry does not speak TLS.
-    func send(_ method: String, _ path: String, headers: [String] = [], restart: @escaping () -> Void = {},
+    /// `path` is below the repository's API (`/manifests/…`), or a whole URL (an upload
+    /// location the registry named); `upload` sends a file as the body (rewound for a retry).
+    func send(_ method: String, _ path: String, headers: [String] = [], body: [UInt8]? = nil, upload: (fd: Int32, length: Int64)? = nil,
+              restart: @escaping () -> Void = {},
               sink: @escaping (Int, UnsafeRawBufferPointer) throws -> Void = { _, _ in }) throws -> HTTPResponse {
         // Each attempt's body starts afresh (a 401 has a body of its own).
         let attempt = { (method: String, path: String, headers: [String], sink: @escaping (Int, UnsafeRawBufferPointer) throws -> Void) -> HTTPResponse in
             restart()
-            return try self.attempt(method, path, headers, sink)
+            if let upload { _ = lseek(upload.fd, 0, SEEK_SET) }
+            var all = headers
+            if let authorization = self.authorization { all.append("Authorization: " + authorization) }
+            let url = path.hasPrefix("http://") || path.hasPrefix("https://") ? path : (path == "/" ? self.registryRoot : self.base + path)
+            return try self.http.send(method, url, headers: all, body: body, upload: upload, sink: sink)
         }
         var response: HTTPResponse
         do {
@@ -102,13 +113,6 @@ public final class RegistryClient {
         return response
     }
 
-    private func attempt(_ method: String, _ path: String, _ headers: [String],
-                         _ sink: @escaping (Int, UnsafeRawBufferPointer) throws -> Void) throws -> HTTPResponse {
-        var all = headers
-        if let authorization { all.append("Authorization: " + authorization) }
-        return try http.send(method, base + path, headers: all, sink: sink)
-    }
-
     /// `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` → a token from the realm
     /// (with the stored credentials, if any); `Basic` → the credentials themselves.
     func authenticate(_ challenge: String) throws {
@@ -123,7 +127,8 @@ public final class RegistryClient {
             guard let realm = parameters["realm"] else { throw RegistryError("\(reference.domain): a Bearer challenge without a realm") }
             var query: [String] = []
             if let service = parameters["service"] { query.append("service=" + Self.percentEncoded(service)) }
-            query.append("scope=" + Self.percentEncoded(parameters["scope"] ?? "repository:\(reference.path):pull"))
+            // The scope the registry asked for; none (GET /v2/, a login check) asks for none.
+            if let scope = parameters["scope"] { query.append("scope=" + Self.percentEncoded(scope)) }
             let url = realm + (realm.contains("?") ? "&" : "?") + query.joined(separator: "&")
             var headers: [String] = []
             if let credentials { headers.append("Authorization: Basic " + Base64.encode(Array("\(credentials.user):\(credentials.password)".utf8))) }

@@ -213,6 +213,38 @@ final class TestRegistry {
         #expect(inspect.contains("\"\(registry.address)/test/layered@\(digest)\""), "RepoDigests: \(inspect)")
     }
 
+    /// push sends the blobs as the store keeps them: the registry then holds the same layer
+    /// digests the image was pulled with; an imported root filesystem gets a config made for it.
+    @Test func pushRoundTrips() throws {
+        let registry = try #require(Self.plain)
+        let root = freshRoot("push")
+        let source = "\(registry.address)/test/layered:v3", target = "\(registry.address)/pushed/app:1"
+        #expect(swiftainer(["pull", "-q", source], root: root).status == 0)
+        #expect(swiftainer(["tag", source, target], root: root).status == 0)
+        let pushed = swiftainer(["push", target], root: root)
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        let lines = pushed.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "The push refers to repository [\(registry.address)/pushed/app]")
+        #expect(lines.filter { $0.hasSuffix(": Layer already exists") || $0.hasSuffix(": Pushed") }.count == 2, "\(lines)")
+        let digest = try #require(lines.last?.split(separator: " ").dropFirst(2).first.map(String.init))
+        let layers = { (reference: String) in
+            Harness.shell("skopeo inspect --tls-verify=false docker://\(reference)").stdout.split(separator: "\n").filter { $0.contains("\"sha256:") && !$0.contains("Digest") }
+        }
+        #expect(layers(target) == layers(source) && !layers(target).isEmpty, "\(layers(target)) vs \(layers(source))")
+        #expect(Harness.shell("skopeo inspect --tls-verify=false docker://\(target)").stdout.contains("\"Digest\": \"\(digest)\""))
+        let again = swiftainer(["push", target], root: root)
+        #expect(again.stdout.contains("Layer already exists") && again.stdout.contains(digest), "\(again.stdout)")
+        // Pulled back into an empty store, it runs.
+        let other = freshRoot("push-back")
+        #expect(swiftainer(["run", "--rm", target, "round", "trip"], root: other).stdout == "round trip\n")
+        // An imported root filesystem.
+        #expect(swiftainer(["import", Harness.repository + "/rootfs-fixtures/out/busybox-rootfs.tar.gz", "\(registry.address)/imported/box:1"], root: root).status == 0)
+        #expect(swiftainer(["push", "-q", "\(registry.address)/imported/box:1"], root: root).status == 0)
+        #expect(swiftainer(["run", "--rm", "\(registry.address)/imported/box:1", "echo", "imported"], root: freshRoot("push-import")).stdout == "imported\n")
+        let missing = swiftainer(["push", "\(registry.address)/nothing/here:1"], root: root)
+        #expect(missing.status == 125 && missing.stderr.contains("An image does not exist locally"), "\(missing.stderr)")
+    }
+
     @Test func twoPullsAtOnceBothSucceedWithOneCopy() throws {
         let registry = try #require(Self.plain)
         let root = freshRoot("parallel")
@@ -294,6 +326,27 @@ final class TestRegistry {
         let pulled = swiftainer(["pull", "-q", image], root: root, environment: ["DOCKER_CONFIG": config])
         #expect(pulled.status == 0, "\(pulled.stderr)")
         #expect(swiftainer(["run", "--rm", image, "over", "tls"], root: root).stdout == "over tls\n")
+        // login checks the credentials with the registry and writes them as docker login
+        // does; push then uses them; logout removes them.
+        let fresh = "\(TestImages.work)/docker-config-login"
+        try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: true)
+        let loginEnvironment = ["SWIFTAINER_ROOT": root, "DOCKER_CONFIG": fresh]
+        let rejected = Harness.execute(Harness.binary, ["login", "-u", "alice", "--password-stdin", registry.address], environment: loginEnvironment, stdin: "queen\n")
+        #expect(rejected.status == 125 && rejected.stderr.contains("unauthorized"), "\(rejected.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fresh + "/config.json"), "a refused login wrote credentials")
+        let login = Harness.execute(Harness.binary, ["login", "-u", "alice", "--password-stdin", "https://\(registry.address)/"], environment: loginEnvironment, stdin: "wonderland\n")
+        #expect(login.status == 0 && login.stdout == "Login Succeeded\n", "\(login.stdout) \(login.stderr)")
+        let written = (try? String(contentsOfFile: fresh + "/config.json", encoding: .utf8)) ?? ""
+        #expect(written.contains("\"\(registry.address)\"") && written.contains(Data("alice:wonderland".utf8).base64EncodedString()), "\(written)")
+        var info = stat()
+        #expect(stat(fresh + "/config.json", &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(swiftainer(["tag", image, "\(registry.address)/private/pushed:2"], root: root).status == 0)
+        let pushed = swiftainer(["push", "\(registry.address)/private/pushed:2"], root: root, environment: ["DOCKER_CONFIG": fresh])
+        #expect(pushed.status == 0 && pushed.stdout.contains("2: digest: sha256:"), "\(pushed.stdout) \(pushed.stderr)")
+        let logout = swiftainer(["logout", registry.address], root: root, environment: ["DOCKER_CONFIG": fresh])
+        #expect(logout.stdout == "Removing login credentials for \(registry.address)\n", "\(logout.stdout) \(logout.stderr)")
+        let denied = swiftainer(["push", "\(registry.address)/private/pushed:2"], root: root, environment: ["DOCKER_CONFIG": fresh])
+        #expect(denied.status == 125 && denied.stderr.contains("authentication required"), "\(denied.stderr)")
         // Without the CA the certificate is refused.
         let untrusted = freshRoot("untrusted")
         let refused = swiftainer(["pull", image], root: untrusted, environment: ["DOCKER_CONFIG": config])

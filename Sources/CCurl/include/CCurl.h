@@ -12,6 +12,8 @@ typedef struct swc_request {
     int header_count;
     const void *body;                   /* uploaded as is (NULL: none) */
     size_t body_length;
+    int upload_fd;                      /* >= 0: the body is read from this fd (a blob) */
+    long long upload_length;
     const char *ca_file;                /* extra trust (a registry's own CA), or NULL */
     int follow_redirects;
     /* Each chunk of the response body. Return length to go on, anything else to abort. */

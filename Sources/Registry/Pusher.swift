@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Images
+import JSONKit
+import LinuxKit
+
+/// `swiftainer push`: each layer's blob as the store keeps it (the bytes it was pulled, loaded
+/// or imported as — so digests stay what they were), then the config, then an OCI manifest
+/// naming them. Blobs the registry has already are not sent again.
+public final class Pusher {
+    public let store: ImageStore
+    public let image: ImageRecord
+    public let reference: RegistryReference
+    public var insecureRegistries: [String] = []
+    public var certificatesDirectories: [String] = ["/etc/docker/certs.d"]
+    public var report: (String) -> Void = { _ in }
+
+    public init(store: ImageStore, image: ImageRecord, reference: RegistryReference) {
+        self.store = store
+        self.image = image
+        self.reference = reference
+    }
+
+    /// Pushes; returns the manifest's digest.
+    @discardableResult
+    public func push() throws -> String {
+        guard let tag = reference.tag, reference.digest == nil else { throw RegistryError("push needs a tag, not a digest") }
+        let client = try RegistryClient(reference, insecureRegistries: insecureRegistries, certificatesDirectories: certificatesDirectories)
+        report("The push refers to repository [\(reference.domain)/\(reference.path)]")
+        var layers: [OCIDescriptor] = []
+        for (chain, diffID) in zip(image.chainIDs, image.diffIDs) {
+            guard let info = store.layerInfo(chain: chain), let blob = info.blob, let path = store.blobPath(blob) else {
+                throw RegistryError("layer \(diffID) has no blob in the store (it was stored before swiftainer kept layer blobs): pull, load or import the image again")
+            }
+            layers.append(OCIDescriptor(mediaType: info.mediaType ?? LayerMediaType.gzip, digest: blob, size: Int64(info.blobSize ?? 0)))
+            let existed = try upload(path: path, digest: blob, client)
+            report("\(String(blob.dropFirst(7).prefix(12))): \(existed ? "Layer already exists" : "Pushed")")
+        }
+        let config = try store.configForPush(of: image)
+        _ = try upload(path: store.blobPath(config.digest)!, digest: config.digest, client)
+        let manifest = OCIManifest(schemaVersion: 2, mediaType: OCIMediaType.manifest,
+                                   config: OCIDescriptor(mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: Int64(config.bytes.count)),
+                                   layers: layers)
+        let bytes = try JSON.encode(manifest)
+        let errorBody = BodyCollector(limit: 65536, what: "an error", truncates: true)
+        let response = try client.send("PUT", "/manifests/\(tag)", headers: ["Content-Type: \(OCIMediaType.manifest)"], body: bytes,
+                                       restart: errorBody.reset, sink: errorBody.append)
+        guard response.status == 201 || response.status == 200 else {
+            throw RegistryError("manifest: \(RegistryClient.describe(status: response.status, body: errorBody.bytes))")
+        }
+        let digest = Digest.sha256(bytes)
+        report("\(tag): digest: \(digest) size: \(bytes.count)")
+        return digest
+    }
+
+    /// One blob, unless the registry has it: a monolithic upload (POST for a location, PUT the
+    /// bytes with their digest). Returns whether it existed.
+    private func upload(path: String, digest: String, _ client: RegistryClient) throws -> Bool {
+        if try client.send("HEAD", "/blobs/\(digest)").status == 200 { return true }
+        let start = try client.send("POST", "/blobs/uploads/", body: [])
+        guard start.status == 202, let location = start.header("Location") else {
+            throw RegistryError("blob upload: the registry answered \(start.status) to POST /blobs/uploads/")
+        }
+        let url = location.hasPrefix("/") ? "\(client.scheme)://\(reference.apiHost)\(location)" : location
+        let file = try FileDescriptor.open(path, O_RDONLY)
+        defer { file.close() }
+        var info = stat()
+        try check(fstat(file.raw, &info), "fstat", path)
+        let errorBody = BodyCollector(limit: 65536, what: "an error", truncates: true)
+        let done = try client.send("PUT", url + (url.contains("?") ? "&" : "?") + "digest=" + RegistryClient.percentEncoded(digest),
+                                   headers: ["Content-Type: application/octet-stream"], upload: (file.raw, Int64(info.st_size)),
+                                   restart: errorBody.reset, sink: errorBody.append)
+        guard done.status == 201 else {
+            throw RegistryError("blob \(digest): \(RegistryClient.describe(status: done.status, body: errorBody.bytes))")
+        }
+        return false
+    }
+}
