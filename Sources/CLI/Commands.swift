@@ -34,7 +34,7 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, pull, push, login, logout, importImage, load, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
+    static let all: [Command] = [run, pull, push, login, logout, importImage, save, load, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
         + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
@@ -235,6 +235,15 @@ enum Commands {
         let server = args.positionals.first ?? ""
         let removed = try context.engine.logout(server)
         out(removed ? "Removing login credentials for \(Engine.displayDomain(server))\n" : "Not logged in to \(Engine.displayDomain(server))\n")
+        return 0
+    }
+
+    static let save = Command(
+        name: "save", usage: "save [-o FILE] IMAGE...", summary: "Save images to a docker-archive tar (standard output by default)",
+        options: [OptionSpec(["-o", "--output"], takesValue: true, key: "output")]
+    ) { args, context in
+        guard !args.positionals.isEmpty else { throw UsageError("\"save\" requires at least 1 argument: IMAGE") }
+        try context.engine.save(args.positionals, to: args.value("output"))
         return 0
     }
 

@@ -116,3 +116,42 @@ extension Engine {
 extension Engine {
     public static func displayDomain(_ server: String) -> String { registryDomain(server) }
 }
+
+extension Engine {
+    /// `save`: to `path` (written aside and renamed, so a failed save leaves no partial file),
+    /// or to standard output when it is not a terminal.
+    public func save(_ references: [String], to path: String?) throws {
+        var chosen: [(record: ImageRecord, tags: [ImageReference])] = []
+        for text in references {
+            let record = try resolveLocally(text)
+            // Saved by name: that tag goes with it; by id: every tag it has.
+            let all = try images.list().first { $0.record.id == record.id }?.tags ?? []
+            let typed = [(try? ImageReference(parsing: text)), (try? RegistryReference(parsing: text))?.localReference].compactMap { $0 }
+            let named = all.filter(typed.contains)
+            let tags = named.isEmpty ? all : named
+            if let index = chosen.firstIndex(where: { $0.record.id == record.id }) {
+                chosen[index].tags += tags.filter { !chosen[index].tags.contains($0) }
+            } else {
+                chosen.append((record, tags))
+            }
+        }
+        guard let path else {
+            guard isatty(1) == 0 else {
+                throw EngineError.invalidOption("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+            }
+            try withBrokenPipesIgnored { try images.save(chosen, to: FileDescriptor(1)) }
+            return
+        }
+        let temporary = path + ".tmp-\(getpid())"
+        do {
+            let output = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+            defer { output.close() }
+            try images.save(chosen, to: output)
+            try check(fsync(output.raw), "fsync", temporary)
+            try check(rename(temporary, path), "rename", "\(temporary) -> \(path)")
+        } catch {
+            unlink(temporary)
+            throw EngineError.invalidOption("save \(Printable.escaped(path)): \(error)")
+        }
+    }
+}

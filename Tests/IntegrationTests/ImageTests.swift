@@ -151,4 +151,46 @@ import Testing
         let bad = Harness.run(["tag", "example.test/signals:1", "Not/Valid"])
         #expect(bad.status == 125 && bad.stderr.contains("invalid image reference"), "\(bad.stderr)")
     }
+
+    /// save writes a docker-archive that other tools read (skopeo, podman load), load reads
+    /// what podman save writes, and a save/load round trip keeps the image id.
+    @Test func saveAndLoadInterchangeWithPodmanAndSkopeo() throws {
+        let archives = try #require(Self.archives)
+        #expect(Harness.run(["load", "-i", archives.docker]).status == 0)
+        defer { _ = Harness.run(["rmi", "-f", "example.test/layered:docker"]) }
+        let saved = "\(Self.work)/saved.tar"
+        let save = Harness.run(["save", "-o", saved, "example.test/layered:docker"])
+        #expect(save.status == 0, "\(save.stderr)")
+        let inspected = Harness.shell("skopeo inspect docker-archive:\(saved)")
+        #expect(inspected.status == 0 && inspected.stdout.contains("\"Architecture\": \"amd64\""), "\(inspected.stderr)")
+        // Podman, in a store of its own, loads it, runs nothing, and saves it back in both formats.
+        let home = "\(Self.work)/podman"
+        let podman = { (arguments: [String]) in
+            Harness.execute("/usr/bin/podman", ["--root", home + "/graph", "--runroot", home + "/run", "--storage-driver", "vfs",
+                                                "--cgroup-manager", "cgroupfs", "--events-backend", "file"] + arguments, environment: [:], stdin: nil)
+        }
+        let loaded = podman(["load", "-i", saved])
+        #expect(loaded.status == 0 && loaded.stdout.contains("example.test/layered:docker"), "\(loaded.stdout) \(loaded.stderr)")
+        for format in ["docker-archive", "oci-archive"] {
+            let file = "\(Self.work)/podman-\(format).tar"
+            let written = podman(["save", "--format", format, "-o", file, "example.test/layered:docker"])
+            #expect(written.status == 0, "\(written.stderr)")
+            let root = "\(Self.work)/store-\(format)"
+            let result = Harness.run(["load", "-i", file], root: root)
+            #expect(result.status == 0, "\(format): \(result.stderr)")
+            let image = result.stdout.hasPrefix("Loaded image: ") ? String(result.stdout.dropFirst("Loaded image: ".count).dropLast()) : ""
+            let ran = Harness.run(["run", "--rm", image.isEmpty ? "none" : image, "from", format], root: root)
+            #expect(ran.stdout == "from \(format)\n", "\(format) \(image): \(ran.stdout) \(ran.stderr)")
+        }
+        // The round trip through our own save keeps the image id.
+        let before = Harness.run(["inspect", "example.test/layered:docker"]).stdout
+        let root = "\(Self.work)/store-roundtrip"
+        #expect(Harness.run(["load", "-i", saved], root: root).status == 0)
+        let after = Harness.run(["inspect", "example.test/layered:docker"], root: root).stdout
+        let id = { (json: String) in json.split(separator: "\n").first { $0.contains("\"Id\"") } }
+        #expect(id(before) != nil && id(before) == id(after), "\(String(describing: id(before))) vs \(String(describing: id(after)))")
+        // Without -o, to standard output (a file here, not a terminal).
+        let toStdout = Harness.run(["save", "example.test/layered:docker"])
+        #expect(toStdout.status == 0 && toStdout.stdout.utf8.count > 10240, "\(toStdout.stderr)")
+    }
 }
