@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // swiftainer: a Docker-like container runtime for Linux.
-// No package dependencies: the toolchain plus Debian's C libraries (zlib, libseccomp)
+// No package dependencies: the toolchain plus Debian's C libraries (zlib, libseccomp, libzstd; libcurl loaded at run time)
 // reached through the system-library targets in Modules/.
 import PackageDescription
 
@@ -21,6 +21,9 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSeccomp", path: "Modules/CSeccomp", pkgConfig: "libseccomp",
                        providers: [.apt(["libseccomp-dev"])]),
+        // zstd-compressed image layers (Debian: libzstd-dev).
+        .systemLibrary(name: "CZstd", path: "Modules/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
 
         // Only what Swift cannot call: clone with namespace flags, raw syscalls, variadic ioctl/prctl.
         .target(name: "CLinux"),
@@ -32,7 +35,7 @@ let package = Package(
         // Codable <-> JSON without Foundation (the binary starts twice per container).
         .target(name: "JSONKit"),
         .target(name: "OCI", dependencies: ["LinuxKit"]),
-        .target(name: "Images", dependencies: ["LinuxKit", "JSONKit", "CZlib"]),
+        .target(name: "Images", dependencies: ["LinuxKit", "JSONKit", "CZlib", "CZstd"]),
         .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit", "CLinux"]),
         .target(name: "Seccomp", dependencies: ["OCI", "LinuxKit", "JSONKit", "CSeccomp"]),
         .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "JSONKit", "CLinux", "Seccomp", "Cgroups"]),

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CZlib
+import CZstd
 import LinuxKit
 
 /// A source of bytes read in chunks; returns 0 at the end.
@@ -44,7 +45,7 @@ public enum CompressionError: Error, CustomStringConvertible, Equatable {
         case .tooLarge(let limit):
             return "the archive unpacks to more than \(limit) bytes (the import limit; raise it with import --max-size)"
         case .truncated: return "truncated gzip stream (unexpected end of file)"
-        case .corrupt(let message): return "corrupt gzip data: \(message)"
+        case .corrupt(let message): return message.hasPrefix("zstd") ? "corrupt \(message)" : "corrupt gzip data: \(message)"
         case .zlib(let code): return "zlib error \(code)"
         }
     }
@@ -67,15 +68,21 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
     /// that inflate to terabytes).
     public var limit: UInt64 = .max
 
-    private enum Mode { case undecided, gzip, plain, finished }
+    private enum Mode { case undecided, gzip, zstd, plain, finished }
+    /// zstd's streaming state, for zstd-compressed layers.
+    private var zstd: OpaquePointer?
+    /// What the stream was: gzip or zstd (nil: plain, or not decided yet).
+    public private(set) var compression: String?
+    /// The last zstd frame ended (ZSTD_decompressStream returned 0).
+    private var frameComplete = true
 
     public init(_ source: Source, bufferSize: Int = 256 * 1024) {
         self.source = source
         input = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
     }
 
-    /// The input was gzip (not a plain tar passed through).
-    public var wasCompressed: Bool { mode == .gzip || mode == .finished }
+    /// The input was compressed (not a plain tar passed through).
+    public var wasCompressed: Bool { compression != nil }
 
     /// The stream it decompresses (a HashingStream knows the compressed digest).
     public var compressedSource: Source { source }
@@ -88,7 +95,9 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
 
     /// Frees zlib's state and the buffer. Call once when done.
     public mutating func close() {
-        if mode == .gzip || mode == .finished { inflateEnd(&zstream) }
+        if compression == "gzip" { inflateEnd(&zstream) }
+        if let zstd { ZSTD_freeDStream(zstd) }
+        zstd = nil
         input.deallocate()
         input = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
@@ -113,12 +122,21 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
 
     private mutating func produce(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if mode == .undecided {
-            while inputEnd - inputStart < 2 && !sourceDone { try fill() }
+            while inputEnd - inputStart < 4 && !sourceDone { try fill() }
             if inputEnd - inputStart >= 2 && input[inputStart] == 0x1f && input[inputStart + 1] == 0x8b {
                 // 16 + MAX_WBITS: expect a gzip header and trailer.
                 let rc = inflateInit2_(&zstream, 31, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
                 guard rc == Z_OK else { throw CompressionError.zlib(rc) }
                 mode = .gzip
+                compression = "gzip"
+            } else if inputEnd - inputStart >= 4 && input[inputStart] == 0x28 && input[inputStart + 1] == 0xb5
+                        && input[inputStart + 2] == 0x2f && input[inputStart + 3] == 0xfd {
+                // The zstd frame magic (RFC 8878).
+                guard let stream = ZSTD_createDStream() else { throw CompressionError.corrupt("cannot create a zstd stream") }
+                ZSTD_initDStream(stream)
+                zstd = stream
+                mode = .zstd
+                compression = "zstd"
             } else {
                 mode = .plain
             }
@@ -134,6 +152,8 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
             return n
         case .gzip:
             return try inflateSome(into: buffer)
+        case .zstd:
+            return try decompressZstd(into: buffer)
         case .finished, .undecided:
             return 0
         }
@@ -172,6 +192,25 @@ public struct DecompressingStream<Source: ByteStream>: ByteStream {
                 throw CompressionError.zlib(rc)
             }
             if sourceDone && inputStart == inputEnd && produced == 0 { throw CompressionError.truncated }
+        }
+    }
+
+    /// zstd frames (several may follow each other); the end of input must end a frame.
+    private mutating func decompressZstd(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            if inputStart == inputEnd { try fill() }
+            if sourceDone && inputStart == inputEnd {
+                guard frameComplete else { throw CompressionError.truncated }
+                mode = .finished
+                return 0
+            }
+            var inBuffer = ZSTD_inBuffer(src: input.baseAddress! + inputStart, size: inputEnd - inputStart, pos: 0)
+            var outBuffer = ZSTD_outBuffer(dst: buffer.baseAddress!, size: buffer.count, pos: 0)
+            let hint = ZSTD_decompressStream(zstd, &outBuffer, &inBuffer)
+            if ZSTD_isError(hint) != 0 { throw CompressionError.corrupt("zstd: " + String(cString: ZSTD_getErrorName(hint))) }
+            inputStart += inBuffer.pos
+            frameComplete = hint == 0
+            if outBuffer.pos > 0 { return outBuffer.pos }
         }
     }
 }

@@ -238,7 +238,7 @@ extension ImageStore {
         if let diffID, actual != diffID { throw ImageError.digestMismatch(expected: diffID, actual: actual) }
         let chain = chain ?? actual
         let info = LayerInfo(diffID: actual, size: unpacker.bytesWritten, tarSize: reader.source.decompressedBytes, blob: blobDigest,
-                             mediaType: reader.source.wasCompressed ? LayerMediaType.gzip : LayerMediaType.tar,
+                             mediaType: reader.source.compression == "zstd" ? LayerMediaType.zstd : reader.source.wasCompressed ? LayerMediaType.gzip : LayerMediaType.tar,
                              blobSize: reader.source.compressedSource.count)
         let held = try lock()
         defer { held.unlock() }
@@ -286,13 +286,11 @@ public struct TeeStream<Source: ByteStream>: ByteStream {
 public enum LayerMediaType {
     public static let gzip = "application/vnd.oci.image.layer.v1.tar+gzip"
     public static let tar = "application/vnd.oci.image.layer.v1.tar"
+    public static let zstd = "application/vnd.oci.image.layer.v1.tar+zstd"
 
     public static func check(_ mediaType: String?, digest: String) throws {
         guard let mediaType else { return }
-        if mediaType.hasSuffix("+zstd") || mediaType.hasSuffix(".zstd") {
-            throw ImageError.unsupportedLayer("layer \(digest) is zstd-compressed, which swiftainer cannot unpack yet")
-        }
-        let known = ["application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
+        let known = ["application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip", zstd,
                      "application/vnd.docker.image.rootfs.diff.tar.gzip", "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
                      "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"]
         guard known.contains(mediaType) else {

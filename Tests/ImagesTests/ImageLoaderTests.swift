@@ -160,10 +160,12 @@ import Testing
             tar.directory("srv/")
             tar.file("srv/app", "the apq")
         }
+        var brokenZstd = app
+        brokenZstd.compressed = [0x28, 0xb5, 0x2f, 0xfd] + Array("this is not a zstd frame".utf8)
         let cases: [(String, [UInt8], String)] = [
             ("diff id", dockerArchive([base, swapped], config: config([base, app]), tags: ["bad:1"]), "content does not match its digest"),
             ("count", dockerArchive([base, app], config: config([base]), tags: ["bad:2"]), "the config lists 1 layers, the manifest 2"),
-            ("zstd", ociArchive([app], config: config([app]), name: "bad:3", layerMediaType: "application/vnd.oci.image.layer.v1.tar+zstd"), "zstd"),
+            ("zstd", ociArchive([brokenZstd], config: config([app]), name: "bad:3", layerMediaType: "application/vnd.oci.image.layer.v1.tar+zstd"), "corrupt zstd:"),
             ("media type", ociArchive([app], config: config([app]), name: "bad:4", layerMediaType: "text/plain"), "unknown media type 'text/plain'"),
             ("no manifest", { var tar = TarBuilder(); tar.file("hello", "x"); tar.end(); return tar.bytes }(), "neither manifest.json"),
         ]

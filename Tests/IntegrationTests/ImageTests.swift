@@ -25,6 +25,19 @@ import Testing
         return (work + "/v3-docker.tar", work + "/v3-oci.tar")
     }()
 
+    /// zstd-compressed layers (skopeo recompresses the layout's layers) load and run.
+    @Test func zstdLayersLoadAndRun() throws {
+        let layout = try #require(TestImages.layout)
+        let file = "\(Self.work)/v3-zstd.tar"
+        let written = Harness.shell("skopeo copy -q --dest-compress --dest-compress-format zstd oci:\(layout):v3 oci-archive:\(file):example.test/zstd:1")
+        try #require(written.status == 0, "\(written.stderr)")
+        #expect(Harness.shell("tar -xOf \(file) index.json").status == 0)
+        let loaded = Harness.run(["load", "-i", file])
+        #expect(loaded.status == 0 && loaded.stdout == "Loaded image: example.test/zstd:1\n", "\(loaded.stdout) \(loaded.stderr)")
+        defer { _ = Harness.run(["rmi", "example.test/zstd:1"]) }
+        #expect(Harness.run(["run", "--rm", "example.test/zstd:1", "zstd", "ok"]).stdout == "zstd ok\n")
+    }
+
     @Test func imagesFromUmociAndSkopeoLoadAndRunWithTheirConfig() throws {
         let archives = try #require(Self.archives)
         for (file, tag) in [(archives.docker, "docker"), (archives.oci, "oci")] {
