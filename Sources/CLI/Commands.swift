@@ -34,7 +34,7 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, pull, push, login, logout, importImage, save, load, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
+    static let all: [Command] = [run, pull, push, login, logout, importImage, save, load, image, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
         + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
@@ -235,6 +235,33 @@ enum Commands {
         let server = args.positionals.first ?? ""
         let removed = try context.engine.logout(server)
         out(removed ? "Removing login credentials for \(Engine.displayDomain(server))\n" : "Not logged in to \(Engine.displayDomain(server))\n")
+        return 0
+    }
+
+    /// `image SUBCOMMAND`: Docker's group (prune here; the others are the top-level commands).
+    static let image = Command(
+        name: "image", usage: "image prune [-a] [-f] | image ls|rm|inspect|pull|push|tag|history|save|load|import ...",
+        summary: "Manage images", options: [OptionSpec(["-a", "--all"]), OptionSpec(["-f", "--force"])], stopAtFirstPositional: true
+    ) { args, context in
+        guard let sub = args.positionals.first else { throw UsageError("\"image\" needs a subcommand: prune, ls, rm, inspect, pull, push, tag, history, save, load") }
+        let aliases = ["ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect", "pull": "pull", "push": "push",
+                       "tag": "tag", "history": "history", "save": "save", "load": "load", "import": "import"]
+        if sub != "prune" {
+            guard let name = aliases[sub], let command = Commands.all.first(where: { $0.name == name }) ?? LifecycleCommands.all.first(where: { $0.name == name }) else {
+                throw UsageError("'image \(Printable.escaped(sub))' is not a swiftainer command")
+            }
+            let parsed = try parseArguments(Array(args.positionals.dropFirst()), options: command.options,
+                                            stopAtFirstPositional: command.stopAtFirstPositional)
+            return try command.run(parsed, context)
+        }
+        let options = try parseArguments(Array(args.positionals.dropFirst()), options: [OptionSpec(["-a", "--all"]), OptionSpec(["-f", "--force"])],
+                                         stopAtFirstPositional: false)
+        guard options.positionals.isEmpty else { throw UsageError("\"image prune\" accepts no arguments") }
+        try Engine.requireRoot()
+        let engine = context.engine
+        engine.containers.reconcile()
+        let (lines, reclaimed) = try engine.images.prune(all: options.has("all") || args.has("all")) { engine.containers.user(ofImage: $0) }
+        out((lines.isEmpty ? "" : "Deleted Images:\n" + lines.map { $0 + "\n" }.joined() + "\n") + "Total reclaimed space: \(humanSize(reclaimed))\n")
         return 0
     }
 

@@ -262,6 +262,14 @@ public final class ImageStore {
     /// that every push of it names the same digest.
     public func configForPush(of record: ImageRecord) throws -> (digest: String, bytes: [UInt8]) {
         if let bytes = configBlob(of: record) { return (record.id, bytes) }
+        let bytes = try synthesizedConfig(of: record)
+        let digest = Digest.sha256(bytes)
+        if blobPath(digest) == nil { try Files.writeAtomically(blobsDir + "/" + digest.dropFirst(7), bytes, mode: 0o600) }
+        return (digest, bytes)
+    }
+
+    /// The config an imported root filesystem is pushed and saved with (the same bytes each time).
+    func synthesizedConfig(of record: ImageRecord) throws -> [UInt8] {
         let platform = Platform.native.split(separator: "/").map(String.init)
         var execution = OCIImageConfig.Execution()
         execution.env = record.config.env
@@ -270,10 +278,7 @@ public final class ImageStore {
         let config = OCIImageConfig(created: record.created, architecture: platform.last, os: platform.first, config: execution,
                                     rootfs: .init(type: "layers", diffIDs: record.diffIDs),
                                     history: [.init(created: record.created, createdBy: "swiftainer import", emptyLayer: nil, comment: "Imported from \(record.source)")])
-        let bytes = try JSON.encode(config)
-        let digest = Digest.sha256(bytes)
-        if blobPath(digest) == nil { try Files.writeAtomically(blobsDir + "/" + digest.dropFirst(7), bytes, mode: 0o600) }
-        return (digest, bytes)
+        return try JSON.encode(config)
     }
 
     /// The file of a blob the store keeps, if it does.
@@ -281,6 +286,22 @@ public final class ImageStore {
         guard let hex = Digest.hex(digest) else { return nil }
         let path = blobsDir + "/" + hex
         return Files.exists(path) ? path : nil
+    }
+
+    /// `image prune`: images no container uses that have no tag (`all`: any image no container
+    /// uses) are deleted with the layers and blobs nothing else stands on. Returns Docker's lines.
+    public func prune(all: Bool, users: (String) -> String?) throws -> (lines: [String], reclaimed: UInt64) {
+        var lines: [String] = []
+        var reclaimed: UInt64 = 0
+        for entry in try list() where (all || entry.tags.isEmpty) && users(entry.record.id) == nil {
+            reclaimed += entry.record.size
+            if entry.tags.isEmpty {
+                lines += try remove(entry.record.id, force: true, users: users)
+            } else {
+                for tag in entry.tags { lines += try remove(tag.description, force: false, users: users) }
+            }
+        }
+        return (lines, reclaimed)
     }
 
     /// Records that `record` is in a registry under `repoDigest` (name@sha256:…).
@@ -345,6 +366,9 @@ public final class ImageStore {
             // image stands on, each renamed away before it is deleted.
             unlink(configsDir + "/" + record.hex + ".json")
             unlink(blobsDir + "/" + record.hex)
+            if record.layers == nil, let synthesized = try? synthesizedConfig(of: record) {
+                unlink(blobsDir + "/" + Digest.sha256(synthesized).dropFirst(7)) // made for a push or save of an import
+            }
             output.append("Deleted: \(record.id)")
             let stillUsed = Set(((try? Files.listDirectory(configsDir)) ?? []).compactMap { try? readRecord(configsDir + "/" + $0) }.flatMap(\.chainIDs))
             let stillUsedBlobs = Set(stillUsed.compactMap { layerInfo(chain: $0)?.blob })

@@ -206,4 +206,25 @@ import Testing
         let toStdout = Harness.shell("SWIFTAINER_ROOT=\(Harness.root) \(Harness.binary) save example.test/layered:docker | tar -tf - | grep -c layer.tar")
         #expect(toStdout.stdout == "2\n", "\(toStdout.stdout) \(toStdout.stderr)")
     }
+
+    /// image prune: unused images go with their layers and blobs; one a container uses stays.
+    /// (A store of its own: prune -a would take the fixture the other suites run.)
+    @Test func imagePruneKeepsWhatContainersUse() throws {
+        let root = "\(Self.work)/store-prune"
+        let file = try craft("example.test/prune:1", layers: [[("prune-me/", ""), ("prune-me/x", "unique \(getpid())\n")]])
+        #expect(Harness.run(["load", "-i", file], root: root).status == 0)
+        func stored(_ directory: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/images/\(directory)")) ?? []) }
+        #expect(stored("layers").count == 2 && stored("blobs/sha256").count == 3)
+        let name = "prune-user-\(getpid())"
+        let started = Harness.run(["run", "-d", "--name", name, "--network", "none", "example.test/prune:1", "sleep", "100"], root: root)
+        #expect(started.status == 0, "\(started.stderr)")
+        let kept = Harness.run(["image", "prune", "-a", "-f"], root: root)
+        #expect(kept.status == 0 && Harness.run(["image", "ls"], root: root).stdout.contains("example.test/prune"), "\(kept.stdout) \(kept.stderr)")
+        #expect(Harness.run(["rm", "-f", name], root: root).status == 0)
+        let pruned = Harness.run(["image", "prune", "-a", "-f"], root: root)
+        #expect(pruned.status == 0 && pruned.stdout.contains("Untagged: example.test/prune:1") && pruned.stdout.contains("Total reclaimed space:"), "\(pruned.stdout)")
+        #expect(!Harness.run(["images"], root: root).stdout.contains("example.test/prune"))
+        #expect(stored("layers").isEmpty && stored("blobs/sha256").isEmpty && stored("layerinfo").isEmpty && stored("l").isEmpty,
+                "\(stored("layers")) \(stored("blobs/sha256")) \(stored("layerinfo")) \(stored("l"))")
+    }
 }
