@@ -6,7 +6,12 @@ import LinuxKit
 
 public struct RegistryError: Error, CustomStringConvertible, Equatable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The transfer itself failed (no connection, TLS, a reset): curl's error, not the registry's.
+    public let isTransfer: Bool
+    public init(_ description: String, isTransfer: Bool = false) {
+        self.description = description
+        self.isTransfer = isTransfer
+    }
 }
 
 /// One HTTP response: the status and the headers of the last response (after redirects).
@@ -103,7 +108,7 @@ public final class HTTPClient {
             }
         }
         if let sinkError = exchange.sinkError { throw sinkError }
-        guard code == 0 else { throw RegistryError("\(method) \(url): \(String(cString: error))") }
+        guard code == 0 else { throw RegistryError("\(method) \(url): \(String(cString: error))", isTransfer: true) }
         return HTTPResponse(status: status, headers: exchange.headers)
     }
 

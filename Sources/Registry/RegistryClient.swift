@@ -89,7 +89,7 @@ public final class RegistryClient {
         var response: HTTPResponse
         do {
             response = try attempt(method, path, headers, sink)
-        } catch let httpsError as RegistryError where allowsPlainHTTP && scheme == "https" {
+        } catch let httpsError as RegistryError where httpsError.isTransfer && allowsPlainHTTP && scheme == "https" {
             // TLS is always verified; a registry that may be reached over plain HTTP is tried
             // that way when https fails. If that fails too (or the registry is a TLS server
             // refusing plain HTTP with a 400), the https error is the one that explains.
@@ -97,7 +97,7 @@ public final class RegistryClient {
             scheme = "http"
             do {
                 response = try attempt(method, path, headers, sink)
-            } catch {
+            } catch let httpError as RegistryError where httpError.isTransfer {
                 scheme = "https"
                 throw httpsError
             }

@@ -381,4 +381,101 @@ final class TestRegistry {
         let after = (try? String(contentsOfFile: registry.directory + "/token.log", encoding: .utf8)) ?? ""
         #expect(after.contains("repository:test/tokens:pull credentials"), "\(after)")
     }
+
+    /// A registry that misbehaves, served by a script from the umoci layout's blobs: a manifest
+    /// over 4 MiB; a layer whose transfer is cut half-way once (the retry completes the pull) or
+    /// every time (the pull fails, the store as it was).
+    static let faultyRegistry = """
+        import http.server, json, os, sys
+        layout, port = sys.argv[1], int(sys.argv[2])
+        index = json.load(open(layout + "/index.json"))
+        manifest_digest = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "v3"][0]["digest"]
+        def blob(digest): return open(layout + "/blobs/sha256/" + digest.split(":")[1], "rb").read()
+        manifest = blob(manifest_digest)
+        top_layer = json.loads(manifest)["layers"][-1]["digest"]
+        cut = {}
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def send(self, body, kind="application/octet-stream", length=None):
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body) if length is None else length))
+                self.end_headers()
+                self.wfile.write(body)
+            def do_GET(self):
+                parts = self.path.split("/")
+                if self.path == "/v2/": return self.send(b"{}")
+                repo, kind, ref = parts[3], parts[4], parts[5]
+                if kind == "manifests":
+                    if repo == "huge": return self.send(b" " * (5 << 20), "application/vnd.oci.image.manifest.v1+json")
+                    return self.send(manifest, "application/vnd.oci.image.manifest.v1+json")
+                data = blob(ref)
+                if ref == top_layer and (repo == "always" or (repo == "once" and not cut.get(repo))):
+                    cut[repo] = True
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.send(data)
+            def log_message(self, *args): pass
+        http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+        """
+
+    @Test func misbehavingRegistriesAndAFullDisk() throws {
+        let layout = try #require(TestImages.layout)
+        let port = TestImages.freePort()
+        let server = Harness.start("/usr/bin/python3", ["-c", Self.faultyRegistry, layout, "\(port)"], environment: [:], stdin: nil)
+        testServerPids.append(server.pid)
+        defer {
+            server.signal(SIGKILL)
+            _ = server.finish()
+        }
+        try #require(Harness.eventually(20) { TestRegistry.accepts(port) }, "the faulty registry did not start")
+        let root = freshRoot("faulty")
+        func refused(_ reference: String, _ fragment: String, root: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            let result = swiftainer(["pull", reference], root: root)
+            #expect(result.status == 125, "\(result.status)", sourceLocation: sourceLocation)
+            let errors = result.stderr.split(separator: "\n")
+            #expect(errors.count == 1 && errors.first?.contains(fragment) == true, "\(result.stderr)", sourceLocation: sourceLocation)
+            #expect(!swiftainer(["images"], root: root).stdout.contains("fake/"), sourceLocation: sourceLocation)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: root + "/images/tmp")) ?? []).isEmpty, sourceLocation: sourceLocation)
+        }
+        refused("127.0.0.1:\(port)/fake/huge:1", "the manifest is larger than 4194304 bytes", root: root)
+        refused("127.0.0.1:\(port)/fake/always:1", "transfer closed", root: root)
+        let once = swiftainer(["pull", "127.0.0.1:\(port)/fake/once:1"], root: root)
+        #expect(once.status == 0 && once.stdout.contains("Retrying in 1 second"), "\(once.stdout) \(once.stderr)")
+        #expect(swiftainer(["run", "--rm", "127.0.0.1:\(port)/fake/once:1", "after", "retry"], root: root).stdout == "after retry\n")
+
+        // A store on a filesystem that fills up: one line, nothing half-stored, and once
+        // there is room the same pull succeeds.
+        let small = "\(TestImages.work)/small-disk"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        try #require(Harness.shell("mount -t tmpfs -o size=1m tmpfs \(small)").status == 0)
+        defer { _ = Harness.shell("umount -l \(small)") }
+        refused("127.0.0.1:\(port)/fake/once:1", "No space left on device", root: small)
+        #expect(Harness.shell("mount -o remount,size=64m \(small)").status == 0)
+        #expect(swiftainer(["pull", "-q", "127.0.0.1:\(port)/fake/once:1"], root: small).status == 0)
+    }
+
+    /// A pull killed half-way leaves no image, and the next pull completes it.
+    @Test func aKilledPullLeavesNothingHalfDone() throws {
+        let registry = try #require(Self.plain)
+        let root = freshRoot("killed")
+        let image = "\(registry.address)/test/layered:v3"
+        for delay in [2_000, 10_000, 40_000] as [useconds_t] {
+            let pull = Harness.start(Harness.binary, ["pull", "-q", image], environment: ["SWIFTAINER_ROOT": root], stdin: nil)
+            usleep(delay)
+            pull.signal(SIGKILL)
+            _ = pull.finish()
+            if !swiftainer(["images", "-q"], root: root).stdout.isEmpty { break } // it finished first
+            #expect(swiftainer(["images", "-q"], root: root).stdout.isEmpty)
+        }
+        let again = swiftainer(["pull", "-q", image], root: root)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: root + "/images/tmp")) ?? []).isEmpty, "the killed pull's scratch stayed")
+        #expect(swiftainer(["run", "--rm", image, "whole"], root: root).stdout == "whole\n")
+    }
 }
