@@ -34,20 +34,8 @@ extension ImageStore {
                 let size = try info.tarSize ?? uncompressedSize(path)
                 try tar.directory(hex)
                 try tar.file(name, size: size) { emit in
-                    let input = try FileDescriptor.open(path, O_RDONLY)
-                    defer { input.close() }
-                    var stream = DecompressingStream(FileByteStream(input))
-                    defer { stream.close() }
-                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
-                    defer { buffer.deallocate() }
-                    while true {
-                        let n = try stream.read(into: buffer)
-                        if n == 0 { break }
-                        try emit(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-                    }
-                    guard "sha256:" + stream.digestHex == diffID else {
-                        throw ImageError.digestMismatch(expected: diffID, actual: "sha256:" + stream.digestHex)
-                    }
+                    let (digest, _) = try decompress(path, into: emit)
+                    guard digest == diffID else { throw ImageError.digestMismatch(expected: diffID, actual: digest) }
                 }
             }
             let configName = String(config.digest.dropFirst(7)) + ".json"
@@ -62,13 +50,22 @@ extension ImageStore {
 
     /// The length of a blob once decompressed (for layers recorded without it).
     private func uncompressedSize(_ path: String) throws -> UInt64 {
+        try decompress(path) { _ in }.length
+    }
+
+    /// A blob's bytes decompressed, chunk by chunk into `sink`; their digest and length.
+    private func decompress(_ path: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws -> (digest: String, length: UInt64) {
         let input = try FileDescriptor.open(path, O_RDONLY)
         defer { input.close() }
         var stream = DecompressingStream(FileByteStream(input))
         defer { stream.close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
         defer { buffer.deallocate() }
-        while try stream.read(into: buffer) > 0 {}
-        return stream.decompressedBytes
+        while true {
+            let n = try stream.read(into: buffer)
+            if n == 0 { break }
+            try sink(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        }
+        return ("sha256:" + stream.digestHex, stream.decompressedBytes)
     }
 }

@@ -65,7 +65,8 @@ import Testing
     }
 
     @Test func unknownImageIs125() {
-        let result = Harness.run(["run", "--rm", "no-such-image:1.0", "true"])
+        // --pull never: a missing image would otherwise be pulled (from Docker Hub, off this host).
+        let result = Harness.run(["run", "--rm", "--pull", "never", "no-such-image:1.0", "true"])
         #expect(result.status == 125)
         #expect(result.stderr == "swiftainer: image not found: no-such-image:1.0\n")
     }
