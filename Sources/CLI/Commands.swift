@@ -171,8 +171,12 @@ enum Commands {
             throw UsageError("--platform \(Printable.escaped(platform)): only this machine's platform (\(Platform.native)) can be pulled")
         }
         let quiet = args.has("quiet")
-        try context.engine.pull(text) { line in
-            if !quiet {
+        // On a terminal, layers are drawn in place; otherwise one line per change, as Docker does.
+        let display = !quiet && isatty(1) != 0 ? PullDisplay() : nil
+        try context.engine.pull(text, layerProgress: display.map { display in { display.layer($0, $1, bytes: $2, total: $3) } }) { line in
+            if let display {
+                display.line(line)
+            } else if !quiet {
                 out(line + "\n")
                 fflush(stdout)
             }
@@ -266,11 +270,12 @@ enum Commands {
     }
 
     static let save = Command(
-        name: "save", usage: "save [-o FILE] IMAGE...", summary: "Save images to a docker-archive tar (standard output by default)",
-        options: [OptionSpec(["-o", "--output"], takesValue: true, key: "output")]
+        name: "save", usage: "save [-o FILE] [--format docker-archive|oci-archive] IMAGE...",
+        summary: "Save images to a tar archive (standard output by default)",
+        options: [OptionSpec(["-o", "--output"], takesValue: true, key: "output"), OptionSpec(["--format"], takesValue: true)]
     ) { args, context in
         guard !args.positionals.isEmpty else { throw UsageError("\"save\" requires at least 1 argument: IMAGE") }
-        try context.engine.save(args.positionals, to: args.value("output"))
+        try context.engine.save(args.positionals, to: args.value("output"), format: args.value("format") ?? "docker-archive")
         return 0
     }
 

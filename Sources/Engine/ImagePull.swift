@@ -24,7 +24,8 @@ extension Engine {
 
     /// Pulls `text` (Docker's reference syntax) into the store; progress lines go to `report`.
     @discardableResult
-    public func pull(_ text: String, report: @escaping (String) -> Void) throws -> ImageRecord {
+    public func pull(_ text: String, layerProgress: ((String, String, UInt64?, UInt64?) -> Void)? = nil,
+                     report: @escaping (String) -> Void) throws -> ImageRecord {
         try Self.requireRoot()
         let reference: RegistryReference
         do { reference = try RegistryReference(parsing: text) } catch {
@@ -35,6 +36,7 @@ extension Engine {
         // Docker's certs.d (a registry's CA in <dir>/<host:port>/ca.crt), ours first.
         puller.certificatesDirectories = certificatesDirectories
         puller.report = report
+        puller.layerProgress = layerProgress
         do {
             return try withBrokenPipesIgnored { try puller.pull() }
         } catch {
@@ -120,7 +122,13 @@ extension Engine {
 extension Engine {
     /// `save`: to `path` (written aside and renamed, so a failed save leaves no partial file),
     /// or to standard output when it is not a terminal.
-    public func save(_ references: [String], to path: String?) throws {
+    public func save(_ references: [String], to path: String?, format: String = "docker-archive") throws {
+        guard format == "docker-archive" || format == "oci-archive" else {
+            throw EngineError.invalidOption("save --format \(Printable.escaped(format)): docker-archive or oci-archive")
+        }
+        let write = { (chosen: [(record: ImageRecord, tags: [ImageReference])], output: FileDescriptor) throws in
+            if format == "oci-archive" { try self.images.saveOCIArchive(chosen, to: output) } else { try self.images.save(chosen, to: output) }
+        }
         var chosen: [(record: ImageRecord, tags: [ImageReference])] = []
         for text in references {
             let record = try resolveLocally(text)
@@ -139,14 +147,14 @@ extension Engine {
             guard isatty(1) == 0 else {
                 throw EngineError.invalidOption("cowardly refusing to save to a terminal. Use the -o flag or redirect")
             }
-            try withBrokenPipesIgnored { try images.save(chosen, to: FileDescriptor(1)) }
+            try withBrokenPipesIgnored { try write(chosen, FileDescriptor(1)) }
             return
         }
         let temporary = path + ".tmp-\(getpid())"
         do {
             let output = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
             defer { output.close() }
-            try images.save(chosen, to: output)
+            try write(chosen, output)
             try check(fsync(output.raw), "fsync", temporary)
             try check(rename(temporary, path), "rename", "\(temporary) -> \(path)")
         } catch {

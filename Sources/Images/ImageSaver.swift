@@ -29,7 +29,7 @@ extension ImageStore {
                 layerNames.append(name)
                 guard written.insert(hex).inserted else { continue }
                 guard let info = layerInfo(chain: chain), let blob = info.blob, let path = blobPath(blob) else {
-                    throw ImageError.loadFailed(source: record.id, reason: "layer \(diffID) has no blob in the store (stored before swiftainer kept them): pull, load or import the image again")
+                    throw ImageError.missingBlob(diffID: diffID)
                 }
                 let size = try info.tarSize ?? uncompressedSize(path)
                 try tar.directory(hex)
@@ -67,5 +67,65 @@ extension ImageStore {
             try sink(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
         }
         return ("sha256:" + stream.digestHex, stream.decompressedBytes)
+    }
+
+    /// An image as an OCI manifest over what the store keeps: its config (made for an
+    /// imported root filesystem) and each layer's blob as it came. What push sends and an
+    /// OCI archive holds.
+    public func ociManifest(of record: ImageRecord) throws -> (bytes: [UInt8], config: (digest: String, bytes: [UInt8]), layers: [(descriptor: OCIDescriptor, path: String)]) {
+        var layers: [(descriptor: OCIDescriptor, path: String)] = []
+        for (chain, diffID) in zip(record.chainIDs, record.diffIDs) {
+            guard let info = layerInfo(chain: chain), let blob = info.blob, let path = blobPath(blob) else {
+                throw ImageError.missingBlob(diffID: diffID)
+            }
+            layers.append((OCIDescriptor(mediaType: info.mediaType ?? LayerMediaType.gzip, digest: blob, size: Int64(info.blobSize ?? 0)), path))
+        }
+        let config = try configForPush(of: record)
+        let manifest = OCIManifest(schemaVersion: 2, mediaType: OCIMediaType.manifest,
+                                   config: OCIDescriptor(mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: Int64(config.bytes.count)),
+                                   layers: layers.map(\.descriptor))
+        return (try JSON.encode(manifest), config, layers)
+    }
+
+    /// An OCI image layout in a tar (`oci-layout`, `index.json`, `blobs/sha256/`): every blob as
+    /// the store keeps it, one index entry per tag (named as containerd and podman name them).
+    public func saveOCIArchive(_ images: [(record: ImageRecord, tags: [ImageReference])], to output: FileDescriptor) throws {
+        var tar = TarWriter(output)
+        var written = Set<String>()
+        var entries: [OCIDescriptor] = []
+        try tar.file("oci-layout", Array(#"{"imageLayoutVersion": "1.0.0"}"#.utf8))
+        try tar.directory("blobs")
+        try tar.directory("blobs/sha256")
+        func blob(_ digest: String, _ bytes: [UInt8]) throws {
+            guard written.insert(digest).inserted else { return }
+            try tar.file("blobs/sha256/" + digest.dropFirst(7), bytes)
+        }
+        for (record, tags) in images {
+            let (manifest, config, layers) = try ociManifest(of: record)
+            for layer in layers where written.insert(layer.descriptor.digest).inserted {
+                let input = try FileDescriptor.open(layer.path, O_RDONLY)
+                defer { input.close() }
+                var info = stat()
+                try check(fstat(input.raw, &info), "fstat", layer.path)
+                try tar.file("blobs/sha256/" + layer.descriptor.digest.dropFirst(7), size: UInt64(info.st_size)) { emit in
+                    var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+                    while true {
+                        let n = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+                        if n == 0 { break }
+                        try buffer.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                    }
+                }
+            }
+            try blob(config.digest, config.bytes)
+            let digest = Digest.sha256(manifest)
+            try blob(digest, manifest)
+            let names = tags.isEmpty ? [nil] : tags.map { Optional($0.description) }
+            for name in names {
+                entries.append(OCIDescriptor(mediaType: OCIMediaType.manifest, digest: digest, size: Int64(manifest.count),
+                                             annotations: name.map { ["org.opencontainers.image.ref.name": $0, "io.containerd.image.name": $0] }))
+            }
+        }
+        try tar.file("index.json", try JSON.encode(OCIIndex(schemaVersion: 2, mediaType: OCIMediaType.index, manifests: entries)))
+        try tar.finish()
     }
 }

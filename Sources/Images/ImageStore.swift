@@ -68,6 +68,7 @@ public enum ImageError: Error, CustomStringConvertible {
     case loadFailed(source: String, reason: String)
     case badDigest(String)
     case unsupportedLayer(String)
+    case missingBlob(diffID: String)
     case digestMismatch(expected: String, actual: String)
     case system(SystemError)
 
@@ -81,6 +82,8 @@ public enum ImageError: Error, CustomStringConvertible {
         case .loadFailed(let source, let reason): return "cannot load \(source): \(reason)"
         case .badDigest(let digest): return "'\(digest)' is not a sha256 digest"
         case .unsupportedLayer(let reason): return reason
+        case .missingBlob(let diffID):
+            return "layer \(diffID) has no blob in the store (it was stored before swiftainer kept layer blobs): pull, load or import the image again"
         case .digestMismatch(let expected, let actual): return "content does not match its digest: expected \(expected), got \(actual)"
         case .system(let error): return "image store: \(error)"
         }

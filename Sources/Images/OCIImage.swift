@@ -191,6 +191,12 @@ public struct OCIIndex: Codable, Equatable, Sendable {
     public var schemaVersion: Int?
     public var mediaType: String?
     public var manifests: [OCIDescriptor]
+
+    public init(schemaVersion: Int?, mediaType: String?, manifests: [OCIDescriptor]) {
+        self.schemaVersion = schemaVersion
+        self.mediaType = mediaType
+        self.manifests = manifests
+    }
 }
 
 public struct OCIManifest: Codable, Equatable, Sendable {

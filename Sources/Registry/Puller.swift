@@ -21,6 +21,10 @@ public final class Puller {
     public var certificatesDirectories: [String] = ["/etc/docker/certs.d"]
     /// Progress lines, Docker's words; called from several threads, one line at a time.
     public var report: (String) -> Void = { _ in }
+    /// A layer's state changed ("Pulling fs layer", "Pull complete"…), or, with `bytes`, how
+    /// much of it has arrived (`total`: its blob's size when the manifest says). Called under
+    /// the same lock as `report`. By default, state lines go to `report` as "<id>: <state>".
+    public var layerProgress: ((_ id: String, _ state: String, _ bytes: UInt64?, _ total: UInt64?) -> Void)?
     /// Attempts per layer when the registry fails (5xx, a reset connection).
     public var attempts = 3
 
@@ -32,6 +36,16 @@ public final class Puller {
     }
 
     private func say(_ line: String) { reportLock.withLock { report(line) } }
+
+    private func layerState(_ digest: String, _ state: String, bytes: UInt64? = nil, total: UInt64? = nil) {
+        reportLock.withLock {
+            if let layerProgress {
+                layerProgress(Self.short(digest), state, bytes, total)
+            } else if bytes == nil {
+                report("\(Self.short(digest)): \(state)")
+            }
+        }
+    }
 
     public func pull() throws -> ImageRecord {
         store.removeAbandonedScratch()
@@ -48,10 +62,10 @@ public final class Puller {
         var missing: [Int] = []
         for (index, layer) in manifest.layers.enumerated() {
             if store.hasLayer(chain: chains[index]) {
-                say("\(Self.short(layer.digest)): Already exists")
+                layerState(layer.digest, "Already exists")
             } else if !missing.contains(where: { chains[$0] == chains[index] }) {
                 missing.append(index)
-                say("\(Self.short(layer.digest)): Pulling fs layer")
+                layerState(layer.digest, "Pulling fs layer")
             }
         }
         try fetchLayers(missing, manifest: manifest, diffIDs: diffIDs, chains: chains, client: client)
@@ -129,11 +143,11 @@ public final class Puller {
         while true {
             do {
                 try streamLayer(layer, diffID: diffID, chain: chain, client)
-                say("\(Self.short(layer.digest)): Download complete")
-                say("\(Self.short(layer.digest)): Pull complete")
+                self.layerState(layer.digest, "Download complete")
+                self.layerState(layer.digest, "Pull complete")
                 return
             } catch let error as RegistryError where attempt < attempts && Self.isRetryable(error) {
-                say("\(Self.short(layer.digest)): Retrying in \(attempt) second\(attempt == 1 ? "" : "s") (\(error))")
+                self.layerState(layer.digest, "Retrying in \(attempt) second\(attempt == 1 ? "" : "s") (\(error))")
                 sleep(UInt32(attempt))
                 attempt += 1
             }
@@ -152,9 +166,21 @@ public final class Puller {
     private func streamLayer(_ layer: OCIDescriptor, diffID: String, chain: String, _ client: RegistryClient) throws {
         let (read, write) = try FileDescriptor.pipe()
         var transferError: Error?
+        // How much has arrived, reported at most every 100 ms (a terminal redraws on each).
+        var received: UInt64 = 0
+        var reported = 0.0
+        let total = layer.size.map { UInt64(max(0, $0)) }
         let transfer = try JoinableThread {
             do {
-                try client.streamBlob(layer.digest) { chunk in try write.writeAll(chunk, what: "layer pipe") }
+                try client.streamBlob(layer.digest) { chunk in
+                    try write.writeAll(chunk, what: "layer pipe")
+                    received += UInt64(chunk.count)
+                    let now = Clock.monotonicSeconds()
+                    if now - reported >= 0.1 {
+                        reported = now
+                        self.layerState(layer.digest, "Downloading", bytes: received, total: total)
+                    }
+                }
             } catch {
                 transferError = error
             }

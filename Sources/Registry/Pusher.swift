@@ -28,21 +28,12 @@ public final class Pusher {
         guard let tag = reference.tag, reference.digest == nil else { throw RegistryError("push needs a tag, not a digest") }
         let client = try RegistryClient(reference, insecureRegistries: insecureRegistries, certificatesDirectories: certificatesDirectories)
         report("The push refers to repository [\(reference.domain)/\(reference.path)]")
-        var layers: [OCIDescriptor] = []
-        for (chain, diffID) in zip(image.chainIDs, image.diffIDs) {
-            guard let info = store.layerInfo(chain: chain), let blob = info.blob, let path = store.blobPath(blob) else {
-                throw RegistryError("layer \(diffID) has no blob in the store (it was stored before swiftainer kept layer blobs): pull, load or import the image again")
-            }
-            layers.append(OCIDescriptor(mediaType: info.mediaType ?? LayerMediaType.gzip, digest: blob, size: Int64(info.blobSize ?? 0)))
-            let existed = try upload(path: path, digest: blob, client)
-            report("\(String(blob.dropFirst(7).prefix(12))): \(existed ? "Layer already exists" : "Pushed")")
+        let (bytes, config, layers) = try store.ociManifest(of: image)
+        for layer in layers {
+            let existed = try upload(path: layer.path, digest: layer.descriptor.digest, client)
+            report("\(String(layer.descriptor.digest.dropFirst(7).prefix(12))): \(existed ? "Layer already exists" : "Pushed")")
         }
-        let config = try store.configForPush(of: image)
         _ = try upload(path: store.blobPath(config.digest)!, digest: config.digest, client)
-        let manifest = OCIManifest(schemaVersion: 2, mediaType: OCIMediaType.manifest,
-                                   config: OCIDescriptor(mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: Int64(config.bytes.count)),
-                                   layers: layers)
-        let bytes = try JSON.encode(manifest)
         let errorBody = BodyCollector(limit: 65536, what: "an error", truncates: true)
         let response = try client.send("PUT", "/manifests/\(tag)", headers: ["Content-Type: \(OCIMediaType.manifest)"], body: bytes,
                                        restart: errorBody.reset, sink: errorBody.append)

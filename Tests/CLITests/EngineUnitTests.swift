@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 @testable import Engine
+@testable import CLI
 import LinuxKit
 import OCI
 import Runtime
@@ -164,5 +165,14 @@ import Runtime
         #expect(Printable.escaped("a\nb\tc\r") == "a\\nb\\tc\\r")
         #expect(Printable.escaped("\u{1b}[31mred\u{7f}\u{85}\u{0}") == "\\u{1b}[31mred\\u{7f}\\u{85}\\u{0}")
         #expect(Printable.escaped("héllo ✓") == "héllo ✓")
+    }
+}
+
+@Suite struct PullDisplayTests {
+    @Test func barsFillWithTheBytesThatArrived() {
+        #expect(PullDisplay.bar(0, 1000, width: 10) == "[>         ]  0B/1kB")
+        #expect(PullDisplay.bar(500, 1000, width: 10) == "[=====>    ]  500B/1kB")
+        #expect(PullDisplay.bar(1000, 1000, width: 10) == "[==========]  1kB/1kB")
+        #expect(PullDisplay.bar(2048, nil, width: 10) == "2.05kB", "without a size, only the bytes")
     }
 }

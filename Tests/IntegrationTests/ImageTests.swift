@@ -202,6 +202,15 @@ import Testing
         let after = Harness.run(["inspect", "example.test/layered:docker"], root: root).stdout
         let id = { (json: String) in json.split(separator: "\n").first { $0.contains("\"Id\"") } }
         #expect(id(before) != nil && id(before) == id(after), "\(String(describing: id(before))) vs \(String(describing: id(after)))")
+        // The OCI image layout: skopeo reads it; it loads back and runs.
+        let oci = "\(Self.work)/saved-oci.tar"
+        #expect(Harness.run(["save", "--format", "oci-archive", "-o", oci, "example.test/layered:docker"]).status == 0)
+        let ociInspected = Harness.shell("skopeo inspect oci-archive:\(oci)")
+        #expect(ociInspected.status == 0 && ociInspected.stdout.contains("\"Architecture\": \"amd64\""), "\(ociInspected.stderr)")
+        let ociRoot = "\(Self.work)/store-oci-roundtrip"
+        let ociLoaded = Harness.run(["load", "-i", oci], root: ociRoot)
+        #expect(ociLoaded.stdout == "Loaded image: example.test/layered:docker\n", "\(ociLoaded.stdout) \(ociLoaded.stderr)")
+        #expect(Harness.run(["run", "--rm", "example.test/layered:docker", "oci", "layout"], root: ociRoot).stdout == "oci layout\n")
         // Without -o, to standard output (a file here, not a terminal).
         let toStdout = Harness.shell("SWIFTAINER_ROOT=\(Harness.root) \(Harness.binary) save example.test/layered:docker | tar -tf - | grep -c layer.tar")
         #expect(toStdout.stdout == "2\n", "\(toStdout.stdout) \(toStdout.stderr)")

@@ -245,6 +245,18 @@ final class TestRegistry {
         #expect(missing.status == 125 && missing.stderr.contains("An image does not exist locally"), "\(missing.stderr)")
     }
 
+    /// On a terminal, pull draws one line per layer and redraws them in place (ANSI cursor
+    /// moves), as Docker does; piped, it prints plain lines (pullRunsAndSharesLayers).
+    @Test func pullDrawsLayersInPlaceOnATerminal() throws {
+        let registry = try #require(Self.plain)
+        let root = freshRoot("tty")
+        let session = try PtySession(Harness.binary, ["pull", "\(registry.address)/test/layered:v3"], environment: ["SWIFTAINER_ROOT": root])
+        #expect(session.read(until: "Status: Downloaded newer image", seconds: 30), "\(session.output)")
+        #expect(session.finish() == 0)
+        #expect(session.output.contains("\u{1b}[2K") && session.output.contains(": Pull complete"), "\(session.output.debugDescription)")
+        #expect(session.output.contains("\u{1b}[2A"), "the two layer lines were not redrawn: \(session.output.debugDescription)")
+    }
+
     @Test func twoPullsAtOnceBothSucceedWithOneCopy() throws {
         let registry = try #require(Self.plain)
         let root = freshRoot("parallel")
