@@ -196,3 +196,30 @@ extension TarBuilder {
         data(content)
     }
 }
+
+/// A store written before layers were shared (layers/<diff id>, a record without `layers`)
+/// keeps working: the image resolves, lists, stacks as one lower directory, and is removed.
+@Suite struct LegacyStoreTests {
+    @Test func imagesImportedBeforeTheLayeredStoreStillWork() throws {
+        let dir = TemporaryDirectory()
+        let root = dir.path + "/images"
+        let hex = String(repeating: "ab", count: 32)
+        try Files.makeDirectories(root + "/layers/\(hex)/etc")
+        try Files.makeDirectories(root + "/configs")
+        try Files.writeAtomically(root + "/layers/\(hex)/etc/os-release", "ID=old\n")
+        try Files.writeAtomically(root + "/configs/\(hex).json", """
+            {"id": "sha256:\(hex)", "created": "2026-11-20T10:00:00Z", "size": 7, "source": "old.tar.gz",
+             "config": {"env": ["PATH=/bin"], "cmd": ["/bin/sh"], "workingDir": "/"}}
+            """)
+        try Files.writeAtomically(root + "/repositories.json", #"{"old:1": "sha256:\#(hex)"}"#)
+        let store = ImageStore(root: root)
+        let record = try store.resolve("old:1")
+        #expect(record.layers == nil && record.diffIDs == ["sha256:\(hex)"] && record.size == 7)
+        #expect(try store.list().map(\.record.id) == ["sha256:\(hex)"])
+        let lowers = store.lowerDirectories(of: record)
+        #expect(try lowers.count == 1 && Files.readString(lowers[0] + "/etc/os-release") == "ID=old\n")
+        #expect(throws: ImageError.self) { try store.ociManifest(of: record) }
+        #expect(try store.remove("old:1", force: false) { _ in nil } == ["Untagged: old:1", "Deleted: sha256:\(hex)"])
+        #expect(!Files.exists(root + "/layers/\(hex)"))
+    }
+}
