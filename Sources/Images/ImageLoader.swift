@@ -207,7 +207,9 @@ extension ImageStore {
     public func storeLayer<S: ByteStream>(_ source: S, digest: String?, diffID: String?, chain: String?,
                                           limit: UInt64 = .max, requiresEntries: Bool = false) throws -> LayerInfo {
         try prepareForWrite()
-        if let chain, let info = layerInfo(chain: chain) { return info }
+        // A layer stored with its record is done; one stored before records (and blobs) were
+        // kept is unpacked again for its blob, and keeps its directory.
+        if let chain, let info = layerInfo(chain: chain), info.blob != nil { return info }
         let target = newScratchPath("layer") + "-" + (chain ?? "sha256:new").dropFirst(7)
         try check(mkdir(target, 0o755), "mkdir", target)
         defer { try? Files.removeTree(target) }
@@ -242,10 +244,12 @@ extension ImageStore {
                              blobSize: reader.source.compressedSource.count)
         let held = try lock()
         defer { held.unlock() }
-        if let existing = layerInfo(chain: chain), Files.isDirectory(layerPath(chain: chain)) { return existing } // stored meanwhile
+        let existing = layerInfo(chain: chain)
+        if let existing, existing.blob != nil { return existing } // another process stored it meanwhile
         try check(rename(blobTemp, blobsDir + "/" + blobDigest.dropFirst(7)), "rename", blobTemp)
         try Files.writeAtomically(layerInfoPath(chain: chain), try JSON.encode(info), mode: 0o600)
-        try check(rename(target, layerPath(chain: chain)), "rename", "\(target) -> \(layerPath(chain: chain))")
+        // An older layer's directory stays (containers may be running on it); ours goes.
+        if existing == nil { try check(rename(target, layerPath(chain: chain)), "rename", "\(target) -> \(layerPath(chain: chain))") }
         _ = symlink("../layers/" + chain.dropFirst(7), linksDir + "/" + linkName(chain: chain))
         return info
     }

@@ -222,4 +222,25 @@ extension TarBuilder {
         #expect(try store.remove("old:1", force: false) { _ in nil } == ["Untagged: old:1", "Deleted: sha256:\(hex)"])
         #expect(!Files.exists(root + "/layers/\(hex)"))
     }
+
+    /// Importing the same content again gives an older layer the blob push and save need,
+    /// without replacing its directory.
+    @Test func reimportingGivesAnOldLayerItsBlob() throws {
+        let dir = TemporaryDirectory()
+        let root = dir.path + "/images"
+        var tar = TarBuilder()
+        tar.file("etc/os-release", "ID=old\n")
+        tar.end()
+        let hex = String(Digest.sha256(tar.bytes).dropFirst(7))
+        try Files.makeDirectories(root + "/layers/\(hex)/etc")
+        try Files.writeAtomically(root + "/layers/\(hex)/etc/os-release", "ID=old\n")
+        try Files.writeAtomically(root + "/layers/\(hex)/marker", "the old directory")
+        let store = ImageStore(root: root)
+        let path = dir.path + "/old.tar.gz"
+        try Files.writeAtomically(path, gzip(tar.bytes))
+        let record = try store.importArchive(path: path, as: ImageReference(name: "old", tag: "2"))
+        #expect(record.id == "sha256:\(hex)")
+        #expect(try store.ociManifest(of: record).layers.count == 1, "the layer has its blob now")
+        #expect(Files.exists(root + "/layers/\(hex)/marker"), "the old directory was kept")
+    }
 }
