@@ -194,10 +194,11 @@ public final class Puller {
         }
         read.close() // a transfer still writing gets EPIPE and stops
         transfer.join()
-        // The registry's or the connection's failure explains a truncated stream better; a
-        // broken pipe, though, only says that the unpacker stopped first.
+        // The registry's or the connection's failure explains a truncated stream better. A
+        // broken pipe only says that the unpacker stopped reading first: because it failed
+        // (its error explains), or because the layer turned out to be stored already (another
+        // pull finished it meanwhile) — then nothing failed.
         if let transferError = transferError as? RegistryError { throw transferError }
         if let unpackError { throw unpackError }
-        if let transferError { throw transferError }
     }
 }
