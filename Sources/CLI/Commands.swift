@@ -26,6 +26,10 @@ struct Context {
     /// OCI commands keep their state here: `--root` itself when given (as runc and crun read
     /// it), else <state>/oci.
     let ociStateRoot: String
+    /// The verbs runc and Docker share (start, kill, pause, exec, ps) have the OCI runtime's
+    /// meaning: decided by how swiftainer was invoked (SwiftainerCLI.isOCIMode), never by
+    /// looking the id up.
+    var ociMode = false
     var engine: Engine { Engine(paths: paths) }
 }
 
@@ -375,8 +379,8 @@ enum Commands {
         options: [OptionSpec(["-a", "--all"]), OptionSpec(["-q", "--quiet"]), OptionSpec(["--no-trunc"]),
                   OptionSpec(["-f", "--format"], takesValue: true, key: "format")]
     ) { args, context in
-        // With an id it is the OCI runtime's `ps ID` (runc's), listing the container's pids.
-        if args.positionals.count == 1 { return try OCICommands.processes(args, context) }
+        // The OCI runtime's `ps ID` (runc's), listing the container's pids.
+        if context.ociMode { return try OCICommands.processes(args, context) }
         let engine = context.engine
         if geteuid() == 0 { engine.containers.reconcile() }
         let records = engine.containers.all().filter { args.has("all") || $0.status == .running }

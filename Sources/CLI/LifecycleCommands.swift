@@ -7,18 +7,12 @@ import LinuxKit
 import OCI
 import Runtime
 
-/// Docker's container lifecycle verbs. `start` and `kill` are also OCI runtime verbs: when
-/// the first argument is the id of a container in the OCI state root (what Podman and
-/// containerd create), or names no engine container at all, the OCI meaning applies (and its
-/// errors, which OCI callers parse); otherwise Docker's.
+/// Docker's container lifecycle verbs. `start`, `kill`, `pause` and `exec` are also OCI
+/// runtime verbs: in OCI mode (SwiftainerCLI.isOCIMode: invoked as `swiftainer-runtime`, or
+/// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
+/// callers parse; otherwise Docker's.
 enum LifecycleCommands {
     static let all: [Command] = [start, stop, restart, kill, pause, unpause, wait, logs, exec, inspect, top, system, monitor, networkGC, networkCycle]
-
-    static func isOCIContainer(_ id: String?, _ context: Context) -> Bool {
-        guard let id, !id.isEmpty, !id.contains("/") else { return false }
-        if Files.exists(context.ociStateRoot + "/" + id + "/state.json") { return true }
-        return (try? context.engine.containers.find(id)) == nil
-    }
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -51,7 +45,7 @@ enum LifecycleCommands {
         name: "start", usage: "start CONTAINER... (Docker) | start ID (OCI)",
         summary: "Start stopped containers (or an OCI container created by 'create')", options: []
     ) { args, context in
-        if isOCIContainer(args.positionals.first, context) { return try OCICommands.start.run(args, context) }
+        if context.ociMode { return try OCICommands.start.run(args, context) }
         try requireContainers(args, "start")
         let engine = context.engine
         return each(args.positionals, verb: "start") { try engine.start($0) }
@@ -91,7 +85,7 @@ enum LifecycleCommands {
         summary: "Send a signal to containers (Docker's default KILL, the OCI default TERM)",
         options: [OptionSpec(["-s", "--signal"], takesValue: true, key: "signal"), OptionSpec(["-a", "--all"], key: "all")]
     ) { args, context in
-        if isOCIContainer(args.positionals.first, context) { return try OCICommands.kill.run(args, context) }
+        if context.ociMode { return try OCICommands.kill.run(args, context) }
         try requireContainers(args, "kill")
         let name = args.value("signal") ?? "KILL"
         guard let signal = Signals.parse(name) else { throw UsageError("invalid signal '\(name)'") }
@@ -103,7 +97,7 @@ enum LifecycleCommands {
         name: "pause", usage: "pause CONTAINER... (Docker) | pause ID (OCI)",
         summary: "Freeze every process of containers (the cgroup freezer)", options: []
     ) { args, context in
-        if isOCIContainer(args.positionals.first, context) { return try OCICommands.pause.run(args, context) }
+        if context.ociMode { return try OCICommands.pause.run(args, context) }
         try requireContainers(args, "pause")
         let engine = context.engine
         return each(args.positionals, verb: "pause") { try engine.pause($0) }
@@ -167,7 +161,7 @@ enum LifecycleCommands {
                   OptionSpec(["--cwd"], takesValue: true)],
         stopAtFirstPositional: true
     ) { args, context in
-        if isOCIContainer(args.positionals.first, context) { return try ociExec(args, context) }
+        if context.ociMode { return try ociExec(args, context) }
         guard args.positionals.count >= 2 else { throw UsageError("\"exec\" requires at least 2 arguments: CONTAINER COMMAND") }
         var options = ExecOptions()
         options.command = Array(args.positionals.dropFirst())

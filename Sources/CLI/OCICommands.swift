@@ -48,6 +48,11 @@ enum OCICommands {
                   OptionSpec(["--console-socket"], takesValue: true), OptionSpec(["--no-pivot"]), OptionSpec(["--no-new-keyring"])]
     ) { args, context in
         let id = try args.onlyPositional("create", "ID")
+        // runc's default bundle is the current directory; outside OCI mode, Docker's `create`
+        // (from an image) is meant unless the bundle is named.
+        guard context.ociMode || args.value("bundle") != nil else {
+            throw UsageError("create from an image is not supported yet; the OCI runtime's create takes --bundle DIR (or run \(SwiftainerCLI.runtimeName))")
+        }
         try runtime(context).create(id: id, bundle: args.value("bundle") ?? ".", pidFile: args.value("pid-file"),
                                     consoleSocket: args.value("console-socket"), noPivot: args.has("no-pivot"))
         return 0

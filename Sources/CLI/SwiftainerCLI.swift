@@ -47,10 +47,25 @@ public enum SwiftainerCLI {
             } catch let error as UsageError {
                 throw UsageError(error.message, hint: "See 'swiftainer \(command.name) --help'.")
             }
-            return try command.run(parsed, try context(global))
+            var context = try context(global)
+            context.ociMode = isOCIMode(program: arguments.first ?? "", global)
+            return try command.run(parsed, context)
         } catch {
             return report(error)
         }
+    }
+
+    /// The name OCI callers (Podman, containerd, Docker Engine) are given for swiftainer: a
+    /// symlink to the binary that scripts/setup makes next to it.
+    static let runtimeName = "swiftainer-runtime"
+
+    /// OCI mode, where `start`, `kill`, `pause`, `exec` and `ps ID` mean what they mean to runc:
+    /// swiftainer was invoked as `swiftainer-runtime`, or with the global options only OCI
+    /// callers pass (containerd's shim always passes --log). Otherwise they are Docker's.
+    /// `create --bundle` and `run --bundle` are the OCI verbs in either mode (the flag says so).
+    static func isOCIMode(program: String, _ global: ParsedArguments) -> Bool {
+        let name = program.split(separator: "/").last.map(String.init) ?? program
+        return name == runtimeName || global.value("log") != nil || global.value("log-format") != nil
     }
 
     static func context(_ global: ParsedArguments) throws -> Context {

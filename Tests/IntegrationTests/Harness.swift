@@ -42,6 +42,17 @@ enum Harness {
         return root
     }()
 
+    /// The name OCI callers use: a `swiftainer-runtime` symlink to the binary (scripts/setup
+    /// makes the same next to the release build), which selects the OCI meaning of the verbs.
+    static let runtime: String = {
+        let directory = root + "/bin"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let link = directory + "/swiftainer-runtime"
+        unlink(link)
+        precondition(symlink(binary, link) == 0, "symlink \(link): \(String(cString: strerror(errno)))")
+        return link
+    }()
+
     struct Result {
         var status: Int32
         var stdout: String

@@ -37,7 +37,7 @@ import Testing
     }
 
     func oci(_ arguments: [String]) -> Harness.Result {
-        Harness.execute(Harness.binary, ["--root", Harness.root + "/oci"] + arguments, environment: [:], stdin: nil)
+        Harness.execute(Harness.runtime, ["--root", Harness.root + "/oci"] + arguments, environment: [:], stdin: nil)
     }
 
     func status(_ id: String) -> String? {
@@ -362,5 +362,29 @@ import Testing
         try writeConfig(dir, config)
         let huge = oci(["run", "--bundle", dir, "huge-\(getpid())"])
         #expect(huge.status == 125 && huge.stderr.contains("major 1099511627776 is out of range"), "\(huge.stderr)")
+    }
+
+    /// Issue #16.2: which meaning `start`, `kill`, `exec` have is decided by how swiftainer is
+    /// invoked — `swiftainer-runtime`, or an OCI caller's global options — never by whether an
+    /// id exists somewhere.
+    @Test func theOCIMeaningIsChosenByInvocationNotByGuessing() throws {
+        let dir = try bundle(["sleep", "30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "mode-\(getpid())"
+        #expect(oci(["create", "--bundle", dir, id]).status == 0)
+        defer { _ = oci(["delete", "--force", id]) }
+        // As plain `swiftainer`, start and kill are Docker's: no engine container has this name.
+        let docker = Harness.execute(Harness.binary, ["--root", Harness.root + "/oci", "start", id], environment: [:], stdin: nil)
+        #expect(docker.status == 1 && docker.stderr.contains("no such container"), "\(docker.stderr)")
+        #expect(status(id) == "created")
+        // With the global options OCI callers pass (containerd's shim: --log), the OCI verb.
+        let log = dir + "/runtime.log"
+        let shim = Harness.execute(Harness.binary, ["--root", Harness.root + "/oci", "--log", log, "--log-format", "json", "start", id], environment: [:], stdin: nil)
+        #expect(shim.status == 0, "\(shim.stderr)")
+        #expect(Harness.eventually { status(id) == "running" })
+        #expect(oci(["kill", id, "KILL"]).status == 0)
+        // Docker's create (from an image) is not OCI's create without a bundle.
+        let create = Harness.execute(Harness.binary, ["create", "other-\(getpid())"], environment: [:], stdin: nil)
+        #expect(create.status == 125 && create.stderr.contains("--bundle DIR"), "\(create.stderr)")
     }
 }

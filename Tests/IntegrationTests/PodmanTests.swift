@@ -23,7 +23,7 @@ import Testing
     }()
 
     static var global: [String] {
-        ["--root", home + "/graph", "--runroot", home + "/run", "--storage-driver", "vfs", "--runtime", Harness.binary]
+        ["--root", home + "/graph", "--runroot", home + "/run", "--storage-driver", "vfs", "--runtime", Harness.runtime]
     }
     /// Rlimits this session may set, and conmon left in podman's own cgroup: podman's cgroupfs
     /// manager would otherwise create /libpod_parent/conmon at the root of every hierarchy.
