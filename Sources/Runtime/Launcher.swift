@@ -165,8 +165,12 @@ public enum Launcher {
         if case .descriptor(let fd) = request.stdin, spec.process?.terminal != true { stdinFD = fd }
 
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("swiftainer"), strdup("init"), nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = [nil]
-        defer { argv.forEach { free($0) } }
+        // No Swift backtracer in the init: a seccomp profile can deny what the init itself still
+        // calls after loading it (memory, exit_group), and a crash then must end the init at once
+        // — the backtracer would write a long report into the container's stderr pipe, which
+        // nobody reads before "start", and hang there with `run` waiting for it.
+        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no"), nil]
+        defer { (argv + envp).forEach { free($0) } }
         // CVE-2019-5736: the container must never get a writable handle on this binary. With a
         // new mount namespace the child re-execs it from a read-only bind mount of itself (two
         // mount calls); without one, from a sealed in-memory copy.

@@ -105,7 +105,7 @@ final class TestRegistry {
             }
             tokenRealm = "http://127.0.0.1:\(tokenPort)/token"
             let server = Harness.start("/usr/bin/python3", ["-c", Self.tokenServer, directory, "\(tokenPort)"], environment: [:], stdin: nil)
-            testServerPids.append(server.pid)
+            testServers.append(server)
             guard Harness.eventually(20, { TestRegistry.accepts(tokenPort) }) else {
                 server.signal(SIGKILL)
                 Issue.record("the token service did not start: \(server.finish().stderr)")
@@ -123,7 +123,7 @@ final class TestRegistry {
         }
         try? config.write(toFile: directory + "/config.yml", atomically: true, encoding: .utf8)
         process = Harness.start("/usr/bin/docker-registry", ["serve", directory + "/config.yml"], environment: [:], stdin: nil)
-        testServerPids.append(process.pid)
+        testServers.append(process)
         let port = port
         guard Harness.eventually(20, { TestRegistry.accepts(port) }) else {
             Issue.record("the registry on port \(port) did not start")
@@ -440,7 +440,7 @@ final class TestRegistry {
         let layout = try #require(TestImages.layout)
         let port = TestImages.freePort()
         let server = Harness.start("/usr/bin/python3", ["-c", Self.faultyRegistry, layout, "\(port)"], environment: [:], stdin: nil)
-        testServerPids.append(server.pid)
+        testServers.append(server)
         defer {
             server.signal(SIGKILL)
             _ = server.finish()

@@ -79,6 +79,19 @@ import Testing
         #expect(refused.status == 125 && refused.stderr.contains("unknown flag 'SECCOMP_FILTER_FLAG_BOGUS'"), "\(refused.stderr)")
     }
 
+    /// A profile that denies what the init itself still needs after loading it (memory,
+    /// exit_group): the init crashes, and `run` must end with it instead of hanging (the Swift
+    /// backtracer used to fill the unread stderr pipe and block there).
+    @Test func aProfileThatStarvesTheInitDoesNotHangRun() throws {
+        let path = try profile(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]}"#)
+        defer { unlink(path) }
+        let name = "starved-\(getpid())"
+        let result = Harness.start(Harness.binary, ["run", "--rm", "--name", name, "--network", "none", "--security-opt", "seccomp=\(path)", "busybox", "true"],
+                                   environment: ["SWIFTAINER_ROOT": Harness.root], stdin: nil).finish(within: 30)
+        #expect(result.status != 0 && result.status != 137, "killed by the harness after 30 s means it hung: \(result.status) \(result.stderr)")
+        #expect(!Harness.containerExists(named: name))
+    }
+
     @Test func killActionEndsTheProcessWithSIGSYS() throws {
         let path = try profile(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "getpid", "action": "SCMP_ACT_KILL"}]}"#)
         defer { unlink(path) }

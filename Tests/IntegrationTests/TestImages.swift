@@ -10,8 +10,9 @@ import Testing
 ///   v2    a layer deleting /etc/os-release and /home, adding /opt/new/file
 ///   v3    v2 with a config: Entrypoint /bin/echo, Cmd from-image, Env, WorkingDir, User daemon
 ///   solo  base with a layer of its own (random bytes: no other image shares it)
-/// Servers the tests started (registries, a token service): ended when the test process exits.
-nonisolated(unsafe) var testServerPids: [pid_t] = []
+/// Servers the tests started (registries, a token service): ended, reaped and their output
+/// files removed when the test process exits.
+nonisolated(unsafe) var testServers: [Harness.Running] = []
 
 enum TestImages {
     /// The suites' scratch directory, made on first use and removed (with the servers the
@@ -22,7 +23,10 @@ enum TestImages {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         atexit {
             // SIGKILL: a child spawned with the signal mask the test process has may block SIGTERM.
-            for pid in testServerPids { kill(pid, SIGKILL) }
+            for server in testServers {
+                server.signal(SIGKILL)
+                _ = server.finish(within: 5)
+            }
             try? FileManager.default.removeItem(atPath: "/tmp/swiftainer-images-\(getpid())")
         }
         return directory
