@@ -107,34 +107,9 @@ public final class Puller {
 
     /// Up to `concurrency` threads, each with its own connection, take layers off one queue.
     private func fetchLayers(_ indices: [Int], manifest: OCIManifest, diffIDs: [String], chains: [String], client: RegistryClient) throws {
-        guard !indices.isEmpty else { return }
-        let queue = Mutex()
-        var next = 0
-        var failure: Error?
-        let work = {
-            let connection: RegistryClient
-            do { connection = try client.sibling() } catch {
-                queue.withLock { failure = failure ?? error }
-                return
-            }
-            while true {
-                let index: Int? = queue.withLock {
-                    guard failure == nil, next < indices.count else { return nil }
-                    defer { next += 1 }
-                    return indices[next]
-                }
-                guard let index else { return }
-                do {
-                    try self.fetchLayer(manifest.layers[index], diffID: diffIDs[index], chain: chains[index], connection)
-                } catch {
-                    queue.withLock { failure = failure ?? error }
-                    return
-                }
-            }
+        try onConnections(indices, concurrency: concurrency, client) { connection, index in
+            try self.fetchLayer(manifest.layers[index], diffID: diffIDs[index], chain: chains[index], connection)
         }
-        let threads = try (0..<min(concurrency, indices.count)).map { _ in try JoinableThread(work) }
-        threads.forEach { $0.join() }
-        if let failure { throw failure }
     }
 
     /// One layer, retried from the start when the registry fails mid-way.
@@ -201,4 +176,37 @@ public final class Puller {
         if let transferError = transferError as? RegistryError { throw transferError }
         if let unpackError { throw unpackError }
     }
+}
+
+/// Runs `body` for each item on up to `concurrency` threads, each with a connection of its own
+/// (a sibling of `client`, sharing what it learned), taking items off one queue; the first
+/// failure stops the others from taking more and is rethrown. Pull and push share it.
+func onConnections<Item>(_ items: [Item], concurrency: Int, _ client: RegistryClient,
+                         _ body: @escaping (RegistryClient, Item) throws -> Void) throws {
+    guard !items.isEmpty else { return }
+    let queue = Mutex()
+    var next = 0
+    var failure: Error?
+    let work = {
+        let connection: RegistryClient
+        do { connection = try client.sibling() } catch {
+            queue.withLock { failure = failure ?? error }
+            return
+        }
+        while true {
+            let item: Item? = queue.withLock {
+                guard failure == nil, next < items.count else { return nil }
+                defer { next += 1 }
+                return items[next]
+            }
+            guard let item else { return }
+            do { try body(connection, item) } catch {
+                queue.withLock { failure = failure ?? error }
+                return
+            }
+        }
+    }
+    let threads = try (0..<max(1, min(concurrency, items.count))).map { _ in try JoinableThread(work) }
+    threads.forEach { $0.join() }
+    if let failure { throw failure }
 }
