@@ -100,7 +100,16 @@ public struct BridgeNetwork {
                 try Self.checkPortsFree(ports)
                 let namespace = try FileDescriptor.open(namespacePath, O_RDONLY)
                 defer { namespace.close() }
-                try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: Self.mac(for: address))
+                do {
+                    try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: Self.mac(for: address))
+                } catch let error as NetlinkError where error.errno == EEXIST {
+                    // The name carries this container's id: the link is its own previous run's,
+                    // which the kernel has not torn down yet (a restart right after a stop, on a
+                    // busy host). Delete it (an RCU grace period, only on this path) and retry.
+                    DebugLog.log("network: \(hostInterface) is left from this container's previous run; deleting it")
+                    _ = try? host.deleteLink(named: hostInterface)
+                    try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: Self.mac(for: address))
+                }
             } catch {
                 portRegistry.release(ports, of: containerID)
                 ipam.release(address, from: containerID)

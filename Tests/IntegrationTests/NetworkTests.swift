@@ -152,6 +152,24 @@ import Testing
         })
     }
 
+    /// A container started again before the kernel has torn down its previous run's host-side
+    /// veth (restart right after stop, on a busy host): the leftover, which carries the
+    /// container's own id in its name, is replaced instead of failing the start with EEXIST.
+    @Test func aStartReplacesItsOwnPreviousVeth() throws {
+        let name = "veth-again-\(getpid())"
+        let id = detach(name, ["busybox", "sleep", "1000"])
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        #expect(Harness.run(["stop", "-t", "1", name]).status == 0)
+        let leftover = "sw" + id.prefix(12), peer = "swpeer\(getpid() % 100000)"
+        #expect(Harness.eventually { hostLinks(id).isEmpty })
+        try #require(Harness.shell("ip link add \(leftover) type veth peer name \(peer)").status == 0)
+        defer { _ = Harness.shell("ip link del \(leftover) 2>/dev/null; ip link del \(peer) 2>/dev/null") }
+        let started = Harness.run(["start", name])
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(Harness.inspect(name, "State")["Running"] as? Bool == true)
+        #expect(Harness.shell("ip link show \(peer)").status != 0, "the stale pair was not deleted")
+    }
+
     /// Issue #14.12: what a `run` killed in its first milliseconds leaves in the host-wide
     /// address book — an address for a container that never came to be, a writer's temporary
     /// file — is freed by the next container's allocation.
