@@ -77,7 +77,7 @@ extension Engine {
         for step in steps {
             var size: UInt64? = 0
             if step.emptyLayer != true, layerIndex < chains.count {
-                size = images.layerSize(chain: chains[layerIndex])
+                size = images.layerInfo(chain: chains[layerIndex])?.size ?? 0
                 layerIndex += 1
             }
             entries.append(ImageHistoryEntry(id: "<missing>", created: step.created ?? "", createdBy: step.createdBy ?? "", size: size, comment: step.comment ?? ""))

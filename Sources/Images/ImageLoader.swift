@@ -148,7 +148,7 @@ extension ImageStore {
     private func store(_ image: ArchivedImage, scratch: String, source: String) throws -> ImageRecord {
         let diffIDs = try ImageStore.diffIDs(ofConfig: image.config, layerCount: image.layers.count, source: source)
         let chains = Digest.chainIDs(diffIDs)
-        for (index, layer) in image.layers.enumerated() where !hasLayer(chain: chains[index]) {
+        for (index, layer) in image.layers.enumerated() where !hasKeptLayer(chain: chains[index]) {
             let input = try FileDescriptor.open(layer.path, O_RDONLY)
             defer { input.close() }
             try storeLayer(FileByteStream(input), digest: layer.digest, diffID: diffIDs[index], chain: chains[index])
@@ -172,19 +172,17 @@ extension ImageStore {
         return diffIDs
     }
 
-    public func hasLayer(chain: String) -> Bool { Files.isDirectory(layerPath(chain: chain)) }
-
     /// Records an image whose layers are all stored: the config blob, the record, the tags.
     /// The image id is the config's digest.
     @discardableResult
     public func storeImage(config bytes: [UInt8], tags: [ImageReference], repoDigest: String?, source: String) throws -> ImageRecord {
         try prepareForWrite()
         let config = try JSON.decode(OCIImageConfig.self, from: bytes)
-        let chains = Digest.chainIDs(config.rootfs.diffIDs)
-        guard chains.allSatisfy(hasLayer(chain:)) else { throw ImageError.loadFailed(source: source, reason: "a layer is missing from the store") }
         let id = Digest.sha256(bytes)
-        var record = ImageRecord(id: id, created: config.created ?? Clock.rfc3339(), size: chains.reduce(0) { $0 + (layerInfo(chain: $1)?.size ?? 0) },
-                                 source: source, config: config.runConfig, layers: config.rootfs.diffIDs)
+        var record = ImageRecord(id: id, created: config.created ?? Clock.rfc3339(), size: 0, source: source, config: config.runConfig,
+                                 layers: config.rootfs.diffIDs)
+        guard isComplete(record) else { throw ImageError.loadFailed(source: source, reason: "a layer is missing from the store") }
+        record.size = record.chainIDs.reduce(0) { $0 + (layerInfo(chain: $1)?.size ?? 0) }
         let held = try lock()
         defer { held.unlock() }
         if let existing = try? readRecord(configsDir + "/" + record.hex + ".json") { record.repoDigests = existing.repoDigests }
@@ -209,7 +207,7 @@ extension ImageStore {
         try prepareForWrite()
         // A layer stored with its record is done; one stored before records (and blobs) were
         // kept is unpacked again for its blob, and keeps its directory.
-        if let chain, let info = layerInfo(chain: chain), info.blob != nil { return info }
+        if let chain, hasKeptLayer(chain: chain), let info = layerInfo(chain: chain) { return info }
         let target = newScratchPath("layer") + "-" + (chain ?? "sha256:new").dropFirst(7)
         try check(mkdir(target, 0o755), "mkdir", target)
         defer { try? Files.removeTree(target) }
@@ -250,7 +248,7 @@ extension ImageStore {
         try Files.writeAtomically(layerInfoPath(chain: chain), try JSON.encode(info), mode: 0o600)
         // An older layer's directory stays (containers may be running on it); ours goes.
         if existing == nil { try check(rename(target, layerPath(chain: chain)), "rename", "\(target) -> \(layerPath(chain: chain))") }
-        _ = symlink("../layers/" + chain.dropFirst(7), linksDir + "/" + linkName(chain: chain))
+        makeLink(chain: chain)
         return info
     }
 }

@@ -136,11 +136,23 @@ public final class ImageStore {
             let link = linksDir + "/" + linkName(chain: chain)
             if !Files.exists(link) {
                 try? Files.makeDirectories(linksDir, mode: 0o700)
-                _ = symlink("../layers/" + chain.dropFirst("sha256:".count), link)
+                makeLink(chain: chain)
             }
             return link
         }
     }
+
+    /// `l/<16 hex>` → `../layers/<chain hex>` (an existing link is left as it is).
+    func makeLink(chain: String) {
+        _ = symlink("../layers/" + chain.dropFirst("sha256:".count), linksDir + "/" + linkName(chain: chain))
+    }
+
+    /// The layer is unpacked (containers can stack it).
+    public func hasLayer(chain: String) -> Bool { Files.isDirectory(layerPath(chain: chain)) }
+
+    /// The layer is unpacked *and* its blob and record are kept (push and save can send it): a
+    /// layer stored before blobs were kept is fetched or unpacked again for its blob.
+    public func hasKeptLayer(chain: String) -> Bool { layerInfo(chain: chain)?.blob != nil }
 
     /// The image's layer directories, top first (what reads an image's files without
     /// mounting it goes through, e.g. /etc/passwd for `-u`).
@@ -317,11 +329,9 @@ public final class ImageStore {
         try Files.writeAtomically(configsDir + "/" + record.hex + ".json", try JSON.encode(current, format: .document))
     }
 
-    public func layerSize(chain: String) -> UInt64 { layerInfo(chain: chain)?.size ?? 0 }
-
     /// Every layer of the image is in the store.
     func isComplete(_ record: ImageRecord) -> Bool {
-        record.chainIDs.allSatisfy { Files.isDirectory(layerPath(chain: $0)) }
+        record.chainIDs.allSatisfy(hasLayer(chain:))
     }
 
     /// Resolves `name[:tag]`, a full id (`sha256:…`) or a unique id prefix.
@@ -377,7 +387,7 @@ public final class ImageStore {
             let stillUsedBlobs = Set(stillUsed.compactMap { layerInfo(chain: $0)?.blob })
             for chain in record.chainIDs.reversed() where !stillUsed.contains(chain) {
                 let info = layerInfo(chain: chain)
-                let doomed = "\(tmpDir)/remove-\(getpid())-\(ProcessInfoLinux.startTime(of: getpid()) ?? 0)-\(chain.dropFirst(7))"
+                let doomed = newScratchPath("remove") + "-" + chain.dropFirst(7)
                 guard rename(layerPath(chain: chain), doomed) == 0 else { continue }
                 unlink(linksDir + "/" + linkName(chain: chain))
                 if let blob = info?.blob, !stillUsedBlobs.contains(blob) { unlink(blobsDir + "/" + blob.dropFirst(7)) }

@@ -61,7 +61,7 @@ public final class Puller {
         let existed = (try? store.resolve(imageID)) != nil
         var missing: [Int] = []
         for (index, layer) in manifest.layers.enumerated() {
-            if store.hasLayer(chain: chains[index]) {
+            if store.hasKeptLayer(chain: chains[index]) {
                 layerState(layer.digest, "Already exists")
             } else if !missing.contains(where: { chains[$0] == chains[index] }) {
                 missing.append(index)

@@ -243,4 +243,20 @@ extension TarBuilder {
         #expect(try store.ociManifest(of: record).layers.count == 1, "the layer has its blob now")
         #expect(Files.exists(root + "/layers/\(hex)/marker"), "the old directory was kept")
     }
+
+    /// The same for a load: a layer with a directory but no blob is not taken as kept.
+    @Test func loadingGivesAnOldLayerItsBlob() throws {
+        let dir = TemporaryDirectory()
+        let root = dir.path + "/images"
+        let loader = ImageLoaderTests()
+        let base = loader.base
+        let hex = String(base.diffID.dropFirst(7))
+        try Files.makeDirectories(root + "/layers/\(hex)")
+        try Files.writeAtomically(root + "/layers/\(hex)/marker", "the old directory")
+        let store = ImageStore(root: root)
+        #expect(store.hasLayer(chain: base.diffID) && !store.hasKeptLayer(chain: base.diffID))
+        _ = try loader.load(store, loader.dockerArchive([base], config: loader.config([base]), tags: ["again:1"]), in: dir)
+        #expect(store.hasKeptLayer(chain: base.diffID))
+        #expect(Files.exists(root + "/layers/\(hex)/marker"), "the old directory was kept")
+    }
 }
