@@ -242,7 +242,7 @@ enum Commands {
         guard args.positionals.count <= 1 else { throw UsageError("\"logout\" accepts at most 1 argument: SERVER") }
         let server = args.positionals.first ?? ""
         let removed = try context.engine.logout(server)
-        out(removed ? "Removing login credentials for \(Engine.displayDomain(server))\n" : "Not logged in to \(Engine.displayDomain(server))\n")
+        out(removed ? "Removing login credentials for \(Engine.registryDomain(server))\n" : "Not logged in to \(Engine.registryDomain(server))\n")
         return 0
     }
 
@@ -255,7 +255,7 @@ enum Commands {
         let aliases = ["ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect", "pull": "pull", "push": "push",
                        "tag": "tag", "history": "history", "save": "save", "load": "load", "import": "import"]
         if sub != "prune" {
-            guard let name = aliases[sub], let command = Commands.all.first(where: { $0.name == name }) ?? LifecycleCommands.all.first(where: { $0.name == name }) else {
+            guard let name = aliases[sub], let command = Commands.all.first(where: { $0.name == name }) else {
                 throw UsageError("'image \(Printable.escaped(sub))' is not a swiftainer command")
             }
             let parsed = try parseArguments(Array(args.positionals.dropFirst()), options: command.options,

@@ -16,7 +16,8 @@ public enum EngineError: Error, CustomStringConvertible {
     case containerRunning(String)
     case notRunning(String)
     case invalidOption(String)
-    case pullFailed(reference: String, reason: String, verb: String = "pull")
+    /// A pull or push that failed: the verb, the reference, the registry's or the store's words.
+    case registryFailed(verb: String, reference: String, reason: String)
 
     public var description: String {
         switch self {
@@ -30,7 +31,7 @@ public enum EngineError: Error, CustomStringConvertible {
         case .containerRunning(let name): return "container \(name) is running: stop it first or use rm -f"
         case .notRunning(let name): return "container \(name) is not running"
         case .invalidOption(let message): return message
-        case .pullFailed(let reference, let reason, let verb): return "\(verb) \(reference): \(reason)"
+        case .registryFailed(let verb, let reference, let reason): return "\(verb) \(reference): \(reason)"
         }
     }
 }

@@ -40,7 +40,7 @@ extension Engine {
         do {
             return try withBrokenPipesIgnored { try puller.pull() }
         } catch {
-            throw EngineError.pullFailed(reference: reference.description, reason: "\(error)")
+            throw EngineError.registryFailed(verb: "pull", reference: reference.description, reason: "\(error)")
         }
     }
 
@@ -50,8 +50,7 @@ extension Engine {
         // Not a name a registry could have (an id prefix, a malformed name): the local error.
         guard policy != .never, (try? RegistryReference(parsing: text)) != nil else { return try images.resolve(text) }
         if policy == .missing { fputs("Unable to find image '\(Printable.escaped(text))' locally\n", stderr) }
-        let record = try pull(text) { fputs($0 + "\n", stderr) }
-        return record
+        return try pull(text) { fputs($0 + "\n", stderr) }
     }
 
     /// A name as typed, or as Docker normalizes it (docker.io/library/alpine is alpine).
@@ -85,7 +84,7 @@ extension Engine {
             try? images.addRepoDigest("\(reference.localName)@\(digest)", to: image)
             return digest
         } catch {
-            throw EngineError.pullFailed(reference: reference.description, reason: "\(error)", verb: "push")
+            throw EngineError.registryFailed(verb: "push", reference: reference.description, reason: "\(error)")
         }
     }
 
@@ -107,16 +106,12 @@ extension Engine {
     }
 
     /// "https://host:port/", "host:port" or nothing (Docker Hub) as the registry's domain.
-    static func registryDomain(_ server: String?) -> String {
+    public static func registryDomain(_ server: String?) -> String {
         guard var text = server, !text.isEmpty else { return "docker.io" }
         for scheme in ["https://", "http://"] where text.hasPrefix(scheme) { text.removeFirst(scheme.count) }
         text = String(text.prefix { $0 != "/" })
         return ["index.docker.io", "registry-1.docker.io"].contains(text) ? "docker.io" : text
     }
-}
-
-extension Engine {
-    public static func displayDomain(_ server: String) -> String { registryDomain(server) }
 }
 
 extension Engine {

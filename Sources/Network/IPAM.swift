@@ -38,12 +38,9 @@ public struct IPAM {
         let lock = try FileLock(path: directory + "/.lock")
         defer { lock.unlock() }
         reclaim(keeping: containerID, exists: exists)
+        // reclaim has freed every address whose holder is gone: one still held is taken.
         func take(_ address: IPv4Address) throws -> Bool {
-            if let holder = owner(of: address) {
-                guard holder != containerID else { return true }
-                if exists(holder) { return false }
-                unlink(path(address)) // its container is gone: a crash left it behind
-            }
+            if let holder = owner(of: address) { return holder == containerID }
             // Under the lock, in /run: a plain exclusive create is enough (a crash that leaves
             // the file empty leaves an address whose owner is nobody, taken back next time).
             let fd = try FileDescriptor.open(path(address), O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
