@@ -15,11 +15,9 @@ public enum RegistryLogin {
         let reference = try RegistryReference(parsing: domain + "/login-check")
         let client = try RegistryClient(reference, insecureRegistries: insecureRegistries, certificatesDirectories: certificatesDirectories,
                                         credentials: (user, password))
-        let errorBody = BodyCollector(limit: 65536, what: "an error", truncates: true)
-        let response = try client.send("GET", "/", restart: errorBody.reset, sink: errorBody.append)
+        let (response, refusal) = try client.request("GET", "/")
         guard response.status == 200 else {
-            throw RegistryError(response.status == 401 ? "unauthorized: incorrect username or password"
-                                                       : "\(domain): \(RegistryClient.describe(status: response.status, body: errorBody.bytes))")
+            throw RegistryError(response.status == 401 ? "unauthorized: incorrect username or password" : "\(domain): \(refusal)")
         }
     }
 

@@ -38,12 +38,8 @@ public final class Pusher {
             let existed = try self.upload(path: layer.path, digest: layer.descriptor.digest, connection)
             reportLock.withLock { self.report("\(String(layer.descriptor.digest.dropFirst(7).prefix(12))): \(existed ? "Layer already exists" : "Pushed")") }
         }
-        let errorBody = BodyCollector(limit: 65536, what: "an error", truncates: true)
-        let response = try client.send("PUT", "/manifests/\(tag)", headers: ["Content-Type: \(OCIMediaType.manifest)"], body: bytes,
-                                       restart: errorBody.reset, sink: errorBody.append)
-        guard response.status == 201 || response.status == 200 else {
-            throw RegistryError("manifest: \(RegistryClient.describe(status: response.status, body: errorBody.bytes))")
-        }
+        let (response, refusal) = try client.request("PUT", "/manifests/\(tag)", headers: ["Content-Type: \(OCIMediaType.manifest)"], body: bytes)
+        guard response.status == 201 || response.status == 200 else { throw RegistryError("manifest: \(refusal)") }
         let digest = Digest.sha256(bytes)
         report("\(tag): digest: \(digest) size: \(bytes.count)")
         return digest
@@ -62,13 +58,9 @@ public final class Pusher {
         defer { file.close() }
         var info = stat()
         try check(fstat(file.raw, &info), "fstat", path)
-        let errorBody = BodyCollector(limit: 65536, what: "an error", truncates: true)
-        let done = try client.send("PUT", url + (url.contains("?") ? "&" : "?") + "digest=" + RegistryClient.percentEncoded(digest),
-                                   headers: ["Content-Type: application/octet-stream"], upload: (file.raw, Int64(info.st_size)),
-                                   restart: errorBody.reset, sink: errorBody.append)
-        guard done.status == 201 else {
-            throw RegistryError("blob \(digest): \(RegistryClient.describe(status: done.status, body: errorBody.bytes))")
-        }
+        let (done, refusal) = try client.request("PUT", url + (url.contains("?") ? "&" : "?") + "digest=" + RegistryClient.percentEncoded(digest),
+                                                 headers: ["Content-Type: application/octet-stream"], upload: (file.raw, Int64(info.st_size)))
+        guard done.status == 201 else { throw RegistryError("blob \(digest): \(refusal)") }
         return false
     }
 }

@@ -113,6 +113,15 @@ public final class RegistryClient {
         return response
     }
 
+    /// A request whose answer matters by its status and headers: the body is kept only to
+    /// give the registry's own words (`describe`) when the status is not the one hoped for.
+    func request(_ method: String, _ path: String, headers: [String] = [], body: [UInt8]? = nil,
+                 upload: (fd: Int32, length: Int64)? = nil) throws -> (response: HTTPResponse, refusal: String) {
+        let collected = BodyCollector(limit: 65536, what: "an error response", truncates: true)
+        let response = try send(method, path, headers: headers, body: body, upload: upload, restart: collected.reset, sink: collected.append)
+        return (response, Self.describe(status: response.status, body: collected.bytes))
+    }
+
     /// `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` → a token from the realm
     /// (with the stored credentials, if any); `Basic` → the credentials themselves.
     func authenticate(_ challenge: String) throws {
