@@ -59,14 +59,19 @@ extension ImageStore {
         defer { input.close() }
         var stream = DecompressingStream(FileByteStream(input))
         defer { stream.close() }
+        try pump(&stream, into: sink)
+        return ("sha256:" + stream.digestHex, stream.decompressedBytes)
+    }
+
+    /// Every byte of `source`, chunk by chunk, into `sink`.
+    private func pump<S: ByteStream>(_ source: inout S, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
         defer { buffer.deallocate() }
         while true {
-            let n = try stream.read(into: buffer)
+            let n = try source.read(into: buffer)
             if n == 0 { break }
             try sink(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
         }
-        return ("sha256:" + stream.digestHex, stream.decompressedBytes)
     }
 
     /// An image as an OCI manifest over what the store keeps: its config (made for an
@@ -108,12 +113,8 @@ extension ImageStore {
                 var info = stat()
                 try check(fstat(input.raw, &info), "fstat", layer.path)
                 try tar.file("blobs/sha256/" + layer.descriptor.digest.dropFirst(7), size: UInt64(info.st_size)) { emit in
-                    var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-                    while true {
-                        let n = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
-                        if n == 0 { break }
-                        try buffer.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-                    }
+                    var blob = FileByteStream(input)
+                    try pump(&blob, into: emit)
                 }
             }
             try blob(config.digest, config.bytes)
