@@ -26,6 +26,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SPAWN_STACK_SIZE (256 * 1024)
@@ -129,6 +130,54 @@ pid_t sw_spawn(const struct sw_spawn_request *req) {
 
 int sw_pivot_root(const char *new_root, const char *put_old) {
     return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int sw_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
+#ifdef SYS_openat2
+    struct { uint64_t flags, mode, resolve; } how = { (uint64_t)(unsigned int)flags, mode, resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int sw_open_tree(int dirfd, const char *path, unsigned int flags) {
+#ifdef SYS_open_tree
+    /* AT_EMPTY_PATH lets an fd name the tree; O_CLOEXEC as every fd of ours. */
+    return (int)syscall(SYS_open_tree, dirfd, path, flags | AT_EMPTY_PATH | O_CLOEXEC);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int sw_move_mount(int from_fd, int to_fd) {
+#ifdef SYS_move_mount
+    /* MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH: both ends named by fd alone. */
+    return (int)syscall(SYS_move_mount, from_fd, "", to_fd, "", 0x00000004 | 0x00000040);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int sw_mount_setattr(int fd, int recursive, uint64_t attr_set, uint64_t attr_clr, uint64_t propagation) {
+#ifdef SYS_mount_setattr
+    struct { uint64_t attr_set, attr_clr, propagation, userns_fd; } attr = { attr_set, attr_clr, propagation, 0 };
+    unsigned int flags = AT_EMPTY_PATH | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0);
+    return (int)syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof attr);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+uint64_t sw_mount_id(int fd) {
+    struct statx info;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, 0x00001000U /* STATX_MNT_ID */, &info) != 0) return 0;
+    if (!(info.stx_mask & 0x00001000U)) return 0;
+    return info.stx_mnt_id;
 }
 
 int sw_setns(int fd, int nstype) { return setns(fd, nstype); }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LinuxKit
 import OCI
 import Runtime
@@ -39,8 +42,8 @@ public struct UserDatabase {
     public init(layers: [String]) {
         func read(_ path: String) -> String {
             for layer in layers {
-                guard let resolved = try? scopedPath(root: layer, path), Files.exists(resolved) else { continue }
-                return (try? Files.readString(resolved)) ?? ""
+                guard let file = try? RootedDirectory(path: layer).open(path, flags: O_RDONLY) else { continue }
+                return String(decoding: (try? file.readAll()) ?? [], as: UTF8.self)
             }
             return ""
         }

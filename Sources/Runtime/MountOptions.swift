@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// OCI/fstab mount options split into mount(2) flags, propagation flags and the data string.
 public struct MountOptions: Equatable {
@@ -29,6 +30,27 @@ public struct MountOptions: Equatable {
     }
 
     public var dataString: String? { data.isEmpty ? nil : data.joined(separator: ",") }
+
+    /// The flags as mount_setattr(2) attributes: what to set and what to clear on a bind
+    /// mount. Only the per-mount flags have attributes; an atime option replaces the atime mode.
+    public var mountAttributes: (set: UInt64, clear: UInt64) {
+        var set: UInt64 = 0
+        var clear: UInt64 = 0
+        let perMount: [(UInt, Int32)] = [(UInt(MS_RDONLY), SW_MOUNT_ATTR_RDONLY), (UInt(MS_NOSUID), SW_MOUNT_ATTR_NOSUID),
+                                         (UInt(MS_NODEV), SW_MOUNT_ATTR_NODEV), (UInt(MS_NOEXEC), SW_MOUNT_ATTR_NOEXEC),
+                                         (UInt(MS_NODIRATIME), SW_MOUNT_ATTR_NODIRATIME)]
+        for (flag, attribute) in perMount {
+            if flags & flag != 0 { set |= UInt64(attribute) }
+            if clearedFlags & flag != 0 { clear |= UInt64(attribute) }
+        }
+        let atime: [(UInt, Int32)] = [(UInt(MS_NOATIME), SW_MOUNT_ATTR_NOATIME), (UInt(MS_STRICTATIME), SW_MOUNT_ATTR_STRICTATIME),
+                                      (UInt(MS_RELATIME), SW_MOUNT_ATTR_RELATIME)]
+        if let (_, mode) = atime.first(where: { flags & $0.0 != 0 }) {
+            set |= UInt64(mode)
+            clear |= UInt64(SW_MOUNT_ATTR__ATIME)
+        }
+        return (set, clear)
+    }
 
     public static let flagOptions: [String: (UInt, Bool)] = [
         "ro": (UInt(MS_RDONLY), false), "rw": (UInt(MS_RDONLY), true),

@@ -9,9 +9,22 @@ import OCI
 /// Runs in the init (after the re-exec), so ordinary Swift is fine here. Because every mount
 /// happens inside the container's own mount namespace, none of them can outlive the container
 /// on the host, whatever happens to swiftainer.
+///
+/// Every destination inside the rootfs is resolved once, by fd, inside the root
+/// (`RootedDirectory`), and mounted on that fd; bind mounts are cloned detached, given their
+/// attributes, and moved into place (open_tree, mount_setattr, move_mount), so nothing is
+/// looked up twice by a path a container process could change in between. The privileged
+/// calls go through `Syscalls`, so all of this runs in unit tests against a recording fake.
 struct RootfsSetup {
     let config: InitConfig
+    let kernel: any Syscalls
     let log: (String) -> Void
+
+    init(config: InitConfig, kernel: any Syscalls = LinuxSyscalls(), log: @escaping (String) -> Void) {
+        self.config = config
+        self.kernel = kernel
+        self.log = log
+    }
 
     var spec: Spec { config.spec }
     var rootfs: String { config.rootfs }
@@ -19,24 +32,28 @@ struct RootfsSetup {
     func run() throws {
         try stage("make mounts private") { try makeRootPrivate() }
         try stage("mount the root filesystem") { try mountRoot() }
+        // Opened after the root mount, so it is the container's root, not what lies below it.
+        let root = try RootedDirectory(path: rootfs)
         for mount in spec.mounts ?? [] {
-            try stage("mount \(mount.destination)") { try perform(mount) }
+            try stage("mount \(mount.destination)") { try perform(mount, in: root) }
         }
-        try stage("create devices") { try createDevices() }
+        try stage("create devices") { try createDevices(in: root) }
         try stage(config.noPivot ? "chroot" : "pivot_root") { try switchRoot() }
         // Before /proc/sys turns read-only; net.* keys apply to the container's own network.
         for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
-            try stage("sysctl \(key)=\(value)") { try Sysctl.write(key, value) }
+            try stage("sysctl \(key)=\(value)") { try kernel.writeSysctl(key, value) }
         }
+        // From here on the process's own root is the container's: "/" is what to resolve in.
+        let containerRoot = try RootedDirectory(path: "/")
         for path in spec.linux?.maskedPaths ?? [] {
-            try stage("mask \(path)") { try mask(path) }
+            try stage("mask \(path)") { try mask(path, in: containerRoot) }
         }
         for path in spec.linux?.readonlyPaths ?? [] {
-            try stage("make \(path) read-only") { try makeReadOnly(path) }
+            try stage("make \(path) read-only") { try makeReadOnly(path, in: containerRoot) }
         }
         if spec.root?.readonly == true {
             try stage("make / read-only") {
-                try Mounts.mount(source: "", target: "/", type: "", flags: UInt(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC))
+                try kernel.mount(source: "", path: "/", type: "", flags: UInt(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC), data: nil)
             }
         }
     }
@@ -55,7 +72,7 @@ struct RootfsSetup {
             }
             flags = value
         }
-        try Mounts.setPropagation("/", flags)
+        try kernel.mount(source: "", path: "/", type: "", flags: flags, data: nil)
     }
 
     private func mountRoot() throws {
@@ -68,62 +85,85 @@ struct RootfsSetup {
             let lowers = lower.split(separator: ":").map(String.init)
             let parent = lowers.first.map(Files.dirname(of:))
             if let parent, lowers.count > 1, lowers.allSatisfy({ Files.dirname(of: $0) == parent }) {
-                let previous = try FileDescriptor.open(".", O_RDONLY | O_DIRECTORY)
-                defer {
-                    _ = fchdir(previous.raw)
-                    previous.close()
-                }
-                try check(chdir(parent), "chdir", parent)
+                let previous = try FileDescriptor.open(".", O_PATH | O_DIRECTORY)
+                defer { try? kernel.changeDirectory(previous) }
+                try kernel.changeDirectory(parent)
                 let names = lowers.map { String($0.dropFirst(parent.count + 1)) }.joined(separator: ":")
-                try Mounts.mount(source: "overlay", target: rootfs, type: "overlay", flags: 0,
+                try kernel.mount(source: "overlay", path: rootfs, type: "overlay", flags: 0,
                                  data: "lowerdir=\(names),upperdir=\(upper),workdir=\(work)")
             } else {
-                try Mounts.mount(source: "overlay", target: rootfs, type: "overlay", flags: 0,
+                try kernel.mount(source: "overlay", path: rootfs, type: "overlay", flags: 0,
                                  data: "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)")
             }
         } else {
             // pivot_root needs the new root to be a mount point.
-            try Mounts.bind(rootfs, rootfs)
+            try kernel.mount(source: rootfs, path: rootfs, type: "", flags: UInt(MS_BIND | MS_REC), data: nil)
         }
         // The root mount itself must not be shared for pivot_root(2).
-        try Mounts.setPropagation(rootfs, UInt(MS_PRIVATE))
+        try kernel.mount(source: "", path: rootfs, type: "", flags: UInt(MS_PRIVATE), data: nil)
     }
 
-    private func perform(_ mount: OCI.Mount) throws {
+    private func perform(_ mount: OCI.Mount, in root: RootedDirectory) throws {
         guard mount.destination.hasPrefix("/") else {
             throw RuntimeError("mount destination '\(mount.destination)' is not absolute")
         }
-        let target = try scopedPath(root: rootfs, mount.destination)
         let options = MountOptions(mount.options ?? [])
         let type = mount.type ?? (options.isBind ? "bind" : "")
 
         if options.isBind || type == "bind" {
             var source = mount.source ?? ""
             if !source.hasPrefix("/") { source = config.bundle + "/" + source }
-            try createMountPoint(target, like: source)
-            try Mounts.bind(source, target, recursive: options.isRecursive,
-                            readOnly: options.flags & UInt(MS_RDONLY) != 0,
-                            extraFlags: options.flags & ~UInt(MS_RDONLY))
-        } else {
-            try Files.makeDirectories(target)
-            var flags = options.flags
-            var data = options.dataString
-            if type == "sysfs" && !ownsNetworkNamespace {
-                // sysfs can only be mounted by the owner of the network namespace: share the host's, read-only.
-                try Mounts.bind("/sys", target, recursive: true, readOnly: true)
-                return
-            }
-            if type == "cgroup" || type == "cgroup2" {
-                try mountCgroup(target, options: options)
-                return
-            }
-            if type == "devpts", data?.contains("newinstance") == false { data = "newinstance," + (data ?? "") }
-            flags &= ~UInt(MS_REMOUNT)
-            try Mounts.mount(source: mount.source ?? type, target: target, type: type, flags: flags, data: data)
+            let target = Files.isDirectory(source) ? try root.makeDirectories(mount.destination) : try root.makeFile(mount.destination)
+            try bind(sourcePath: source, onto: target, options: options)
+            return
         }
+        let target = try root.makeDirectories(mount.destination)
+        if type == "sysfs" && !ownsNetworkNamespace {
+            // sysfs can only be mounted by the owner of the network namespace: share the host's, read-only.
+            try bind(sourcePath: "/sys", onto: target, options: MountOptions(["rbind", "ro"]))
+            return
+        }
+        if type == "cgroup" || type == "cgroup2" {
+            try mountCgroup(onto: target, options: options)
+            return
+        }
+        var data = options.dataString
+        if type == "devpts", data?.contains("newinstance") == false { data = "newinstance," + (data ?? "") }
+        try kernel.mount(source: mount.source ?? type, onto: target, type: type, flags: options.flags & ~UInt(MS_REMOUNT), data: data)
+        if !options.propagation.isEmpty {
+            // The new filesystem's mount, not the directory below it that `target` still names.
+            let mounted = try mountCovering(target, at: mount.destination, in: root)
+            for propagation in options.propagation {
+                try kernel.mount(source: "", onto: mounted, type: "", flags: propagation, data: nil)
+            }
+        }
+    }
+
+    /// A bind mount: the source tree cloned detached, its attributes set, moved onto `target`,
+    /// then its propagation set — all on the clone's fd, which names the new mount throughout.
+    private func bind(source: FileDescriptor? = nil, sourcePath: String, onto target: FileDescriptor, options: MountOptions) throws {
+        let tree = try kernel.cloneMount(source, sourcePath: sourcePath, recursive: options.isRecursive)
+        let (set, clear) = options.mountAttributes
+        if set != 0 || clear != 0 {
+            try kernel.setMountAttributes(tree, recursive: options.isRecursive, set: set, clear: clear, propagation: 0)
+        }
+        try kernel.moveMount(tree, onto: target)
         for propagation in options.propagation {
-            try Mounts.setPropagation(target, propagation)
+            try kernel.setMountAttributes(tree, recursive: propagation & UInt(MS_REC) != 0, set: 0, clear: 0,
+                                          propagation: UInt64(propagation & ~UInt(MS_REC)))
         }
+    }
+
+    /// The mount just made on `target`: `destination` resolved again, accepted only if it is a
+    /// different mount from the one `target` is on (a swapped path would name another object).
+    private func mountCovering(_ target: FileDescriptor, at destination: String, in root: RootedDirectory) throws -> FileDescriptor {
+        let mounted = try root.open(destination)
+        let below = sw_mount_id(target.raw)
+        let above = sw_mount_id(mounted.raw)
+        guard below == 0 || above != below else {
+            throw RuntimeError("mount destination \(destination) changed while it was being mounted")
+        }
+        return mounted
     }
 
     private var ownsNetworkNamespace: Bool {
@@ -132,25 +172,12 @@ struct RootfsSetup {
 
     /// cgroup2 inside the container when the kernel allows it; otherwise the host's cgroup tree
     /// bound read-only (hybrid hosts, or no cgroup namespace).
-    private func mountCgroup(_ target: String, options: MountOptions) throws {
+    private func mountCgroup(onto target: FileDescriptor, options: MountOptions) throws {
         do {
-            try Mounts.mount(source: "cgroup2", target: target, type: "cgroup2",
-                             flags: options.flags | UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC))
+            try kernel.mount(source: "cgroup2", onto: target, type: "cgroup2",
+                             flags: options.flags | UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: nil)
         } catch {
-            try Mounts.bind("/sys/fs/cgroup", target, recursive: true, readOnly: true)
-        }
-    }
-
-    /// A bind mount's target must be the same kind as its source: a file for a file.
-    private func createMountPoint(_ target: String, like source: String) throws {
-        if Files.isDirectory(source) {
-            try Files.makeDirectories(target)
-        } else {
-            try Files.makeDirectories(Files.dirname(of: target))
-            if !Files.exists(target) {
-                let fd = try FileDescriptor.open(target, O_WRONLY | O_CREAT, mode: 0o644)
-                fd.close()
-            }
+            try bind(sourcePath: "/sys/fs/cgroup", onto: target, options: MountOptions(["rbind", "ro"]))
         }
     }
 
@@ -164,28 +191,23 @@ struct RootfsSetup {
         Device(type: "c", path: "/dev/tty", major: 5, minor: 0),
     ]
 
-    private func createDevices() throws {
-        let devTarget = try scopedPath(root: rootfs, "/dev")
+    private func createDevices(in root: RootedDirectory) throws {
         // Only a /dev the runtime mounted itself gets populated; a bind-mounted host /dev is left alone.
         let ownsDev = spec.mounts?.contains { $0.destination == "/dev" && $0.type == "tmpfs" } ?? false
         guard ownsDev else { return }
-        let oldMask = umask(0)
-        defer { umask(oldMask) }
         for device in Self.defaultDevices + (spec.linux?.devices ?? []) {
-            try createDevice(device)
+            try createDevice(device, in: root)
         }
+        let dev = try root.makeDirectories("/dev")
         let links = [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
                      ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")]
         for (target, name) in links {
-            let path = devTarget + "/" + name
-            unlink(path)
-            try check(symlink(target, path), "symlink", path)
+            unlinkat(dev.raw, name, 0)
+            try check(symlinkat(target, dev.raw, name), "symlinkat", "/dev/\(name)")
         }
     }
 
-    private func createDevice(_ device: OCI.Device) throws {
-        let path = try scopedPath(root: rootfs, device.path)
-        try Files.makeDirectories(Files.dirname(of: path))
+    private func createDevice(_ device: OCI.Device, in root: RootedDirectory) throws {
         let kind: mode_t
         switch device.type {
         case "c", "u": kind = S_IFCHR
@@ -193,46 +215,48 @@ struct RootfsSetup {
         case "p": kind = S_IFIFO
         default: throw RuntimeError("device \(device.path): unknown type '\(device.type)'")
         }
-        unlink(path)
-        let dev = sw_makedev(UInt32(device.major ?? 0), UInt32(device.minor ?? 0))
-        if mknod(path, kind | mode_t(device.fileMode ?? 0o666), dev) != 0 {
+        let (directory, name) = try root.parent(of: device.path)
+        unlinkat(directory.raw, name, 0)
+        let number = sw_makedev(UInt32(device.major ?? 0), UInt32(device.minor ?? 0))
+        do {
+            try kernel.makeNode(in: directory, name, mode: kind | mode_t(device.fileMode ?? 0o666), device: number,
+                                uid: device.uid ?? 0, gid: device.gid ?? 0)
+        } catch let error as SystemError where error.errno == EPERM && kind != S_IFIFO {
             // Without CAP_MKNOD (a user namespace), bind the host's node instead, as runc does.
-            guard errno == EPERM, kind != S_IFIFO else { throw SystemError.last("mknod", path) }
-            let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT, mode: 0o666)
-            fd.close()
-            try Mounts.bind(device.path, path, recursive: false)
-            return
+            let placeholder = try root.makeFile(device.path, mode: 0o666)
+            try bind(sourcePath: device.path, onto: placeholder, options: MountOptions(["bind"]))
         }
-        try check(chown(path, device.uid ?? 0, device.gid ?? 0), "chown", path)
     }
 
     private func switchRoot() throws {
-        try check(chdir(rootfs), "chdir", rootfs)
+        try kernel.changeDirectory(rootfs)
         if config.noPivot {
-            try Mounts.mount(source: rootfs, target: "/", type: "", flags: UInt(MS_MOVE))
-            try check(chroot("."), "chroot", rootfs)
+            try kernel.mount(source: rootfs, path: "/", type: "", flags: UInt(MS_MOVE), data: nil)
+            try kernel.changeRoot(".")
         } else {
             // pivot_root(".", "."): the old root ends up stacked under the new one; detach it.
-            try check(sw_pivot_root(".", "."), "pivot_root", rootfs)
-            try Mounts.unmount(".", flags: Int32(MNT_DETACH))
+            try kernel.pivotRoot(".", ".")
+            try kernel.unmount(".", flags: Int32(MNT_DETACH))
         }
-        try check(chdir("/"), "chdir", "/")
+        try kernel.changeDirectory("/")
     }
 
-    private func mask(_ path: String) throws {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return } // nothing to hide
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            try Mounts.mount(source: "tmpfs", target: path, type: "tmpfs", flags: UInt(MS_RDONLY), data: "size=0k")
+    private func mask(_ path: String, in root: RootedDirectory) throws {
+        let target: FileDescriptor
+        do { target = try root.open(path) } catch let error as SystemError where error.errno == ENOENT { return } // nothing to hide
+        var info = stat()
+        try check(fstat(target.raw, &info), "fstat", path)
+        if info.st_mode & S_IFMT == S_IFDIR {
+            try kernel.mount(source: "tmpfs", onto: target, type: "tmpfs", flags: UInt(MS_RDONLY), data: "size=0k")
         } else {
-            try Mounts.bind("/dev/null", path, recursive: false)
+            try bind(sourcePath: "/dev/null", onto: target, options: MountOptions(["bind"]))
         }
     }
 
-    private func makeReadOnly(_ path: String) throws {
-        guard Files.exists(path) else { return }
-        try Mounts.bind(path, path, recursive: true)
-        try Mounts.mount(source: "", target: path, type: "",
-                         flags: UInt(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+    /// The path bound onto itself, read-only (and nosuid, nodev, noexec), as runc does.
+    private func makeReadOnly(_ path: String, in root: RootedDirectory) throws {
+        let target: FileDescriptor
+        do { target = try root.open(path) } catch let error as SystemError where error.errno == ENOENT { return }
+        try bind(source: target, sourcePath: path, onto: target, options: MountOptions(["rbind", "ro", "nosuid", "nodev", "noexec"]))
     }
 }

@@ -54,6 +54,32 @@ struct sw_spawn_request {
 pid_t sw_spawn(const struct sw_spawn_request *req);
 
 int sw_pivot_root(const char *new_root, const char *put_old);
+/// openat2(2) (no glibc wrapper): `resolve` is RESOLVE_* bits. -1 with errno (ENOSYS before Linux 5.6).
+int sw_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+#define SW_RESOLVE_NO_XDEV 0x01
+#define SW_RESOLVE_NO_MAGICLINKS 0x02
+#define SW_RESOLVE_NO_SYMLINKS 0x04
+#define SW_RESOLVE_BENEATH 0x08
+#define SW_RESOLVE_IN_ROOT 0x10
+/// The mount API of Linux 5.2/5.12 (no glibc wrappers in Debian 12's headers that coexist with
+/// <sys/mount.h>): a mount made detached, its attributes set, then moved onto a target by fd.
+/// -1 with errno (ENOSYS on older kernels).
+int sw_open_tree(int dirfd, const char *path, unsigned int flags);
+int sw_move_mount(int from_fd, int to_fd);
+int sw_mount_setattr(int fd, int recursive, uint64_t attr_set, uint64_t attr_clr, uint64_t propagation);
+/// statx's mount id of an open file (STATX_MNT_ID), or 0 when the kernel does not report it.
+uint64_t sw_mount_id(int fd);
+#define SW_OPEN_TREE_CLONE 1
+#define SW_OPEN_TREE_RECURSIVE 0x8000
+#define SW_MOUNT_ATTR_RDONLY 0x1
+#define SW_MOUNT_ATTR_NOSUID 0x2
+#define SW_MOUNT_ATTR_NODEV 0x4
+#define SW_MOUNT_ATTR_NOEXEC 0x8
+#define SW_MOUNT_ATTR_RELATIME 0x0
+#define SW_MOUNT_ATTR_NOATIME 0x10
+#define SW_MOUNT_ATTR_STRICTATIME 0x20
+#define SW_MOUNT_ATTR__ATIME 0x70
+#define SW_MOUNT_ATTR_NODIRATIME 0x80
 int sw_setns(int fd, int nstype);
 int sw_unshare(int flags);
 int sw_close_range_from(unsigned int first);
