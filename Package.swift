@@ -53,7 +53,7 @@ let package = Package(
 
         // Helpers shared by the test targets (temporary directories, a seeded generator).
         .target(name: "TestSupport", dependencies: ["LinuxKit"], path: "Tests/TestSupport"),
-        .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
+        .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit", "TestSupport"]),
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit", "TestSupport"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "OCI", "LinuxKit", "TestSupport"]),
@@ -61,6 +61,8 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "LinuxKit"]),
         .testTarget(name: "CLITests", dependencies: ["CLI", "Engine"]),
+        // The runtime's mechanism as non-root: rootfs setup against a recording fake kernel.
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI", "LinuxKit", "CLinux", "TestSupport"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
         .testTarget(name: "NetworkTests", dependencies: ["Network", "Netlink", "TestSupport"]),
         // Root + real kernel. Depends on the executable so `swift test` builds it.

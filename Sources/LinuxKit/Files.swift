@@ -15,9 +15,12 @@ public enum Files {
     }
 
     /// A symlink's target (nil when `path` is not one, or cannot be read).
-    public static func readLink(_ path: String) -> String? {
+    public static func readLink(_ path: String) -> String? { readLink(at: AT_FDCWD, path) }
+
+    /// The same for `name` in the directory `directory` (readlinkat).
+    public static func readLink(at directory: Int32, _ name: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink(path, &buffer, Int(PATH_MAX))
+        let count = readlinkat(directory, name, &buffer, Int(PATH_MAX))
         guard count >= 0 else { return nil }
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }

@@ -17,24 +17,29 @@ public final class RootedDirectory {
     /// For messages only: never used to reach anything.
     public let path: String
 
-    /// false: always walk component by component (the fallback, testable on any kernel).
-    public nonisolated(unsafe) static var kernelResolves = true
+    /// Who walks the path: the kernel (openat2), or this type component by component.
+    public enum Resolver: Sendable { case kernel, walk }
+    public let resolver: Resolver
 
-    public init(path: String) throws {
+    /// Set once openat2 answered ENOSYS: every later root walks without asking again.
+    nonisolated(unsafe) static var kernelLacksOpenat2 = false
+
+    public init(path: String, resolver: Resolver = .kernel) throws {
         self.path = path
+        self.resolver = Self.kernelLacksOpenat2 ? .walk : resolver
         fd = try FileDescriptor.open(path, O_PATH | O_DIRECTORY)
     }
 
     /// Opens `path` (read as from the root, leading slash or not) with `flags`; O_PATH when
     /// only a handle is needed (to mount on, to stat).
     public func open(_ path: String, flags: Int32 = O_PATH) throws -> FileDescriptor {
-        if Self.kernelResolves {
+        if resolver == .kernel && !Self.kernelLacksOpenat2 {
             let resolve = UInt64(SW_RESOLVE_IN_ROOT | SW_RESOLVE_NO_MAGICLINKS)
             while true {
                 let raw = sw_openat2(fd.raw, path, flags | O_CLOEXEC, 0, resolve)
                 if raw >= 0 { return FileDescriptor(raw) }
                 if errno == EINTR || errno == EAGAIN { continue } // EAGAIN: a rename raced the walk
-                if errno == ENOSYS { Self.kernelResolves = false; break }
+                if errno == ENOSYS { Self.kernelLacksOpenat2 = true; break }
                 throw SystemError.last("openat2", describe(path))
             }
         }
@@ -42,28 +47,41 @@ public final class RootedDirectory {
     }
 
     /// The directory at `path`, made with its missing parents (`mode`) inside the root.
+    /// A symlink to a missing path is followed and its target made, inside the root, as
+    /// runc's MkdirAll does (an image's /var/run -> /run without /run).
     public func makeDirectories(_ path: String, mode: mode_t = 0o755) throws -> FileDescriptor {
-        if let existing = try openIfPresent(path, flags: O_PATH | O_DIRECTORY) { return existing }
-        let (parentPath, name) = Self.split(path)
-        guard let name else { return try open(path, flags: O_PATH | O_DIRECTORY) }
-        let parent = try makeDirectories(parentPath, mode: mode)
-        if mkdirat(parent.raw, name, mode) != 0 && errno != EEXIST {
-            throw SystemError.last("mkdirat", describe(path))
+        try make(path, depth: 0) { parent, name in
+            if mkdirat(parent.raw, name, mode) != 0 && errno != EEXIST { throw SystemError.last("mkdirat", self.describe(path)) }
         }
-        return try danglingChecked(path, parent: parent, name: name, flags: O_PATH | O_DIRECTORY)
     }
 
     /// The file at `path`, made empty (with missing parent directories) where it is missing.
     public func makeFile(_ path: String, mode: mode_t = 0o644) throws -> FileDescriptor {
-        if let existing = try openIfPresent(path, flags: O_PATH) { return existing }
-        let (parentPath, name) = Self.split(path)
-        guard let name else { return try open(path) }
-        let parent = try makeDirectories(parentPath)
-        let created = openat(parent.raw, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
-        if created >= 0 { Glibc.close(created) } else if errno != EEXIST && errno != ELOOP {
-            throw SystemError.last("openat", describe(path))
+        try make(path, depth: 0) { parent, name in
+            let created = openat(parent.raw, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
+            guard created >= 0 else {
+                if errno == EEXIST || errno == ELOOP { return } // there already, or a symlink: looked at next
+                throw SystemError.last("openat", self.describe(path))
+            }
+            Glibc.close(created)
         }
-        return try danglingChecked(path, parent: parent, name: name, flags: O_PATH)
+    }
+
+    /// Opens `path`, or creates its last component with `create` (in its parent, made first)
+    /// and opens it then. Directories come back with O_DIRECTORY, so a file in the way fails.
+    private func make(_ path: String, depth: Int, create: (FileDescriptor, String) throws -> Void) throws -> FileDescriptor {
+        let flags = O_PATH
+        if let existing = try openIfPresent(path, flags: flags) { return existing }
+        let (parentPath, name) = Self.split(path)
+        guard let name else { return try open(path, flags: flags) }
+        let parent = try makeDirectories(parentPath)
+        try create(parent, name)
+        if let opened = try openIfPresent(path, flags: flags) { return opened }
+        // Still missing: `name` is a symlink to a path that does not exist. Make its target.
+        guard depth < 40 else { throw SystemError(errno: ELOOP, call: "resolve", detail: describe(path)) }
+        guard let target = Files.readLink(at: parent.raw, name) else { throw SystemError(errno: ENOENT, call: "resolve", detail: describe(path)) }
+        let next = target.hasPrefix("/") ? target : parentPath + "/" + target
+        return try make(next, depth: depth + 1, create: create)
     }
 
     /// The parent directory of `path` (made where missing) and the last component's name, for
@@ -80,17 +98,6 @@ public final class RootedDirectory {
 
     private func openIfPresent(_ path: String, flags: Int32) throws -> FileDescriptor? {
         do { return try open(path, flags: flags) } catch let error as SystemError where error.errno == ENOENT { return nil }
-    }
-
-    /// After creating `name`: open it through the root again; a name that still does not
-    /// resolve is a symlink to nowhere, which is refused rather than followed.
-    private func danglingChecked(_ path: String, parent: FileDescriptor, name: String, flags: Int32) throws -> FileDescriptor {
-        if let opened = try openIfPresent(path, flags: flags) { return opened }
-        var info = stat()
-        if fstatat(parent.raw, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFLNK {
-            throw SystemError(errno: ENOENT, call: "resolve", detail: "\(describe(path)): a symlink to a path that does not exist")
-        }
-        throw SystemError(errno: ENOENT, call: "resolve", detail: describe(path))
     }
 
     /// "/a/b/c" → ("/a/b", "c"); nil name for the root itself, "." or "..".
@@ -120,10 +127,8 @@ public final class RootedDirectory {
             case S_IFLNK:
                 symlinksFollowed += 1
                 if symlinksFollowed > 40 { throw SystemError(errno: ELOOP, call: "resolve", detail: describe(path)) }
-                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let count = readlinkat(component.raw, "", &buffer, Int(PATH_MAX))
-                guard count >= 0 else { throw SystemError.last("readlinkat", describe(path)) }
-                let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                // An O_PATH fd of a symlink reads with an empty name.
+                guard let target = Files.readLink(at: component.raw, "") else { throw SystemError.last("readlinkat", describe(path)) }
                 if target.hasPrefix("/") { stack.removeAll() }
                 pending.append(contentsOf: target.split(separator: "/").reversed())
             case S_IFDIR:

@@ -158,6 +158,12 @@ public struct IDMapping: Codable, Equatable, Sendable {
     public var containerID: UInt32
     public var hostID: UInt32
     public var size: UInt32
+
+    public init(containerID: UInt32, hostID: UInt32, size: UInt32) {
+        self.containerID = containerID
+        self.hostID = hostID
+        self.size = size
+    }
 }
 
 public struct Device: Codable, Equatable, Sendable {

@@ -15,12 +15,12 @@ import OCI
 /// attributes, and moved into place (open_tree, mount_setattr, move_mount), so nothing is
 /// looked up twice by a path a container process could change in between. The privileged
 /// calls go through `Syscalls`, so all of this runs in unit tests against a recording fake.
-struct RootfsSetup {
+public struct RootfsSetup {
     let config: InitConfig
     let kernel: any Syscalls
     let log: (String) -> Void
 
-    init(config: InitConfig, kernel: any Syscalls = LinuxSyscalls(), log: @escaping (String) -> Void) {
+    public init(config: InitConfig, kernel: any Syscalls = LinuxSyscalls(), log: @escaping (String) -> Void) {
         self.config = config
         self.kernel = kernel
         self.log = log
@@ -29,7 +29,7 @@ struct RootfsSetup {
     var spec: Spec { config.spec }
     var rootfs: String { config.rootfs }
 
-    func run() throws {
+    public func run() throws {
         try stage("make mounts private") { try makeRootPrivate() }
         try stage("mount the root filesystem") { try mountRoot() }
         // Opened after the root mount, so it is the container's root, not what lies below it.
@@ -44,7 +44,7 @@ struct RootfsSetup {
             try stage("sysctl \(key)=\(value)") { try kernel.writeSysctl(key, value) }
         }
         // From here on the process's own root is the container's: "/" is what to resolve in.
-        let containerRoot = try RootedDirectory(path: "/")
+        let containerRoot = try RootedDirectory(path: kernel.switchedRoot(from: rootfs))
         for path in spec.linux?.maskedPaths ?? [] {
             try stage("mask \(path)") { try mask(path, in: containerRoot) }
         }
@@ -114,17 +114,17 @@ struct RootfsSetup {
             var source = mount.source ?? ""
             if !source.hasPrefix("/") { source = config.bundle + "/" + source }
             let target = Files.isDirectory(source) ? try root.makeDirectories(mount.destination) : try root.makeFile(mount.destination)
-            try bind(sourcePath: source, onto: target, options: options)
+            try bind(sourcePath: source, onto: target, options: options, destination: mount.destination, in: root)
             return
         }
         let target = try root.makeDirectories(mount.destination)
         if type == "sysfs" && !ownsNetworkNamespace {
             // sysfs can only be mounted by the owner of the network namespace: share the host's, read-only.
-            try bind(sourcePath: "/sys", onto: target, options: MountOptions(["rbind", "ro"]))
+            try bind(sourcePath: "/sys", onto: target, options: MountOptions(["rbind", "ro"]), destination: mount.destination, in: root)
             return
         }
         if type == "cgroup" || type == "cgroup2" {
-            try mountCgroup(onto: target, options: options)
+            try mountCgroup(onto: target, options: options, destination: mount.destination, in: root)
             return
         }
         var data = options.dataString
@@ -141,16 +141,35 @@ struct RootfsSetup {
 
     /// A bind mount: the source tree cloned detached, its attributes set, moved onto `target`,
     /// then its propagation set — all on the clone's fd, which names the new mount throughout.
-    private func bind(source: FileDescriptor? = nil, sourcePath: String, onto target: FileDescriptor, options: MountOptions) throws {
-        let tree = try kernel.cloneMount(source, sourcePath: sourcePath, recursive: options.isRecursive)
+    /// Kernels before 5.12 (no mount_setattr) bind with mount(2) onto the fd and remount the
+    /// mount found on top of it (`mountCovering`).
+    private func bind(source: FileDescriptor? = nil, sourcePath: String, onto target: FileDescriptor, options: MountOptions,
+                      destination: String? = nil, in root: RootedDirectory? = nil) throws {
         let (set, clear) = options.mountAttributes
-        if set != 0 || clear != 0 {
-            try kernel.setMountAttributes(tree, recursive: options.isRecursive, set: set, clear: clear, propagation: 0)
-        }
-        try kernel.moveMount(tree, onto: target)
-        for propagation in options.propagation {
-            try kernel.setMountAttributes(tree, recursive: propagation & UInt(MS_REC) != 0, set: 0, clear: 0,
-                                          propagation: UInt64(propagation & ~UInt(MS_REC)))
+        do {
+            let tree = try kernel.cloneMount(source, sourcePath: sourcePath, recursive: options.isRecursive)
+            if set != 0 || clear != 0 {
+                try kernel.setMountAttributes(tree, recursive: options.isRecursive, set: set, clear: clear, propagation: 0)
+            }
+            try kernel.moveMount(tree, onto: target)
+            for propagation in options.propagation {
+                try kernel.setMountAttributes(tree, recursive: propagation & UInt(MS_REC) != 0, set: 0, clear: 0,
+                                              propagation: UInt64(propagation & ~UInt(MS_REC)))
+            }
+        } catch let error as SystemError where error.errno == ENOSYS {
+            let recursive = options.isRecursive ? UInt(MS_REC) : 0
+            try kernel.mount(source: source.map(LinuxSyscalls.path(of:)) ?? sourcePath, onto: target, type: "",
+                             flags: UInt(MS_BIND) | recursive, data: nil)
+            let remount = options.flags & ~UInt(MS_REMOUNT)
+            guard remount != 0 || !options.propagation.isEmpty else { return }
+            guard let destination, let root else { throw error }
+            let mounted = try mountCovering(target, at: destination, in: root)
+            if remount != 0 {
+                try kernel.mount(source: "", onto: mounted, type: "", flags: UInt(MS_BIND | MS_REMOUNT) | recursive | remount, data: nil)
+            }
+            for propagation in options.propagation {
+                try kernel.mount(source: "", onto: mounted, type: "", flags: propagation, data: nil)
+            }
         }
     }
 
@@ -172,12 +191,12 @@ struct RootfsSetup {
 
     /// cgroup2 inside the container when the kernel allows it; otherwise the host's cgroup tree
     /// bound read-only (hybrid hosts, or no cgroup namespace).
-    private func mountCgroup(onto target: FileDescriptor, options: MountOptions) throws {
+    private func mountCgroup(onto target: FileDescriptor, options: MountOptions, destination: String, in root: RootedDirectory) throws {
         do {
             try kernel.mount(source: "cgroup2", onto: target, type: "cgroup2",
                              flags: options.flags | UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: nil)
         } catch {
-            try bind(sourcePath: "/sys/fs/cgroup", onto: target, options: MountOptions(["rbind", "ro"]))
+            try bind(sourcePath: "/sys/fs/cgroup", onto: target, options: MountOptions(["rbind", "ro"]), destination: destination, in: root)
         }
     }
 
@@ -224,7 +243,7 @@ struct RootfsSetup {
         } catch let error as SystemError where error.errno == EPERM && kind != S_IFIFO {
             // Without CAP_MKNOD (a user namespace), bind the host's node instead, as runc does.
             let placeholder = try root.makeFile(device.path, mode: 0o666)
-            try bind(sourcePath: device.path, onto: placeholder, options: MountOptions(["bind"]))
+            try bind(sourcePath: device.path, onto: placeholder, options: MountOptions(["bind"]), destination: device.path, in: root)
         }
     }
 
@@ -249,7 +268,7 @@ struct RootfsSetup {
         if info.st_mode & S_IFMT == S_IFDIR {
             try kernel.mount(source: "tmpfs", onto: target, type: "tmpfs", flags: UInt(MS_RDONLY), data: "size=0k")
         } else {
-            try bind(sourcePath: "/dev/null", onto: target, options: MountOptions(["bind"]))
+            try bind(sourcePath: "/dev/null", onto: target, options: MountOptions(["bind"]), destination: path, in: root)
         }
     }
 
@@ -257,6 +276,7 @@ struct RootfsSetup {
     private func makeReadOnly(_ path: String, in root: RootedDirectory) throws {
         let target: FileDescriptor
         do { target = try root.open(path) } catch let error as SystemError where error.errno == ENOENT { return }
-        try bind(source: target, sourcePath: path, onto: target, options: MountOptions(["rbind", "ro", "nosuid", "nodev", "noexec"]))
+        try bind(source: target, sourcePath: path, onto: target, options: MountOptions(["rbind", "ro", "nosuid", "nodev", "noexec"]),
+                 destination: path, in: root)
     }
 }
