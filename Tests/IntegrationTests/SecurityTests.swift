@@ -16,6 +16,44 @@ import Testing
         return path
     }
 
+    /// CVE-2021-30465's race: a container that shares a volume with another keeps swapping a
+    /// directory on the volume for a symlink to /tmp, while the other starts with a mount
+    /// below that directory. A runtime that looks the destination up and then mounts by path
+    /// can be made to create (and mount on) the host's /tmp/TAG; resolved and mounted by fd, the
+    /// mount always lands inside the starting container.
+    @Test func aVolumeSwappedToASymlinkWhileAnotherContainerStartsNeverReachesTheHost() throws {
+        let volume = "/tmp/swiftainer-race-\(getpid())"
+        let tag = "swiftainer-race-tag-\(getpid())"
+        try? FileManager.default.removeItem(atPath: volume)
+        try FileManager.default.createDirectory(atPath: volume + "/a", withIntermediateDirectories: true)
+        defer {
+            _ = Harness.run(["rm", "-f", "race-swapper"])
+            try? FileManager.default.removeItem(atPath: volume)
+            try? FileManager.default.removeItem(atPath: "/tmp/" + tag)
+        }
+        // Swapped by rename, never removed: removing a directory that is a mount point in
+        // another mount namespace detaches that mount, which would hide where it landed.
+        let swapper = """
+            i=0; while :; do
+              mkdir /data/n$i; mv /data/a /data/o$i; mv /data/n$i /data/a
+              ln -s /tmp /data/l$i; mv /data/a /data/p$i; mv /data/l$i /data/a
+              i=$((i+1))
+            done
+            """
+        _ = Harness.detach("race-swapper", ["-v", volume + ":/data", "busybox", "sh", "-c", swapper])
+        var mounted = 0
+        for _ in 0..<40 {
+            // Exit 0: the tmpfs is in this container (wherever the swaps put it); 125: the
+            // destination vanished under the lookup ("resolve … ENOENT") and the start was refused.
+            let result = Harness.run(["run", "--rm", "--network", "none", "-v", volume + ":/data", "--tmpfs", "/data/a/" + tag,
+                                      "busybox", "grep", "-q", "/\(tag) ", "/proc/self/mountinfo"])
+            #expect(result.status == 0 || result.status == 125, "\(result.stderr)")
+            if result.status == 0 { mounted += 1 }
+            #expect(!FileManager.default.fileExists(atPath: "/tmp/" + tag), "the mount reached the host's /tmp")
+        }
+        #expect(mounted > 0, "no start succeeded while the volume was being swapped")
+    }
+
     @Test func defaultCapabilitiesAreDockers() {
         // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
         for set in ["CapBnd", "CapEff", "CapPrm", "CapInh"] {
