@@ -39,12 +39,15 @@ let package = Package(
         .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit", "CLinux"]),
         .target(name: "Seccomp", dependencies: ["OCI", "LinuxKit", "JSONKit", "CSeccomp"]),
         .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "JSONKit", "CLinux", "Seccomp", "Cgroups"]),
+        // The container core: one handle (create/start/run/exec/signal/pause/delete/state) and
+        // one state layout, under both the OCI verbs and the engine.
+        .target(name: "Containers", dependencies: ["Runtime", "OCI", "LinuxKit", "JSONKit", "CLinux", "Cgroups"]),
         .target(name: "Netlink", dependencies: ["LinuxKit", "CLinux"]),
         .target(name: "Network", dependencies: ["Netlink", "LinuxKit"]),
         // The OCI distribution API over CCurl: pull images from registries.
         .target(name: "Registry", dependencies: ["Images", "LinuxKit", "JSONKit", "CCurl"]),
-        .target(name: "Engine", dependencies: ["Images", "Registry", "Runtime", "OCI", "LinuxKit", "JSONKit", "Seccomp", "Cgroups", "Network", "Netlink"]),
-        .target(name: "CLI", dependencies: ["Engine", "Registry", "Runtime", "Images", "OCI", "LinuxKit", "JSONKit"]),
+        .target(name: "Engine", dependencies: ["Images", "Registry", "Containers", "Runtime", "OCI", "LinuxKit", "JSONKit", "Seccomp", "Cgroups", "Network", "Netlink"]),
+        .target(name: "CLI", dependencies: ["Engine", "Registry", "Containers", "Runtime", "Images", "OCI", "LinuxKit", "JSONKit"]),
         .executableTarget(
             name: "swiftainer", dependencies: ["CLI"], exclude: ["link-order.txt"],
             // gold, named rather than assumed: the ordering option is gold's (lld spells it differently).

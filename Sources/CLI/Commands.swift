@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Engine
+import Containers
 import Images
 import Registry
 import LinuxKit
@@ -95,7 +96,7 @@ enum Commands {
         // `run --bundle DIR ID` is the OCI runtime's run (as `runc run`); without it, Docker's.
         if let bundle = args.value("bundle") {
             let id = try args.onlyPositional("run --bundle DIR", "ID")
-            return try OCIRuntime(stateRoot: context.ociStateRoot).run(id: id, bundle: bundle, noPivot: args.has("no-pivot"))
+            return try ContainerRuntime(stateRoot: context.ociStateRoot).run(id: id, bundle: bundle, noPivot: args.has("no-pivot"))
         }
         var options = RunOptions()
         guard let image = args.positionals.first else { throw UsageError("\"run\" requires at least 1 argument: IMAGE") }

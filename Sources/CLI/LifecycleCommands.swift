@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinux
 import Engine
+import Containers
 import LinuxKit
 import OCI
 import Runtime
@@ -180,11 +181,11 @@ enum LifecycleCommands {
         let runtime = OCICommands.runtime(context)
         var process: Process
         if let file = args.value("process") {
-            process = try OCIExecRequest.readProcess(file)
+            process = try ExecRequest.readProcess(file)
         } else {
             guard args.positionals.count >= 2 else { throw UsageError("\"exec\" needs --process FILE or a command after the ID") }
             // Defaults from the container's own process: environment, user, capabilities.
-            let base = try OCIRuntime.readSpec(bundle: try runtime.load(id).bundle).process
+            let base = try ContainerRuntime.readSpec(bundle: try runtime.load(id).bundle).process
             process = base ?? Process(terminal: false, args: [], env: [], cwd: "/", noNewPrivileges: false)
             process.args = Array(args.positionals.dropFirst())
             process.terminal = args.has("tty")
@@ -199,7 +200,7 @@ enum LifecycleCommands {
                 process.user = User(uid: uid, gid: parts.count == 2 ? parts[1]! : 0)
             }
         }
-        var request = OCIExecRequest(process: process)
+        var request = ExecRequest(process: process)
         request.detach = args.has("detach")
         request.pidFile = args.value("pid-file")
         request.consoleSocket = args.value("console-socket")

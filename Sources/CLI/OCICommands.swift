@@ -5,6 +5,7 @@ import JSONKit
 import LinuxKit
 import OCI
 import Runtime
+import Containers
 
 /// The runtime-spec command line, as Podman, containerd and Kubernetes drive runc and crun.
 enum OCICommands {
@@ -23,7 +24,7 @@ enum OCICommands {
     }
 
     static let features = Command(name: "features", usage: "features", summary: "OCI: what this runtime supports, as JSON", options: []) { _, _ in
-        out(String(decoding: try JSON.encode(OCIRuntime.features(), format: .document), as: UTF8.self) + "\n")
+        out(String(decoding: try JSON.encode(ContainerRuntime.features(), format: .document), as: UTF8.self) + "\n")
         return 0
     }
 
@@ -39,7 +40,7 @@ enum OCICommands {
         return 0
     }
 
-    static func runtime(_ context: Context) -> OCIRuntime { OCIRuntime(stateRoot: context.ociStateRoot) }
+    static func runtime(_ context: Context) -> ContainerRuntime { ContainerRuntime(stateRoot: context.ociStateRoot) }
 
     static let create = Command(
         name: "create", usage: "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] [--no-pivot] ID",
@@ -53,8 +54,13 @@ enum OCICommands {
         guard context.ociMode || args.value("bundle") != nil else {
             throw UsageError("create from an image is not supported yet; the OCI runtime's create takes --bundle DIR (or run \(SwiftainerCLI.runtimeName))")
         }
-        try runtime(context).create(id: id, bundle: args.value("bundle") ?? ".", pidFile: args.value("pid-file"),
-                                    consoleSocket: args.value("console-socket"), noPivot: args.has("no-pivot"))
+        let bundle = absolute(args.value("bundle") ?? ".")
+        let spec = try ContainerRuntime.readSpec(bundle: bundle)
+        try SpecValidation.check(spec)
+        var request = ContainerRuntime.CreateRequest(id: id, bundle: bundle, spec: spec, start: .onFifo(consoleSocket: args.value("console-socket")))
+        request.pidFile = args.value("pid-file")
+        request.noPivot = args.has("no-pivot")
+        _ = try runtime(context).create(request)
         return 0
     }
 
@@ -77,8 +83,12 @@ enum OCICommands {
         guard (1...2).contains(args.positionals.count) else { throw UsageError("\"kill\" requires ID [SIGNAL]") }
         let name = args.positionals.count == 2 ? args.positionals[1] : "TERM"
         guard let signal = Signals.parse(name) else { throw UsageError("invalid signal '\(name)'") }
-        try runtime(context).kill(id: args.positionals[0], signal: signal, all: args.has("all"))
+        try runtime(context).signal(id: args.positionals[0], signal, all: args.has("all"))
         return 0
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : ProcessInfoLinux.currentDirectory + "/" + path
     }
 
     static let delete = Command(

@@ -1,3 +1,4 @@
+import Containers
 import Images
 import Network
 import LinuxKit
@@ -16,14 +17,6 @@ public struct ContainerRecord: Codable, Equatable {
     public var command: [String]
     public var created: String
     public var status: Status
-    /// The container's init, in the host's pid namespace, and its start time (so a recycled
-    /// pid is never signalled by mistake).
-    public var pid: Int32?
-    public var pidStartTime: UInt64?
-    /// The process that supervises the container (`swiftainer run` in the foreground), with its
-    /// start time: if it is gone while the record says running, the container died with it.
-    public var monitorPid: Int32?
-    public var monitorStartTime: UInt64?
     public var exitCode: Int32?
     public var error: String?
     public var startedAt: String?
@@ -46,21 +39,24 @@ public struct ContainerRecord: Codable, Equatable {
     public var ports: [PortMapping]?
     public var network: BridgeAttachment?
 
+    /// The container core's state of it (init, supervisor, cgroup), from the runtime state
+    /// root on tmpfs; nil when no run of it is in progress. Filled in by ContainerStore.load,
+    /// never written with the record: it does not survive a reboot, and must not seem to.
+    public var runtime: ContainerState?
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
+        case detached, restartCount, stopSignal, networkMode, requestedAddress, ports, network
+    }
+
     public var shortID: String { String(id.prefix(12)) }
 
-    /// Running as far as the kernel can tell: the record says so and its supervisor lives.
-    public var isRunning: Bool { status == .running && isMonitorAlive }
+    /// Running as far as the kernel can tell: the record says so and the core's liveness rule
+    /// (init and supervisor alive, by pid and start time) agrees.
+    public var isRunning: Bool { status == .running && runtime?.isAlive == true }
 
-    /// The init's pid while it is the process the record names.
-    public var livePid: Int32? {
-        guard isRunning, let pid, let pidStartTime, ProcessInfoLinux.isAlive(pid: pid, startTime: pidStartTime) else { return nil }
-        return pid
-    }
-
-    public var isMonitorAlive: Bool {
-        guard let monitorPid, let monitorStartTime else { return false }
-        return ProcessInfoLinux.isAlive(pid: monitorPid, startTime: monitorStartTime)
-    }
+    /// The init's pid while it runs.
+    public var livePid: Int32? { isRunning ? runtime?.livePid : nil }
 
     /// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`, as `docker ps` prints STATUS.
     public var statusText: String {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import JSONKit
 import Cgroups
+import Containers
 import Images
 import LinuxKit
 import Network
@@ -36,20 +37,34 @@ public enum EngineError: Error, CustomStringConvertible {
     }
 }
 
-/// Containers on disk: containers/<id>/{container.json, config.json, rootfs/, upper/, work/}.
+/// Containers on disk: what must survive a reboot under the data root —
+/// containers/<id>/{container.json, config.json, rootfs/, upper/, work/, log} — and, through
+/// the container core, what lives only while a run is in progress under the state root on
+/// tmpfs — <state>/containers/<id>/{state.json, supervisor.lock}.
 public final class ContainerStore {
     public let paths: Paths
+    /// The core, over this store's state root.
+    public let runtime: ContainerRuntime
 
-    public init(paths: Paths) { self.paths = paths }
+    public init(paths: Paths) {
+        self.paths = paths
+        runtime = ContainerRuntime(stateRoot: paths.runtimeState)
+    }
 
     func recordPath(_ id: String) -> String { paths.container(id) + "/container.json" }
 
     public func load(_ id: String) throws -> ContainerRecord {
-        try JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(id)))
+        var record = try JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(id)))
+        record.runtime = runtime.existing(id)
+        return record
     }
 
-    public func save(_ record: ContainerRecord) throws {
-        try Files.writeAtomically(recordPath(record.id), try JSON.encode(record, format: .document), mode: 0o600)
+    /// Synced when `durable` (a container's creation: it must outlive a power loss); the
+    /// transitions after it are not — a run that was in progress at a crash is found dead and
+    /// recorded so by the next command (`reconcile`), and an --rm container is never synced.
+    public func save(_ record: ContainerRecord, durable: Bool = false) throws {
+        try Files.writeAtomically(recordPath(record.id), try JSON.encode(record, format: .document), mode: 0o600,
+                                  durability: durable && !record.autoRemove ? .synced : .volatile)
     }
 
     /// Every container whose record can be read; a directory without one is an interrupted create.
@@ -68,13 +83,9 @@ public final class ContainerStore {
         return match
     }
 
-    /// Held by whichever process supervises the container (the foreground `run`, or the
-    /// monitor) for as long as it does: the kernel releases it when that process dies, so
-    /// "nobody holds it" is the proof that a container marked running is dead.
-    func supervisorLockPath(_ id: String) -> String { paths.container(id) + "/supervisor.lock" }
-
     /// Creates the container's directory and record under the names lock, so two runs cannot
-    /// take the same name. Returns the container's supervisor lock, held by the caller.
+    /// take the same name, and claims its id in the core with this process as its supervisor.
+    /// Returns the container's supervisor lock, held by the caller.
     public func create(_ record: ContainerRecord) throws -> FileLock {
         try Files.makeDirectories(paths.containers, mode: 0o700)
         let lock = try FileLock(path: paths.containersLock)
@@ -84,24 +95,34 @@ public final class ContainerStore {
         }
         try check(mkdir(paths.container(record.id), 0o700), "mkdir", paths.container(record.id))
         do {
-            guard let supervisor = try FileLock.tryLock(path: supervisorLockPath(record.id)) else {
+            try runtime.claim(id: record.id, bundle: paths.container(record.id), spec: nil,
+                              supervisor: ProcessIdentity.of(getpid()), keepingDirectory: true)
+            guard let supervisor = takeOverSupervision(record.id) else {
                 throw EngineError.invalidOption("container \(record.id): its new supervisor lock is held by another process")
             }
-            try save(record)
+            try save(record, durable: true)
             return supervisor
         } catch {
+            try? Files.removeTree(runtime.directory(record.id))
             try? Files.removeTree(paths.container(record.id))
             throw error
         }
     }
 
-    /// The container's cgroup: `swiftainer-<id>` directly below the cgroup swiftainer runs in.
+    /// The container's cgroup, by the core's rule (`swiftainer-<id>` below our own cgroup).
     public func cgroup(of id: String) throws -> ContainerCgroup {
         do {
-            return ContainerCgroup(layout: try CgroupLayout.detect(), relativePath: "swiftainer-\(id)")
+            return try ContainerRuntime.cgroup(at: runtime.existing(id)?.cgroupPath ?? ContainerRuntime.cgroupPath(for: nil, id: id))
         } catch {
-            throw EngineError.invalidOption("cannot read this host's cgroup layout: \(error)")
+            throw EngineError.invalidOption("\(error)")
         }
+    }
+
+    /// Ends what a run of the container holds in the kernel and the core: its cgroup and its
+    /// runtime state (the state directory stays for the supervisor lock).
+    func releaseRun(_ id: String) {
+        (try? cgroup(of: id))?.destroy()
+        runtime.release(id, removingState: false)
     }
 
     /// Deletes a container's directory. Mounts are made inside the container's own mount
@@ -110,7 +131,7 @@ public final class ContainerStore {
     public func remove(_ id: String, supervisorCleanedUp: Bool = false) throws {
         // Normally gone with its supervisor; after a crash, this is where they go.
         if !supervisorCleanedUp {
-            (try? cgroup(of: id))?.destroy()
+            releaseRun(id)
             if let attachment = (try? load(id))?.network { Engine.disconnect(attachment, containerID: id) }
         }
         let dir = paths.container(id)
@@ -118,11 +139,16 @@ public final class ContainerStore {
             try? Mounts.unmount(point, flags: Int32(MNT_DETACH))
         }
         try Files.removeTree(dir)
+        try? Files.removeTree(runtime.directory(id))
     }
 
-    /// The supervisor lock of a container nobody supervises; nil while a supervisor lives.
+    /// Held by whichever process supervises the container (the foreground `run`, or the
+    /// monitor) for as long as it does: the kernel releases it when that process dies. This
+    /// takes it for a container nobody supervises; nil while a supervisor lives. The lock lives
+    /// in the core's state directory on tmpfs, made again here after a reboot.
     public func takeOverSupervision(_ id: String) -> FileLock? {
-        (try? FileLock.tryLock(path: supervisorLockPath(id))) ?? nil
+        try? Files.makeDirectories(runtime.directory(id), mode: 0o700)
+        return (try? FileLock.tryLock(path: runtime.supervisorLockPath(id))) ?? nil
     }
 
     /// Brings records up to date with reality: a container whose supervising process is gone
@@ -135,7 +161,7 @@ public final class ContainerStore {
     @discardableResult
     public func reconcile() -> [String] {
         var removed: [String] = []
-        for candidate in all() where candidate.status != .exited && !candidate.isMonitorAlive {
+        for candidate in all() where candidate.status != .exited && candidate.runtime?.isAlive != true {
             guard let supervision = takeOverSupervision(candidate.id) else { continue }
             defer { supervision.unlock() }
             guard var record = try? load(candidate.id), record.status != .exited else { continue }
@@ -143,7 +169,7 @@ public final class ContainerStore {
                 if (try? remove(record.id)) != nil { removed.append(record.id) }
                 continue
             }
-            (try? cgroup(of: record.id))?.destroy()
+            releaseRun(record.id)
             if let attachment = record.network { Engine.disconnect(attachment, containerID: record.id) }
             record.network = nil
             record.status = .exited

@@ -7,6 +7,7 @@ import Netlink
 import Network
 import LinuxKit
 import Cgroups
+import Containers
 import OCI
 import Runtime
 import Seccomp
@@ -38,19 +39,17 @@ public final class Engine {
             // `logs` shows a foreground run too): through pipes, or the console with -t.
             let log = try ContainerLogWriter(path: paths.log(record.id))
             defer { log.close() }
-            let (container, cgroup, outputs) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
-            defer { cgroup.destroy() }
-            defer { ProcessMonitor.unblockHandledSignals() }
+            let (container, outputs) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
+            defer { containers.releaseRun(record.id) }
             let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
             defer { terminal?.restore() }
-            let status = try ProcessMonitor.wait(pid: container.pid, console: container.consoleMaster, relayInput: options.interactive,
-                                                 outputs: outputs) { stream, bytes in
+            let status = try container.wait(relayInput: options.interactive, outputs: outputs) { stream, bytes in
                 ProcessMonitor.passThrough(stream, bytes)
                 log.append(stream, bytes)
             }
             log.flush()
             terminal?.restore()
-            try complete(&record, status, cgroup: cgroup, spec: spec)
+            try complete(&record, status, container: container, spec: spec)
             return status.code
         } catch {
             fail(&record, error)
@@ -95,12 +94,10 @@ public final class Engine {
         try options.createMissingVolumeSources()
         let id = Random.hex(bytes: 32)
         let name = try options.name.map(validated) ?? generateName()
-        let me = getpid()
         var record = ContainerRecord(
             id: id, name: name, image: options.image, imageID: image.id,
             command: SpecBuilder.arguments(options, image.config),
-            created: Clock.rfc3339(), status: .created, pid: nil,
-            monitorPid: me, monitorStartTime: ProcessInfoLinux.startTime(of: me),
+            created: Clock.rfc3339(), status: .created,
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
         record.networkMode = options.network.rawValue
         record.stopSignal = image.config.stopSignal
@@ -128,7 +125,8 @@ public final class Engine {
                     spec.process?.env = env.filter { !$0.hasPrefix("HOME=") } + ["HOME=\(home ?? "/")"]
                 }
             }
-            try Files.writeAtomically(dir + "/config.json", try JSON.encode(spec, format: .document), mode: 0o600)
+            try Files.writeAtomically(dir + "/config.json", try JSON.encode(spec, format: .document), mode: 0o600,
+                                      durability: options.autoRemove ? .volatile : .synced)
             return (record, spec, supervision)
         } catch {
             supervision.unlock()
@@ -137,14 +135,12 @@ public final class Engine {
         }
     }
 
-    /// Clones the init into its cgroup, starts the container's process and records it as
-    /// running with this process as its supervisor. Without a terminal the container's stdout
-    /// and stderr are pipes, whose read ends come back as `outputs` for ProcessMonitor.wait
-    /// (with one, its output is the console's). Leaves the handled signals blocked for
-    /// ProcessMonitor.wait (the caller unblocks them).
+    /// Creates the container through the core (init cloned into its cgroup, state recorded
+    /// with this process as supervisor), connects its network, starts its process and records
+    /// it as running. Without a terminal the container's stdout and stderr are pipes, whose
+    /// read ends come back as `outputs` for `wait` (with one, its output is the console's).
     func launch(_ record: inout ContainerRecord, _ spec: Spec, stdin: StandardInput) throws
-        -> (container: CreatedContainer, cgroup: ContainerCgroup, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)]) {
-        let cgroup = try containers.cgroup(of: record.id)
+        -> (container: LaunchedContainer, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)]) {
         var outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)] = []
         var childEnds: [FileDescriptor] = []
         if spec.process?.terminal != true {
@@ -157,52 +153,52 @@ public final class Engine {
         // Ours are closed when this returns (the child has its copies), so the reads see
         // end-of-file when the container's side is gone.
         defer { childEnds.forEach { $0.close() } }
+        var request = ContainerRuntime.CreateRequest(id: record.id, bundle: paths.container(record.id), spec: spec, start: .byCaller)
+        request.stdin = stdin
+        request.stdout = childEnds.first?.raw
+        request.stderr = childEnds.last?.raw
+        request.noPivot = spec.annotations?[SwiftainerAnnotation.noPivot] == "true"
+        request.seccompCache = paths.seccompCache
+        request.keepsStateDirectory = true
+        let container = try containers.runtime.create(request)
+        DebugLog.log("init pid \(container.pid) ready")
         do {
-            var launch = LaunchRequest(
-                containerID: record.id, bundle: paths.container(record.id), spec: spec, stdin: stdin,
-                noPivot: spec.annotations?[SwiftainerAnnotation.noPivot] == "true", debug: DebugLog.enabled,
-                cgroup: cgroup, seccompCache: paths.seccompCache, stdout: childEnds.first?.raw, stderr: childEnds.last?.raw)
-            launch.blocksHandledSignals = true
-            let created = try Launcher.create(launch)
-            DebugLog.log("init pid \(created.pid) ready")
-            do {
-                try connect(&record, spec, initPid: created.pid)
-                try created.start()
-            } catch {
-                created.kill()
-                disconnect(&record)
-                cgroup.destroy()
-                throw error
-            }
-            let me = getpid()
-            record.status = .running
-            record.pid = created.pid
-            record.pidStartTime = ProcessInfoLinux.startTime(of: created.pid)
-            record.monitorPid = me
-            record.monitorStartTime = ProcessInfoLinux.startTime(of: me)
-            record.startedAt = Clock.rfc3339()
-            record.exitCode = nil
-            record.error = nil
-            record.finishedAt = nil
-            record.oomKilled = nil
-            try containers.save(record)
-            return (created, cgroup, outputs)
+            try connect(&record, spec, initPid: container.pid)
+            try container.start()
         } catch {
-            ProcessMonitor.unblockHandledSignals()
+            container.abandon()
+            disconnect(&record)
+            containers.releaseRun(record.id)
             throw error
         }
+        record.status = .running
+        record.startedAt = Clock.rfc3339()
+        record.exitCode = nil
+        record.error = nil
+        record.finishedAt = nil
+        record.oomKilled = nil
+        record.runtime = containers.runtime.existing(record.id)
+        do {
+            try containers.save(record)
+        } catch {
+            container.abandon()
+            disconnect(&record)
+            containers.releaseRun(record.id)
+            throw error
+        }
+        return (container, outputs)
     }
 
-    /// The container's process has ended: the exit recorded, its cgroup gone, and with --rm
-    /// the container itself.
-    func complete(_ record: inout ContainerRecord, _ status: ExitStatus, cgroup: ContainerCgroup, spec: Spec) throws {
+    /// The container's process has ended: the exit recorded, its cgroup and runtime state
+    /// gone, and with --rm the container itself.
+    func complete(_ record: inout ContainerRecord, _ status: ExitStatus, container: LaunchedContainer, spec: Spec) throws {
         DebugLog.log("container exited: \(status)")
-        if cgroup.oomKillCount() > 0 {
+        if container.cgroup?.oomKillCount() ?? 0 > 0 {
             record.oomKilled = true
             let limit = spec.linux?.resources?.memory?.limit.map { " (memory limit \($0) bytes)" } ?? ""
             fputs("swiftainer: container \(record.name) was killed by the OOM killer\(limit)\n", stderr)
         }
-        cgroup.destroy()
+        containers.releaseRun(record.id)
         disconnect(&record)
         record.status = .exited
         record.exitCode = status.code
@@ -212,6 +208,7 @@ public final class Engine {
 
     /// A run that failed before or while starting: recorded with Docker's code and the error.
     func fail(_ record: inout ContainerRecord, _ error: Error) {
+        containers.releaseRun(record.id)
         disconnect(&record)
         record.status = .exited
         record.exitCode = (error as? RuntimeError)?.exitCode ?? 125
@@ -235,7 +232,7 @@ public final class Engine {
         let record = try containers.find(reference)
         if record.isRunning {
             guard force else { throw EngineError.containerRunning(reference) }
-            if let pid = record.livePid { try? signalContainer(record, pid: pid, SIGKILL) }
+            try? signalContainer(record, SIGKILL)
             // Give the supervisor a moment to record the exit before the directory disappears.
             _ = waitForExit(record.id, timeout: 5)
         }

@@ -4,6 +4,7 @@ import Glibc
 import LinuxKit
 import OCI
 import Runtime
+import Containers
 
 /// `exec` flags, parsed.
 public struct ExecOptions: Equatable {
@@ -28,7 +29,7 @@ extension Engine {
         let record = try containers.find(reference)
         guard let pid = record.livePid else { throw EngineError.notRunning(record.name) }
         if isPaused(record) { throw EngineError.invalidOption("container \(record.name) is paused, unpause the container before exec") }
-        let container = try OCIRuntime.readSpec(bundle: paths.container(record.id))
+        let container = try ContainerRuntime.readSpec(bundle: paths.container(record.id))
         var process = container.process ?? Process(terminal: false, args: [], env: [], cwd: "/", noNewPrivileges: false)
         process.args = options.command
         process.terminal = options.tty
@@ -51,20 +52,10 @@ extension Engine {
         if options.privileged {
             process.capabilities = Capabilities(all: CapabilityNames.all.filter(CapabilityNames.isAvailable))
         }
-        var spec = ExecSpec.make(container: container, initPid: pid, process: process)
-        if options.privileged { spec.linux?.seccomp = nil }
-
-        defer { ProcessMonitor.unblockHandledSignals() }
-        var launch = LaunchRequest(
-            containerID: record.id, bundle: paths.container(record.id), spec: spec,
-            stdin: options.interactive ? .inherit : .null, debug: DebugLog.enabled,
-            cgroup: try containers.cgroup(of: record.id), seccompCache: paths.seccompCache, joinsExistingCgroup: true)
-        launch.blocksHandledSignals = true
-        let created = try Launcher.create(launch)
-        try created.start()
-        DebugLog.log("exec pid \(created.pid) in container \(record.name)")
-        let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
-        defer { terminal?.restore() }
-        return try ProcessMonitor.wait(pid: created.pid, console: created.consoleMaster, relayInput: options.interactive).code
+        var request = ExecRequest(process: process)
+        request.stdin = options.interactive ? .inherit : .null
+        request.withoutSeccomp = options.privileged
+        request.seccompCache = paths.seccompCache
+        return try containers.runtime.exec(id: record.id, request)
     }
 }

@@ -3,6 +3,7 @@ import Images
 import LinuxKit
 import OCI
 import Runtime
+import Containers
 
 /// `inspect`: containers in the shape of Docker's `docker inspect` (the fields swiftainer has),
 /// images in the shape of `docker image inspect`.
@@ -89,7 +90,7 @@ extension Engine {
     }
 
     func inspection(of record: ContainerRecord) -> ContainerInspection {
-        let spec = try? OCIRuntime.readSpec(bundle: paths.container(record.id))
+        let spec = try? ContainerRuntime.readSpec(bundle: paths.container(record.id))
         let process = spec?.process
         let resources = spec?.linux?.resources
         let defaultMounts = Set(Spec.defaultMounts.map(\.destination))
@@ -103,7 +104,7 @@ extension Engine {
         let never = "0001-01-01T00:00:00Z"
         let state = ContainerInspection.State(
             Status: status, Running: running, Paused: paused, OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,
-            Pid: running ? record.pid ?? 0 : 0, ExitCode: record.exitCode ?? 0, Error: record.error ?? "",
+            Pid: record.livePid ?? 0, ExitCode: record.exitCode ?? 0, Error: record.error ?? "",
             StartedAt: record.startedAt ?? never, FinishedAt: record.finishedAt ?? never)
         let config = ContainerInspection.Config(
             Hostname: spec?.hostname ?? "", User: user, Env: process?.env ?? [], Cmd: record.command,
@@ -123,7 +124,7 @@ extension Engine {
             return ContainerInspection.MountPoint(Type: mount.type ?? "bind", Source: mount.source ?? "",
                                                   Destination: mount.destination, RW: !readOnly)
         }
-        let sandbox = running && network != "host" ? "/proc/\(record.pid ?? 0)/ns/net" : ""
+        let sandbox = running && network != "host" ? "/proc/\(record.livePid ?? 0)/ns/net" : ""
         return ContainerInspection(
             Id: record.id, Created: record.created, Path: record.command.first ?? "", Args: Array(record.command.dropFirst()),
             State: state, Image: record.imageID, ImageName: record.image, Name: "/" + record.name,

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Cgroups
+import Containers
 import LinuxKit
 import OCI
 import Runtime
@@ -63,7 +64,7 @@ extension Engine {
             }
             defer { lock.unlock() }
             var record = try containers.load(id)
-            let spec = try OCIRuntime.readSpec(bundle: dir)
+            let spec = try ContainerRuntime.readSpec(bundle: dir)
             let log = try ContainerLogWriter(path: paths.log(id))
             defer { log.close() }
             // -d -i: an open stdin that never delivers anything (there is no attach).
@@ -71,7 +72,7 @@ extension Engine {
             defer { stdinPipe?.write.close() }
             if record.startedAt != nil { record.restartCount = (record.restartCount ?? 0) + 1 }
             record.detached = true
-            let launched: (container: CreatedContainer, cgroup: ContainerCgroup, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)])
+            let launched: (container: LaunchedContainer, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)])
             do {
                 launched = try launch(&record, spec, stdin: stdinPipe.map { .descriptor($0.read.raw) } ?? .null)
             } catch {
@@ -79,13 +80,11 @@ extension Engine {
                 throw error
             }
             stdinPipe?.read.close()
-            let (container, cgroup, outputs) = launched
+            let (container, outputs) = launched
             send("ok")
-            defer { ProcessMonitor.unblockHandledSignals() }
-            let status = try ProcessMonitor.wait(pid: container.pid, console: container.consoleMaster, relayInput: false,
-                                                 outputs: outputs, sink: log.append)
+            let status = try container.wait(relayInput: false, outputs: outputs, sink: log.append)
             log.flush()
-            try complete(&record, status, cgroup: cgroup, spec: spec)
+            try complete(&record, status, container: container, spec: spec)
             return 0
         } catch {
             let code = (error as? RuntimeError)?.exitCode ?? 125
@@ -119,42 +118,38 @@ extension Engine {
     /// `kill [-s SIGNAL]`: the signal goes to the container's init (its PID 1).
     public func kill(_ reference: String, signal: Int32) throws {
         try Self.requireRoot()
-        let record = try containers.find(reference)
-        guard let pid = record.livePid else { throw EngineError.notRunning(record.name) }
-        try signalContainer(record, pid: pid, signal)
+        try signalContainer(try containers.find(reference), signal)
     }
 
-    /// Sends `signal` to the container's PID 1. A paused container keeps other signals pending
-    /// until it is unpaused; SIGKILL thaws it, since frozen tasks on cgroup v1 cannot die.
-    func signalContainer(_ record: ContainerRecord, pid: pid_t, _ signal: Int32) throws {
-        try check(Glibc.kill(pid, signal), "kill", "container \(record.name) (pid \(pid))")
-        if signal == SIGKILL, let cgroup = try? containers.cgroup(of: record.id), cgroup.isFrozen { try? cgroup.thaw() }
+    /// Sends `signal` to the container's PID 1 through the core. A paused container keeps
+    /// other signals pending until it is unpaused; SIGKILL thaws it.
+    func signalContainer(_ record: ContainerRecord, _ signal: Int32) throws {
+        guard record.isRunning else { throw EngineError.notRunning(record.name) }
+        try containers.runtime.signal(id: record.id, signal)
     }
 
     /// `pause`: freezes every process of the container (the cgroup freezer); `unpause` thaws.
     public func pause(_ reference: String) throws {
-        let (record, cgroup) = try runningCgroup(reference)
-        if cgroup.isFrozen { throw EngineError.invalidOption("container \(record.name) is already paused") }
-        do { try cgroup.freeze() } catch { throw EngineError.invalidOption("pause \(record.name): \(error)") }
+        let record = try runningRecord(reference)
+        try containers.runtime.pause(id: record.id)
     }
 
     public func unpause(_ reference: String) throws {
-        let (record, cgroup) = try runningCgroup(reference)
-        guard cgroup.isFrozen else { throw EngineError.invalidOption("container \(record.name) is not paused") }
-        do { try cgroup.thaw() } catch { throw EngineError.invalidOption("unpause \(record.name): \(error)") }
+        let record = try runningRecord(reference)
+        try containers.runtime.resume(id: record.id)
     }
 
-    /// A running container and its cgroup, for pause and unpause.
-    private func runningCgroup(_ reference: String) throws -> (ContainerRecord, ContainerCgroup) {
+    private func runningRecord(_ reference: String) throws -> ContainerRecord {
         try Self.requireRoot()
         let record = try containers.find(reference)
         guard record.isRunning else { throw EngineError.notRunning(record.name) }
-        return (record, try containers.cgroup(of: record.id))
+        return record
     }
 
     /// Whether a running container is paused (read from its cgroup: nothing else records it).
     public func isPaused(_ record: ContainerRecord) -> Bool {
-        record.isRunning && ((try? containers.cgroup(of: record.id))?.isFrozen ?? false)
+        guard record.isRunning, let state = record.runtime else { return false }
+        return containers.runtime.status(of: state) == .paused
     }
 
     /// `stop [-t SECONDS]`: SIGTERM, then SIGKILL when the container has not exited within the
@@ -171,11 +166,11 @@ extension Engine {
             do {
                 try Self.requireRoot()
                 let record = try containers.find(reference)
-                if let pid = record.livePid {
+                if record.isRunning {
                     // The image's StopSignal (nginx: SIGQUIT), else SIGTERM, as Docker does.
                     let signal = record.stopSignal.flatMap(Signals.parse) ?? SIGTERM
-                    DebugLog.log("stop \(record.name): signal \(signal) to pid \(pid), SIGKILL after \(timeout) s")
-                    _ = Glibc.kill(pid, signal)
+                    DebugLog.log("stop \(record.name): signal \(signal), SIGKILL after \(timeout) s")
+                    try? containers.runtime.signal(id: record.id, signal)
                     stopping.append((results.count, record))
                 }
                 results.append((reference, nil))
@@ -190,7 +185,7 @@ extension Engine {
             if !killed {
                 // The timeout is over for all of them: every one still running gets SIGKILL.
                 for (_, other) in stopping {
-                    if let current = try? containers.load(other.id), let pid = current.livePid { try? signalContainer(current, pid: pid, SIGKILL) }
+                    if let current = try? containers.load(other.id) { try? signalContainer(current, SIGKILL) }
                 }
                 killed = true
             }
@@ -265,7 +260,7 @@ extension Engine {
     public func processes(_ reference: String) throws -> [(pid: pid_t, user: String, command: String)] {
         let record = try containers.find(reference)
         guard record.isRunning else { throw EngineError.notRunning(record.name) }
-        return try containers.cgroup(of: record.id).processes().sorted().map { pid in
+        return try containers.runtime.processes(id: record.id).map { pid in
             let raw = (try? Files.read("/proc/\(pid)/cmdline")) ?? []
             let command = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
             let status = (try? Files.readString("/proc/\(pid)/status")) ?? ""

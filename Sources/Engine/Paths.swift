@@ -75,6 +75,8 @@ public struct Paths: Sendable {
     public var containers: String { data + "/containers" }
     public func container(_ id: String) -> String { containers + "/" + id }
     public var containersLock: String { data + "/containers.lock" }
+    /// The container core's state root for the engine's containers: tmpfs (/run), per run.
+    public var runtimeState: String { state + "/containers" }
     /// Docker's json-file log of a container.
     public func log(_ id: String) -> String { container(id) + "/\(id)-json.log" }
     /// Compiled seccomp programs, one file per profile digest.

@@ -30,7 +30,7 @@ extension Engine {
             let (group, before) = pair
             let after = group.stats()
             let cpuDelta = Double(after.cpuUsageNanoseconds &- before.cpuUsageNanoseconds)
-            let network = record.pid.flatMap(Self.networkCounters)
+            let network = record.livePid.flatMap(Self.networkCounters)
             return ContainerStatsRow(
                 id: record.shortID, name: record.name,
                 cpuPercent: elapsed > 0 ? cpuDelta / elapsed * 100 : 0,

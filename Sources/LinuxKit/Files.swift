@@ -33,13 +33,24 @@ public enum Files {
         String(decoding: try read(path), as: UTF8.self)
     }
 
+    /// Whether a write must survive a power loss once it returned.
+    public enum Durability: Sendable {
+        /// fsync'ed before the rename: what a crash must not lose (images, a created
+        /// container's configuration).
+        case synced
+        /// Atomic, not synced: files on tmpfs, state rebuilt from other data, and anything of a
+        /// container that `--rm` deletes a moment later. The README's durability contract
+        /// says which is which.
+        case volatile
+    }
+
     /// write-temp-then-rename: readers see the old content or the new, never a torn file.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durability: Durability = .synced) throws {
         let temp = "\(path).tmp-\(getpid())"
         do {
             let fd = try FileDescriptor.open(temp, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
             try fd.writeAll(bytes, what: temp)
-            try check(fsync(fd.raw), "fsync", temp)
+            if durability == .synced { try check(fsync(fd.raw), "fsync", temp) }
             fd.close()
             try check(rename(temp, path), "rename", "\(temp) -> \(path)")
         } catch {
@@ -48,8 +59,8 @@ public enum Files {
         }
     }
 
-    public static func writeAtomically(_ path: String, _ string: String, mode: mode_t = 0o644) throws {
-        try writeAtomically(path, Array(string.utf8), mode: mode)
+    public static func writeAtomically(_ path: String, _ string: String, mode: mode_t = 0o644, durability: Durability = .synced) throws {
+        try writeAtomically(path, Array(string.utf8), mode: mode, durability: durability)
     }
 
     /// Removes the temporary files `writeAtomically` left in `directory` when its process was

@@ -13,6 +13,7 @@ import Testing
     /// Nothing of the container is left: state directory, cgroup, host mounts.
     func expectGone(_ id: String, _ name: String) {
         #expect(!FileManager.default.fileExists(atPath: Harness.root + "/containers/" + id))
+        #expect(!FileManager.default.fileExists(atPath: Harness.root + "/run/containers/" + id), "runtime state of \(name) left behind")
         #expect(!Harness.cgroupExists(id), "cgroup of \(name) left behind")
         #expect(Harness.hostMountsMentioning(id).isEmpty)
         #expect(!Harness.run(["ps", "-a"]).stdout.contains(name))
@@ -128,9 +129,11 @@ import Testing
     @Test func killedMonitorMeansExitedAndRmCleansUp() {
         let name = "orphan-\(getpid())"
         let id = detach(name, ["-m", "64m", "busybox", "sleep", "1000"])
-        let record = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Harness.root + "/containers/\(id)/container.json")))) as? [String: Any]
-        guard let monitor = record?["monitorPid"] as? Int, let initPid = record?["pid"] as? Int else {
-            Issue.record("no monitor pid in \(String(describing: record))")
+        // The core's state of the run, on the state root (tmpfs in a default install).
+        let state = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Harness.root + "/run/containers/\(id)/state.json")))) as? [String: Any]
+        guard let monitor = (state?["supervisor"] as? [String: Any])?["pid"] as? Int,
+              let initPid = (state?["process"] as? [String: Any])?["pid"] as? Int else {
+            Issue.record("no supervisor and init pids in \(String(describing: state))")
             return
         }
         kill(pid_t(monitor), SIGKILL)

@@ -1,0 +1,386 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Cgroups
+import JSONKit
+import LinuxKit
+import OCI
+import Runtime
+
+/// The container core both front ends stand on: one handle per state root for creating,
+/// starting, running, signalling, pausing, updating, inspecting and deleting containers, with
+/// one state layout (`ContainerState`), one liveness rule, one cgroup naming rule, and the
+/// signal handling a waiting caller needs kept inside (`LaunchedContainer`).
+///
+/// The OCI verbs are a thin mapping onto it (CLI/OCICommands); the engine adds only Docker's
+/// concerns (images, names, flags → spec, logs, network, the monitor) and uses the same calls.
+public final class ContainerRuntime {
+    public let stateRoot: String
+
+    public init(stateRoot: String) { self.stateRoot = stateRoot }
+
+    public func directory(_ id: String) -> String { stateRoot + "/" + id }
+    func statePath(_ id: String) -> String { directory(id) + "/state.json" }
+    func fifo(_ id: String) -> String { directory(id) + "/exec.fifo" }
+    public func supervisorLockPath(_ id: String) -> String { directory(id) + "/supervisor.lock" }
+
+    static func validate(id: String) throws {
+        guard !id.isEmpty, id.count <= 1024, !id.contains("/"), id != ".", id != ".." else {
+            throw RuntimeError("invalid container id '\(id)'")
+        }
+    }
+
+    public func load(_ id: String) throws -> ContainerState {
+        try Self.validate(id: id)
+        guard let bytes = try? Files.read(statePath(id)) else {
+            throw RuntimeError("container \(id) does not exist")
+        }
+        return try JSON.decode(ContainerState.self, from: bytes)
+    }
+
+    /// The state, or nil when the container has none (never created, or ended).
+    public func existing(_ id: String) -> ContainerState? { try? load(id) }
+
+    /// Written whole, never synced: the state root is tmpfs, and nothing in it outlives a reboot.
+    func save(_ state: ContainerState) throws {
+        try Files.writeAtomically(statePath(state.id), try JSON.encode(state), mode: 0o600, durability: .volatile)
+    }
+
+    // MARK: the cgroup rule
+
+    /// The container's cgroup from linux.cgroupsPath, always below the cgroup swiftainer runs in:
+    /// an absolute path is read as if from a cgroup namespace rooted there. Where swiftainer
+    /// runs at the root (most hosts, the VM tests) that is exactly runc's reading; where it runs
+    /// inside a cgroup that belongs to someone else, it never creates groups above it. Without
+    /// a cgroupsPath: `swiftainer-<id>`.
+    public static func cgroupPath(for spec: Spec?, id: String) throws -> String {
+        let path = spec?.linux?.cgroupsPath ?? ""
+        if path.contains(":") && !path.hasPrefix("/") {
+            throw RuntimeError("linux.cgroupsPath '\(path)' is a systemd slice path; --systemd-cgroup is not supported")
+        }
+        let components = path.split(separator: "/").filter { $0 != "." }
+        if components.contains("..") { throw RuntimeError("linux.cgroupsPath '\(path)' must not contain '..'") }
+        return components.isEmpty ? "swiftainer-\(id)" : components.joined(separator: "/")
+    }
+
+    public static func cgroup(at relativePath: String) throws -> ContainerCgroup {
+        do {
+            return ContainerCgroup(layout: try CgroupLayout.detect(), relativePath: relativePath)
+        } catch {
+            throw RuntimeError("cannot read this host's cgroup layout: \(error)")
+        }
+    }
+
+    /// The cgroup a container's state names.
+    public func cgroup(of state: ContainerState) -> ContainerCgroup? { try? Self.cgroup(at: state.cgroupPath) }
+
+    public static func readSpec(bundle: String) throws -> Spec {
+        let path = bundle + "/config.json"
+        guard let bytes = try? Files.read(path) else { throw RuntimeError("bundle \(bundle): cannot read config.json") }
+        do {
+            return try JSON.decode(Spec.self, from: bytes)
+        } catch {
+            throw RuntimeError("\(path): \(JSON.describe(error))")
+        }
+    }
+
+    // MARK: create
+
+    /// Claims `id`: its state directory made (an id in use is refused) and its first state
+    /// written, before any process exists. A `supervisor` is the process that will wait for
+    /// the container; the engine claims when it creates a container and launches it later.
+    /// `keepingDirectory`: the directory may exist already without state (the engine's, which
+    /// holds the supervisor lock across runs; its ids are unique under the engine's names lock).
+    @discardableResult
+    public func claim(id: String, bundle: String, spec: Spec?, supervisor: ProcessIdentity? = nil,
+                      keepingDirectory: Bool = false) throws -> ContainerState {
+        try Self.validate(id: id)
+        try Files.makeDirectories(stateRoot, mode: 0o700)
+        if mkdir(directory(id), 0o700) != 0 {
+            guard errno == EEXIST else { throw RuntimeError("\(SystemError.last("mkdir", directory(id)))") }
+            guard keepingDirectory, !Files.exists(statePath(id)) else { throw RuntimeError("container \(id) already exists") }
+        }
+        do {
+            let state = ContainerState(id: id, bundle: bundle, created: Clock.rfc3339(), annotations: spec?.annotations,
+                                       cgroupPath: try Self.cgroupPath(for: spec, id: id), supervisor: supervisor)
+            try save(state)
+            return state
+        } catch {
+            if keepingDirectory { unlink(statePath(id)) } else { try? Files.removeTree(directory(id)) }
+            throw error
+        }
+    }
+
+    /// How a created container's process is let go.
+    public enum StartMode {
+        /// OCI create: the init outlives this process and waits on `exec.fifo` for `start`;
+        /// the pty goes to `consoleSocket` when process.terminal asks for one.
+        case onFifo(consoleSocket: String?)
+        /// The caller stays, starts it (`LaunchedContainer.start`) and waits for it.
+        case byCaller
+    }
+
+    public struct CreateRequest {
+        public var id: String
+        public var bundle: String
+        public var spec: Spec
+        public var start: StartMode
+        public var stdin: StandardInput = .inherit
+        /// Raw fds for the container's stdout and stderr; nil inherits ours.
+        public var stdout: Int32?
+        public var stderr: Int32?
+        public var noPivot = false
+        public var seccompCache: String?
+        public var pidFile: String?
+        /// The state directory outlives this run (see `claim`): on failure only the state goes.
+        public var keepsStateDirectory = false
+
+        public init(id: String, bundle: String, spec: Spec, start: StartMode) {
+            self.id = id
+            self.bundle = bundle
+            self.spec = spec
+            self.start = start
+        }
+    }
+
+    /// Clones the init into the container's cgroup and records it. The id must have been
+    /// claimed by this process (or is claimed here when it has no state yet). On failure
+    /// nothing is left: no process, no cgroup, and the state directory only if it was claimed
+    /// before.
+    public func create(_ request: CreateRequest) throws -> LaunchedContainer {
+        let id = request.id
+        var state: ContainerState
+        let claimedHere: Bool
+        if request.keepsStateDirectory, var claimed = existing(id) {
+            // Claimed before the spec was final (the engine): the bundle's spec decides now.
+            claimed.bundle = request.bundle
+            claimed.annotations = request.spec.annotations
+            claimed.cgroupPath = try Self.cgroupPath(for: request.spec, id: id)
+            (state, claimedHere) = (claimed, false)
+        } else {
+            state = try claim(id: id, bundle: request.bundle, spec: request.spec, keepingDirectory: request.keepsStateDirectory)
+            claimedHere = true
+        }
+        var launched: LaunchedContainer?
+        do {
+            let spec = request.spec
+            var consoleSocket: String?
+            if case .onFifo(let socket) = request.start {
+                if spec.process?.terminal == true && socket == nil {
+                    throw RuntimeError("process.terminal is true but no --console-socket was given")
+                }
+                consoleSocket = socket
+                try check(mkfifo(fifo(id), 0o600), "mkfifo", fifo(id))
+                // In a user namespace the init writes to it as the host id of the container's root.
+                if spec.linux?.namespaces?.contains(where: { $0.type == "user" && $0.path == nil }) == true,
+                   let uid = spec.linux?.uidMappings?.first(where: { $0.containerID == 0 })?.hostID,
+                   let gid = spec.linux?.gidMappings?.first(where: { $0.containerID == 0 })?.hostID {
+                    try check(chown(fifo(id), uid, gid), "chown", fifo(id))
+                }
+            }
+            let cgroup = try Self.cgroup(at: state.cgroupPath)
+            var launch = LaunchRequest(
+                containerID: id, bundle: request.bundle, spec: spec, stdin: request.stdin, noPivot: request.noPivot,
+                debug: DebugLog.enabled, cgroup: cgroup, seccompCache: request.seccompCache,
+                startFifo: isOnFifo(request.start) ? fifo(id) : nil, stdout: request.stdout, stderr: request.stderr)
+            launch.blocksHandledSignals = !isOnFifo(request.start)
+            let created = try LaunchedContainer.launch(launch, cgroup: cgroup)
+            launched = created
+            if let console = created.consoleMaster, let consoleSocket {
+                try Console.send(console, to: consoleSocket)
+            }
+            state.process = ProcessIdentity.of(created.pid)
+            if !isOnFifo(request.start) { state.supervisor = ProcessIdentity.of(getpid()) }
+            try save(state)
+            if let pidFile = request.pidFile { try Files.writeAtomically(Self.absolute(pidFile), "\(created.pid)", durability: .volatile) }
+            if isOnFifo(request.start) { try created.commit() }
+            return created
+        } catch {
+            launched?.abandon()
+            if claimedHere && !request.keepsStateDirectory {
+                try? Files.removeTree(directory(id))
+            } else {
+                unlink(fifo(id))
+            }
+            throw error
+        }
+    }
+
+    private func isOnFifo(_ mode: StartMode) -> Bool {
+        if case .onFifo = mode { return true }
+        return false
+    }
+
+    /// `run --bundle`: create and start in the foreground and wait, like `runc run`; the state
+    /// exists while it runs, so `state`, `kill` and `ps` work on it.
+    public func run(id: String, bundle: String, noPivot: Bool) throws -> Int32 {
+        let bundle = Self.absolute(bundle)
+        let spec = try Self.readSpec(bundle: bundle)
+        try SpecValidation.check(spec)
+        var request = CreateRequest(id: id, bundle: bundle, spec: spec, start: .byCaller)
+        request.noPivot = noPivot
+        let container = try create(request)
+        defer { release(id, removingState: true) }
+        try container.start()
+        HookRunner.runReportingFailures(spec.hooks?.poststart, phase: "poststart",
+                                        state: State(id: id, status: .running, pid: container.pid, bundle: bundle, annotations: spec.annotations))
+        defer {
+            HookRunner.runReportingFailures(spec.hooks?.poststop, phase: "poststop",
+                                            state: State(id: id, status: .stopped, pid: 0, bundle: bundle, annotations: spec.annotations))
+        }
+        let terminal = spec.process?.terminal == true ? RawTerminal(fd: 0) : nil
+        defer { terminal?.restore() }
+        return try container.wait(relayInput: true).code
+    }
+
+    // MARK: start, state, signal, pause, update, delete
+
+    /// OCI start: opens the FIFO the init waits on; what the init wrote there before its exec
+    /// (nothing, or "CODE message") is the outcome.
+    public func start(id: String) throws {
+        let state = try load(id)
+        guard Files.exists(fifo(id)) else { throw RuntimeError("container \(id) is not in the created state") }
+        guard state.isAlive else { throw RuntimeError("container \(id) is stopped") }
+        let reader = try FileDescriptor.open(fifo(id), O_RDONLY)
+        unlink(fifo(id))
+        let report = String(decoding: try reader.readAll(), as: UTF8.self)
+        if !report.isEmpty {
+            let code = Int32(report.prefix { $0 != " " }) ?? 125
+            throw RuntimeError(String(report.drop { $0 != " " }.dropFirst()), exitCode: code)
+        }
+        let spec = try? Self.readSpec(bundle: state.bundle)
+        HookRunner.runReportingFailures(spec?.hooks?.poststart, phase: "poststart",
+                                        state: State(id: id, status: .running, pid: state.process?.pid ?? 0, bundle: state.bundle, annotations: state.annotations))
+    }
+
+    /// created until `start` opened the FIFO, paused while the cgroup is frozen.
+    public func status(of state: ContainerState) -> State.Status {
+        guard state.isAlive else { return .stopped }
+        if state.process == nil || Files.exists(fifo(state.id)) { return .created }
+        return cgroup(of: state)?.isFrozen == true ? .paused : .running
+    }
+
+    public func state(id: String) throws -> State {
+        let state = try load(id)
+        let status = status(of: state)
+        return State(id: id, status: status, pid: status == .stopped ? 0 : state.process?.pid ?? 0, bundle: state.bundle, annotations: state.annotations)
+    }
+
+    /// The signal goes to the init, or with `all` to every process of the container. SIGKILL
+    /// thaws a paused container: frozen tasks on cgroup v1 cannot die.
+    public func signal(id: String, _ signal: Int32, all: Bool = false) throws {
+        let state = try load(id)
+        guard let pid = state.livePid else { throw RuntimeError("container \(id) is not running") }
+        let targets = all ? (cgroup(of: state)?.processes() ?? [pid]) : [pid]
+        for target in targets { try check(Glibc.kill(target, signal), "kill", "container \(id) (pid \(target))") }
+        if signal == SIGKILL, let cgroup = cgroup(of: state), cgroup.isFrozen { try? cgroup.thaw() }
+    }
+
+    /// Freezes every process of the container (the cgroup freezer); `resume` thaws.
+    public func pause(id: String) throws {
+        let state = try load(id)
+        switch status(of: state) {
+        case .running: break
+        case .paused: throw RuntimeError("container \(id) is already paused")
+        default: throw RuntimeError("container \(id) is not running")
+        }
+        guard let cgroup = cgroup(of: state) else { throw RuntimeError("container \(id): cannot read this host's cgroup layout") }
+        do { try cgroup.freeze() } catch { throw RuntimeError("pause \(id): \(error)") }
+    }
+
+    public func resume(id: String) throws {
+        let state = try load(id)
+        guard status(of: state) == .paused, let cgroup = cgroup(of: state) else { throw RuntimeError("container \(id) is not paused") }
+        do { try cgroup.thaw() } catch { throw RuntimeError("resume \(id): \(error)") }
+    }
+
+    /// Pids of the container's processes (from its cgroup), sorted; none once it stopped.
+    public func processes(id: String) throws -> [pid_t] {
+        let state = try load(id)
+        guard let pid = state.livePid else { return [] }
+        return (cgroup(of: state)?.processes() ?? [pid]).sorted()
+    }
+
+    /// The end of one run of a container: its cgroup destroyed and its state gone, the state
+    /// directory too unless the caller keeps it for the next run (the engine's containers keep
+    /// their supervisor lock there until they are removed).
+    public func release(_ id: String, removingState: Bool) {
+        if let state = existing(id) { cgroup(of: state)?.destroy() }
+        if removingState {
+            try? Files.removeTree(directory(id))
+        } else {
+            unlink(statePath(id))
+            unlink(fifo(id))
+        }
+    }
+
+    /// OCI delete: a running container is refused unless `force`, which kills it first.
+    public func delete(id: String, force: Bool) throws {
+        let state: ContainerState
+        do { state = try load(id) } catch {
+            // As runc: --force on an id without state succeeds, after removing whatever an
+            // interrupted create left (containerd's shim deletes once more when it cleans up).
+            guard force else { throw error }
+            try Self.validate(id: id)
+            try? Files.removeTree(directory(id))
+            return
+        }
+        let alive = state.isAlive
+        if alive && !Files.exists(fifo(id)) && !force {
+            throw RuntimeError("container \(id) is running: stop it first or use delete --force")
+        }
+        if alive, let process = state.process {
+            _ = Glibc.kill(process.pid, SIGKILL)
+            if let cgroup = cgroup(of: state), cgroup.isFrozen { try? cgroup.thaw() }
+            // Not our child: wait until whoever reaps it has (or it is a zombie), up to 10 s.
+            for _ in 0..<1000 where process.isAlive { usleep(10_000) }
+        }
+        let spec = try? Self.readSpec(bundle: state.bundle)
+        release(id, removingState: true)
+        HookRunner.runReportingFailures(spec?.hooks?.poststop, phase: "poststop",
+                                        state: State(id: id, status: .stopped, pid: 0, bundle: state.bundle, annotations: state.annotations))
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : ProcessInfoLinux.currentDirectory + "/" + path
+    }
+
+    /// The runtime-spec `features` document (features.md): what this runtime understands.
+    public static func features() -> Features {
+        Features(
+            ociVersionMin: "1.0.0", ociVersionMax: Spec.version,
+            hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+            mountOptions: MountOptions.flagOptions.keys.sorted() + MountOptions.propagationOptions.keys.sorted() + ["bind", "rbind"],
+            linux: Features.Linux(
+                namespaces: ["pid", "network", "mount", "ipc", "uts", "cgroup", "user"],
+                capabilities: CapabilityNames.all,
+                cgroup: Features.Cgroup(v1: true, v2: true, systemd: false, systemdUser: false),
+                seccomp: Features.Seccomp(
+                    enabled: true,
+                    actions: ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                              "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                    operators: ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"])))
+    }
+}
+
+/// features.md's document, the parts swiftainer fills in.
+public struct Features: Codable, Equatable {
+    public struct Cgroup: Codable, Equatable { public var v1, v2, systemd, systemdUser: Bool }
+    public struct Seccomp: Codable, Equatable {
+        public var enabled: Bool
+        public var actions: [String]
+        public var operators: [String]
+    }
+    public struct Linux: Codable, Equatable {
+        public var namespaces: [String]
+        public var capabilities: [String]
+        public var cgroup: Cgroup
+        public var seccomp: Seccomp
+    }
+    public var ociVersionMin: String
+    public var ociVersionMax: String
+    public var hooks: [String]
+    public var mountOptions: [String]
+    public var linux: Linux
+}
