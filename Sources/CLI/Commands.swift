@@ -27,6 +27,9 @@ struct Context {
     /// OCI commands keep their state here: `--root` itself when given (as runc and crun read
     /// it), else <state>/oci.
     let ociStateRoot: String
+    /// The core over the OCI state root. Its seccomp cache is the data root's (SWIFTAINER_ROOT
+    /// or /var/lib/swiftainer), never inside the state root an OCI caller's --root names.
+    var ociRuntime: ContainerRuntime { ContainerRuntime(stateRoot: ociStateRoot, seccompCache: Paths().seccompCache) }
     /// The verbs runc and Docker share (start, kill, pause, exec, ps) have the OCI runtime's
     /// meaning: decided by how swiftainer was invoked (SwiftainerCLI.isOCIMode), never by
     /// looking the id up.
@@ -96,7 +99,7 @@ enum Commands {
         // `run --bundle DIR ID` is the OCI runtime's run (as `runc run`); without it, Docker's.
         if let bundle = args.value("bundle") {
             let id = try args.onlyPositional("run --bundle DIR", "ID")
-            return try ContainerRuntime(stateRoot: context.ociStateRoot).run(id: id, bundle: bundle, noPivot: args.has("no-pivot"))
+            return try context.ociRuntime.run(id: id, bundle: bundle, noPivot: args.has("no-pivot"))
         }
         var options = RunOptions()
         guard let image = args.positionals.first else { throw UsageError("\"run\" requires at least 1 argument: IMAGE") }

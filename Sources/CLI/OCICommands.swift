@@ -40,7 +40,7 @@ enum OCICommands {
         return 0
     }
 
-    static func runtime(_ context: Context) -> ContainerRuntime { ContainerRuntime(stateRoot: context.ociStateRoot) }
+    static func runtime(_ context: Context) -> ContainerRuntime { context.ociRuntime }
 
     static let create = Command(
         name: "create", usage: "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] [--no-pivot] ID",

@@ -127,7 +127,8 @@ public enum SwiftainerCLI {
         text += """
 
         Global options:
-          --root DIR   keep images and containers under DIR (default /var/lib/swiftainer; env SWIFTAINER_ROOT)
+          --root DIR   keep images and containers under DIR (default /var/lib/swiftainer; env SWIFTAINER_ROOT),
+                       and the runtime state under DIR/run (default /run/swiftainer; env SWIFTAINER_STATE)
           --debug      print each step of the run path to stderr
 
         """

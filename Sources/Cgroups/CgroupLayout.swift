@@ -31,7 +31,18 @@ public struct CgroupLayout: Equatable, Sendable {
     }
 
     /// Reads the running system. `fsRoot` prefixes every path (tests point it at a fake tree).
+    /// This process's layout, read once: a container's start and end ask for it several times,
+    /// and neither the mounts nor the cgroup swiftainer runs in change while it runs.
+    nonisolated(unsafe) private static var detected: CgroupLayout?
+
     public static func detect(fsRoot: String = "") throws -> CgroupLayout {
+        if fsRoot.isEmpty, let detected { return detected }
+        let layout = try read(fsRoot: fsRoot)
+        if fsRoot.isEmpty { detected = layout }
+        return layout
+    }
+
+    private static func read(fsRoot: String) throws -> CgroupLayout {
         let mountinfo = try Files.readString(fsRoot + "/proc/self/mountinfo")
         let membership = try Files.readString(fsRoot + "/proc/self/cgroup")
         var layout = parse(mountinfo: mountinfo, cgroup: membership)

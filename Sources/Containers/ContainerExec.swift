@@ -18,7 +18,9 @@ public struct ExecRequest {
     public var consoleSocket: String?
     /// Run without the container's seccomp filter (`docker exec --privileged`).
     public var withoutSeccomp = false
-    public var seccompCache: String?
+    /// The container's spec when the caller has read it already (decoding Docker's seccomp
+    /// profile in it is most of an exec's user time); nil reads it from the bundle.
+    public var containerSpec: Spec?
 
     public init(process: Process) { self.process = process }
 
@@ -46,11 +48,11 @@ extension ContainerRuntime {
         if request.process.terminal == true && request.consoleSocket == nil && request.detach {
             throw RuntimeError("exec: process.terminal with --detach needs --console-socket")
         }
-        let container = try Self.readSpec(bundle: state.bundle)
+        let container = try request.containerSpec ?? Self.readSpec(bundle: state.bundle)
         var spec = ExecSpec.make(container: container, initPid: initPid, process: request.process)
         if request.withoutSeccomp { spec.linux?.seccomp = nil }
         var launch = LaunchRequest(containerID: id, bundle: state.bundle, spec: spec, stdin: request.stdin, debug: DebugLog.enabled,
-                                   cgroup: cgroup(of: state), seccompCache: request.seccompCache, joinsExistingCgroup: true)
+                                   cgroup: cgroup(of: state), seccompCache: seccompCache, joinsExistingCgroup: true)
         launch.outlivesCaller = request.detach
         launch.blocksHandledSignals = !request.detach
         let process = try LaunchedContainer.launch(launch, cgroup: nil)

@@ -17,8 +17,14 @@ import Runtime
 /// concerns (images, names, flags → spec, logs, network, the monitor) and uses the same calls.
 public final class ContainerRuntime {
     public let stateRoot: String
+    /// Compiled seccomp programs kept between runs (nil compiles every time: Docker's default
+    /// profile costs ~16 ms to compile).
+    public let seccompCache: String?
 
-    public init(stateRoot: String) { self.stateRoot = stateRoot }
+    public init(stateRoot: String, seccompCache: String? = nil) {
+        self.stateRoot = stateRoot
+        self.seccompCache = seccompCache
+    }
 
     public func directory(_ id: String) -> String { stateRoot + "/" + id }
     func statePath(_ id: String) -> String { directory(id) + "/state.json" }
@@ -87,28 +93,17 @@ public final class ContainerRuntime {
 
     // MARK: create
 
-    /// Claims `id`: its state directory made (an id in use is refused) and its first state
-    /// written, before any process exists. A `supervisor` is the process that will wait for
-    /// the container; the engine claims when it creates a container and launches it later.
-    /// `keepingDirectory`: the directory may exist already without state (the engine's, which
-    /// holds the supervisor lock across runs; its ids are unique under the engine's names lock).
-    @discardableResult
-    public func claim(id: String, bundle: String, spec: Spec?, supervisor: ProcessIdentity? = nil,
-                      keepingDirectory: Bool = false) throws -> ContainerState {
+    /// Claims `id`: its state directory made, before any process exists; an id with state is
+    /// refused. `keepingDirectory`: the directory may exist already without state — the
+    /// engine's, which keeps its supervisor lock there across runs (its ids are unique under the
+    /// engine's names lock). The state itself is written once, by `create`, when there is a
+    /// process to record.
+    public func claim(id: String, keepingDirectory: Bool = false) throws {
         try Self.validate(id: id)
         try Files.makeDirectories(stateRoot, mode: 0o700)
         if mkdir(directory(id), 0o700) != 0 {
             guard errno == EEXIST else { throw RuntimeError("\(SystemError.last("mkdir", directory(id)))") }
             guard keepingDirectory, !Files.exists(statePath(id)) else { throw RuntimeError("container \(id) already exists") }
-        }
-        do {
-            let state = ContainerState(id: id, bundle: bundle, created: Clock.rfc3339(), annotations: spec?.annotations,
-                                       cgroupPath: try Self.cgroupPath(for: spec, id: id), supervisor: supervisor)
-            try save(state)
-            return state
-        } catch {
-            if keepingDirectory { unlink(statePath(id)) } else { try? Files.removeTree(directory(id)) }
-            throw error
         }
     }
 
@@ -131,7 +126,6 @@ public final class ContainerRuntime {
         public var stdout: Int32?
         public var stderr: Int32?
         public var noPivot = false
-        public var seccompCache: String?
         public var pidFile: String?
         /// The state directory outlives this run (see `claim`): on failure only the state goes.
         public var keepsStateDirectory = false
@@ -144,24 +138,14 @@ public final class ContainerRuntime {
         }
     }
 
-    /// Clones the init into the container's cgroup and records it. The id must have been
-    /// claimed by this process (or is claimed here when it has no state yet). On failure
-    /// nothing is left: no process, no cgroup, and the state directory only if it was claimed
-    /// before.
+    /// Claims the id, clones the init into the container's cgroup and records it (one write of
+    /// `state.json`). On failure nothing is left: no process, no cgroup, no state — and no
+    /// state directory unless the request keeps it.
     public func create(_ request: CreateRequest) throws -> LaunchedContainer {
         let id = request.id
-        var state: ContainerState
-        let claimedHere: Bool
-        if request.keepsStateDirectory, var claimed = existing(id) {
-            // Claimed before the spec was final (the engine): the bundle's spec decides now.
-            claimed.bundle = request.bundle
-            claimed.annotations = request.spec.annotations
-            claimed.cgroupPath = try Self.cgroupPath(for: request.spec, id: id)
-            (state, claimedHere) = (claimed, false)
-        } else {
-            state = try claim(id: id, bundle: request.bundle, spec: request.spec, keepingDirectory: request.keepsStateDirectory)
-            claimedHere = true
-        }
+        var state = ContainerState(id: id, bundle: request.bundle, created: Clock.rfc3339(), annotations: request.spec.annotations,
+                                   cgroupPath: try Self.cgroupPath(for: request.spec, id: id))
+        try claim(id: id, keepingDirectory: request.keepsStateDirectory)
         var launched: LaunchedContainer?
         do {
             let spec = request.spec
@@ -182,7 +166,7 @@ public final class ContainerRuntime {
             let cgroup = try Self.cgroup(at: state.cgroupPath)
             var launch = LaunchRequest(
                 containerID: id, bundle: request.bundle, spec: spec, stdin: request.stdin, noPivot: request.noPivot,
-                debug: DebugLog.enabled, cgroup: cgroup, seccompCache: request.seccompCache,
+                debug: DebugLog.enabled, cgroup: cgroup, seccompCache: seccompCache,
                 startFifo: isOnFifo(request.start) ? fifo(id) : nil, stdout: request.stdout, stderr: request.stderr)
             launch.blocksHandledSignals = !isOnFifo(request.start)
             let created = try LaunchedContainer.launch(launch, cgroup: cgroup)
@@ -198,10 +182,11 @@ public final class ContainerRuntime {
             return created
         } catch {
             launched?.abandon()
-            if claimedHere && !request.keepsStateDirectory {
-                try? Files.removeTree(directory(id))
-            } else {
+            if request.keepsStateDirectory {
+                unlink(statePath(id))
                 unlink(fifo(id))
+            } else {
+                try? Files.removeTree(directory(id))
             }
             throw error
         }

@@ -19,7 +19,7 @@ extension Engine {
         let resolv = NameFiles.resolvConf(host: (try? Files.readString("/etc/resolv.conf")) ?? "", dns: options.dns)
         var mounts: [Mount] = []
         for (file, content) in [("hosts", hosts), ("hostname", hostname + "\n"), ("resolv.conf", resolv)] {
-            try Files.writeAtomically(dir + "/" + file, content, mode: 0o644)
+            try Files.writeAtomically(dir + "/" + file, content, mode: 0o644, durability: options.autoRemove ? .volatile : .synced)
             mounts.append(Mount(destination: "/etc/" + file, type: "bind", source: dir + "/" + file, options: ["rbind", "rprivate"]))
         }
         return mounts

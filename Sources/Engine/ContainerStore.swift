@@ -48,14 +48,25 @@ public final class ContainerStore {
 
     public init(paths: Paths) {
         self.paths = paths
-        runtime = ContainerRuntime(stateRoot: paths.runtimeState)
+        runtime = ContainerRuntime(stateRoot: paths.runtimeState, seccompCache: paths.seccompCache)
     }
 
     func recordPath(_ id: String) -> String { paths.container(id) + "/container.json" }
 
+    /// The record with the core's view of it: while a run is in progress (the core has a live
+    /// init for it) it reads as running since that run began — the record on disk is written
+    /// when the container is created and when a run ends, not when one starts.
     public func load(_ id: String) throws -> ContainerRecord {
         var record = try JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(id)))
         record.runtime = runtime.existing(id)
+        if let state = record.runtime, state.process != nil, state.isAlive {
+            record.status = .running
+            record.startedAt = state.created
+            record.exitCode = nil
+            record.error = nil
+            record.finishedAt = nil
+            record.oomKilled = nil
+        }
         return record
     }
 
@@ -84,8 +95,8 @@ public final class ContainerStore {
     }
 
     /// Creates the container's directory and record under the names lock, so two runs cannot
-    /// take the same name, and claims its id in the core with this process as its supervisor.
-    /// Returns the container's supervisor lock, held by the caller.
+    /// take the same name, and claims its id in the core. Returns the container's supervisor
+    /// lock, held by the caller (it proves the creation in progress).
     public func create(_ record: ContainerRecord) throws -> FileLock {
         try Files.makeDirectories(paths.containers, mode: 0o700)
         let lock = try FileLock(path: paths.containersLock)
@@ -95,8 +106,7 @@ public final class ContainerStore {
         }
         try check(mkdir(paths.container(record.id), 0o700), "mkdir", paths.container(record.id))
         do {
-            try runtime.claim(id: record.id, bundle: paths.container(record.id), spec: nil,
-                              supervisor: ProcessIdentity.of(getpid()), keepingDirectory: true)
+            try runtime.claim(id: record.id, keepingDirectory: true)
             guard let supervisor = takeOverSupervision(record.id) else {
                 throw EngineError.invalidOption("container \(record.id): its new supervisor lock is held by another process")
             }
@@ -121,7 +131,8 @@ public final class ContainerStore {
     /// Ends what a run of the container holds in the kernel and the core: its cgroup and its
     /// runtime state (the state directory stays for the supervisor lock).
     func releaseRun(_ id: String) {
-        (try? cgroup(of: id))?.destroy()
+        // Without state (a reboot took it) the group, if any, has the default name.
+        if runtime.existing(id) == nil { (try? cgroup(of: id))?.destroy() }
         runtime.release(id, removingState: false)
     }
 

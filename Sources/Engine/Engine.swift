@@ -40,7 +40,6 @@ public final class Engine {
             let log = try ContainerLogWriter(path: paths.log(record.id))
             defer { log.close() }
             let (container, outputs) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
-            defer { containers.releaseRun(record.id) }
             let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
             defer { terminal?.restore() }
             let status = try container.wait(relayInput: options.interactive, outputs: outputs) { stream, bytes in
@@ -158,7 +157,6 @@ public final class Engine {
         request.stdout = childEnds.first?.raw
         request.stderr = childEnds.last?.raw
         request.noPivot = spec.annotations?[SwiftainerAnnotation.noPivot] == "true"
-        request.seccompCache = paths.seccompCache
         request.keepsStateDirectory = true
         let container = try containers.runtime.create(request)
         DebugLog.log("init pid \(container.pid) ready")
@@ -178,13 +176,19 @@ public final class Engine {
         record.finishedAt = nil
         record.oomKilled = nil
         record.runtime = containers.runtime.existing(record.id)
-        do {
-            try containers.save(record)
-        } catch {
-            container.abandon()
-            disconnect(&record)
-            containers.releaseRun(record.id)
-            throw error
+        // That it runs is the core's state (ContainerStore.load reads it so). The record is
+        // written now only when the run holds what it must name — a network attachment (address,
+        // veth, ports: inspect shows them, and cleanup after a crash needs them) or a detached
+        // run's count — and otherwise once more when the run ends.
+        if record.network != nil || record.detached == true {
+            do {
+                try containers.save(record)
+            } catch {
+                container.abandon()
+                disconnect(&record)
+                containers.releaseRun(record.id)
+                throw error
+            }
         }
         return (container, outputs)
     }

@@ -55,7 +55,7 @@ extension Engine {
         var request = ExecRequest(process: process)
         request.stdin = options.interactive ? .inherit : .null
         request.withoutSeccomp = options.privileged
-        request.seccompCache = paths.seccompCache
+        request.containerSpec = container
         return try containers.runtime.exec(id: record.id, request)
     }
 }

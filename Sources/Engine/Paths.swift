@@ -58,15 +58,19 @@ public struct Paths: Sendable {
         0x4249_4e4d: "binfmt_misc", 0x6e73_6673: "nsfs", 0x5049_5045: "pipefs",
     ]
 
+    /// `SWIFTAINER_STATE` moves the runtime state alone (as Podman's --runroot does): a store
+    /// of its own on disk with its state on tmpfs, as in a default install, is what
+    /// scripts/bench measures.
     public init(root: String? = nil) {
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : ProcessInfoLinux.currentDirectory + "/" + path }
+        let stateOverride = getenv("SWIFTAINER_STATE").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : absolute($0) }
         if let root = root ?? getenv("SWIFTAINER_ROOT").map({ String(cString: $0) }), !root.isEmpty {
-            let absolute = root.hasPrefix("/") ? root : ProcessInfoLinux.currentDirectory + "/" + root
-            data = absolute
-            state = absolute + "/run"
-            rootOverride = absolute
+            data = absolute(root)
+            state = stateOverride ?? data + "/run"
+            rootOverride = data
         } else {
             data = "/var/lib/swiftainer"
-            state = "/run/swiftainer"
+            state = stateOverride ?? "/run/swiftainer"
             rootOverride = nil
         }
     }

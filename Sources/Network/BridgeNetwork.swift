@@ -71,10 +71,10 @@ public struct BridgeNetwork {
             switch (try? Files.readString(natMarker)).map({ $0.contains(NATRules.version) }) {
             case nil:
                 try nat.install()
-                try Files.writeAtomically(natMarker, "\(subnet)\n\(NATRules.version)\n", mode: 0o600)
+                try Files.writeAtomically(natMarker, "\(subnet)\n\(NATRules.version)\n", mode: 0o600, durability: .volatile)
             case false?:
                 try nat.installLoopbackGuard()
-                try Files.writeAtomically(natMarker, "\(subnet)\n\(NATRules.version)\n", mode: 0o600)
+                try Files.writeAtomically(natMarker, "\(subnet)\n\(NATRules.version)\n", mode: 0o600, durability: .volatile)
             case true?:
                 break
             }

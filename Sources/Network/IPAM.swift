@@ -67,7 +67,7 @@ public struct IPAM {
             let candidate = subnet.host(n)
             if candidate == gateway { continue }
             if try take(candidate) {
-                try? Files.writeAtomically(directory + "/.last", "\(n)\n", mode: 0o600)
+                try? Files.writeAtomically(directory + "/.last", "\(n)\n", mode: 0o600, durability: .volatile)
                 return candidate
             }
         }

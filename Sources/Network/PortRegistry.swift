@@ -51,7 +51,7 @@ public struct PortRegistry {
             return
         }
         let text = holders.map { "\($0.containerID) \($0.port.hostIP ?? "0.0.0.0")\n" }.joined()
-        try Files.writeAtomically(path(port), text, mode: 0o600)
+        try Files.writeAtomically(path(port), text, mode: 0o600, durability: .volatile)
     }
 
     /// Records `ports` for `containerID`, or throws Docker's "port is already allocated" for the

@@ -173,8 +173,13 @@ public enum Launcher {
         defer { (argv + envp).forEach { free($0) } }
         // CVE-2019-5736: the container must never get a writable handle on this binary. With a
         // new mount namespace the child re-execs it from a read-only bind mount of itself (two
-        // mount calls); without one, from a sealed in-memory copy.
-        let createsMountNamespace = flags & Int32(SW_CLONE_NEWNS) != 0
+        // mount calls); without one, from a sealed in-memory copy (a copy of the whole binary).
+        // A process joining a container's mount namespace (exec) is cloned into a private one
+        // of its own all the same, only for that read-only re-exec: the init then leaves it for
+        // the container's (setns), and the binary it runs stays on a read-only mount.
+        let joinsMountNamespace = spec.linux?.namespaces?.contains { $0.type == "mount" && $0.path != nil } ?? false
+        let spawnFlags = joinsMountNamespace ? flags | Int32(SW_CLONE_NEWNS) : flags
+        let createsMountNamespace = spawnFlags & Int32(SW_CLONE_NEWNS) != 0
         let sealedCopy = createsMountNamespace ? nil : try SealedExecutable.copyOfSelf()
         let executable = try SealedExecutable.pathOfSelf()
         // A new user namespace: the child waits on a pipe until its id maps are written.
@@ -195,7 +200,7 @@ public enum Launcher {
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in
                     var spawn = sw_spawn_request(
-                        clone_flags: flags, path: path,
+                        clone_flags: spawnFlags, path: path,
                         argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
                         stdin_fd: stdinFD, stdout_fd: request.stdout ?? -1, stderr_fd: request.stderr ?? -1,
                         extra_fd: childEnd.fd.raw, pdeathsig: diesWithCaller ? SIGKILL : 0,
@@ -210,9 +215,9 @@ public enum Launcher {
         sealedCopy?.close()
         guard pid > 0 else {
             if ownsCgroup { request.cgroup?.destroy() }
-            throw RuntimeError("clone(\(describe(flags))): \(SystemError(errno: -pid, call: "clone").message)")
+            throw RuntimeError("clone(\(describe(spawnFlags))): \(SystemError(errno: -pid, call: "clone").message)")
         }
-        DebugLog.log("cloned init pid \(pid) (\(describe(flags)))")
+        DebugLog.log("cloned init pid \(pid) (\(describe(spawnFlags)))")
         let created = CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: nil)
         mapsWritten?.read.close()
         do {

@@ -33,7 +33,7 @@ public struct SeccompCache {
         let program = try compile(seccomp)
         do {
             try Files.makeDirectories(directory, mode: 0o700)
-            try Files.writeAtomically(path, program, mode: 0o600)
+            try Files.writeAtomically(path, program, mode: 0o600, durability: .volatile) // rebuilt when lost
         } catch {
             DebugLog.log("seccomp: cannot cache the program: \(error)")
         }
