@@ -82,6 +82,8 @@ extension Engine {
             stdinPipe?.read.close()
             let (container, outputs) = launched
             send("ok")
+            // From here on it only waits: what starting it up left resident goes back.
+            ResidentMemory.releaseStartupPages()
             let status = try container.wait(relayInput: false, outputs: outputs, sink: log.append)
             log.flush()
             try complete(&record, status, container: container, spec: spec)

@@ -54,6 +54,8 @@ struct sw_spawn_request {
 pid_t sw_spawn(const struct sw_spawn_request *req);
 
 int sw_pivot_root(const char *new_root, const char *put_old);
+/// malloc_trim(0) (malloc.h is not part of Swift's Glibc module).
+int sw_malloc_trim(void);
 /// openat2(2) (no glibc wrapper): `resolve` is RESOLVE_* bits. -1 with errno (ENOSYS before Linux 5.6).
 int sw_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
 #define SW_RESOLVE_NO_XDEV 0x01
