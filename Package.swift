@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "OCI", "TestSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "LinuxKit"]),
-        .testTarget(name: "CLITests", dependencies: ["CLI", "Engine"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI", "Engine", "JSONKit", "TestSupport"]),
         // The runtime's mechanism as non-root: rootfs setup against a recording fake kernel.
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI", "LinuxKit", "CLinux", "TestSupport"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),

@@ -13,7 +13,7 @@ import Runtime
 /// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
 /// callers parse; otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, pause, unpause, wait, logs, exec, inspect, top, system, monitor, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, wait, logs, exec, inspect, top, system, monitor, monitorFinish, networkGC, networkCycle]
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -271,6 +271,23 @@ enum LifecycleCommands {
         let lock = fcntl(4, F_GETFD) >= 0 ? FileLock(inherited: 4) : nil
         _ = sw_close_range_from(5)
         return context.engine.monitor(id: args.positionals[0], report: FileDescriptor(3), inheritedLock: lock)
+    }
+}
+
+extension LifecycleCommands {
+    /// Hidden: the detached waiter (CLinux/waiter.c) execs this when the container's init has
+    /// ended, with the supervisor lock still open as --lock-fd and the init's wait status.
+    static let monitorFinish = Command(
+        name: "monitor-finish", usage: "monitor-finish ID --lock-fd FD --status STATUS", summary: "",
+        options: [OptionSpec(["--lock-fd"], takesValue: true), OptionSpec(["--status"], takesValue: true)], hidden: true
+    ) { args, context in
+        guard args.positionals.count == 1, let status = Int32(args.value("status") ?? ""),
+              let lockFD = Int32(args.value("lock-fd") ?? ""), lockFD >= 3, fcntl(lockFD, F_GETFD) >= 0 else {
+            throw UsageError("monitor-finish is internal: the detached container's waiter runs it")
+        }
+        _ = chdir("/")
+        signal(SIGPIPE, SIG_IGN)
+        return context.engine.finishMonitor(id: args.positionals[0], waitStatus: status, lock: FileLock(inherited: lockFD))
     }
 }
 

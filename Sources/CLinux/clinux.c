@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "CLinux.h"
 #include <grp.h>
-#include <malloc.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,8 +179,6 @@ uint64_t sw_mount_id(int fd) {
     if (!(info.stx_mask & 0x00001000U)) return 0;
     return info.stx_mnt_id;
 }
-
-int sw_malloc_trim(void) { return malloc_trim(0); }
 
 int sw_setns(int fd, int nstype) { return setns(fd, nstype); }
 int sw_unshare(int flags) { return unshare(flags); }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import JSONKit
 import LinuxKit
 import Runtime
@@ -17,59 +18,36 @@ public struct LogEntry: Codable, Equatable, Sendable {
         self.stream = stream
         self.time = time
     }
-
-    public var jsonLine: String {
-        "{\"log\":\(JSON.quoted(log)),\"stream\":\(JSON.quoted(stream)),\"time\":\"\(time)\"}\n"
-    }
 }
 
 /// Appends what a container writes to its log, a line at a time per stream. A line longer
 /// than `maxLine` is split (as Docker splits at 16 KiB) so one endless line cannot hold memory;
-/// whatever is left without a newline is written by `flush()` when the container ends.
+/// whatever is left without a newline is written by `flush()` when the container ends. The
+/// format is written in C (CLinux/json_log.c), once for this writer and the detached waiter.
 public final class ContainerLogWriter {
-    public static let maxLine = 16 * 1024
+    public static let maxLine = Int(SW_JSON_LOG_MAX_LINE)
     private let fd: FileDescriptor
-    private var pending: [ProcessMonitor.Stream: [UInt8]] = [:]
+    private var log = sw_json_log()
     private let clock: () -> String
 
     public init(path: String, clock: @escaping () -> String = { Clock.rfc3339() }) throws {
         fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640)
         self.clock = clock
+        sw_json_log_init(&log, fd.raw)
     }
+
+    deinit { sw_json_log_free(&log) }
 
     public func append(_ stream: ProcessMonitor.Stream, _ bytes: UnsafeRawBufferPointer) {
-        var buffer = pending[stream, default: []]
-        buffer.append(contentsOf: bytes)
-        var lines = ""
-        var start = 0
-        let time = clock()
-        while let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) ?? (buffer.count - start >= Self.maxLine ? start + Self.maxLine - 1 : nil) {
-            lines += LogEntry(log: String(decoding: buffer[start...newline], as: UTF8.self), stream: stream.rawValue, time: time).jsonLine
-            start = newline + 1
-        }
-        pending[stream] = Array(buffer[start...])
-        write(lines)
+        sw_json_log_append(&log, stream == .stdout ? 0 : 1, bytes.baseAddress, bytes.count, clock())
     }
 
-    public func flush() {
-        var lines = ""
-        for stream in [ProcessMonitor.Stream.stdout, .stderr] {
-            if let rest = pending[stream], !rest.isEmpty {
-                lines += LogEntry(log: String(decoding: rest, as: UTF8.self), stream: stream.rawValue, time: clock()).jsonLine
-            }
-        }
-        pending = [:]
-        write(lines)
-    }
+    public func flush() { sw_json_log_flush(&log, clock()) }
 
-    private func write(_ lines: String) {
-        guard !lines.isEmpty else { return }
-        // One write per batch, O_APPEND: a reader never sees half of a line from us... unless
-        // the disk is full, in which case losing log lines is better than stopping the container.
-        try? fd.writeAll(lines, what: "container log")
+    public func close() {
+        fd.close()
+        log.fd = -1
     }
-
-    public func close() { fd.close() }
 }
 
 /// Reads a container's log from a byte offset: complete lines only, so a line being written

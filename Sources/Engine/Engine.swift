@@ -48,7 +48,7 @@ public final class Engine {
             }
             log.flush()
             terminal?.restore()
-            try complete(&record, status, container: container, spec: spec)
+            try complete(&record, status, cgroup: container.cgroup, spec: spec)
             return status.code
         } catch {
             fail(&record, error)
@@ -195,9 +195,9 @@ public final class Engine {
 
     /// The container's process has ended: the exit recorded, its cgroup and runtime state
     /// gone, and with --rm the container itself.
-    func complete(_ record: inout ContainerRecord, _ status: ExitStatus, container: LaunchedContainer, spec: Spec) throws {
+    func complete(_ record: inout ContainerRecord, _ status: ExitStatus, cgroup: ContainerCgroup?, spec: Spec) throws {
         DebugLog.log("container exited: \(status)")
-        if container.cgroup?.oomKillCount() ?? 0 > 0 {
+        if cgroup?.oomKillCount() ?? 0 > 0 {
             record.oomKilled = true
             let limit = spec.linux?.resources?.memory?.limit.map { " (memory limit \($0) bytes)" } ?? ""
             fputs("swiftainer: container \(record.name) was killed by the OOM killer\(limit)\n", stderr)

@@ -82,17 +82,58 @@ extension Engine {
             stdinPipe?.read.close()
             let (container, outputs) = launched
             send("ok")
-            // From here on it only waits: what starting it up left resident goes back.
-            ResidentMemory.releaseStartupPages()
+            // From here on it only waits: it becomes the C waiter, which holds a few pages
+            // where a started Swift program holds a megabyte, and comes back as
+            // `monitor-finish` to record the end. Should that exec fail, it waits here.
+            becomeWaiter(id: id, pid: container.pid, outputs: outputs, console: container.consoleMaster,
+                         keptOpen: [lock.raw] + (stdinPipe.map { [$0.write.raw] } ?? []))
             let status = try container.wait(relayInput: false, outputs: outputs, sink: log.append)
             log.flush()
-            try complete(&record, status, container: container, spec: spec)
+            try complete(&record, status, cgroup: container.cgroup, spec: spec)
             return 0
         } catch {
             let code = (error as? RuntimeError)?.exitCode ?? 125
             send("\(code) \(error)")
             fputs("swiftainer monitor: \(error)\n", stderr)
             return code
+        }
+    }
+
+    /// Execs the detached waiter (CLinux/waiter.c) in this process: it relays `outputs` or the
+    /// console into the json-file log, forwards signals to the init `pid`, reaps it, and execs
+    /// `monitor-finish` with the wait status. The fds it needs, and `keptOpen` (the supervisor
+    /// lock, an -i container's stdin), cross the exec; returns only if the exec failed.
+    func becomeWaiter(id: String, pid: pid_t, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)], console: FileDescriptor?,
+                      keptOpen: [Int32]) {
+        guard let log = try? FileDescriptor.open(paths.log(id), O_WRONLY | O_CREAT | O_APPEND, mode: 0o640) else { return }
+        let stdout = outputs.first { $0.stream == .stdout }?.fd.raw ?? -1
+        let stderr = outputs.first { $0.stream == .stderr }?.fd.raw ?? -1
+        let passed = [log.raw, stdout, stderr, console?.raw ?? -1] + keptOpen
+        for fd in passed where fd >= 0 { _ = fcntl(fd, F_SETFD, 0) }
+        var finish = ["swiftainer"]
+        if let root = paths.rootOverride { finish += ["--root", root] }
+        if DebugLog.enabled { finish.append("--debug") }
+        finish += ["monitor-finish", id, "--lock-fd", "\(keptOpen.first ?? -1)"]
+        let arguments = ["swiftainer", "__wait", "\(pid)", "\(log.raw)", "\(stdout)", "\(stderr)", "\(console?.raw ?? -1)", "--"] + finish
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        execv("/proc/self/exe", &argv)
+        fputs("swiftainer monitor: exec of the waiter: \(SystemError.last("execv", "/proc/self/exe")); waiting in the monitor\n", Glibc.stderr)
+        for fd in passed where fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    }
+
+    /// The body of `swiftainer monitor-finish ID`: the waiter reaped the container's init with
+    /// `waitStatus`; the end is recorded as a waiting monitor records it (`complete`).
+    public func finishMonitor(id: String, waitStatus: Int32, lock: FileLock) -> Int32 {
+        defer { lock.unlock() }
+        do {
+            var record = try containers.load(id)
+            let spec = try ContainerRuntime.readSpec(bundle: paths.container(id))
+            try complete(&record, ExitStatus(waitStatus: waitStatus), cgroup: try? containers.cgroup(of: id), spec: spec)
+            return 0
+        } catch {
+            fputs("swiftainer monitor: \(error)\n", Glibc.stderr)
+            return 125
         }
     }
 

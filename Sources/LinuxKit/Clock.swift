@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 public enum Clock {
     /// Seconds and nanoseconds since the epoch.
@@ -19,17 +20,10 @@ public enum Clock {
 
     /// RFC 3339 in UTC with nanoseconds, as Docker writes times: 2026-11-23T06:08:00.123456789Z.
     public static func rfc3339(_ ts: timespec = now()) -> String {
-        var seconds = ts.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        let nanos = String(ts.tv_nsec)
-        let fraction = String(repeating: "0", count: 9 - nanos.count) + nanos
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(fraction)Z"
+        // Formatted in C (CLinux/json_log.c), the one formatter the detached waiter uses too.
+        var buffer = [CChar](repeating: 0, count: Int(SW_RFC3339_SIZE))
+        sw_format_rfc3339(Int64(ts.tv_sec), ts.tv_nsec, &buffer)
+        return String(cString: buffer)
     }
 
     /// Parses the seconds of an RFC 3339 UTC time written by `rfc3339`.

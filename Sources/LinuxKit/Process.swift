@@ -99,23 +99,3 @@ public enum Signals {
     }
 }
 
-/// A long-lived process that is done starting up (the detached monitor, which then only waits
-/// for its container) gives back what its start left resident: freed heap pages, and the
-/// pages of its own read-only code and data — clean copies of the file, so dropping them loses
-/// nothing; the few the waiting loop runs come back from the page cache on first touch.
-public enum ResidentMemory {
-    public static func releaseStartupPages() {
-        _ = sw_malloc_trim()
-        guard let maps = try? Files.readString("/proc/self/maps"), let exe = Files.readLink("/proc/self/exe") else { return }
-        for line in maps.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            // "start-end perms offset dev inode path": only this binary's mappings that are never written.
-            guard fields.count >= 6, String(fields[5...].joined(separator: " ")) == exe,
-                  fields[1] == "r-xp" || fields[1] == "r--p" else { continue }
-            let bounds = fields[0].split(separator: "-").compactMap { UInt(String($0), radix: 16) }
-            guard bounds.count == 2, let start = UnsafeMutableRawPointer(bitPattern: bounds[0]) else { continue }
-            _ = madvise(start, Int(bounds[1] - bounds[0]), MADV_RANDOM)
-            _ = madvise(start, Int(bounds[1] - bounds[0]), MADV_DONTNEED)
-        }
-    }
-}

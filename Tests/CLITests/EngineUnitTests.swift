@@ -8,6 +8,8 @@ import Testing
 import LinuxKit
 import OCI
 import Runtime
+import JSONKit
+import TestSupport
 
 /// Engine pieces that need no root: the json-file log, user lookup, -v parsing, inspect shape.
 @Suite struct EngineUnitTests {
@@ -48,13 +50,57 @@ import Runtime
         #expect(entries.map(\.log.count) == [ContainerLogWriter.maxLine, ContainerLogWriter.maxLine])
     }
 
+    /// An entry as JSONKit writes it: the reference for the C writer's lines.
+    static func line(_ entry: LogEntry) throws -> String {
+        String(decoding: try JSON.encode(entry), as: UTF8.self) + "\n"
+    }
+
+    /// The C writer (CLinux/json_log.c) against Swift's own reading of the same bytes: lines
+    /// split at newlines and at 16 KiB, each decoded as Swift decodes UTF-8 (ill-formed parts
+    /// become U+FFFD) and quoted by JSONKit — byte for byte, over random chunks of random
+    /// bytes biased to quotes, controls and broken UTF-8.
+    @Test func theCLogWriterWritesWhatJSONKitWouldForAnyBytes() throws {
+        var random = SplitMix(seed: 0x5eed_1096)
+        let alphabet: [UInt8] = [0x22, 0x5C, 0x0A, 0x0A, 0x09, 0x00, 0x1F, 0x7F, 0x41, 0x20, 0xC3, 0xA9, 0xE2, 0x82, 0xAC,
+                                 0xF0, 0x9F, 0x98, 0x80, 0xED, 0xA0, 0x80, 0xC0, 0xF5, 0xFF, 0x80, 0xBF, 0xE0, 0xF4, 0x90]
+        for _ in 0..<fuzzIterations(default: 200) {
+            let path = temporaryFile()
+            defer { unlink(path) }
+            let writer = try ContainerLogWriter(path: path, clock: { "T" })
+            var expected = ""
+            var pending: [ProcessMonitor.Stream: [UInt8]] = [:]
+            for _ in 0..<Int(random.next() % 6) + 1 {
+                let stream: ProcessMonitor.Stream = random.next() % 2 == 0 ? .stdout : .stderr
+                let long = random.next() % 20 == 0
+                let count = long ? ContainerLogWriter.maxLine + Int(random.next() % 3000) : Int(random.next() % 40)
+                let chunk = (0..<count).map { _ in long && random.next() % 4 != 0 ? 0x61 : alphabet[Int(random.next() % UInt64(alphabet.count))] }
+                chunk.withUnsafeBytes { writer.append(stream, $0) }
+                var buffer = pending[stream, default: []] + chunk
+                while let end = buffer.firstIndex(of: 0x0A).map({ $0 + 1 }) ?? (buffer.count >= ContainerLogWriter.maxLine ? ContainerLogWriter.maxLine : nil) {
+                    expected += try Self.line(LogEntry(log: String(decoding: buffer[..<end], as: UTF8.self), stream: stream.rawValue, time: "T"))
+                    buffer.removeFirst(end)
+                }
+                pending[stream] = buffer
+            }
+            writer.flush()
+            writer.close()
+            for stream in [ProcessMonitor.Stream.stdout, .stderr] where !(pending[stream] ?? []).isEmpty {
+                expected += try Self.line(LogEntry(log: String(decoding: pending[stream]!, as: UTF8.self), stream: stream.rawValue, time: "T"))
+            }
+            let written = String(decoding: try Files.read(path), as: UTF8.self)
+            #expect(written == expected)
+            if written != expected { return }
+        }
+    }
+
     @Test func readerSkipsAHalfWrittenLastLine() throws {
         let path = temporaryFile()
         defer { unlink(path) }
-        try (LogEntry(log: "a\n", stream: "stdout", time: "t").jsonLine + #"{"log":"b"#).write(toFile: path, atomically: false, encoding: .utf8)
+        let first = try Self.line(LogEntry(log: "a\n", stream: "stdout", time: "t"))
+        try (first + #"{"log":"b"#).write(toFile: path, atomically: false, encoding: .utf8)
         let (entries, next) = try ContainerLogReader.read(path: path, from: 0)
         #expect(entries.map(\.log) == ["a\n"])
-        #expect(next == LogEntry(log: "a\n", stream: "stdout", time: "t").jsonLine.utf8.count)
+        #expect(next == first.utf8.count)
         #expect(try ContainerLogReader.read(path: path + "-missing", from: 0).entries.isEmpty)
     }
 

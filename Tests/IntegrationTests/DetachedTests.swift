@@ -136,6 +136,10 @@ import Testing
             Issue.record("no supervisor and init pids in \(String(describing: state))")
             return
         }
+        // Once the container runs, its supervisor is the C waiter (the same process, exec'd):
+        // idle, it holds no Swift runtime.
+        let command = (try? String(contentsOfFile: "/proc/\(monitor)/cmdline", encoding: .utf8)) ?? ""
+        #expect(command.split(separator: "\0").dropFirst().first == "__wait", "\(command)")
         kill(pid_t(monitor), SIGKILL)
         // The init dies with its monitor (PR_SET_PDEATHSIG) and the record says so.
         #expect(Harness.eventually { kill(pid_t(initPid), 0) != 0 })

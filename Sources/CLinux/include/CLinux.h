@@ -54,8 +54,25 @@ struct sw_spawn_request {
 pid_t sw_spawn(const struct sw_spawn_request *req);
 
 int sw_pivot_root(const char *new_root, const char *put_old);
-/// malloc_trim(0) (malloc.h is not part of Swift's Glibc module).
-int sw_malloc_trim(void);
+/// RFC 3339 UTC with nanoseconds, "2026-11-23T08:00:00.123456789Z" (Clock.rfc3339 is this).
+enum { SW_RFC3339_SIZE = 40 };
+void sw_format_rfc3339(long long seconds, long nanoseconds, char out[SW_RFC3339_SIZE]);
+
+/// Docker's json-file log writer (json_log.c), one implementation for the foreground run and
+/// the detached waiter: entries per line and stream (0 stdout, 1 stderr), a line longer than
+/// SW_JSON_LOG_MAX_LINE split as Docker splits at 16 KiB, partial lines kept until flush.
+enum { SW_JSON_LOG_MAX_LINE = 16 * 1024 };
+struct sw_json_log {
+    int fd;
+    unsigned char *pending[2];
+    size_t pending_length[2];
+    size_t pending_capacity[2];
+};
+void sw_json_log_init(struct sw_json_log *log, int fd);
+void sw_json_log_append(struct sw_json_log *log, int stream, const void *bytes, size_t length, const char *time);
+void sw_json_log_flush(struct sw_json_log *log, const char *time);
+void sw_json_log_free(struct sw_json_log *log);
+
 /// openat2(2) (no glibc wrapper): `resolve` is RESOLVE_* bits. -1 with errno (ENOSYS before Linux 5.6).
 int sw_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
 #define SW_RESOLVE_NO_XDEV 0x01

@@ -1,0 +1,130 @@
+// The detached container's waiter: what the monitor process becomes once the container runs.
+//
+//   swiftainer __wait INIT_PID LOG_FD OUT_FD ERR_FD CONSOLE_FD -- FINISH_ARGV...
+//
+// It relays the container's output (pipes, or the console) into the json-file log, forwards
+// the signals it gets to the container's init, reaps the init, and then execs FINISH_ARGV
+// (`swiftainer --root R monitor-finish ID`) with `--status WAIT_STATUS` appended, where Swift
+// records the exit. It runs from a constructor, before the Swift runtime starts, and never
+// returns into it: an idle container's supervisor then holds a few C pages, as conmon does,
+// instead of a started Swift program. The process stays the same (pid, start time, the
+// supervisor lock fd, the init as its child) through both execs.
+#include "CLinux.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void now(char out[SW_RFC3339_SIZE]) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sw_format_rfc3339(ts.tv_sec, ts.tv_nsec, out);
+}
+
+/// Reads what `fd` has into the log; returns 0 once it is at its end (EOF, or EIO: every pty
+/// slave closed), 1 while it stays open.
+static int relay(int fd, int stream, struct sw_json_log *log, unsigned char *buffer, size_t size) {
+    for (;;) {
+        ssize_t n = read(fd, buffer, size);
+        if (n > 0) {
+            char time[SW_RFC3339_SIZE];
+            now(time);
+            sw_json_log_append(log, stream, buffer, (size_t)n, time);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return 1;
+        return 0;
+    }
+}
+
+static int wait_main(int argc, char **argv, char **envp) {
+    if (argc < 9 || strcmp(argv[7], "--") != 0) return 125;
+    pid_t pid = (pid_t)atoi(argv[2]);
+    int logfd = atoi(argv[3]);
+    // Output sources: stdout pipe, stderr pipe, console (its output counts as stdout).
+    int fds[3] = {atoi(argv[4]), atoi(argv[5]), atoi(argv[6])};
+    const int streams[3] = {0, 1, 0};
+    // The set ProcessMonitor handles; blocked already (the monitor blocked them before the
+    // clone and exec keeps the mask), blocked again so this never depends on it.
+    const int handled[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGCONT, SIGCHLD, SIGWINCH};
+    sw_sigmask(SIG_BLOCK, handled, (int)(sizeof handled / sizeof handled[0]));
+    int signals = sw_signalfd(handled, (int)(sizeof handled / sizeof handled[0]));
+    if (signals < 0) return 125;
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] >= 0) fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+    }
+    struct sw_json_log log;
+    sw_json_log_init(&log, logfd);
+    static unsigned char buffer[32 * 1024];
+    int status = 0, reaped = 0;
+    while (!reaped) {
+        struct pollfd list[4];
+        int sources[4], count = 0;
+        list[count] = (struct pollfd){.fd = signals, .events = POLLIN};
+        sources[count++] = -1;
+        for (int i = 0; i < 3; i++) {
+            if (fds[i] < 0) continue;
+            list[count] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+            sources[count++] = i;
+        }
+        if (poll(list, (nfds_t)count, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int k = 0; k < count; k++) {
+            if (!list[k].revents) continue;
+            if (sources[k] < 0) {
+                int signal;
+                while ((signal = sw_signalfd_read(signals, NULL, NULL)) > 0) {
+                    if (signal == SIGCHLD) {
+                        if (waitpid(pid, &status, WNOHANG) == pid) reaped = 1;
+                    } else if (signal != SIGWINCH) {
+                        kill(pid, signal);  // as ProcessMonitor forwards them
+                    }
+                }
+            } else {
+                int i = sources[k];
+                if (!relay(fds[i], streams[i], &log, buffer, sizeof buffer)) {
+                    close(fds[i]);
+                    fds[i] = -1;
+                }
+            }
+        }
+    }
+    // What the container wrote just before it ended, then the partial lines.
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] >= 0) relay(fds[i], streams[i], &log, buffer, sizeof buffer);
+        if (fds[i] >= 0) close(fds[i]);
+    }
+    char time[SW_RFC3339_SIZE];
+    now(time);
+    sw_json_log_flush(&log, time);
+    sw_json_log_free(&log);
+    close(logfd);
+    close(signals);
+    if (!reaped) return 125;
+    // FINISH_ARGV + "--status" + the status; exec'd with the signals still blocked, as the
+    // Swift side expects them in ProcessMonitor's hands.
+    int finish = argc - 8;
+    char **next = calloc((size_t)finish + 3, sizeof *next);
+    char text[16];
+    if (!next) return 125;
+    for (int i = 0; i < finish; i++) next[i] = argv[8 + i];
+    snprintf(text, sizeof text, "%d", status);
+    next[finish] = "--status";
+    next[finish + 1] = text;
+    execve("/proc/self/exe", next, envp);
+    return 125;  // the end goes unrecorded: the next command's reconcile records it
+}
+
+__attribute__((constructor(101))) static void sw_waiter_entry(int argc, char **argv, char **envp) {
+    if (argc > 1 && strcmp(argv[1], "__wait") == 0) _exit(wait_main(argc, argv, envp));
+}
