@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["CLI", "Engine", "JSONKit", "TestSupport"]),
         // The runtime's mechanism as non-root: rootfs setup against a recording fake kernel.
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI", "LinuxKit", "CLinux", "TestSupport"]),
+        .testTarget(name: "ContainersTests", dependencies: ["Containers", "Runtime", "OCI", "LinuxKit", "TestSupport"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
         .testTarget(name: "NetworkTests", dependencies: ["Network", "Netlink", "TestSupport"]),
         // Root + real kernel. Depends on the executable so `swift test` builds it.

@@ -115,6 +115,13 @@ public struct Hook: Codable, Equatable, Sendable {
     public var args: [String]?
     public var env: [String]?
     public var timeout: Int?
+
+    public init(path: String, args: [String]? = nil, env: [String]? = nil, timeout: Int? = nil) {
+        self.path = path
+        self.args = args
+        self.env = env
+        self.timeout = timeout
+    }
 }
 
 public struct Hooks: Codable, Equatable, Sendable {
@@ -124,6 +131,8 @@ public struct Hooks: Codable, Equatable, Sendable {
     public var startContainer: [Hook]?
     public var poststart: [Hook]?
     public var poststop: [Hook]?
+
+    public init() {}
 }
 
 public struct Linux: Codable, Equatable, Sendable {
