@@ -85,25 +85,41 @@ public enum Files {
 
     /// rm -rf without following symlinks. Its goal is absence: whatever another process removes
     /// first (a concurrent cleanup of the same container, say) counts as removed, not as an error.
+    /// Removes `path` and everything below it; symlinks are removed, never followed. Works by
+    /// directory fd (unlinkat), so a deep tree costs no repeated walks of long paths.
     public static func removeTree(_ path: String) throws {
-        var st = stat()
-        if lstat(path, &st) != 0 {
-            if errno == ENOENT { return }
-            throw SystemError.last("lstat", path)
+        if unlink(path) == 0 || errno == ENOENT { return }
+        guard errno == EISDIR else { throw SystemError.last("unlink", path) }
+        let directory: FileDescriptor
+        do { directory = try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch let error as SystemError where error.errno == ENOENT { return }
+        try removeContents(of: directory, path)
+        if rmdir(path) != 0 && errno != ENOENT { throw SystemError.last("rmdir", path) }
+    }
+
+    private static func removeContents(of directory: FileDescriptor, _ path: String) throws {
+        let listing = try retryingInterrupts("dup", path) { fcntl(directory.raw, F_DUPFD_CLOEXEC, 0) }
+        guard let stream = fdopendir(listing) else {
+            Glibc.close(listing)
+            throw SystemError.last("fdopendir", path)
         }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            let names: [String]
-            do {
-                names = try listDirectory(path)
-            } catch let error as SystemError where error.errno == ENOENT {
-                return
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            for name in names {
-                try removeTree(path + "/" + name)
+            if name == "." || name == ".." { continue }
+            // d_type says which most of the time; when it does not (DT_UNKNOWN), unlinkat does.
+            if entry.pointee.d_type != UInt8(DT_DIR) {
+                if unlinkat(directory.raw, name, 0) == 0 || errno == ENOENT { continue }
+                guard errno == EISDIR else { throw SystemError.last("unlinkat", path + "/" + name) }
             }
-            if rmdir(path) != 0 && errno != ENOENT { throw SystemError.last("rmdir", path) }
-        } else {
-            if unlink(path) != 0 && errno != ENOENT { throw SystemError.last("unlink", path) }
+            let child: FileDescriptor
+            do { child = try FileDescriptor.openAt(directory.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch let error as SystemError where error.errno == ENOENT { continue }
+            try removeContents(of: child, path + "/" + name)
+            child.close()
+            if unlinkat(directory.raw, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
+                throw SystemError.last("unlinkat", path + "/" + name)
+            }
         }
     }
 

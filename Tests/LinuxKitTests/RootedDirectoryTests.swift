@@ -75,3 +75,24 @@ import TestSupport
         #expect(Files.readLink("/proc/self/fd/\(etc.raw)") == root + "/etc.old")
     }
 }
+
+@Suite struct RemoveTreeByDescriptorTests {
+    @Test func removesEverythingBelowAndNeverFollowsASymlink() throws {
+        let directory = TemporaryDirectory(prefix: "swiftainer-rmtree")
+        let tree = directory.path + "/tree"
+        try Files.makeDirectories(tree + "/a/b/c")
+        try Files.makeDirectories(directory.path + "/outside")
+        try Files.writeAtomically(directory.path + "/outside/keep", "x")
+        try Files.writeAtomically(tree + "/a/file", "x")
+        try Files.writeAtomically(tree + "/a/b/c/deep", "x")
+        try check(symlink(directory.path + "/outside", tree + "/a/link"), "symlink")
+        try check(mkfifo(tree + "/a/b/fifo", 0o600), "mkfifo")
+        try Files.removeTree(tree)
+        #expect(!Files.exists(tree))
+        #expect(Files.exists(directory.path + "/outside/keep"))
+        try Files.removeTree(tree) // gone already: nothing to do
+        try Files.writeAtomically(directory.path + "/file", "x")
+        try Files.removeTree(directory.path + "/file")
+        #expect(!Files.exists(directory.path + "/file"))
+    }
+}
