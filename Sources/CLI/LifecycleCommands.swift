@@ -4,6 +4,7 @@ import Glibc
 import CLinux
 import Engine
 import Containers
+import JSONKit
 import LinuxKit
 import OCI
 import Runtime
@@ -13,7 +14,7 @@ import Runtime
 /// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
 /// callers parse; otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, pause, unpause, wait, logs, exec, inspect, top, system, monitor, monitorFinish, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, system, monitor, monitorFinish, networkGC, networkCycle]
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -275,6 +276,72 @@ enum LifecycleCommands {
 }
 
 extension LifecycleCommands {
+    /// `update`: Docker's (`update [OPTIONS] CONTAINER...`, running or not, kept for the next
+    /// start) or, in OCI mode, runc's (`update [-r FILE] [OPTIONS] ID`, the cgroup of a live
+    /// container). Only the limits named change.
+    static let update = Command(
+        name: "update", usage: "update [-m BYTES] [--memory-swap BYTES] [--cpus N] [-c SHARES] [--cpuset-cpus LIST] [--pids-limit N] CONTAINER... (Docker) | "
+            + "update [-r FILE] [--memory BYTES] [--cpu-share N] [--cpu-quota US] [--cpu-period US] [--pids-limit N] ID (OCI)",
+        summary: "Change a container's resource limits",
+        options: [OptionSpec(["-r", "--resources"], takesValue: true, key: "resources"),
+                  OptionSpec(["-m", "--memory"], takesValue: true), OptionSpec(["--memory-swap"], takesValue: true),
+                  OptionSpec(["--memory-reservation"], takesValue: true), OptionSpec(["--cpus"], takesValue: true),
+                  OptionSpec(["-c", "--cpu-shares"], takesValue: true, key: "cpu-shares"), OptionSpec(["--cpu-share"], takesValue: true, key: "cpu-shares"),
+                  OptionSpec(["--cpu-quota"], takesValue: true), OptionSpec(["--cpu-period"], takesValue: true),
+                  OptionSpec(["--cpuset-cpus"], takesValue: true), OptionSpec(["--cpuset-mems"], takesValue: true),
+                  OptionSpec(["--pids-limit"], takesValue: true)]
+    ) { args, context in
+        if context.ociMode {
+            let id = try args.onlyPositional("update", "ID")
+            var resources = Resources()
+            if let file = args.value("resources") {
+                let bytes = try file == "-" ? FileDescriptor(dup(0)).readAll() : Files.read(file)
+                do { resources = try JSON.decode(Resources.self, from: bytes) } catch {
+                    throw UsageError("--resources \(file): \(JSON.describe(error))")
+                }
+            }
+            resources = resources.updated(with: try updatedLimits(args, allowsCPUs: false))
+            try context.ociRuntime.update(id: id, resources)
+            return 0
+        }
+        guard !args.positionals.isEmpty else { throw UsageError("\"update\" requires at least 1 argument: CONTAINER") }
+        guard args.value("resources") == nil else { throw UsageError("--resources is the OCI runtime's flag; give the limits as flags") }
+        let limits = try updatedLimits(args, allowsCPUs: true)
+        guard limits != Resources() else { throw UsageError("you must provide one or more flags when using this command") }
+        return each(args.positionals, verb: "update") { try context.engine.update($0, limits) }
+    }
+
+    /// The limits the flags name, checked as `run` checks them (units, ranges, overflow).
+    static func updatedLimits(_ args: ParsedArguments, allowsCPUs: Bool) throws -> Resources {
+        var resources = Resources()
+        let memory = try args.value("memory").map { try FlagValues.bytes($0, flag: "--memory") }
+        if let memory, memory < 6 * 1024 * 1024 { throw UsageError("--memory: the minimum is 6MB") }
+        let swap = try args.value("memory-swap").map { try FlagValues.bytes($0, flag: "--memory-swap", unlimited: true) }
+        let reservation = try args.value("memory-reservation").map { try FlagValues.bytes($0, flag: "--memory-reservation") }
+        if memory != nil || swap != nil || reservation != nil {
+            var limits = MemoryResources(limit: memory, swap: swap)
+            limits.reservation = reservation
+            resources.memory = limits
+        }
+        var cpu = CPUResources()
+        if let cpus = args.value("cpus") {
+            guard allowsCPUs else { throw UsageError("--cpus is Docker's flag; the OCI runtime takes --cpu-quota and --cpu-period") }
+            // 0 lifts the limit, as with Docker (-1 is the kernel's "no quota").
+            cpu.quota = try FlagValues.cpuQuota(cpus, onlineCPUs: ProcessInfoLinux.onlineCPUs) ?? -1
+            cpu.period = 100_000
+        }
+        if let quota = args.value("cpu-quota") { cpu.quota = try FlagValues.integer(quota, flag: "--cpu-quota", in: -1...Int64(Int32.max)) }
+        if let period = args.value("cpu-period") { cpu.period = UInt64(try FlagValues.integer(period, flag: "--cpu-period", in: 1000...1_000_000)) }
+        if let shares = args.value("cpu-shares") { cpu.shares = UInt64(try FlagValues.integer(shares, flag: "--cpu-shares", in: 2...262_144)) }
+        cpu.cpus = args.value("cpuset-cpus")
+        cpu.mems = args.value("cpuset-mems")
+        if cpu != CPUResources() { resources.cpu = cpu }
+        if let pids = args.value("pids-limit") {
+            resources.pids = PidsResources(limit: try FlagValues.integer(pids, flag: "--pids-limit", in: -1...Int64(Int32.max)))
+        }
+        return resources
+    }
+
     /// Hidden: the detached waiter (CLinux/waiter.c) execs this when the container's init has
     /// ended, with the supervisor lock still open as --lock-fd and the init's wait status.
     static let monitorFinish = Command(

@@ -190,6 +190,36 @@ public final class ContainerCgroup {
         }
     }
 
+    /// New limits for a running container's existing groups (`update`): only what `resources`
+    /// names changes. On v1 a memory limit above the current memory+swap limit needs that
+    /// one raised first, and one below it the other way round.
+    public func update(_ resources: Resources) throws {
+        let dirs = directories(includingCpuset: true, includingDevices: false).filter { Files.isDirectory($0.value) }
+        guard !dirs.isEmpty else { throw CgroupError("the container's cgroup \(relativePath) does not exist") }
+        if layout.usesUnified, let dir = dirs[""] {
+            try applyV2(resources, dir)
+            return
+        }
+        var rest = resources
+        if let memory = resources.memory, let dir = dirs["memory"] {
+            let memsw = dir + "/memory.memsw.limit_in_bytes"
+            let current = (try? Files.readString(memsw)).flatMap { Int64($0.trimmingWhitespace) }
+            if let swap = memory.swap, let limit = memory.limit, let current, limit > current {
+                try writeIfPresent(memsw, "\(swap)")
+                try write(dir + "/memory.limit_in_bytes", "\(limit)")
+            } else {
+                if let limit = memory.limit { try write(dir + "/memory.limit_in_bytes", "\(limit)") }
+                if let swap = memory.swap { try writeIfPresent(memsw, "\(swap)") }
+            }
+            rest.memory = nil
+        }
+        try applyV1(rest, dirs)
+        if let cpu = resources.cpu, let dir = dirs["cpuset"] {
+            if let cpus = cpu.cpus { try write(dir + "/cpuset.cpus", cpus) }
+            if let mems = cpu.mems { try write(dir + "/cpuset.mems", mems) }
+        }
+    }
+
     /// A v1 cpuset takes no task until cpus and mems are set: inherit what is not asked for.
     private func prepareCpuset(_ dir: String, _ cpu: CPUResources?) throws {
         let parent = Files.dirname(of: dir)

@@ -280,6 +280,14 @@ public final class ContainerRuntime {
         do { try cgroup.thaw() } catch { throw RuntimeError("resume \(id): \(error)") }
     }
 
+    /// New limits for a created, running or paused container (runc's `update`): written to its
+    /// cgroup, where only what `resources` names changes.
+    public func update(id: String, _ resources: Resources) throws {
+        let state = try load(id)
+        guard state.isAlive, let cgroup = cgroup(of: state) else { throw RuntimeError("container \(id) is not running") }
+        do { try cgroup.update(resources) } catch { throw RuntimeError("update \(id): \(error)") }
+    }
+
     /// Pids of the container's processes (from its cgroup), sorted; none once it stopped.
     public func processes(id: String) throws -> [pid_t] {
         let state = try load(id)

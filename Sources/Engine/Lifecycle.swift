@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Cgroups
 import Containers
+import JSONKit
 import LinuxKit
 import OCI
 import Runtime
@@ -193,6 +194,36 @@ extension Engine {
     public func isPaused(_ record: ContainerRecord) -> Bool {
         guard record.isRunning, let state = record.runtime else { return false }
         return containers.runtime.status(of: state) == .paused
+    }
+
+    /// `update`: new limits for a container, running or not — written to its cgroup while it
+    /// runs, and always to its config.json, so the next start keeps them (as Docker does).
+    /// Only what `update` names changes; memory and swap follow Docker's rules.
+    public func update(_ reference: String, _ update: Resources) throws {
+        try Self.requireRoot()
+        let record = try containers.find(reference)
+        let bundle = paths.container(record.id)
+        var spec = try ContainerRuntime.readSpec(bundle: bundle)
+        let current = spec.linux?.resources ?? Resources()
+        let merged = current.updated(with: update)
+        var applied = update
+        if let memory = update.memory {
+            if memory.swap == nil, let limit = memory.limit, let swap = current.memory?.swap, swap > 0, swap < limit {
+                throw EngineError.invalidOption("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
+            }
+            if memory.swap != nil && merged.memory?.limit == nil {
+                throw EngineError.invalidOption("--memory-swap needs a memory limit: give --memory too")
+            }
+            if let swap = merged.memory?.swap, swap > 0, let limit = merged.memory?.limit, swap < limit {
+                throw EngineError.invalidOption("--memory-swap (\(swap)) must be at least --memory (\(limit)), or -1 for unlimited")
+            }
+            // Both halves go to the cgroup, so their order there can follow the new values.
+            applied.memory = merged.memory
+        }
+        if record.isRunning { try containers.runtime.update(id: record.id, applied) }
+        if spec.linux == nil { spec.linux = Linux() }
+        spec.linux?.resources = merged
+        try Files.writeAtomically(bundle + "/config.json", try JSON.encode(spec, format: .document), mode: 0o600)
     }
 
     /// `stop [-t SECONDS]`: SIGTERM, then SIGKILL when the container has not exited within the

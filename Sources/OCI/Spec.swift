@@ -200,6 +200,31 @@ public struct Resources: Codable, Equatable, Sendable {
     public var cpu: CPUResources?
     public var pids: PidsResources?
     public init() {}
+
+    /// These limits with what `update` names replacing them, field by field (an update that
+    /// names only a memory limit keeps the cpu shares, and the swap limit).
+    public func updated(with update: Resources) -> Resources {
+        var result = self
+        if let memory = update.memory {
+            var merged = result.memory ?? MemoryResources()
+            if let limit = memory.limit { merged.limit = limit }
+            if let reservation = memory.reservation { merged.reservation = reservation }
+            if let swap = memory.swap { merged.swap = swap }
+            result.memory = merged
+        }
+        if let cpu = update.cpu {
+            var merged = result.cpu ?? CPUResources()
+            if let shares = cpu.shares { merged.shares = shares }
+            if let quota = cpu.quota { merged.quota = quota }
+            if let period = cpu.period { merged.period = period }
+            if let cpus = cpu.cpus { merged.cpus = cpus }
+            if let mems = cpu.mems { merged.mems = mems }
+            result.cpu = merged
+        }
+        if let pids = update.pids { result.pids = pids }
+        if let devices = update.devices { result.devices = devices }
+        return result
+    }
 }
 
 public struct DeviceRule: Codable, Equatable, Sendable {

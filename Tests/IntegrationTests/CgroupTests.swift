@@ -41,6 +41,69 @@ import Testing
         _ = Harness.run(["rm", name])
     }
 
+    /// The memory limit, pids limit and cpu shares of a container as its cgroup files say.
+    func limits(_ id: String) throws -> (memory: String, pids: String, shares: String) {
+        if Self.isUnified {
+            let dir = try #require(groupDirectory(id, ""))
+            return (read(dir + "/memory.max"), read(dir + "/pids.max"), read(dir + "/cpu.weight"))
+        }
+        return (read(try #require(groupDirectory(id, "memory")) + "/memory.limit_in_bytes"),
+                read(try #require(groupDirectory(id, "pids")) + "/pids.max"),
+                read(try #require(groupDirectory(id, "cpu")) + "/cpu.shares"))
+    }
+
+    @Test func updateChangesARunningContainersCgroupAndWhatItsNextStartGets() throws {
+        let name = "update-\(getpid())"
+        let id = Harness.detach(name, ["--network", "none", "-m", "64m", "busybox", "sleep", "1000"])
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        let updated = Harness.run(["update", "-m", "100m", "--memory-swap", "200m", "--pids-limit", "50", "--cpu-shares", "256", name])
+        #expect(updated.status == 0 && updated.stdout == name + "\n", "\(updated.stderr)")
+        let now = try limits(id)
+        #expect(now.memory == "\(100 << 20)")
+        #expect(now.pids == "50")
+        #expect(now.shares == (Self.isUnified ? "\(1 + ((256 - 2) * 9999) / 262142)" : "256"))
+        let config = try String(contentsOfFile: Harness.root + "/containers/\(id)/config.json", encoding: .utf8)
+        #expect(config.contains("\"limit\": \(100 << 20)") && config.contains("\"shares\": 256"), "\(config)")
+        // Above the swap limit already set, without a new one: Docker's refusal, nothing changed.
+        let refused = Harness.run(["update", "-m", "300m", name])
+        #expect(refused.status == 1 && refused.stderr.contains("update the memoryswap at the same time"), "\(refused.stderr)")
+        #expect(try limits(id).memory == "\(100 << 20)")
+        let noFlags = Harness.run(["update", name])
+        #expect(noFlags.status == 125 && noFlags.stderr.contains("one or more flags"), "\(noFlags.stderr)")
+        // A stopped container: its next start gets the new limit.
+        #expect(Harness.run(["stop", "-t", "0", name]).status == 0)
+        #expect(Harness.run(["update", "--pids-limit", "33", name]).status == 0)
+        #expect(Harness.run(["start", name]).status == 0)
+        #expect(Harness.eventually { (try? self.limits(id).pids) == "33" })
+    }
+
+    @Test func ociUpdateTakesAResourcesFileAndFlags() throws {
+        let id = "oci-update-\(getpid())"
+        let dir = "/tmp/swiftainer-update-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
+        defer {
+            _ = Harness.execute(Harness.runtime, ["--root", Harness.root + "/oci", "delete", "--force", id], environment: [:], stdin: nil)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        #expect(Harness.shell("tar -xzf \(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz -C \(dir)/rootfs").status == 0)
+        let config = #"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":["sleep","1000"],"cwd":"/","env":["PATH=/bin"]},"root":{"path":"rootfs"},"mounts":[{"destination":"/proc","type":"proc","source":"proc"}],"linux":{"namespaces":[{"type":"pid"},{"type":"mount"}],"resources":{"pids":{"limit":20}}}}"#
+        try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        try #"{"memory": {"limit": 83886080}}"#.write(toFile: dir + "/resources.json", atomically: true, encoding: .utf8)
+        func oci(_ arguments: [String]) -> Harness.Result {
+            Harness.execute(Harness.runtime, ["--root", Harness.root + "/oci"] + arguments, environment: [:], stdin: nil)
+        }
+        let created = oci(["create", "--bundle", dir, id])
+        #expect(created.status == 0, "\(created.stderr)")
+        let started = oci(["start", id])
+        #expect(started.status == 0, "\(started.stderr)")
+        let updated = oci(["update", "-r", dir + "/resources.json", "--pids-limit", "42", id])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        let now = try limits(id)
+        #expect(now.memory == "83886080" && now.pids == "42", "\(now)")
+        let stopped = oci(["update", "--pids-limit", "7", "no-such-\(getpid())"])
+        #expect(stopped.status != 0 && stopped.stderr.contains("does not exist"), "\(stopped.stderr)")
+    }
+
     @Test func limitsInTheCgroupFilesEqualWhatWasAskedAndTheGroupGoesAway() throws {
         let name = "limits-\(getpid())"
         let running = Harness.startSwiftainer(["run", "--rm", "--name", name, "-m", "96m", "--memory-swap", "128m",
