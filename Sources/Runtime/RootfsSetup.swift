@@ -39,6 +39,11 @@ public struct RootfsSetup {
         }
         try stage("create devices") { try createDevices(in: root) }
         try stage(config.noPivot ? "chroot" : "pivot_root") { try switchRoot() }
+        if let propagation = try requestedPropagation() {
+            try stage("make / \(spec.linux?.rootfsPropagation ?? "")") {
+                try kernel.mount(source: "", path: "/", type: "", flags: propagation, data: nil)
+            }
+        }
         // Before /proc/sys turns read-only; net.* keys apply to the container's own network.
         for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
             try stage("sysctl \(key)=\(value)") { try kernel.writeSysctl(key, value) }
@@ -63,15 +68,23 @@ public struct RootfsSetup {
         do { try body() } catch { throw RuntimeError(name, error) }
     }
 
-    private func makeRootPrivate() throws {
-        // Nothing mounted in here may propagate back to the host.
-        var flags = UInt(MS_SLAVE | MS_REC)
-        if let propagation = spec.linux?.rootfsPropagation {
-            guard let value = MountOptions.propagationOptions[propagation] else {
-                throw RuntimeError("invalid linux.rootfsPropagation '\(propagation)'")
-            }
-            flags = value
+    /// linux.rootfsPropagation as mount(2) flags, checked before anything is mounted.
+    private func requestedPropagation() throws -> UInt? {
+        guard let propagation = spec.linux?.rootfsPropagation else { return nil }
+        guard let value = MountOptions.propagationOptions[propagation] else {
+            throw RuntimeError("invalid linux.rootfsPropagation '\(propagation)'")
         }
+        return value
+    }
+
+    /// Nothing mounted in here may propagate back to the host: every mount becomes a slave of
+    /// the host's (or private, when that is what the spec asks for). A requested "shared" or
+    /// "unbindable" is applied to the container's own root after pivot_root, as runc does —
+    /// asked for here, "shared" would keep the host's peer group and make pivot_root fail, and
+    /// "unbindable" would refuse the bind of the root itself.
+    private func makeRootPrivate() throws {
+        var flags = UInt(MS_SLAVE | MS_REC)
+        if let requested = try requestedPropagation(), requested & UInt(MS_PRIVATE) != 0 { flags = requested }
         try kernel.mount(source: "", path: "/", type: "", flags: flags, data: nil)
     }
 

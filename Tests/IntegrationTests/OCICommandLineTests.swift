@@ -115,6 +115,32 @@ import Testing
         #expect(oci(["state", "oci-run-\(getpid())"]).status != 0, "run leaves no state behind")
     }
 
+    /// linux.rootfsPropagation: each value starts the container, and its root mount carries the
+    /// propagation asked for (mountinfo's optional fields), never the host's peer group.
+    @Test(arguments: [("shared", "shared:"), ("rshared", "shared:"), ("unbindable", "unbindable"), ("runbindable", "unbindable"),
+                      ("slave", ""), ("rslave", ""), ("private", ""), ("rprivate", "")])
+    func rootfsPropagationIsAppliedToTheContainersRoot(_ propagation: String, _ tag: String) throws {
+        let dir = try bundle(["awk", "$5 == \"/\"", "/proc/self/mountinfo"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try readConfig(dir)
+        var linux = config["linux"] as! [String: Any]
+        linux["rootfsPropagation"] = propagation
+        config["linux"] = linux
+        try writeConfig(dir, config)
+        let result = oci(["run", "--bundle", dir, "oci-propagation-\(propagation)-\(getpid())"])
+        #expect(result.status == 0, "\(propagation): \(result.stderr)")
+        let fields = result.stdout.split(separator: " - ").first.map { $0.split(separator: " ").dropFirst(6) } ?? []
+        if tag.isEmpty {
+            #expect(!fields.contains { $0.hasPrefix("shared:") || $0 == "unbindable" }, "\(propagation): \(result.stdout)")
+        } else {
+            #expect(fields.contains { $0.hasPrefix(tag) }, "\(propagation): \(result.stdout)")
+        }
+        // Whatever was shared is a peer group of the container's own, not the host's root's.
+        let hostGroups = Set(((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n")
+            .flatMap { $0.split(separator: " - ").first?.split(separator: " ").dropFirst(6).filter { $0.hasPrefix("shared:") } ?? [] })
+        #expect(fields.allSatisfy { !hostGroups.contains($0) }, "\(propagation): \(result.stdout)")
+    }
+
     @Test func featuresDescribeThisRuntime() throws {
         let result = oci(["features"])
         #expect(result.status == 0)

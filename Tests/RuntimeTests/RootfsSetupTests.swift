@@ -104,6 +104,25 @@ import TestSupport
         #expect(kernel.calls.contains("mount tmpfs tmpfs on /run/lock flags 0x2"))
     }
 
+    @Test(arguments: [("shared", UInt(MS_SHARED)), ("runbindable", UInt(MS_UNBINDABLE | MS_REC)), ("rslave", UInt(MS_SLAVE | MS_REC))])
+    func requestedRootPropagationIsAppliedToTheNewRootAfterPivot(_ propagation: String, _ flags: UInt) throws {
+        var spec = spec(mounts: [])
+        spec.linux?.rootfsPropagation = propagation
+        let calls = try setup(spec).calls
+        #expect(calls.first == "mount-path   on / flags 0x84000") // the host's mounts: slaves first, whatever was asked
+        let pivot = try #require(calls.firstIndex(of: "pivot_root . ."))
+        #expect(calls[(pivot + 1)...].contains("mount-path   on / flags 0x\(String(flags, radix: 16))"), "\(calls)")
+    }
+
+    @Test func privateRootPropagationIsAppliedFromTheStart() throws {
+        var spec = spec(mounts: [])
+        spec.linux?.rootfsPropagation = "rprivate"
+        let calls = try setup(spec).calls
+        #expect(calls.first == "mount-path   on / flags 0x\(String(UInt(MS_PRIVATE | MS_REC), radix: 16))")
+        spec.linux?.rootfsPropagation = "sideways"
+        #expect(throws: RuntimeError.self) { _ = try setup(spec) }
+    }
+
     @Test func relativeDestinationsAndUnknownDeviceTypesAreRefusedWithTheirNames() throws {
         #expect(throws: RuntimeError.self) {
             _ = try setup(spec(mounts: [Mount(destination: "data", type: "tmpfs", source: "tmpfs")]))
