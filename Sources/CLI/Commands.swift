@@ -93,13 +93,27 @@ enum Commands {
             OptionSpec(["--tmpfs"], takesValue: true), OptionSpec(["--ip"], takesValue: true), OptionSpec(["--dns"], takesValue: true),
             OptionSpec(["-p", "--publish"], takesValue: true, key: "publish"), OptionSpec(["--entrypoint"], takesValue: true),
             OptionSpec(["--pull"], takesValue: true),
+            // runc's: with --bundle, or in OCI mode.
+            OptionSpec(["--pid-file"], takesValue: true), OptionSpec(["--keep"]), OptionSpec(["--no-new-keyring"]),
+            OptionSpec(["--console-socket"], takesValue: true),
         ],
         stopAtFirstPositional: true
     ) { args, context in
-        // `run --bundle DIR ID` is the OCI runtime's run (as `runc run`); without it, Docker's.
-        if let bundle = args.value("bundle") {
-            let id = try args.onlyPositional("run --bundle DIR", "ID")
-            return try context.ociRuntime.run(id: id, bundle: bundle, noPivot: args.has("no-pivot"))
+        // `run --bundle DIR ID`, or `run ID` in OCI mode (the bundle is the current directory,
+        // as runc's), is the OCI runtime's run; otherwise Docker's.
+        if context.ociMode || args.value("bundle") != nil {
+            let id = try args.onlyPositional("run [--bundle DIR]", "ID")
+            var options = ContainerRuntime.RunOptions()
+            options.noPivot = args.has("no-pivot")
+            options.pidFile = args.value("pid-file")
+            options.keep = args.has("keep")
+            options.detach = args.has("detach")
+            options.consoleSocket = args.value("console-socket")
+            if options.keep && options.detach { throw UsageError("--keep and --detach cannot be used together") }
+            return try context.ociRuntime.run(id: id, bundle: args.value("bundle") ?? ".", options)
+        }
+        for flag in ["pid-file", "keep", "no-new-keyring", "console-socket"] where args.has(flag) || args.value(flag) != nil {
+            throw UsageError("--\(flag) is the OCI runtime's flag (run --bundle DIR ID)")
         }
         var options = RunOptions()
         guard let image = args.positionals.first else { throw UsageError("\"run\" requires at least 1 argument: IMAGE") }

@@ -160,7 +160,7 @@ enum LifecycleCommands {
                   OptionSpec(["--privileged"]),
                   OptionSpec(["-p", "--process"], takesValue: true, key: "process"), OptionSpec(["-d", "--detach"], key: "detach"),
                   OptionSpec(["--pid-file"], takesValue: true), OptionSpec(["--console-socket"], takesValue: true),
-                  OptionSpec(["--cwd"], takesValue: true)],
+                  OptionSpec(["--cwd"], takesValue: true), OptionSpec(["--cap"], takesValue: true), OptionSpec(["--no-new-privs"])],
         stopAtFirstPositional: true
     ) { args, context in
         if context.ociMode { return try ociExec(args, context) }
@@ -201,6 +201,17 @@ enum LifecycleCommands {
                 process.user = User(uid: uid, gid: parts.count == 2 ? parts[1]! : 0)
             }
         }
+        // runc's --cap: added to every set the process has (bounding, effective, permitted, inheritable).
+        for name in args.values["cap"] ?? [] {
+            let cap = name.uppercased().hasPrefix("CAP_") ? name.uppercased() : "CAP_" + name.uppercased()
+            guard CapabilityNames.number(cap) != nil else { throw UsageError("--cap \(Printable.escaped(name)): unknown capability") }
+            var capabilities = process.capabilities ?? Capabilities(all: [])
+            for keyPath in [\Capabilities.bounding, \.effective, \.permitted, \.inheritable] where !(capabilities[keyPath: keyPath] ?? []).contains(cap) {
+                capabilities[keyPath: keyPath] = (capabilities[keyPath: keyPath] ?? []) + [cap]
+            }
+            process.capabilities = capabilities
+        }
+        if args.has("no-new-privs") { process.noNewPrivileges = true }
         var request = ExecRequest(process: process)
         request.detach = args.has("detach")
         request.pidFile = args.value("pid-file")

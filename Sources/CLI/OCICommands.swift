@@ -9,7 +9,83 @@ import Containers
 
 /// The runtime-spec command line, as Podman, containerd and Kubernetes drive runc and crun.
 enum OCICommands {
-    static let all: [Command] = [create, start, state, kill, pause, resume, delete, features]
+    static let all: [Command] = [create, start, state, kill, pause, resume, delete, features, list, spec]
+
+    static let list = Command(
+        name: "list", usage: "list [-q] [--format table|json]", summary: "OCI: the containers in the state root",
+        options: [OptionSpec(["-q", "--quiet"], key: "quiet"), OptionSpec(["-f", "--format"], takesValue: true, key: "format")]
+    ) { args, context in
+        guard args.positionals.isEmpty else { throw UsageError("\"list\" takes no arguments") }
+        let runtime = context.ociRuntime
+        let states = runtime.list()
+        if args.has("quiet") {
+            out(states.map { $0.id + "\n" }.joined())
+            return 0
+        }
+        switch args.value("format") ?? "table" {
+        case "table":
+            var table = Table(header: ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"])
+            for state in states {
+                let status = runtime.status(of: state)
+                table.add([state.id, status == .stopped ? "0" : "\(state.process?.pid ?? 0)", status.rawValue, state.bundle, state.created,
+                           owner(of: runtime.directory(state.id))])
+            }
+            out(table.render())
+        case "json":
+            let entries = states.map { state in
+                let status = runtime.status(of: state)
+                let root = (try? ContainerRuntime.readSpec(bundle: state.bundle))?.root?.path
+                return ListEntry(ociVersion: Spec.version, id: state.id, pid: status == .stopped ? 0 : state.process?.pid ?? 0,
+                                 status: status.rawValue, bundle: state.bundle,
+                                 rootfs: root.map { $0.hasPrefix("/") ? $0 : state.bundle + "/" + $0 } ?? "",
+                                 created: state.created, owner: owner(of: runtime.directory(state.id)), annotations: state.annotations)
+            }
+            out(String(decoding: try JSON.encode(entries), as: UTF8.self) + "\n")
+        case let other:
+            throw UsageError("--format \(Printable.escaped(other)): table or json")
+        }
+        return 0
+    }
+
+    /// runc's `list --format json` entry.
+    struct ListEntry: Codable {
+        var ociVersion: String
+        var id: String
+        var pid: Int32
+        var status: String
+        var bundle: String
+        var rootfs: String
+        var created: String
+        var owner: String
+        var annotations: [String: String]?
+    }
+
+    /// Who made the state directory: a user name from /etc/passwd, or "#UID".
+    static func owner(of path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "" }
+        let passwd = (try? Files.readString("/etc/passwd")) ?? ""
+        for line in passwd.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count > 2, UInt32(fields[2]) == info.st_uid { return String(fields[0]) }
+        }
+        return "#\(info.st_uid)"
+    }
+
+    static let spec = Command(
+        name: "spec", usage: "spec [--bundle DIR] [--rootless]", summary: "OCI: write a default config.json into a bundle",
+        options: [OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["--rootless"])]
+    ) { args, _ in
+        guard args.positionals.isEmpty else { throw UsageError("\"spec\" takes no arguments") }
+        let bundle = args.value("bundle") ?? "."
+        let path = bundle + "/config.json"
+        guard !Files.exists(path) else { throw UsageError("\(path) exists: remove it first or use another bundle directory") }
+        let spec = Spec.bundleDefault(rootless: args.has("rootless"), uid: geteuid(), gid: getegid())
+        // Not atomic on purpose: O_EXCL, so two `spec` runs cannot both write the file.
+        let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        try fd.writeAll(try JSON.encode(spec, format: .document) + Array("\n".utf8), what: path)
+        return 0
+    }
 
     static let pause = Command(name: "pause", usage: "pause ID", summary: "OCI: freeze the container's processes", options: []) { args, context in
         let id = try args.onlyPositional("pause", "ID")

@@ -197,26 +197,56 @@ public final class ContainerRuntime {
         return false
     }
 
+    /// runc's `run` flags.
+    public struct RunOptions {
+        public var noPivot = false
+        public var pidFile: String?
+        /// Keep the stopped container (state, cgroup) until `delete`, which runs poststop.
+        public var keep = false
+        /// Create and start, then return: the container outlives this command.
+        public var detach = false
+        public var consoleSocket: String?
+
+        public init() {}
+    }
+
     /// `run --bundle`: create and start in the foreground and wait, like `runc run`; the state
     /// exists while it runs, so `state`, `kill` and `ps` work on it.
-    public func run(id: String, bundle: String, noPivot: Bool) throws -> Int32 {
+    public func run(id: String, bundle: String, _ options: RunOptions = RunOptions()) throws -> Int32 {
         let bundle = Self.absolute(bundle)
         let spec = try Self.readSpec(bundle: bundle)
         try SpecValidation.check(spec)
+        if options.detach {
+            var request = CreateRequest(id: id, bundle: bundle, spec: spec, start: .onFifo(consoleSocket: options.consoleSocket))
+            request.noPivot = options.noPivot
+            request.pidFile = options.pidFile
+            _ = try create(request)
+            try start(id: id)
+            return 0
+        }
         var request = CreateRequest(id: id, bundle: bundle, spec: spec, start: .byCaller)
-        request.noPivot = noPivot
+        request.noPivot = options.noPivot
+        request.pidFile = options.pidFile
         let container = try create(request)
-        defer { release(id, removingState: true) }
+        defer { if !options.keep { release(id, removingState: true) } }
         try container.start()
         HookRunner.runReportingFailures(spec.hooks?.poststart, phase: "poststart",
                                         state: State(id: id, status: .running, pid: container.pid, bundle: bundle, annotations: spec.annotations))
         defer {
-            HookRunner.runReportingFailures(spec.hooks?.poststop, phase: "poststop",
-                                            state: State(id: id, status: .stopped, pid: 0, bundle: bundle, annotations: spec.annotations))
+            // Kept, the container is deleted later: poststop runs then.
+            if !options.keep {
+                HookRunner.runReportingFailures(spec.hooks?.poststop, phase: "poststop",
+                                                state: State(id: id, status: .stopped, pid: 0, bundle: bundle, annotations: spec.annotations))
+            }
         }
         let terminal = spec.process?.terminal == true ? RawTerminal(fd: 0) : nil
         defer { terminal?.restore() }
         return try container.wait(relayInput: true).code
+    }
+
+    /// Every container with state under this root (runc's `list`), by id.
+    public func list() -> [ContainerState] {
+        ((try? Files.listDirectory(stateRoot)) ?? []).sorted().compactMap(existing)
     }
 
     // MARK: start, state, signal, pause, update, delete

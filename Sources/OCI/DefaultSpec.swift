@@ -15,6 +15,37 @@ extension Spec {
             linux: linux)
     }
 
+    /// What `spec` writes (as `runc spec`): a shell on a terminal in a read-only "rootfs", the
+    /// capabilities runc grants by default, no new privileges, 1024 open files. `rootless`: a
+    /// user namespace mapping the caller's uid and gid to root, no network namespace, the
+    /// host's /sys bound read-only (sysfs needs the network namespace's owner), no devpts gid.
+    public static func bundleDefault(rootless: Bool, uid: UInt32, gid: UInt32) -> Spec {
+        var spec = linuxDefault(args: ["sh"], env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+                                terminal: true, hostname: "swiftainer", networkNamespace: !rootless)
+        spec.root?.readonly = true
+        spec.process?.noNewPrivileges = true
+        var capabilities = Capabilities(all: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
+        capabilities.inheritable = nil
+        spec.process?.capabilities = capabilities
+        spec.process?.rlimits = [Rlimit(type: "RLIMIT_NOFILE", hard: 1024, soft: 1024)]
+        spec.mounts = (spec.mounts ?? []) + [Mount(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup",
+                                                   options: ["nosuid", "noexec", "nodev", "relatime", "ro"])]
+        guard rootless else { return spec }
+        spec.linux?.namespaces?.append(Namespace(type: "user"))
+        spec.linux?.uidMappings = [IDMapping(containerID: 0, hostID: uid, size: 1)]
+        spec.linux?.gidMappings = [IDMapping(containerID: 0, hostID: gid, size: 1)]
+        spec.mounts = spec.mounts?.map { mount in
+            var mount = mount
+            if mount.type == "sysfs" {
+                mount = Mount(destination: mount.destination, type: "none", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"])
+            } else if mount.type == "devpts" {
+                mount.options = mount.options?.filter { $0 != "gid=5" }
+            }
+            return mount
+        }
+        return spec
+    }
+
     public static let defaultMounts: [Mount] = [
         Mount(destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
         Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),

@@ -141,6 +141,82 @@ import Testing
         #expect(fields.allSatisfy { !hostGroups.contains($0) }, "\(propagation): \(result.stdout)")
     }
 
+    @Test func listShowsTheStateRootAsRuncDoes() throws {
+        let dir = try bundle(["sleep", "30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "oci-list-\(getpid())"
+        defer { _ = oci(["delete", "--force", id]) }
+        #expect(oci(["create", "--bundle", dir, id]).status == 0)
+        #expect(oci(["list", "-q"]).stdout.split(separator: "\n").contains(Substring(id)))
+        let table = oci(["list"]).stdout
+        #expect(table.hasPrefix("ID") && table.contains("PID") && table.contains("OWNER"), "\(table)")
+        let row = try #require(table.split(separator: "\n").first { $0.hasPrefix(id + " ") })
+        #expect(row.contains("created") && row.contains(dir) && row.contains("root"), "\(row)")
+        #expect(oci(["start", id]).status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(oci(["list", "--format", "json"]).stdout.utf8)) as? [[String: Any]])
+        let entry = try #require(json.first { $0["id"] as? String == id })
+        #expect(entry["status"] as? String == "running" && entry["bundle"] as? String == dir)
+        #expect(entry["rootfs"] as? String == dir + "/rootfs" && (entry["pid"] as? Int ?? 0) > 0 && entry["ociVersion"] as? String == "1.0.2")
+        #expect(oci(["list", "--format", "yaml"]).status == 125)
+    }
+
+    @Test func specWritesARunnableBundleAndNeverOverwrites() throws {
+        let dir = "/tmp/swiftainer-spec-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(Harness.shell("tar -xzf \(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz -C \(dir)/rootfs").status == 0)
+        #expect(oci(["spec", "--bundle", dir]).status == 0)
+        let again = oci(["spec", "--bundle", dir])
+        #expect(again.status == 125 && again.stderr.contains("exists"), "\(again.stderr)")
+        var config = try readConfig(dir)
+        var process = config["process"] as! [String: Any]
+        #expect(process["terminal"] as? Bool == true && (process["args"] as? [String]) == ["sh"])
+        #expect(((config["root"] as? [String: Any])?["readonly"] as? Bool) == true)
+        process["terminal"] = false
+        process["args"] = ["sh", "-c", "grep CapEff /proc/self/status; touch /x 2>/dev/null || echo read-only"]
+        config["process"] = process
+        try writeConfig(dir, config)
+        let result = oci(["run", "--bundle", dir, "oci-spec-\(getpid())"])
+        #expect(result.status == 0, "\(result.stderr)")
+        // CAP_AUDIT_WRITE (29), CAP_KILL (5), CAP_NET_BIND_SERVICE (10): runc's defaults.
+        #expect(result.stdout.contains("CapEff:\t0000000020000420") && result.stdout.contains("read-only"), "\(result.stdout)")
+        let rootless = "/tmp/swiftainer-spec-rootless-\(getpid())"
+        try FileManager.default.createDirectory(atPath: rootless, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: rootless) }
+        #expect(oci(["spec", "--rootless", "--bundle", rootless]).status == 0)
+        let user = try readConfig(rootless)
+        let linux = try #require(user["linux"] as? [String: Any])
+        let types = (linux["namespaces"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
+        #expect(types.contains("user") && !types.contains("network"), "\(types)")
+        #expect(((linux["uidMappings"] as? [[String: Any]])?.first?["hostID"] as? Int) == Int(geteuid()))
+    }
+
+    @Test func runKeepsWritesThePidFileDetachesAndExecAddsCapabilities() throws {
+        let dir = try bundle(["sh", "-c", "exit 3"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let kept = "oci-keep-\(getpid())"
+        let run = oci(["run", "--keep", "--pid-file", dir + "/pid", "--bundle", dir, kept])
+        #expect(run.status == 3, "\(run.stderr)")
+        #expect(Int((try? String(contentsOfFile: dir + "/pid", encoding: .utf8)) ?? "") ?? 0 > 0)
+        #expect(status(kept) == "stopped", "kept after it exited")
+        #expect(oci(["delete", kept]).status == 0)
+        #expect(oci(["state", kept]).status != 0)
+        // -d: create and start, then return; exec --cap adds to every set.
+        let sleeper = try bundle(["sleep", "30"])
+        defer { try? FileManager.default.removeItem(atPath: sleeper) }
+        let detached = "oci-detached-\(getpid())"
+        defer { _ = oci(["delete", "--force", detached]) }
+        let started = Harness.execute(Harness.runtime, ["--root", Harness.root + "/oci", "run", "-d", "--bundle", sleeper, detached],
+                                      environment: [:], stdin: nil)
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(status(detached) == "running")
+        let plain = oci(["exec", detached, "grep", "CapEff", "/proc/self/status"]).stdout
+        let added = oci(["exec", "--cap", "CAP_NET_ADMIN", detached, "grep", "CapEff", "/proc/self/status"]).stdout
+        #expect(plain.contains("0000000000000020"), "\(plain)") // the bundle's CAP_KILL only
+        #expect(added.contains("0000000000001020"), "\(added)") // + CAP_NET_ADMIN (12)
+        #expect(oci(["exec", "--cap", "CAP_NOPE", detached, "true"]).status == 125)
+    }
+
     @Test func featuresDescribeThisRuntime() throws {
         let result = oci(["features"])
         #expect(result.status == 0)
