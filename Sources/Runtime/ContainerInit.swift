@@ -88,7 +88,7 @@ public enum ContainerInit {
         } else {
             try check(chroot(config.rootfs), "chroot", config.rootfs)
         }
-        let hookState = State(id: config.containerID, status: .creating, pid: config.hostPid, bundle: config.bundle, annotations: spec.annotations)
+        let hookState = State(id: config.containerID, status: .created, pid: config.hostPid, bundle: config.bundle, annotations: spec.annotations)
         try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: hookState)
         if let hostname = spec.hostname, creates("uts") {
             debug("sethostname \(hostname)")

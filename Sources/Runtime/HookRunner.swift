@@ -15,10 +15,11 @@ import OCI
 /// A failing prestart/createRuntime/createContainer/startContainer hook fails the container;
 /// a failing poststart or poststop hook is reported and otherwise ignored, as the spec says.
 public enum HookRunner {
-    public static func run(_ hooks: [Hook]?, phase: String, state: State) throws {
+    public static func run(_ hooks: [Hook]?, phase: String, state: State, firstIndex: Int = 0) throws {
         guard let hooks, !hooks.isEmpty else { return }
         let input = try JSON.encode(state)
-        for (index, hook) in hooks.enumerated() {
+        for (offset, hook) in hooks.enumerated() {
+            let index = firstIndex + offset
             DebugLog.log("hook \(phase)[\(index)]: \(hook.path)")
             let result: ExternalCommand.Output
             do {
@@ -34,10 +35,12 @@ public enum HookRunner {
         }
     }
 
-    /// For poststart and poststop: failures are warnings.
+    /// For poststart and poststop: a failure is a warning, and the hooks after it still run.
     public static func runReportingFailures(_ hooks: [Hook]?, phase: String, state: State) {
-        do { try run(hooks, phase: phase, state: state) } catch {
-            fputs("swiftainer: warning: \(error)\n", stderr)
+        for (index, hook) in (hooks ?? []).enumerated() {
+            do { try run([hook], phase: phase, state: state, firstIndex: index) } catch {
+                fputs("swiftainer: warning: \(error)\n", stderr)
+            }
         }
     }
 }

@@ -249,7 +249,8 @@ public enum Launcher {
                     guard let fd else { throw RuntimeError("the container's init sent no console fd") }
                     console = FileDescriptor(fd)
                 case .ready:
-                    let state = State(id: request.containerID, status: .creating, pid: pid, bundle: request.bundle, annotations: spec.annotations)
+                    // "created", as runc sends it to these hooks (runtime-spec 1.0.2 wording).
+                    let state = State(id: request.containerID, status: .created, pid: pid, bundle: request.bundle, annotations: spec.annotations)
                     try HookRunner.run(spec.hooks?.prestart, phase: "prestart", state: state)
                     try HookRunner.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
                     return CreatedContainer(pid: pid, channel: parentEnd, consoleMaster: console)

@@ -254,6 +254,7 @@ import Testing
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: log + "-createRuntime.json"))) as? [String: Any]
         let pid = Int(try String(contentsOfFile: dir + "/pid", encoding: .utf8)) ?? -1
         #expect(state?["id"] as? String == id && state?["pid"] as? Int == pid && state?["bundle"] as? String == dir)
+        #expect(state?["status"] as? String == "created", "as runc sends it: \(String(describing: state))")
         #expect(oci(["start", id]).status == 0)
         #expect(phases() == ["prestart", "createRuntime", "poststart"])
         // The container-side hooks ran in the container before its process: it read their marks.

@@ -77,6 +77,18 @@ import TestSupport
         } catch {
             #expect("\(error)".contains("createRuntime hook 0") && "\(error)".contains("status 3"), "\(error)")
         }
+        // poststop: a failing hook is reported, and the ones after it still run.
+        let after = directory.path + "/after"
+        HookRunner.runReportingFailures([Hook(path: "/bin/sh", args: ["sh", "-c", "exit 1"]),
+                                         Hook(path: "/bin/sh", args: ["sh", "-c", "echo ran > \(after)"])], phase: "poststop", state: state)
+        #expect(Files.exists(after))
+        // A hook gets the environment it declares, and nothing of ours.
+        setenv("SWIFTAINER_HOOK_LEAK", "1", 1)
+        defer { unsetenv("SWIFTAINER_HOOK_LEAK") }
+        let environment = directory.path + "/env"
+        try HookRunner.run([Hook(path: "/bin/sh", args: ["sh", "-c", "env > \(environment)"], env: ["ONLY=this"])], phase: "prestart", state: state)
+        let seen = try Files.readString(environment)
+        #expect(seen.contains("ONLY=this") && !seen.contains("SWIFTAINER_HOOK_LEAK"), "\(seen)")
         do {
             try HookRunner.run([Hook(path: "/bin/sh", args: ["sh", "-c", "sleep 5"], timeout: 1)], phase: "startContainer", state: state)
             Issue.record("a hook past its timeout passed")
