@@ -249,7 +249,9 @@ public enum SpecBuilder {
             args: args, env: env, cwd: options.workingDir ?? image.config.workingDir, rootPath: "rootfs",
             terminal: options.tty, hostname: options.hostname ?? defaultHostname(options, containerID, hostHostname),
             networkNamespace: options.network != .host)
-        spec.annotations = [SwiftainerAnnotation.createWorkingDirectory: "true"]
+        // Filled below and by the engine (overlay layers, --init, …); a missing working
+        // directory is made by the runtime for every bundle now, as runc makes it.
+        spec.annotations = [:]
         if options.noPivot { spec.annotations?[SwiftainerAnnotation.noPivot] = "true" }
         if options.initProcess { spec.annotations?[SwiftainerAnnotation.initProcess] = "true" }
         if options.detach && options.interactive { spec.annotations?[SwiftainerAnnotation.stdinOpen] = "true" }

@@ -72,10 +72,13 @@ public enum ContainerInit {
         }
         // The start FIFO lives on the host: the parent opened it (O_PATH, which does not block)
         // and passed it with "configure" — in a user namespace the init may not be allowed to
-        // walk the state directory — and it is reopened for writing through /proc/self/fd,
-        // after pivot_root has hidden the host, when waiting for start.
+        // walk the state directory — and it is reopened for writing through our own
+        // /proc/self/fd when waiting for start, after pivot_root has hidden the host. That
+        // directory is opened now, while the host's /proc is in reach: the container may have
+        // no /proc of its own (a bundle without a proc mount, or no mount namespace at all).
         let startFifo = passedFifo.map { FileDescriptor($0) }
         if config.startFifo != nil && startFifo == nil { throw RuntimeError("the start FIFO did not come with the configuration") }
+        let ownDescriptors = try startFifo.map { _ in try FileDescriptor.open("/proc/self/fd", O_PATH | O_DIRECTORY) }
         if creates("network") {
             debug("bring up lo")
             try check(sw_interface_up("lo"), "bring up", "lo")
@@ -93,6 +96,10 @@ public enum ContainerInit {
         if let hostname = spec.hostname, creates("uts") {
             debug("sethostname \(hostname)")
             try check(sethostname(hostname, hostname.utf8.count), "sethostname", hostname)
+        }
+        if let domainname = spec.domainname, creates("uts") {
+            debug("setdomainname \(domainname)")
+            try check(setdomainname(domainname, domainname.utf8.count), "setdomainname", domainname)
         }
 
         var terminal: FileDescriptor?
@@ -115,8 +122,9 @@ public enum ContainerInit {
             // Blocks until `swiftainer start` opens the FIFO. Whatever is written to it before
             // exec (nothing, or the error) is what `start` reports.
             channel.fd.close()
-            startReport = try FileDescriptor.open("/proc/self/fd/\(startFifo.raw)", O_WRONLY)
+            startReport = try FileDescriptor.openAt(ownDescriptors?.raw ?? AT_FDCWD, "\(startFifo.raw)", O_WRONLY)
             startFifo.close()
+            ownDescriptors?.close()
             reportChannel = .fifo(startReport!)
         } else {
             guard let (startMessage, _) = try channel.receive(), startMessage == .start else {
@@ -135,9 +143,15 @@ public enum ContainerInit {
             terminal.close()
         }
 
-        let env = process.env ?? []
-        if process.cwd != "/" && spec.annotations?[SwiftainerAnnotation.createWorkingDirectory] == "true" && !Files.isDirectory(process.cwd) {
-            try Files.makeDirectories(process.cwd)
+        var env = process.env ?? []
+        // A missing working directory is made, as runc and Docker make it (RootfsSetup made it
+        // already where it sets up the root; this covers a container without a mount namespace).
+        if process.cwd != "/" && !Files.isDirectory(process.cwd) {
+            try? Files.makeDirectories(process.cwd)
+        }
+        // HOME, when the process has none, from the container's /etc/passwd (runc's rule).
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) {
+            env.append("HOME=" + ProcessSettings.homeDirectory(uid: process.user.uid))
         }
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
         // (runc's order). With no_new_privs, load it last, as late before exec as possible.

@@ -39,8 +39,6 @@ public enum SwiftainerAnnotation {
     public static let overlayLower = "org.swiftainer.rootfs.lowerdir"
     public static let overlayUpper = "org.swiftainer.rootfs.upperdir"
     public static let overlayWork = "org.swiftainer.rootfs.workdir"
-    /// "true": create process.cwd when it is missing, as `docker run -w` does.
-    public static let createWorkingDirectory = "org.swiftainer.create-cwd"
     /// "true": chroot instead of pivot_root (`run --no-pivot`), kept with the bundle so that a
     /// later `start` runs the container the same way.
     public static let noPivot = "org.swiftainer.no-pivot"

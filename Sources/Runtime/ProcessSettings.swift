@@ -35,4 +35,14 @@ enum ProcessSettings {
             throw RuntimeError("process.oomScoreAdj \(value) (lowering it needs CAP_SYS_RESOURCE)", error)
         }
     }
+
+    /// The home directory of `uid` in /etc/passwd as this process sees it (the container's,
+    /// once its root is set up); "/" when it has no entry.
+    static func homeDirectory(uid: UInt32, passwd: String? = try? Files.readString("/etc/passwd")) -> String {
+        for line in (passwd ?? "").split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 6, UInt32(fields[2]) == uid, !fields[5].isEmpty { return String(fields[5]) }
+        }
+        return "/"
+    }
 }

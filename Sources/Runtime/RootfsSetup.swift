@@ -56,6 +56,10 @@ public struct RootfsSetup {
         for path in spec.linux?.readonlyPaths ?? [] {
             try stage("make \(path) read-only") { try makeReadOnly(path, in: containerRoot) }
         }
+        if let cwd = spec.process?.cwd, cwd != "/" {
+            // Made before the root may turn read-only, inside the root, as runc makes it.
+            try stage("make the working directory \(cwd)") { _ = try containerRoot.makeDirectories(cwd) }
+        }
         if spec.root?.readonly == true {
             try stage("make / read-only") {
                 try kernel.mount(source: "", path: "/", type: "", flags: UInt(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC), data: nil)

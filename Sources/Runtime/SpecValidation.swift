@@ -7,6 +7,12 @@ import OCI
 public enum SpecValidation {
     public static func check(_ spec: Spec) throws {
         if let process = spec.process { try check(process) }
+        // As runc: a name for the host needs a UTS namespace of the container's (new or joined),
+        // or it would rename the host.
+        let hasUTS = spec.linux?.namespaces?.contains { $0.type == "uts" } ?? false
+        for (field, value) in [("hostname", spec.hostname), ("domainname", spec.domainname)] where value != nil && !hasUTS {
+            throw RuntimeError("config.json: \(field) needs a UTS namespace (linux.namespaces has no \"uts\")")
+        }
         for device in spec.linux?.devices ?? [] {
             for (field, number) in [("major", device.major), ("minor", device.minor)] {
                 // The kernel's dev_t halves are 32-bit (makedev takes UInt32).

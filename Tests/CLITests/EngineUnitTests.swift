@@ -139,18 +139,6 @@ import TestSupport
         #expect(mounts[1] == Mount(destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "size=1m", "mode=1777"]))
     }
 
-    @Test func execSpecJoinsEveryNamespaceTheContainerCreated() {
-        var container = Spec.linuxDefault(args: ["sleep", "1"], env: [], networkNamespace: false)
-        container.linux?.resources = Resources()
-        container.annotations = ["org.swiftainer.create-cwd": "true"]
-        let process = Process(terminal: true, args: ["sh"], env: ["A=1"], cwd: "/tmp", noNewPrivileges: true)
-        let spec = ExecSpec.make(container: container, initPid: 4321, process: process)
-        #expect(spec.process == process)
-        #expect(spec.linux?.namespaces?.map(\.path) == ["/proc/4321/ns/pid", "/proc/4321/ns/ipc", "/proc/4321/ns/uts", "/proc/4321/ns/mnt"])
-        #expect(spec.mounts == [] && spec.linux?.resources == nil && spec.annotations == nil)
-        #expect(spec.linux?.maskedPaths == container.linux?.maskedPaths)
-    }
-
     /// Issue #14.3, .4, .10: sizes, counts and CPU values parse strictly, with overflow checks
     /// and ranges, and say what is wrong in one line instead of trapping.
     @Test func sizesAreDockersUnitsWithoutOverflow() throws {

@@ -217,6 +217,60 @@ import Testing
         #expect(oci(["exec", "--cap", "CAP_NOPE", detached, "true"]).status == 125)
     }
 
+    /// runc's process conveniences: a missing cwd is made (before a read-only root is), HOME
+    /// comes from the container's passwd, domainname is set in the container's UTS namespace,
+    /// and a container asking for no_new_privs keeps it for what is exec'd into it.
+    @Test func cwdHomeDomainnameAndNoNewPrivilegesAsRuncHasThem() throws {
+        let dir = try bundle(["sh", "-c", "pwd; echo home=$HOME; cat /proc/sys/kernel/domainname; grep NoNewPrivs /proc/self/status; sleep 30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try readConfig(dir)
+        var process = config["process"] as! [String: Any]
+        process["cwd"] = "/srv/made/here"
+        process["noNewPrivileges"] = true
+        config["process"] = process
+        config["root"] = ["path": "rootfs", "readonly": true]
+        config["domainname"] = "example.test"
+        try writeConfig(dir, config)
+        let id = "oci-conveniences-\(getpid())"
+        defer { _ = oci(["delete", "--force", id]) }
+        let run = Harness.start(Harness.runtime, ["--root", Harness.root + "/oci", "run", "--bundle", dir, id], environment: [:], stdin: nil)
+        defer { run.signal(SIGKILL); _ = run.finish() }
+        #expect(Harness.eventually { run.stdout.contains("NoNewPrivs") }, "\(run.stdout)")
+        #expect(run.stdout.hasPrefix("/srv/made/here\nhome=/root\nexample.test\nNoNewPrivs:\t1\n"), "\(run.stdout)")
+        let exec = oci(["exec", id, "grep", "NoNewPrivs", "/proc/self/status"])
+        #expect(exec.stdout == "NoNewPrivs:\t1\n", "\(exec.stdout) \(exec.stderr)")
+        // Without a UTS namespace there is nowhere to put a domainname: refused before anything runs.
+        var linux = config["linux"] as! [String: Any]
+        linux["namespaces"] = [["type": "pid"], ["type": "mount"]]
+        config["linux"] = linux
+        config["hostname"] = nil
+        try writeConfig(dir, config)
+        let refused = oci(["run", "--bundle", dir, id + "-nouts"])
+        #expect(refused.status == 125 && refused.stderr.contains("domainname needs a UTS namespace"), "\(refused.stderr)")
+    }
+
+    /// A bundle that asks for no namespaces at all (and so mounts no /proc of its own) is
+    /// created and waits for start like any other: `state` says created, with the init's pid.
+    @Test func aBundleWithoutNamespacesIsCreatedThenStarted() throws {
+        let dir = try bundle(["sleep", "30"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try readConfig(dir)
+        var linux = config["linux"] as! [String: Any]
+        linux["namespaces"] = [] as [Any]
+        config["linux"] = linux
+        config["mounts"] = [] as [Any]
+        config["hostname"] = nil
+        try writeConfig(dir, config)
+        let id = "oci-nons-\(getpid())"
+        defer { _ = oci(["delete", "--force", id]) }
+        let created = oci(["create", "--bundle", dir, id])
+        #expect(created.status == 0, "\(created.stderr)")
+        let state = try #require(try JSONSerialization.jsonObject(with: Data(oci(["state", id]).stdout.utf8)) as? [String: Any])
+        #expect(state["status"] as? String == "created" && (state["pid"] as? Int ?? 0) > 0, "\(state)")
+        #expect(oci(["start", id]).status == 0)
+        #expect(status(id) == "running")
+    }
+
     @Test func featuresDescribeThisRuntime() throws {
         let result = oci(["features"])
         #expect(result.status == 0)

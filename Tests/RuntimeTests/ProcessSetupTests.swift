@@ -25,6 +25,7 @@ import TestSupport
         #expect(spec.mounts == [] && spec.hooks == nil && spec.annotations == nil)
         #expect(spec.linux?.resources == nil && spec.linux?.sysctl == nil)
         #expect(spec.linux?.seccomp == container.linux?.seccomp) // the container's filter applies to exec too
+        #expect(spec.linux?.maskedPaths == container.linux?.maskedPaths)
     }
 
     @Test func lookupFindsWhatAShellFindsWithDockersExitCodes() throws {
@@ -46,6 +47,15 @@ import TestSupport
         #expect(ExecutableLookup.exitCode(forExecErrno: ENOENT) == 127 && ExecutableLookup.exitCode(forExecErrno: EACCES) == 126)
     }
 
+    @Test func homeComesFromTheContainersPasswdOrIsRoot() {
+        let passwd = "# comment\nroot:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nnohome:x:7:7:::/bin/sh\n"
+        #expect(ProcessSettings.homeDirectory(uid: 0, passwd: passwd) == "/root")
+        #expect(ProcessSettings.homeDirectory(uid: 1000, passwd: passwd) == "/home/app")
+        #expect(ProcessSettings.homeDirectory(uid: 7, passwd: passwd) == "/")
+        #expect(ProcessSettings.homeDirectory(uid: 4242, passwd: passwd) == "/")
+        #expect(ProcessSettings.homeDirectory(uid: 0, passwd: nil) == "/")
+    }
+
     @Test func specValidationNamesTheFieldAtFault() {
         func message(_ change: (inout Spec) -> Void) -> String {
             var spec = Spec.linuxDefault(args: ["true"], env: [], hostname: "h")
@@ -57,6 +67,10 @@ import TestSupport
         let nulInEnv = message { $0.process?.env = ["A=1", "B=\u{0}"] }
         let relativeCwd = message { $0.process?.cwd = "tmp" }
         let hugeMajor = message { $0.linux?.devices = [Device(type: "c", path: "/dev/big", major: 1 << 40, minor: 1)] }
+        let hostnameWithoutUTS = message { $0.linux?.namespaces = [Namespace(type: "mount")] }
+        let domainnameWithoutUTS = message { $0.hostname = nil; $0.domainname = "example"; $0.linux?.namespaces = [Namespace(type: "mount")] }
+        #expect(hostnameWithoutUTS.contains("hostname needs a UTS namespace"), "\(hostnameWithoutUTS)")
+        #expect(domainnameWithoutUTS.contains("domainname needs a UTS namespace"), "\(domainnameWithoutUTS)")
         #expect(valid == "")
         #expect(nulInArgs.contains("process.args[0]"), "\(nulInArgs)")
         #expect(nulInEnv.contains("process.env[1]"), "\(nulInEnv)")
