@@ -20,11 +20,12 @@ public struct CgroupStats: Equatable, Sendable {
 }
 
 /// One container's cgroup: a directory per hierarchy (v2: one; v1: memory, pids, cpu, cpuacct
-/// and cpuset when asked for). Created below this process's own cgroup, never above it, and
-/// removed — with anything still in it killed — by `destroy`.
+/// and cpuset when asked for), removed — with anything still in it killed — by `destroy`.
 public final class ContainerCgroup {
     public let layout: CgroupLayout
-    /// Path below our own cgroup, e.g. "swiftainer/<id>".
+    /// Where the group is, in every hierarchy: a relative path ("swiftainer-<id>") is below this
+    /// process's own cgroup; an absolute one ("/docker/<id>") is from the hierarchy's root, as
+    /// the runtime spec reads linux.cgroupsPath.
     public let relativePath: String
     let fsRoot: String
 
@@ -42,7 +43,8 @@ public final class ContainerCgroup {
     /// The directory in each hierarchy in use, keyed by controller ("" for v2).
     public func directories(includingCpuset: Bool = false, includingDevices: Bool = false, includingFreezer: Bool = false) -> [String: String] {
         func dir(_ hierarchy: CgroupLayout.Hierarchy) -> String {
-            fsRoot + hierarchy.mountPoint + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath) + "/" + relativePath
+            if relativePath.hasPrefix("/") { return fsRoot + hierarchy.mountPoint + relativePath }
+            return fsRoot + hierarchy.mountPoint + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath) + "/" + relativePath
         }
         if layout.usesUnified, let unified = layout.unified { return ["": dir(unified)] }
         var controllers = ["memory", "pids", "cpu", "cpuacct"]
@@ -113,7 +115,7 @@ public final class ContainerCgroup {
     /// in cgroup.subtree_control.
     private func enableControllers(down dir: String, cpuset: Bool) throws {
         guard let unified = layout.unified else { return }
-        let base = fsRoot + unified.mountPoint + (unified.ownPath == "/" ? "" : unified.ownPath)
+        let base = relativePath.hasPrefix("/") ? fsRoot + unified.mountPoint : fsRoot + unified.mountPoint + (unified.ownPath == "/" ? "" : unified.ownPath)
         var controllers = ["memory", "pids", "cpu"]
         if cpuset { controllers.append("cpuset") }
         let request = controllers.map { "+" + $0 }.joined(separator: " ")
@@ -367,13 +369,27 @@ public final class ContainerCgroup {
                 usleep(5_000)
             }
             // Directories made on the way to a nested path (libpod_parent/…) go once empty;
-            // one still holding another container's group stays (rmdir fails with EBUSY).
+            // one still holding another container's group stays (rmdir fails with EBUSY), and
+            // neither our own cgroup nor any above it is ever removed.
             var parent = Files.dirname(of: dir)
             for _ in relativePath.split(separator: "/").dropLast() {
-                guard rmdir(parent) == 0 else { break }
+                guard !protectedDirectories.contains(parent), rmdir(parent) == 0 else { break }
                 parent = Files.dirname(of: parent)
             }
         }
+    }
+
+    /// Our own cgroup and every directory above it, in every hierarchy: never removed.
+    private var protectedDirectories: Set<String> {
+        var result: Set<String> = []
+        for hierarchy in Array(layout.legacy.values) + (layout.unified.map { [$0] } ?? []) {
+            var path = fsRoot + hierarchy.mountPoint + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath)
+            while path.count >= (fsRoot + hierarchy.mountPoint).count {
+                result.insert(path)
+                path = Files.dirname(of: path)
+            }
+        }
+        return result
     }
 
     // MARK: files

@@ -55,11 +55,10 @@ public final class ContainerRuntime {
 
     // MARK: the cgroup rule
 
-    /// The container's cgroup from linux.cgroupsPath, always below the cgroup swiftainer runs in:
-    /// an absolute path is read as if from a cgroup namespace rooted there. Where swiftainer
-    /// runs at the root (most hosts, the VM tests) that is exactly runc's reading; where it runs
-    /// inside a cgroup that belongs to someone else, it never creates groups above it. Without
-    /// a cgroupsPath: `swiftainer-<id>`.
+    /// The container's cgroup from linux.cgroupsPath, as the runtime spec reads it: an absolute
+    /// path is from the cgroup root (Docker, containerd and Podman pass their parent in it:
+    /// `/docker/<id>`, `/<namespace>/<id>`); a relative one is below the cgroup swiftainer
+    /// runs in; none is `swiftainer-<id>` there.
     public static func cgroupPath(for spec: Spec?, id: String) throws -> String {
         let path = spec?.linux?.cgroupsPath ?? ""
         if path.contains(":") && !path.hasPrefix("/") {
@@ -67,7 +66,8 @@ public final class ContainerRuntime {
         }
         let components = path.split(separator: "/").filter { $0 != "." }
         if components.contains("..") { throw RuntimeError("linux.cgroupsPath '\(path)' must not contain '..'") }
-        return components.isEmpty ? "swiftainer-\(id)" : components.joined(separator: "/")
+        if components.isEmpty { return "swiftainer-\(id)" }
+        return (path.hasPrefix("/") ? "/" : "") + components.joined(separator: "/")
     }
 
     public static func cgroup(at relativePath: String) throws -> ContainerCgroup {

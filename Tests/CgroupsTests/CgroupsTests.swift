@@ -72,6 +72,20 @@ let hybridMembership = "8:pids:/\n4:memory:/machine/me\n3:cpuset:/\n2:cpuacct:/\
         #expect(layout.legacy["cpuacct"]?.mountPoint == "/sys/fs/cgroup/cpuacct")
     }
 
+    /// linux.cgroupsPath as the runtime spec reads it: absolute from each hierarchy's root
+    /// (Docker passes "/docker/<id>" with its own parent in it), relative below our cgroup.
+    @Test func absolutePathsAreFromTheRootRelativeOnesBelowOurs() throws {
+        let fs = try FakeCgroupFS(mountinfo: hybridMountinfo, cgroup: hybridMembership,
+                                  files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
+        let layout = try CgroupLayout.detect(fsRoot: fs.root)
+        let absolute = ContainerCgroup(layout: layout, relativePath: "/machine/me/docker/abc").directories()
+        #expect(absolute["memory"] == "/sys/fs/cgroup/memory/machine/me/docker/abc")
+        #expect(absolute["pids"] == "/sys/fs/cgroup/pids/machine/me/docker/abc")
+        let relative = ContainerCgroup(layout: layout, relativePath: "swiftainer-abc").directories()
+        #expect(relative["memory"] == "/sys/fs/cgroup/memory/machine/me/swiftainer-abc")
+        #expect(relative["pids"] == "/sys/fs/cgroup/pids/swiftainer-abc")
+    }
+
     @Test func cgroupNamespaceRootsArePathsRelativeToTheMount() {
         let mountinfo = "35 31 0:32 /machine/me /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
         let layout = CgroupLayout.parse(mountinfo: mountinfo, cgroup: "4:memory:/machine/me/sub\n")

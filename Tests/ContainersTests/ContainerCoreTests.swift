@@ -32,7 +32,7 @@ import TestSupport
         #expect(state(process: gone, supervisor: me).livePid == nil)
     }
 
-    @Test func cgroupPathsStayBelowOursAndDefaultToTheId() throws {
+    @Test func cgroupPathsAreTheSpecsAndDefaultToTheIdBelowOurs() throws {
         func path(_ cgroupsPath: String?) throws -> String {
             var spec = Spec.linuxDefault(args: ["true"], env: [], hostname: "h")
             spec.linux?.cgroupsPath = cgroupsPath
@@ -40,7 +40,7 @@ import TestSupport
         }
         #expect(try path(nil) == "swiftainer-abc")
         #expect(try ContainerRuntime.cgroupPath(for: nil, id: "abc") == "swiftainer-abc")
-        #expect(try path("/kubepods/pod1/abc") == "kubepods/pod1/abc")
+        #expect(try path("/kubepods/pod1/abc") == "/kubepods/pod1/abc") // from the cgroup root, as the spec says
         #expect(try path("relative/./x") == "relative/x")
         #expect(throws: RuntimeError.self) { _ = try path("/a/../../escape") }
         #expect(throws: RuntimeError.self) { _ = try path("system.slice:docker:abc") }

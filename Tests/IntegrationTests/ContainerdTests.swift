@@ -54,7 +54,9 @@ import Testing
     @Test func ctrRunsAContainerThroughSwiftainer() throws {
         try #require(Self.image, "containerd did not start or the image did not import (see \(Self.dir))")
         let id = "ctr-\(getpid())"
+        // ctr's default cgroup is /<namespace>/<id>, from the cgroup root: below ours instead.
         let result = Self.ctr(["run", "--rm", "--snapshotter", "native", "--runc-binary", Harness.runtime,
+                               "--cgroup", Harness.ownCgroup + "/swiftainer-ctr/" + id,
                                "localhost/swiftainer-busybox:latest", id, "sh", "-c", "echo hello from containerd; echo $$; exit 3"])
         #expect(result.status == 3, "\(result.stderr)")
         #expect(result.stdout == "hello from containerd\n1\n", "\(result.stdout)")

@@ -190,6 +190,19 @@ enum Harness {
         return objects?.first?[section] as? [String: Any] ?? [:]
     }
 
+    /// The cgroup this test process is in (the memory controller's on a hybrid host, the
+    /// unified one on cgroup v2), as an absolute path: what the tests give Podman, containerd
+    /// and Docker as a cgroup parent, so that containers' groups — placed from the cgroup root,
+    /// as the runtime spec says — are never made above the cgroup this host gave us.
+    static let ownCgroup: String = {
+        let membership = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
+        let lines = membership.split(separator: "\n").map { $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false) }
+        let memory = lines.first { $0.count == 3 && $0[1].split(separator: ",").contains("memory") }
+        let unified = lines.first { $0.count == 3 && $0[0] == "0" }
+        let path = String((memory ?? unified)?[2] ?? "/")
+        return path == "/" ? "" : path
+    }()
+
     /// The container's group in one hierarchy ("" for cgroup v2): below the cgroup this test
     /// process is in, as /proc/self/cgroup lists it.
     static func groupDirectory(_ id: String, _ controller: String) -> String? {

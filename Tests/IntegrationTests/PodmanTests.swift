@@ -27,7 +27,9 @@ import Testing
     }
     /// Rlimits this session may set, and conmon left in podman's own cgroup: podman's cgroupfs
     /// manager would otherwise create /libpod_parent/conmon at the root of every hierarchy.
-    static let limits = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--cgroups", "no-conmon"]
+    static let limits = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--cgroups", "no-conmon",
+                         // Podman's cgroupfs parent is /libpod_parent, from the cgroup root: below ours instead.
+                         "--cgroup-parent", Harness.ownCgroup + "/swiftainer-podman"]
 
     @discardableResult
     static func podman(_ arguments: [String]) -> Harness.Result {
