@@ -41,7 +41,8 @@ public final class ContainerCgroup {
     }
 
     /// The directory in each hierarchy in use, keyed by controller ("" for v2).
-    public func directories(includingCpuset: Bool = false, includingDevices: Bool = false, includingFreezer: Bool = false) -> [String: String] {
+    public func directories(includingCpuset: Bool = false, includingDevices: Bool = false, includingFreezer: Bool = false,
+                            extra: [String] = []) -> [String: String] {
         func dir(_ hierarchy: CgroupLayout.Hierarchy) -> String {
             if relativePath.hasPrefix("/") { return fsRoot + hierarchy.mountPoint + relativePath }
             return fsRoot + hierarchy.mountPoint + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath) + "/" + relativePath
@@ -51,6 +52,7 @@ public final class ContainerCgroup {
         if includingCpuset { controllers.append("cpuset") }
         if includingDevices { controllers.append("devices") }
         if includingFreezer { controllers.append("freezer") }
+        controllers += extra
         var result: [String: String] = [:]
         for controller in controllers {
             if let hierarchy = layout.legacy[controller] { result[controller] = dir(hierarchy) }
@@ -64,11 +66,12 @@ public final class ContainerCgroup {
     /// Creates the directories and applies the limits; `add` then moves processes in. On
     /// failure everything created is removed again.
     public func prepare(resources: Resources?) throws {
-        let dirs = directories(includingCpuset: Self.needsCpuset(resources), includingDevices: !(resources?.devices ?? []).isEmpty)
+        let extra = try requiredControllers(resources)
+        let dirs = directories(includingCpuset: Self.needsCpuset(resources), includingDevices: !(resources?.devices ?? []).isEmpty, extra: extra)
         guard !dirs.isEmpty else { throw CgroupError("no cgroup hierarchy with memory, pids or cpu controllers is mounted") }
         do {
             if layout.usesUnified, let dir = dirs[""] {
-                try enableControllers(down: dir, cpuset: Self.needsCpuset(resources))
+                try enableControllers(down: dir, cpuset: Self.needsCpuset(resources), extra: extra)
                 try Files.makeDirectories(dir)
                 try applyV2(resources, dir)
             } else {
@@ -89,7 +92,8 @@ public final class ContainerCgroup {
     /// For a process joining a running container (exec): its groups exist already and keep
     /// their limits; `add` then moves the new process into each of them.
     public func adoptExisting() throws {
-        let existing = directories(includingCpuset: true, includingDevices: true, includingFreezer: true).values.filter { Files.isDirectory($0) }
+        let existing = directories(includingCpuset: true, includingDevices: true, includingFreezer: true, extra: Self.optionalControllers)
+            .values.filter { Files.isDirectory($0) }
         guard !existing.isEmpty else { throw CgroupError("the container's cgroup \(relativePath) does not exist") }
         preparedDirectories = Set(existing)
     }
@@ -113,11 +117,12 @@ public final class ContainerCgroup {
 
     /// cgroup v2 delegates a controller to a child only when every ancestor below ours lists it
     /// in cgroup.subtree_control.
-    private func enableControllers(down dir: String, cpuset: Bool) throws {
+    private func enableControllers(down dir: String, cpuset: Bool, extra: [String] = []) throws {
         guard let unified = layout.unified else { return }
         let base = relativePath.hasPrefix("/") ? fsRoot + unified.mountPoint : fsRoot + unified.mountPoint + (unified.ownPath == "/" ? "" : unified.ownPath)
         var controllers = ["memory", "pids", "cpu"]
         if cpuset { controllers.append("cpuset") }
+        controllers += extra
         let request = controllers.map { "+" + $0 }.joined(separator: " ")
         var current = base
         for component in relativePath.split(separator: "/").dropLast() {
@@ -138,8 +143,144 @@ public final class ContainerCgroup {
         }
     }
 
+    /// Controllers beyond memory, pids and cpu that `resources` needs, by this host's names
+    /// (v1: blkio, net_cls, net_prio, hugetlb, rdma; v2: io, hugetlb, rdma). A limit whose
+    /// controller this host lacks is refused here: a container never starts without a limit
+    /// it asked for.
+    func requiredControllers(_ resources: Resources?) throws -> [String] {
+        guard let resources else { return [] }
+        var wanted: [(controller: String, field: String)] = []
+        let unified = layout.usesUnified
+        if resources.blockIO != nil { wanted.append((unified ? "io" : "blkio", "blockIO")) }
+        if resources.network?.classID != nil { wanted.append(("net_cls", "network.classID")) }
+        if !(resources.network?.priorities ?? []).isEmpty { wanted.append(("net_prio", "network.priorities")) }
+        if !(resources.hugepageLimits ?? []).isEmpty { wanted.append(("hugetlb", "hugepageLimits")) }
+        if !(resources.rdma ?? [:]).isEmpty { wanted.append(("rdma", "rdma")) }
+        for (controller, field) in wanted {
+            if unified {
+                if controller.hasPrefix("net_") {
+                    throw CgroupError("linux.resources.\(field): \(controller) is a cgroup v1 controller; this host runs cgroup v2")
+                }
+                guard fsRoot.isEmpty ? layout.unifiedControllers.contains(controller) : true else {
+                    throw CgroupError("linux.resources.\(field) needs the \(controller) controller, which this host's cgroup v2 does not offer")
+                }
+            } else if layout.legacy[controller] == nil {
+                throw CgroupError("linux.resources.\(field) needs the \(controller) controller, which this host does not mount")
+            }
+        }
+        return wanted.map(\.controller).reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
+    }
+
+    /// A limit file that must exist: a kernel without it cannot apply the limit, which is
+    /// then refused by name rather than skipped.
+    private func writeRequired(_ path: String, _ value: String, field: String) throws {
+        guard fsRoot.isEmpty ? Files.exists(path) : true else {
+            throw CgroupError("linux.resources.\(field): this host's kernel has no \(Files.basename(of: path)) to apply it")
+        }
+        try write(path, value)
+    }
+
+    private static func device(_ major: Int64, _ minor: Int64) -> String { "\(major):\(minor)" }
+
+    /// What cgroup v2 has no file for, refused by name.
+    private func refuseOnV2(_ resources: Resources) throws {
+        func refuse(_ field: String, _ why: String) throws { throw CgroupError("linux.resources.\(field): \(why) on cgroup v2") }
+        if resources.memory?.swappiness != nil { try refuse("memory.swappiness", "there is no per-group swappiness") }
+        if resources.memory?.kernelTCP != nil { try refuse("memory.kernelTCP", "there is no kernel TCP memory limit") }
+        if resources.memory?.disableOOMKiller == true { try refuse("memory.disableOOMKiller", "the OOM killer cannot be disabled") }
+        if resources.cpu?.realtimeRuntime != nil || resources.cpu?.realtimePeriod != nil {
+            try refuse("cpu.realtimeRuntime", "there is no real-time CPU bandwidth")
+        }
+    }
+
+    /// blockIO, hugepages, rdma and `unified` on cgroup v2.
+    private func applyExtrasV2(_ resources: Resources, _ dir: String) throws {
+        if let reservation = resources.memory?.reservation { try write(dir + "/memory.low", "\(reservation)") }
+        if let io = resources.blockIO {
+            if io.leafWeight != nil || io.weightDevice?.contains(where: { $0.leafWeight != nil }) == true {
+                throw CgroupError("linux.resources.blockIO.leafWeight: there is no leaf weight on cgroup v2")
+            }
+            if let weight = io.weight { try writeRequired(dir + "/io.weight", "default \(weight)", field: "blockIO.weight") }
+            for device in io.weightDevice ?? [] {
+                if let weight = device.weight { try writeRequired(dir + "/io.weight", "\(Self.device(device.major, device.minor)) \(weight)", field: "blockIO.weightDevice") }
+            }
+            for (devices, key) in [(io.throttleReadBpsDevice, "rbps"), (io.throttleWriteBpsDevice, "wbps"),
+                                   (io.throttleReadIOPSDevice, "riops"), (io.throttleWriteIOPSDevice, "wiops")] {
+                for device in devices ?? [] {
+                    try write(dir + "/io.max", "\(Self.device(device.major, device.minor)) \(key)=\(device.rate == 0 ? "max" : "\(device.rate)")")
+                }
+            }
+        }
+        for limit in resources.hugepageLimits ?? [] {
+            try writeRequired(dir + "/hugetlb.\(limit.pageSize).max", "\(limit.limit)", field: "hugepageLimits \(limit.pageSize)")
+        }
+        for (device, limit) in (resources.rdma ?? [:]).sorted(by: { $0.key < $1.key }) {
+            try write(dir + "/rdma.max", Self.rdmaLine(device, limit))
+        }
+        for (key, value) in (resources.unified ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard !key.contains("/"), !key.hasPrefix("."), key.contains(".") else {
+                throw CgroupError("linux.resources.unified: '\(key)' is not a cgroup file name")
+            }
+            try writeRequired(dir + "/" + key, value, field: "unified[\(key)]")
+        }
+    }
+
+    /// The v1-only limits; `unified` has no place here.
+    private func applyExtrasV1(_ resources: Resources, _ dirs: [String: String]) throws {
+        if resources.unified?.isEmpty == false {
+            throw CgroupError("linux.resources.unified needs cgroup v2; this host's memory, pids and cpu controllers are on cgroup v1")
+        }
+        if let memory = resources.memory, let dir = dirs["memory"] {
+            if let reservation = memory.reservation { try write(dir + "/memory.soft_limit_in_bytes", "\(reservation)") }
+            if let swappiness = memory.swappiness {
+                guard swappiness <= 100 else { throw CgroupError("linux.resources.memory.swappiness \(swappiness) is out of range (0 to 100)") }
+                try writeRequired(dir + "/memory.swappiness", "\(swappiness)", field: "memory.swappiness")
+            }
+            if let tcp = memory.kernelTCP { try writeRequired(dir + "/memory.kmem.tcp.limit_in_bytes", "\(tcp)", field: "memory.kernelTCP") }
+            if memory.disableOOMKiller == true { try write(dir + "/memory.oom_control", "1") }
+        }
+        if let cpu = resources.cpu, let dir = dirs["cpu"] {
+            if let period = cpu.realtimePeriod { try writeRequired(dir + "/cpu.rt_period_us", "\(period)", field: "cpu.realtimePeriod") }
+            if let runtime = cpu.realtimeRuntime { try writeRequired(dir + "/cpu.rt_runtime_us", "\(runtime)", field: "cpu.realtimeRuntime") }
+        }
+        if let io = resources.blockIO, let dir = dirs["blkio"] {
+            if let weight = io.weight { try writeRequired(dir + "/blkio.weight", "\(weight)", field: "blockIO.weight") }
+            if let weight = io.leafWeight { try writeRequired(dir + "/blkio.leaf_weight", "\(weight)", field: "blockIO.leafWeight") }
+            for device in io.weightDevice ?? [] {
+                let name = Self.device(device.major, device.minor)
+                if let weight = device.weight { try writeRequired(dir + "/blkio.weight_device", "\(name) \(weight)", field: "blockIO.weightDevice") }
+                if let weight = device.leafWeight { try writeRequired(dir + "/blkio.leaf_weight_device", "\(name) \(weight)", field: "blockIO.weightDevice") }
+            }
+            for (devices, file) in [(io.throttleReadBpsDevice, "read_bps_device"), (io.throttleWriteBpsDevice, "write_bps_device"),
+                                    (io.throttleReadIOPSDevice, "read_iops_device"), (io.throttleWriteIOPSDevice, "write_iops_device")] {
+                for device in devices ?? [] {
+                    try writeRequired(dir + "/blkio.throttle." + file, "\(Self.device(device.major, device.minor)) \(device.rate)", field: "blockIO")
+                }
+            }
+        }
+        if let classID = resources.network?.classID, let dir = dirs["net_cls"] { try write(dir + "/net_cls.classid", "\(classID)") }
+        for priority in resources.network?.priorities ?? [] {
+            if let dir = dirs["net_prio"] { try write(dir + "/net_prio.ifpriomap", "\(priority.name) \(priority.priority)") }
+        }
+        for limit in resources.hugepageLimits ?? [] {
+            if let dir = dirs["hugetlb"] {
+                try writeRequired(dir + "/hugetlb.\(limit.pageSize).limit_in_bytes", "\(limit.limit)", field: "hugepageLimits \(limit.pageSize)")
+            }
+        }
+        for (device, limit) in (resources.rdma ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if let dir = dirs["rdma"] { try write(dir + "/rdma.max", Self.rdmaLine(device, limit)) }
+        }
+    }
+
+    static func rdmaLine(_ device: String, _ limit: RdmaLimit) -> String {
+        "\(device) hca_handle=\(limit.hcaHandles.map(String.init) ?? "max") hca_object=\(limit.hcaObjects.map(String.init) ?? "max")"
+    }
+
     func applyV2(_ resources: Resources?, _ dir: String) throws {
         guard let resources else { return }
+        if resources.memory?.kernel != nil { throw CgroupError("linux.resources.memory.kernel: kernel memory limits are gone from the kernel; remove the setting") }
+        try refuseOnV2(resources)
+        try applyExtrasV2(resources, dir)
         if let memory = resources.memory {
             if let limit = memory.limit { try write(dir + "/memory.max", limit < 0 ? "max" : "\(limit)") }
             if let swap = memory.swap {
@@ -171,6 +312,8 @@ public final class ContainerCgroup {
 
     func applyV1(_ resources: Resources?, _ dirs: [String: String]) throws {
         guard let resources else { return }
+        if resources.memory?.kernel != nil { throw CgroupError("linux.resources.memory.kernel: kernel memory limits are gone from the kernel; remove the setting") }
+        try applyExtrasV1(resources, dirs)
         if let memory = resources.memory, let dir = dirs["memory"] {
             if let limit = memory.limit { try write(dir + "/memory.limit_in_bytes", "\(limit)") }
             // memsw is memory+swap; it must not be below the memory limit, so it comes second.
@@ -196,7 +339,7 @@ public final class ContainerCgroup {
     /// names changes. On v1 a memory limit above the current memory+swap limit needs that
     /// one raised first, and one below it the other way round.
     public func update(_ resources: Resources) throws {
-        let dirs = directories(includingCpuset: true, includingDevices: false).filter { Files.isDirectory($0.value) }
+        let dirs = directories(includingCpuset: true, includingDevices: false, extra: Self.optionalControllers).filter { Files.isDirectory($0.value) }
         guard !dirs.isEmpty else { throw CgroupError("the container's cgroup \(relativePath) does not exist") }
         if layout.usesUnified, let dir = dirs[""] {
             try applyV2(resources, dir)
@@ -348,7 +491,7 @@ public final class ContainerCgroup {
     public func destroy() {
         // Frozen tasks on cgroup v1 take no SIGKILL until thawed.
         try? thaw()
-        let dirs = Set(directories(includingCpuset: true, includingDevices: true, includingFreezer: true).values)
+        let dirs = Set(directories(includingCpuset: true, includingDevices: true, includingFreezer: true, extra: Self.optionalControllers).values)
         for dir in dirs where Files.isDirectory(dir) {
             if layout.usesUnified, (try? write(dir + "/cgroup.kill", "1")) != nil {
                 // cgroup.kill (Linux 5.14+) kills every process at once.
@@ -378,6 +521,9 @@ public final class ContainerCgroup {
             }
         }
     }
+
+    /// The v1 hierarchies a container has a group in only when its limits need them.
+    static let optionalControllers = ["blkio", "net_cls", "net_prio", "hugetlb", "rdma"]
 
     /// Our own cgroup and every directory above it, in every hierarchy: never removed.
     private var protectedDirectories: Set<String> {

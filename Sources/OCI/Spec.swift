@@ -199,6 +199,12 @@ public struct Resources: Codable, Equatable, Sendable {
     public var memory: MemoryResources?
     public var cpu: CPUResources?
     public var pids: PidsResources?
+    public var blockIO: BlockIO?
+    public var network: NetworkResources?
+    public var hugepageLimits: [HugepageLimit]?
+    public var rdma: [String: RdmaLimit]?
+    /// cgroup v2 files by name, written as given.
+    public var unified: [String: String]?
     public init() {}
 
     /// These limits with what `update` names replacing them, field by field (an update that
@@ -210,6 +216,10 @@ public struct Resources: Codable, Equatable, Sendable {
             if let limit = memory.limit { merged.limit = limit }
             if let reservation = memory.reservation { merged.reservation = reservation }
             if let swap = memory.swap { merged.swap = swap }
+            if let kernel = memory.kernel { merged.kernel = kernel }
+            if let kernelTCP = memory.kernelTCP { merged.kernelTCP = kernelTCP }
+            if let swappiness = memory.swappiness { merged.swappiness = swappiness }
+            if let disable = memory.disableOOMKiller { merged.disableOOMKiller = disable }
             result.memory = merged
         }
         if let cpu = update.cpu {
@@ -219,10 +229,17 @@ public struct Resources: Codable, Equatable, Sendable {
             if let period = cpu.period { merged.period = period }
             if let cpus = cpu.cpus { merged.cpus = cpus }
             if let mems = cpu.mems { merged.mems = mems }
+            if let runtime = cpu.realtimeRuntime { merged.realtimeRuntime = runtime }
+            if let period = cpu.realtimePeriod { merged.realtimePeriod = period }
             result.cpu = merged
         }
         if let pids = update.pids { result.pids = pids }
         if let devices = update.devices { result.devices = devices }
+        if let blockIO = update.blockIO { result.blockIO = blockIO }
+        if let network = update.network { result.network = network }
+        if let hugepageLimits = update.hugepageLimits { result.hugepageLimits = hugepageLimits }
+        if let rdma = update.rdma { result.rdma = rdma }
+        if let unified = update.unified { result.unified = (result.unified ?? [:]).merging(unified) { $1 } }
         return result
     }
 }
@@ -246,6 +263,11 @@ public struct MemoryResources: Codable, Equatable, Sendable {
     public var limit: Int64?
     public var reservation: Int64?
     public var swap: Int64?
+    /// Deprecated by the kernel; refused rather than ignored.
+    public var kernel: Int64?
+    public var kernelTCP: Int64?
+    public var swappiness: UInt64?
+    public var disableOOMKiller: Bool?
     public init(limit: Int64? = nil, swap: Int64? = nil) { self.limit = limit; self.swap = swap }
 }
 
@@ -253,9 +275,60 @@ public struct CPUResources: Codable, Equatable, Sendable {
     public var shares: UInt64?
     public var quota: Int64?
     public var period: UInt64?
+    public var realtimeRuntime: Int64?
+    public var realtimePeriod: UInt64?
     public var cpus: String?
     public var mems: String?
     public init() {}
+}
+
+public struct BlockIO: Codable, Equatable, Sendable {
+    public struct WeightDevice: Codable, Equatable, Sendable {
+        public var major: Int64
+        public var minor: Int64
+        public var weight: UInt16?
+        public var leafWeight: UInt16?
+        public init(major: Int64, minor: Int64, weight: UInt16? = nil, leafWeight: UInt16? = nil) {
+            self.major = major; self.minor = minor; self.weight = weight; self.leafWeight = leafWeight
+        }
+    }
+    public struct ThrottleDevice: Codable, Equatable, Sendable {
+        public var major: Int64
+        public var minor: Int64
+        public var rate: UInt64
+        public init(major: Int64, minor: Int64, rate: UInt64) { self.major = major; self.minor = minor; self.rate = rate }
+    }
+    public var weight: UInt16?
+    public var leafWeight: UInt16?
+    public var weightDevice: [WeightDevice]?
+    public var throttleReadBpsDevice: [ThrottleDevice]?
+    public var throttleWriteBpsDevice: [ThrottleDevice]?
+    public var throttleReadIOPSDevice: [ThrottleDevice]?
+    public var throttleWriteIOPSDevice: [ThrottleDevice]?
+    public init() {}
+}
+
+public struct NetworkResources: Codable, Equatable, Sendable {
+    public struct InterfacePriority: Codable, Equatable, Sendable {
+        public var name: String
+        public var priority: UInt32
+        public init(name: String, priority: UInt32) { self.name = name; self.priority = priority }
+    }
+    public var classID: UInt32?
+    public var priorities: [InterfacePriority]?
+    public init(classID: UInt32? = nil, priorities: [InterfacePriority]? = nil) { self.classID = classID; self.priorities = priorities }
+}
+
+public struct HugepageLimit: Codable, Equatable, Sendable {
+    public var pageSize: String
+    public var limit: UInt64
+    public init(pageSize: String, limit: UInt64) { self.pageSize = pageSize; self.limit = limit }
+}
+
+public struct RdmaLimit: Codable, Equatable, Sendable {
+    public var hcaHandles: UInt32?
+    public var hcaObjects: UInt32?
+    public init(hcaHandles: UInt32?, hcaObjects: UInt32?) { self.hcaHandles = hcaHandles; self.hcaObjects = hcaObjects }
 }
 
 public struct PidsResources: Codable, Equatable, Sendable {

@@ -172,3 +172,99 @@ let hybridMembership = "8:pids:/\n4:memory:/machine/me\n3:cpuset:/\n2:cpuacct:/\
         }
     }
 }
+
+/// Every limit of linux.resources is written where the host's cgroup version keeps it, or
+/// refused by name: a container never starts without a limit it asked for.
+@Suite struct ResourceCoverageTests {
+    static let extraMountinfo = hybridMountinfo
+        + "36 31 0:33 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio\n"
+        + "37 31 0:34 / /sys/fs/cgroup/net_cls,net_prio rw,relatime - cgroup cgroup rw,net_cls,net_prio\n"
+
+    func error(_ body: () throws -> Void) -> String {
+        do { try body(); return "" } catch { return "\(error)" }
+    }
+
+    @Test func v1WritesReservationSwappinessOOMBlockIOAndNetworkAndRefusesTheRest() throws {
+        let fs = try FakeCgroupFS(mountinfo: Self.extraMountinfo, cgroup: hybridMembership + "9:blkio:/\n10:net_cls,net_prio:/\n",
+                                  files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
+        let layout = try CgroupLayout.detect(fsRoot: fs.root)
+        var resources = Resources()
+        var memory = MemoryResources(limit: 64 << 20)
+        memory.reservation = 32 << 20
+        memory.swappiness = 10
+        memory.disableOOMKiller = true
+        resources.memory = memory
+        var io = BlockIO()
+        io.weight = 500
+        io.throttleReadBpsDevice = [.init(major: 8, minor: 0, rate: 1_048_576)]
+        resources.blockIO = io
+        resources.network = NetworkResources(classID: 0x100001, priorities: [.init(name: "eth0", priority: 5)])
+        let group = ContainerCgroup(layout: layout, relativePath: "swiftainer-abc", fsRoot: fs.root)
+        try group.prepare(resources: resources)
+        let memoryDir = "/sys/fs/cgroup/memory/machine/me/swiftainer-abc"
+        #expect(fs.read(memoryDir + "/memory.soft_limit_in_bytes") == "\(32 << 20)")
+        #expect(fs.read(memoryDir + "/memory.swappiness") == "10")
+        #expect(fs.read(memoryDir + "/memory.oom_control") == "1")
+        #expect(fs.read("/sys/fs/cgroup/blkio/swiftainer-abc/blkio.weight") == "500")
+        #expect(fs.read("/sys/fs/cgroup/blkio/swiftainer-abc/blkio.throttle.read_bps_device") == "8:0 1048576")
+        #expect(fs.read("/sys/fs/cgroup/net_cls,net_prio/swiftainer-abc/net_cls.classid") == "1048577")
+        #expect(fs.read("/sys/fs/cgroup/net_cls,net_prio/swiftainer-abc/net_prio.ifpriomap") == "eth0 5")
+
+        func refusal(_ change: (inout Resources) -> Void) -> String {
+            var resources = Resources()
+            change(&resources)
+            return error { try ContainerCgroup(layout: layout, relativePath: "swiftainer-x", fsRoot: fs.root).prepare(resources: resources) }
+        }
+        let refused1 = refusal { $0.unified = ["memory.high": "1"] }
+        #expect(refused1.contains("unified needs cgroup v2"), "\(refused1)")
+        let refused2 = refusal { $0.rdma = ["mlx5_0": RdmaLimit(hcaHandles: 1, hcaObjects: nil)] }
+        #expect(refused2.contains("rdma controller, which this host does not mount"), "\(refused2)")
+        let refused3 = refusal { $0.hugepageLimits = [HugepageLimit(pageSize: "2MB", limit: 1)] }
+        #expect(refused3.contains("hugetlb controller"), "\(refused3)")
+        let refused4 = refusal { $0.memory = MemoryResources(); $0.memory?.kernel = 1 }
+        #expect(refused4.contains("memory.kernel"), "\(refused4)")
+        let refused5 = refusal { $0.memory = MemoryResources(); $0.memory?.swappiness = 101 }
+        #expect(refused5.contains("out of range"), "\(refused5)")
+    }
+
+    @Test func v2WritesLowIOHugetlbAndUnifiedAndRefusesWhatV2Lacks() throws {
+        let fs = try FakeCgroupFS(mountinfo: unifiedMountinfo, cgroup: "0::/\n",
+                                  files: ["/sys/fs/cgroup/cgroup.controllers": "cpu io memory pids hugetlb\n"])
+        let layout = try CgroupLayout.detect(fsRoot: fs.root)
+        var resources = Resources()
+        var memory = MemoryResources(limit: 64 << 20)
+        memory.reservation = 16 << 20
+        resources.memory = memory
+        var io = BlockIO()
+        io.weight = 300
+        io.throttleWriteIOPSDevice = [.init(major: 253, minor: 1, rate: 100)]
+        resources.blockIO = io
+        resources.hugepageLimits = [HugepageLimit(pageSize: "2MB", limit: 4 << 20)]
+        resources.unified = ["memory.high": "50000000"]
+        let group = ContainerCgroup(layout: layout, relativePath: "swiftainer-abc", fsRoot: fs.root)
+        try group.prepare(resources: resources)
+        let dir = "/sys/fs/cgroup/swiftainer-abc"
+        #expect(fs.read("/sys/fs/cgroup/cgroup.subtree_control") == "+memory +pids +cpu +io +hugetlb")
+        #expect(fs.read(dir + "/memory.low") == "\(16 << 20)")
+        #expect(fs.read(dir + "/io.weight") == "default 300")
+        #expect(fs.read(dir + "/io.max") == "253:1 wiops=100")
+        #expect(fs.read(dir + "/hugetlb.2MB.max") == "\(4 << 20)")
+        #expect(fs.read(dir + "/memory.high") == "50000000")
+
+        func refusal(_ change: (inout Resources) -> Void) -> String {
+            var resources = Resources()
+            change(&resources)
+            return error { try ContainerCgroup(layout: layout, relativePath: "swiftainer-y", fsRoot: fs.root).prepare(resources: resources) }
+        }
+        let refused6 = refusal { $0.memory = MemoryResources(); $0.memory?.swappiness = 0 }
+        #expect(refused6.contains("swappiness"), "\(refused6)")
+        let refused7 = refusal { $0.memory = MemoryResources(); $0.memory?.disableOOMKiller = true }
+        #expect(refused7.contains("OOM killer"), "\(refused7)")
+        let refused8 = refusal { $0.network = NetworkResources(classID: 1, priorities: nil) }
+        #expect(refused8.contains("cgroup v1 controller"), "\(refused8)")
+        let refused9 = refusal { $0.unified = ["../escape": "1"] }
+        #expect(refused9.contains("not a cgroup file name"), "\(refused9)")
+        let refused10 = refusal { $0.cpu = CPUResources(); $0.cpu?.realtimeRuntime = 1 }
+        #expect(refused10.contains("real-time"), "\(refused10)")
+    }
+}

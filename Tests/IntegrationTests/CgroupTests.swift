@@ -77,6 +77,50 @@ import Testing
         #expect(Harness.eventually { (try? self.limits(id).pids) == "33" })
     }
 
+    /// Limits beyond memory/pids/cpu from an OCI bundle reach the kernel's files, and one this
+    /// host's cgroup version has no file for is refused before the container exists.
+    @Test func reservationSwappinessAndOOMKillerReachTheCgroupOrAreRefused() throws {
+        let dir = "/tmp/swiftainer-resources-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(Harness.shell("tar -xzf \(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz -C \(dir)/rootfs").status == 0)
+        func oci(_ arguments: [String]) -> Harness.Result {
+            Harness.execute(Harness.runtime, ["--root", Harness.root + "/oci"] + arguments, environment: [:], stdin: nil)
+        }
+        func write(_ memory: String, unified: String? = nil) throws {
+            let resources = #"{"memory": \#(memory)"# + (unified.map { #", "unified": \#($0)"# } ?? "") + "}"
+            let config = #"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":["sleep","1000"],"cwd":"/","env":["PATH=/bin"]},"root":{"path":"rootfs"},"mounts":[{"destination":"/proc","type":"proc","source":"proc"}],"linux":{"namespaces":[{"type":"pid"},{"type":"mount"}],"resources":\#(resources)}}"#
+            try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        }
+        let id = "oci-resources-\(getpid())"
+        defer { _ = oci(["delete", "--force", id]) }
+        if Self.isUnified {
+            try write(#"{"limit": 67108864, "reservation": 33554432}"#, unified: #"{"memory.high": "60000000"}"#)
+            let created = oci(["create", "--bundle", dir, id])
+            #expect(created.status == 0, "\(created.stderr)")
+            let group = try #require(groupDirectory(id, ""))
+            #expect(read(group + "/memory.low") == "33554432" && read(group + "/memory.high") == "60000000")
+            _ = oci(["delete", "--force", id])
+            try write(#"{"swappiness": 10}"#)
+            let refused = oci(["create", "--bundle", dir, id])
+            #expect(refused.status == 125 && refused.stderr.contains("swappiness"), "\(refused.stderr)")
+        } else {
+            try write(#"{"limit": 67108864, "reservation": 33554432, "swappiness": 7, "disableOOMKiller": true}"#)
+            let created = oci(["create", "--bundle", dir, id])
+            #expect(created.status == 0, "\(created.stderr)")
+            let group = try #require(groupDirectory(id, "memory"))
+            #expect(read(group + "/memory.soft_limit_in_bytes") == "33554432")
+            #expect(read(group + "/memory.swappiness") == "7")
+            #expect(read(group + "/memory.oom_control").contains("oom_kill_disable 1"))
+            _ = oci(["delete", "--force", id])
+            try write(#"{"limit": 67108864}"#, unified: #"{"memory.high": "60000000"}"#)
+            let refused = oci(["create", "--bundle", dir, id])
+            #expect(refused.status == 125 && refused.stderr.contains("unified needs cgroup v2"), "\(refused.stderr)")
+        }
+        #expect(oci(["state", id]).status != 0, "a refused create leaves no container")
+        #expect(!Harness.cgroupExists(id), "nor a cgroup")
+    }
+
     @Test func ociUpdateTakesAResourcesFileAndFlags() throws {
         let id = "oci-update-\(getpid())"
         let dir = "/tmp/swiftainer-update-\(getpid())"
