@@ -95,11 +95,11 @@ import Testing
         let id = "oci-resources-\(getpid())"
         defer { _ = oci(["delete", "--force", id]) }
         if Self.isUnified {
-            try write(#"{"limit": 67108864, "reservation": 33554432}"#, unified: #"{"memory.high": "60000000"}"#)
+            try write(#"{"limit": 67108864, "reservation": 33554432}"#, unified: #"{"memory.high": "50331648"}"#)
             let created = oci(["create", "--bundle", dir, id])
             #expect(created.status == 0, "\(created.stderr)")
             let group = try #require(groupDirectory(id, ""))
-            #expect(read(group + "/memory.low") == "33554432" && read(group + "/memory.high") == "60000000")
+            #expect(read(group + "/memory.low") == "33554432" && read(group + "/memory.high") == "50331648")
             _ = oci(["delete", "--force", id])
             try write(#"{"swappiness": 10}"#)
             let refused = oci(["create", "--bundle", dir, id])
@@ -113,7 +113,7 @@ import Testing
             #expect(read(group + "/memory.swappiness") == "7")
             #expect(read(group + "/memory.oom_control").contains("oom_kill_disable 1"))
             _ = oci(["delete", "--force", id])
-            try write(#"{"limit": 67108864}"#, unified: #"{"memory.high": "60000000"}"#)
+            try write(#"{"limit": 67108864}"#, unified: #"{"memory.high": "50331648"}"#)
             let refused = oci(["create", "--bundle", dir, id])
             #expect(refused.status == 125 && refused.stderr.contains("unified needs cgroup v2"), "\(refused.stderr)")
         }
