@@ -22,6 +22,26 @@ enum Harness {
     /// One store for the whole run, with the fixture imported as `busybox` — built by the
     /// fixture script if it is not there yet.
     static let root: String = {
+        // Servers of test runs that were killed or crashed (atexit never ran: containerd,
+        // registries, the token service) go first: a process whose command line names the
+        // scratch directory of a test run that no longer exists. Only ours match that name.
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let command = String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            for prefix in ["/tmp/swiftainer-it-", "/tmp/swiftainer-images-"] {
+                guard let range = command.range(of: prefix) else { continue }
+                let digits = command[range.upperBound...].prefix { $0.isNumber }
+                if let owner = Int32(digits), kill(owner, 0) != 0 && errno == ESRCH {
+                    kill(pid, SIGKILL)
+                }
+            }
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("swiftainer-images-") {
+            if let pid = Int32(name.dropFirst("swiftainer-images-".count)), kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: "/tmp/" + name)
+            }
+        }
         // Stores of test runs that were killed (atexit never ran) go first.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("swiftainer-it-") {
             if let pid = Int32(name.dropFirst("swiftainer-it-".count)), kill(pid, 0) != 0 && errno == ESRCH {
