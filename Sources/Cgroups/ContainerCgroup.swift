@@ -66,6 +66,7 @@ public final class ContainerCgroup {
     /// Creates the directories and applies the limits; `add` then moves processes in. On
     /// failure everything created is removed again.
     public func prepare(resources: Resources?) throws {
+        let resources = resources?.withoutZeroes
         let extra = try requiredControllers(resources)
         let dirs = directories(includingCpuset: Self.needsCpuset(resources), includingDevices: !(resources?.devices ?? []).isEmpty, extra: extra)
         guard !dirs.isEmpty else { throw CgroupError("no cgroup hierarchy with memory, pids or cpu controllers is mounted") }
@@ -151,8 +152,8 @@ public final class ContainerCgroup {
         guard let resources else { return [] }
         var wanted: [(controller: String, field: String)] = []
         let unified = layout.usesUnified
-        if resources.blockIO != nil { wanted.append((unified ? "io" : "blkio", "blockIO")) }
-        if resources.network?.classID != nil { wanted.append(("net_cls", "network.classID")) }
+        if let io = resources.blockIO, !io.isEmpty { wanted.append((unified ? "io" : "blkio", "blockIO")) }
+        if (resources.network?.classID ?? 0) != 0 { wanted.append(("net_cls", "network.classID")) }
         if !(resources.network?.priorities ?? []).isEmpty { wanted.append(("net_prio", "network.priorities")) }
         if !(resources.hugepageLimits ?? []).isEmpty { wanted.append(("hugetlb", "hugepageLimits")) }
         if !(resources.rdma ?? [:]).isEmpty { wanted.append(("rdma", "rdma")) }
@@ -196,11 +197,11 @@ public final class ContainerCgroup {
     /// blockIO, hugepages, rdma and `unified` on cgroup v2.
     private func applyExtrasV2(_ resources: Resources, _ dir: String) throws {
         if let reservation = resources.memory?.reservation { try write(dir + "/memory.low", "\(reservation)") }
-        if let io = resources.blockIO {
-            if io.leafWeight != nil || io.weightDevice?.contains(where: { $0.leafWeight != nil }) == true {
+        if let io = resources.blockIO, !io.isEmpty {
+            if (io.leafWeight ?? 0) != 0 || io.weightDevice?.contains(where: { ($0.leafWeight ?? 0) != 0 }) == true {
                 throw CgroupError("linux.resources.blockIO.leafWeight: there is no leaf weight on cgroup v2")
             }
-            if let weight = io.weight { try writeRequired(dir + "/io.weight", "default \(weight)", field: "blockIO.weight") }
+            if let weight = io.weight, weight != 0 { try writeRequired(dir + "/io.weight", "default \(weight)", field: "blockIO.weight") }
             for device in io.weightDevice ?? [] {
                 if let weight = device.weight { try writeRequired(dir + "/io.weight", "\(Self.device(device.major, device.minor)) \(weight)", field: "blockIO.weightDevice") }
             }
@@ -243,9 +244,9 @@ public final class ContainerCgroup {
             if let period = cpu.realtimePeriod { try writeRequired(dir + "/cpu.rt_period_us", "\(period)", field: "cpu.realtimePeriod") }
             if let runtime = cpu.realtimeRuntime { try writeRequired(dir + "/cpu.rt_runtime_us", "\(runtime)", field: "cpu.realtimeRuntime") }
         }
-        if let io = resources.blockIO, let dir = dirs["blkio"] {
-            if let weight = io.weight { try writeRequired(dir + "/blkio.weight", "\(weight)", field: "blockIO.weight") }
-            if let weight = io.leafWeight { try writeRequired(dir + "/blkio.leaf_weight", "\(weight)", field: "blockIO.leafWeight") }
+        if let io = resources.blockIO, !io.isEmpty, let dir = dirs["blkio"] {
+            if let weight = io.weight, weight != 0 { try writeRequired(dir + "/blkio.weight", "\(weight)", field: "blockIO.weight") }
+            if let weight = io.leafWeight, weight != 0 { try writeRequired(dir + "/blkio.leaf_weight", "\(weight)", field: "blockIO.leafWeight") }
             for device in io.weightDevice ?? [] {
                 let name = Self.device(device.major, device.minor)
                 if let weight = device.weight { try writeRequired(dir + "/blkio.weight_device", "\(name) \(weight)", field: "blockIO.weightDevice") }
@@ -258,7 +259,7 @@ public final class ContainerCgroup {
                 }
             }
         }
-        if let classID = resources.network?.classID, let dir = dirs["net_cls"] { try write(dir + "/net_cls.classid", "\(classID)") }
+        if let classID = resources.network?.classID, classID != 0, let dir = dirs["net_cls"] { try write(dir + "/net_cls.classid", "\(classID)") }
         for priority in resources.network?.priorities ?? [] {
             if let dir = dirs["net_prio"] { try write(dir + "/net_prio.ifpriomap", "\(priority.name) \(priority.priority)") }
         }
@@ -339,6 +340,7 @@ public final class ContainerCgroup {
     /// names changes. On v1 a memory limit above the current memory+swap limit needs that
     /// one raised first, and one below it the other way round.
     public func update(_ resources: Resources) throws {
+        let resources = resources.withoutZeroes
         let dirs = directories(includingCpuset: true, includingDevices: false, extra: Self.optionalControllers).filter { Files.isDirectory($0.value) }
         guard !dirs.isEmpty else { throw CgroupError("the container's cgroup \(relativePath) does not exist") }
         if layout.usesUnified, let dir = dirs[""] {

@@ -207,6 +207,34 @@ public struct Resources: Codable, Equatable, Sendable {
     public var unified: [String: String]?
     public init() {}
 
+    /// Zero read as "not set", as runc reads it: containerd's shim sends `update` every field,
+    /// the ones nobody asked for as 0 (a CFS period of 0 is EINVAL to the kernel; a memory
+    /// limit of 0 would be a limit of nothing). Negative values keep their meaning (unlimited).
+    public var withoutZeroes: Resources {
+        var result = self
+        func nonZero<T: BinaryInteger>(_ value: T?) -> T? { value == 0 ? nil : value }
+        if var memory = result.memory {
+            memory.limit = nonZero(memory.limit)
+            memory.reservation = nonZero(memory.reservation)
+            memory.swap = nonZero(memory.swap)
+            memory.kernel = nonZero(memory.kernel)
+            memory.kernelTCP = nonZero(memory.kernelTCP)
+            result.memory = memory
+        }
+        if var cpu = result.cpu {
+            cpu.shares = nonZero(cpu.shares)
+            cpu.quota = nonZero(cpu.quota)
+            cpu.period = nonZero(cpu.period)
+            cpu.realtimeRuntime = nonZero(cpu.realtimeRuntime)
+            cpu.realtimePeriod = nonZero(cpu.realtimePeriod)
+            if cpu.cpus?.isEmpty == true { cpu.cpus = nil }
+            if cpu.mems?.isEmpty == true { cpu.mems = nil }
+            result.cpu = cpu
+        }
+        if result.pids?.limit == 0 { result.pids = nil }
+        return result
+    }
+
     /// These limits with what `update` names replacing them, field by field (an update that
     /// names only a memory limit keeps the cpu shares, and the swap limit).
     public func updated(with update: Resources) -> Resources {
@@ -306,6 +334,14 @@ public struct BlockIO: Codable, Equatable, Sendable {
     public var throttleReadIOPSDevice: [ThrottleDevice]?
     public var throttleWriteIOPSDevice: [ThrottleDevice]?
     public init() {}
+
+    /// Whether this asks for anything: a weight of 0 means "not set" (Docker sends
+    /// `"weight": 0` for every container; runc writes nothing for it).
+    public var isEmpty: Bool {
+        (weight ?? 0) == 0 && (leafWeight ?? 0) == 0 && (weightDevice ?? []).isEmpty
+            && (throttleReadBpsDevice ?? []).isEmpty && (throttleWriteBpsDevice ?? []).isEmpty
+            && (throttleReadIOPSDevice ?? []).isEmpty && (throttleWriteIOPSDevice ?? []).isEmpty
+    }
 }
 
 public struct NetworkResources: Codable, Equatable, Sendable {

@@ -163,6 +163,13 @@ public enum Launcher {
             ? try FileDescriptor.open("/dev/null", O_RDWR) : nil
         var stdinFD: Int32 = devNull?.raw ?? -1
         if case .descriptor(let fd) = request.stdin, spec.process?.terminal != true { stdinFD = fd }
+        // A terminal container its caller does not wait for (OCI create, exec -d): its output
+        // goes to the pty, so the init must not hold the caller's own stdout and stderr — a
+        // caller that waits for them to close (containerd's shim, through go-runc) would wait
+        // until `start`, which it only sends once `create` is over: `docker run -it` hung there.
+        let detachedTerminal = spec.process?.terminal == true && (request.startFifo != nil || request.outlivesCaller)
+        let stdoutFD = request.stdout ?? (detachedTerminal ? devNull?.raw ?? -1 : -1)
+        let stderrFD = request.stderr ?? (detachedTerminal ? devNull?.raw ?? -1 : -1)
 
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("swiftainer"), strdup("init"), nil]
         // No Swift backtracer in the init: a seccomp profile can deny what the init itself still
@@ -202,7 +209,7 @@ public enum Launcher {
                     var spawn = sw_spawn_request(
                         clone_flags: spawnFlags, path: path,
                         argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
-                        stdin_fd: stdinFD, stdout_fd: request.stdout ?? -1, stderr_fd: request.stderr ?? -1,
+                        stdin_fd: stdinFD, stdout_fd: stdoutFD, stderr_fd: stderrFD,
                         extra_fd: childEnd.fd.raw, pdeathsig: diesWithCaller ? SIGKILL : 0,
                         exec_read_only: createsMountNamespace ? 1 : 0, exec_fd: sealedCopy?.raw ?? -1,
                         wait_fd: mapsWritten?.read.raw ?? -1)

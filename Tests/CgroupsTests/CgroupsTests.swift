@@ -268,3 +268,45 @@ let hybridMembership = "8:pids:/\n4:memory:/machine/me\n3:cpuset:/\n2:cpuacct:/\
         #expect(refused10.contains("real-time"), "\(refused10)")
     }
 }
+
+@Suite struct DockerDefaultsTests {
+    /// Docker sends `"blockIO": {"weight": 0}` for every container: 0 means "not set", as runc
+    /// reads it — neither the blkio controller nor a weight file is asked for.
+    @Test func aZeroBlockIOWeightAsksForNothing() throws {
+        let fs = try FakeCgroupFS(mountinfo: hybridMountinfo, cgroup: hybridMembership,
+                                  files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
+        var resources = Resources()
+        var io = BlockIO()
+        io.weight = 0
+        resources.blockIO = io
+        resources.network = NetworkResources(classID: 0)
+        let group = ContainerCgroup(layout: try CgroupLayout.detect(fsRoot: fs.root), relativePath: "swiftainer-abc", fsRoot: fs.root)
+        #expect(try group.requiredControllers(resources).isEmpty)
+        try group.prepare(resources: resources)
+    }
+}
+
+extension DockerDefaultsTests {
+    /// containerd's `update` sends every field, zero where nothing was asked: only what is set
+    /// reaches the files (a CFS period of 0 is EINVAL; a memory limit of 0 would be nothing).
+    @Test func zeroesInAnUpdateAreNotSet() throws {
+        let fs = try FakeCgroupFS(mountinfo: hybridMountinfo, cgroup: hybridMembership,
+                                  files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
+        let group = ContainerCgroup(layout: try CgroupLayout.detect(fsRoot: fs.root), relativePath: "swiftainer-abc", fsRoot: fs.root)
+        try group.prepare(resources: nil)
+        var resources = Resources()
+        resources.memory = MemoryResources(limit: 96 << 20, swap: 0)
+        var cpu = CPUResources()
+        cpu.shares = 0
+        cpu.quota = 0
+        cpu.period = 0
+        cpu.cpus = ""
+        resources.cpu = cpu
+        resources.pids = PidsResources(limit: 40)
+        try group.update(resources)
+        #expect(fs.read("/sys/fs/cgroup/memory/machine/me/swiftainer-abc/memory.limit_in_bytes") == "\(96 << 20)")
+        #expect(fs.read("/sys/fs/cgroup/pids/swiftainer-abc/pids.max") == "40")
+        #expect(fs.read("/sys/fs/cgroup/cpu/swiftainer-abc/cpu.cfs_period_us") == nil)
+        #expect(fs.read("/sys/fs/cgroup/cpu/swiftainer-abc/cpu.shares") == nil)
+    }
+}

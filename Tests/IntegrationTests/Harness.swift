@@ -45,6 +45,9 @@ enum Harness {
         // Stores of test runs that were killed (atexit never ran) go first.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("swiftainer-it-") {
             if let pid = Int32(name.dropFirst("swiftainer-it-".count)), kill(pid, 0) != 0 && errno == ESRCH {
+                // A killed run's dockerd left its data root mounted on itself: detached first.
+                let points = hostMountsMentioning("/tmp/" + name + "/").compactMap { $0.split(separator: " ").dropFirst(4).first.map(String.init) }
+                for point in points.sorted(by: >) where point.hasPrefix("/tmp/" + name + "/") { umount2(point, Int32(MNT_DETACH)) }
                 try? FileManager.default.removeItem(atPath: "/tmp/" + name)
             }
         }
