@@ -348,7 +348,9 @@ extension LifecycleCommands {
         cpu.mems = args.value("cpuset-mems")
         if cpu != CPUResources() { resources.cpu = cpu }
         if let pids = args.value("pids-limit") {
-            resources.pids = PidsResources(limit: try FlagValues.integer(pids, flag: "--pids-limit", in: -1...Int64(Int32.max)))
+            // Docker's: 0 or -1 lift the limit (0 alone would read as "leave it", as runc reads it).
+            let limit = try FlagValues.integer(pids, flag: "--pids-limit", in: -1...Int64(Int32.max))
+            resources.pids = PidsResources(limit: limit == 0 ? -1 : limit)
         }
         return resources
     }

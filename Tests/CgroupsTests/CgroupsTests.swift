@@ -142,12 +142,17 @@ let hybridMembership = "8:pids:/\n4:memory:/machine/me\n3:cpuset:/\n2:cpuacct:/\
         let fs = try FakeCgroupFS(mountinfo: unifiedMountinfo, cgroup: "0::/\n", files: ["/sys/fs/cgroup/cgroup.controllers": "cpu memory pids\n"])
         var resources = Resources()
         resources.memory = MemoryResources(limit: -1, swap: -1)
-        resources.pids = PidsResources(limit: 0)
+        resources.pids = PidsResources(limit: -1)
         let group = ContainerCgroup(layout: try CgroupLayout.detect(fsRoot: fs.root), relativePath: "swiftainer-x", fsRoot: fs.root)
         try group.create(resources: resources, pid: 1)
         #expect(fs.read("/sys/fs/cgroup/swiftainer-x/memory.max") == "max")
         #expect(fs.read("/sys/fs/cgroup/swiftainer-x/memory.swap.max") == "max")
         #expect(fs.read("/sys/fs/cgroup/swiftainer-x/pids.max") == "max")
+        // 0 is "not set", as runc reads it: a new group keeps the kernel's default (max).
+        resources.pids = PidsResources(limit: 0)
+        let unset = ContainerCgroup(layout: try CgroupLayout.detect(fsRoot: fs.root), relativePath: "swiftainer-y", fsRoot: fs.root)
+        try unset.create(resources: resources, pid: 1)
+        #expect(fs.read("/sys/fs/cgroup/swiftainer-y/pids.max") == nil)
     }
 }
 
