@@ -212,21 +212,15 @@ public struct Resources: Codable, Equatable, Sendable {
     /// limit of 0 would be a limit of nothing). Negative values keep their meaning (unlimited).
     public var withoutZeroes: Resources {
         var result = self
-        func nonZero<T: BinaryInteger>(_ value: T?) -> T? { value == 0 ? nil : value }
+        func unsetIfZero<T: BinaryInteger>(_ value: inout T?) { if value == 0 { value = nil } }
         if var memory = result.memory {
-            memory.limit = nonZero(memory.limit)
-            memory.reservation = nonZero(memory.reservation)
-            memory.swap = nonZero(memory.swap)
-            memory.kernel = nonZero(memory.kernel)
-            memory.kernelTCP = nonZero(memory.kernelTCP)
+            unsetIfZero(&memory.limit); unsetIfZero(&memory.reservation); unsetIfZero(&memory.swap)
+            unsetIfZero(&memory.kernel); unsetIfZero(&memory.kernelTCP)
             result.memory = memory
         }
         if var cpu = result.cpu {
-            cpu.shares = nonZero(cpu.shares)
-            cpu.quota = nonZero(cpu.quota)
-            cpu.period = nonZero(cpu.period)
-            cpu.realtimeRuntime = nonZero(cpu.realtimeRuntime)
-            cpu.realtimePeriod = nonZero(cpu.realtimePeriod)
+            unsetIfZero(&cpu.shares); unsetIfZero(&cpu.quota); unsetIfZero(&cpu.period)
+            unsetIfZero(&cpu.realtimeRuntime); unsetIfZero(&cpu.realtimePeriod)
             if cpu.cpus?.isEmpty == true { cpu.cpus = nil }
             if cpu.mems?.isEmpty == true { cpu.mems = nil }
             result.cpu = cpu
@@ -238,27 +232,21 @@ public struct Resources: Codable, Equatable, Sendable {
     /// These limits with what `update` names replacing them, field by field (an update that
     /// names only a memory limit keeps the cpu shares, and the swap limit).
     public func updated(with update: Resources) -> Resources {
+        /// The update's value where it names one.
+        func take<T>(_ target: inout T?, _ value: T?) { if let value { target = value } }
         var result = self
         if let memory = update.memory {
             var merged = result.memory ?? MemoryResources()
-            if let limit = memory.limit { merged.limit = limit }
-            if let reservation = memory.reservation { merged.reservation = reservation }
-            if let swap = memory.swap { merged.swap = swap }
-            if let kernel = memory.kernel { merged.kernel = kernel }
-            if let kernelTCP = memory.kernelTCP { merged.kernelTCP = kernelTCP }
-            if let swappiness = memory.swappiness { merged.swappiness = swappiness }
-            if let disable = memory.disableOOMKiller { merged.disableOOMKiller = disable }
+            take(&merged.limit, memory.limit); take(&merged.reservation, memory.reservation); take(&merged.swap, memory.swap)
+            take(&merged.kernel, memory.kernel); take(&merged.kernelTCP, memory.kernelTCP)
+            take(&merged.swappiness, memory.swappiness); take(&merged.disableOOMKiller, memory.disableOOMKiller)
             result.memory = merged
         }
         if let cpu = update.cpu {
             var merged = result.cpu ?? CPUResources()
-            if let shares = cpu.shares { merged.shares = shares }
-            if let quota = cpu.quota { merged.quota = quota }
-            if let period = cpu.period { merged.period = period }
-            if let cpus = cpu.cpus { merged.cpus = cpus }
-            if let mems = cpu.mems { merged.mems = mems }
-            if let runtime = cpu.realtimeRuntime { merged.realtimeRuntime = runtime }
-            if let period = cpu.realtimePeriod { merged.realtimePeriod = period }
+            take(&merged.shares, cpu.shares); take(&merged.quota, cpu.quota); take(&merged.period, cpu.period)
+            take(&merged.cpus, cpu.cpus); take(&merged.mems, cpu.mems)
+            take(&merged.realtimeRuntime, cpu.realtimeRuntime); take(&merged.realtimePeriod, cpu.realtimePeriod)
             result.cpu = merged
         }
         if let pids = update.pids { result.pids = pids }
