@@ -109,6 +109,7 @@ static void write_all(int fd, const unsigned char *bytes, size_t n) {
 void sw_json_log_init(struct sw_json_log *log, int fd) { memset(log, 0, sizeof *log); log->fd = fd; }
 
 void sw_json_log_append(struct sw_json_log *log, int stream, const void *bytes, size_t length, const char *time) {
+    if (length == 0 || stream < 0 || stream > 1) return;
     struct buffer pending = {log->pending[stream], log->pending_length[stream], log->pending_capacity[stream]};
     put(&pending, bytes, length);
     struct buffer out = {0};
