@@ -130,7 +130,7 @@ enum OCICommands {
         guard context.ociMode || args.value("bundle") != nil else {
             throw UsageError("create from an image is not supported yet; the OCI runtime's create takes --bundle DIR (or run \(SwiftainerCLI.runtimeName))")
         }
-        let bundle = absolute(args.value("bundle") ?? ".")
+        let bundle = Files.absolute(args.value("bundle") ?? ".")
         let spec = try ContainerRuntime.readSpec(bundle: bundle)
         try SpecValidation.check(spec)
         var request = ContainerRuntime.CreateRequest(id: id, bundle: bundle, spec: spec, start: .onFifo(consoleSocket: args.value("console-socket")))
@@ -161,10 +161,6 @@ enum OCICommands {
         guard let signal = Signals.parse(name) else { throw UsageError("invalid signal '\(name)'") }
         try runtime(context).signal(id: args.positionals[0], signal, all: args.has("all"))
         return 0
-    }
-
-    static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : ProcessInfoLinux.currentDirectory + "/" + path
     }
 
     static let delete = Command(

@@ -358,7 +358,9 @@ public final class ContainerCgroup {
                 if let limit = memory.limit { try write(dir + "/memory.limit_in_bytes", "\(limit)") }
                 if let swap = memory.swap { try writeIfPresent(memsw, "\(swap)") }
             }
-            rest.memory = nil
+            // Limit and swap are written; the rest (reservation, swappiness, …) as applyV1 writes it.
+            rest.memory?.limit = nil
+            rest.memory?.swap = nil
         }
         try applyV1(rest, dirs)
         if let cpu = resources.cpu, let dir = dirs["cpuset"] {

@@ -61,7 +61,7 @@ extension ContainerRuntime {
                 try Console.send(console, to: socket)
             }
             try process.start()
-            if let pidFile = request.pidFile { try Files.writeAtomically(Self.absolute(pidFile), "\(process.pid)", durability: .volatile) }
+            if let pidFile = request.pidFile { try Files.writeAtomically(Files.absolute(pidFile), "\(process.pid)", durability: .volatile) }
         } catch {
             process.abandon()
             throw error

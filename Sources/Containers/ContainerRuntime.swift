@@ -81,6 +81,12 @@ public final class ContainerRuntime {
     /// The cgroup a container's state names.
     public func cgroup(of state: ContainerState) -> ContainerCgroup? { try? Self.cgroup(at: state.cgroupPath) }
 
+    /// The cgroup of `id`: where its state says, or — with no state (a reboot took it, or the
+    /// create was interrupted) — where the rule puts a container without a cgroupsPath.
+    public func cgroup(ofID id: String) throws -> ContainerCgroup {
+        try Self.cgroup(at: existing(id)?.cgroupPath ?? Self.cgroupPath(for: nil, id: id))
+    }
+
     public static func readSpec(bundle: String) throws -> Spec {
         let path = bundle + "/config.json"
         guard let bytes = try? Files.read(path) else { throw RuntimeError("bundle \(bundle): cannot read config.json") }
@@ -147,14 +153,18 @@ public final class ContainerRuntime {
                                    cgroupPath: try Self.cgroupPath(for: request.spec, id: id))
         try claim(id: id, keepingDirectory: request.keepsStateDirectory)
         var launched: LaunchedContainer?
+        let onFifo: Bool
+        var consoleSocket: String?
+        switch request.start {
+        case .onFifo(let socket): (onFifo, consoleSocket) = (true, socket)
+        case .byCaller: onFifo = false
+        }
         do {
             let spec = request.spec
-            var consoleSocket: String?
-            if case .onFifo(let socket) = request.start {
-                if spec.process?.terminal == true && socket == nil {
+            if onFifo {
+                if spec.process?.terminal == true && consoleSocket == nil {
                     throw RuntimeError("process.terminal is true but no --console-socket was given")
                 }
-                consoleSocket = socket
                 try check(mkfifo(fifo(id), 0o600), "mkfifo", fifo(id))
                 // In a user namespace the init writes to it as the host id of the container's root.
                 if spec.linux?.namespaces?.contains(where: { $0.type == "user" && $0.path == nil }) == true,
@@ -167,21 +177,24 @@ public final class ContainerRuntime {
             var launch = LaunchRequest(
                 containerID: id, bundle: request.bundle, spec: spec, stdin: request.stdin, noPivot: request.noPivot,
                 debug: DebugLog.enabled, cgroup: cgroup, seccompCache: seccompCache,
-                startFifo: isOnFifo(request.start) ? fifo(id) : nil, stdout: request.stdout, stderr: request.stderr)
-            launch.blocksHandledSignals = !isOnFifo(request.start)
+                startFifo: onFifo ? fifo(id) : nil, stdout: request.stdout, stderr: request.stderr)
+            launch.blocksHandledSignals = !onFifo
             let created = try LaunchedContainer.launch(launch, cgroup: cgroup)
             launched = created
             if let console = created.consoleMaster, let consoleSocket {
                 try Console.send(console, to: consoleSocket)
             }
             state.process = ProcessIdentity.of(created.pid)
-            if !isOnFifo(request.start) { state.supervisor = ProcessIdentity.of(getpid()) }
+            if !onFifo { state.supervisor = ProcessIdentity.of(getpid()) }
             try save(state)
-            if let pidFile = request.pidFile { try Files.writeAtomically(Self.absolute(pidFile), "\(created.pid)", durability: .volatile) }
-            if isOnFifo(request.start) { try created.commit() }
+            if let pidFile = request.pidFile { try Files.writeAtomically(Files.absolute(pidFile), "\(created.pid)", durability: .volatile) }
+            if onFifo { try created.commit() }
             return created
         } catch {
+            // A launch that got as far as a process also got its cgroup (Launcher removes it
+            // only when it fails itself).
             launched?.abandon()
+            launched?.cgroup?.destroy()
             if request.keepsStateDirectory {
                 unlink(statePath(id))
                 unlink(fifo(id))
@@ -190,11 +203,6 @@ public final class ContainerRuntime {
             }
             throw error
         }
-    }
-
-    private func isOnFifo(_ mode: StartMode) -> Bool {
-        if case .onFifo = mode { return true }
-        return false
     }
 
     /// runc's `run` flags.
@@ -213,7 +221,7 @@ public final class ContainerRuntime {
     /// `run --bundle`: create and start in the foreground and wait, like `runc run`; the state
     /// exists while it runs, so `state`, `kill` and `ps` work on it.
     public func run(id: String, bundle: String, _ options: RunOptions = RunOptions()) throws -> Int32 {
-        let bundle = Self.absolute(bundle)
+        let bundle = Files.absolute(bundle)
         let spec = try Self.readSpec(bundle: bundle)
         try SpecValidation.check(spec)
         if options.detach {
@@ -329,7 +337,7 @@ public final class ContainerRuntime {
     /// directory too unless the caller keeps it for the next run (the engine's containers keep
     /// their supervisor lock there until they are removed).
     public func release(_ id: String, removingState: Bool) {
-        if let state = existing(id) { cgroup(of: state)?.destroy() }
+        (try? cgroup(ofID: id))?.destroy()
         if removingState {
             try? Files.removeTree(directory(id))
         } else {
@@ -363,10 +371,6 @@ public final class ContainerRuntime {
         release(id, removingState: true)
         HookRunner.runReportingFailures(spec?.hooks?.poststop, phase: "poststop",
                                         state: State(id: id, status: .stopped, pid: 0, bundle: state.bundle, annotations: state.annotations))
-    }
-
-    static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : ProcessInfoLinux.currentDirectory + "/" + path
     }
 
     /// The runtime-spec `features` document (features.md): what this runtime understands.

@@ -122,7 +122,7 @@ public final class ContainerStore {
     /// The container's cgroup, by the core's rule (`swiftainer-<id>` below our own cgroup).
     public func cgroup(of id: String) throws -> ContainerCgroup {
         do {
-            return try ContainerRuntime.cgroup(at: runtime.existing(id)?.cgroupPath ?? ContainerRuntime.cgroupPath(for: nil, id: id))
+            return try runtime.cgroup(ofID: id)
         } catch {
             throw EngineError.invalidOption("\(error)")
         }
@@ -130,11 +130,7 @@ public final class ContainerStore {
 
     /// Ends what a run of the container holds in the kernel and the core: its cgroup and its
     /// runtime state (the state directory stays for the supervisor lock).
-    func releaseRun(_ id: String) {
-        // Without state (a reboot took it) the group, if any, has the default name.
-        if runtime.existing(id) == nil { (try? cgroup(of: id))?.destroy() }
-        runtime.release(id, removingState: false)
-    }
+    func releaseRun(_ id: String) { runtime.release(id, removingState: false) }
 
     /// Deletes a container's directory. Mounts are made inside the container's own mount
     /// namespace, but anything found mounted below the directory on the host is detached first

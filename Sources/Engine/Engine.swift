@@ -202,20 +202,18 @@ public final class Engine {
             let limit = spec.linux?.resources?.memory?.limit.map { " (memory limit \($0) bytes)" } ?? ""
             fputs("swiftainer: container \(record.name) was killed by the OOM killer\(limit)\n", stderr)
         }
-        cgroup?.destroy()
         disconnect(&record)
         record.status = .exited
         record.exitCode = status.code
         record.finishedAt = Clock.rfc3339()
-        // The record first, the core's state after: until the state goes the run counts as in
-        // progress, so `wait` and `ps` never see it ended without its exit code.
+        // The record first, the cgroup and the core's state after: until the state goes the
+        // run counts as in progress, so `wait` and `ps` never see it ended without its exit code.
         defer { containers.releaseRun(record.id) }
         try finish(record)
     }
 
     /// A run that failed before or while starting: recorded with Docker's code and the error.
     func fail(_ record: inout ContainerRecord, _ error: Error) {
-        (try? containers.cgroup(of: record.id))?.destroy()
         disconnect(&record)
         record.status = .exited
         record.exitCode = (error as? RuntimeError)?.exitCode ?? 125

@@ -27,7 +27,7 @@ public struct Paths: Sendable {
     public static func checkRoot(_ root: String, source: String) throws {
         let shown = "\(source) '\(Printable.escaped(root))'"
         guard !root.isEmpty else { throw EngineError.invalidOption("\(shown): the root directory must not be empty") }
-        let absolute = root.hasPrefix("/") ? root : ProcessInfoLinux.currentDirectory + "/" + root
+        let absolute = Files.absolute(root)
         var path = absolute
         // The nearest part of the path that exists must be a directory; what is missing below
         // it is created on first use.
@@ -62,10 +62,9 @@ public struct Paths: Sendable {
     /// of its own on disk with its state on tmpfs, as in a default install, is what
     /// scripts/bench measures.
     public init(root: String? = nil) {
-        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : ProcessInfoLinux.currentDirectory + "/" + path }
-        let stateOverride = getenv("SWIFTAINER_STATE").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : absolute($0) }
+        let stateOverride = getenv("SWIFTAINER_STATE").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : Files.absolute($0) }
         if let root = root ?? getenv("SWIFTAINER_ROOT").map({ String(cString: $0) }), !root.isEmpty {
-            data = absolute(root)
+            data = Files.absolute(root)
             state = stateOverride ?? data + "/run"
             rootOverride = data
         } else {

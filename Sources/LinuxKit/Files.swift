@@ -136,6 +136,11 @@ public enum Files {
         return names.sorted()
     }
 
+    /// `path` from the current directory when it is relative.
+    public static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : ProcessInfoLinux.currentDirectory + "/" + path
+    }
+
     public static func dirname(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }

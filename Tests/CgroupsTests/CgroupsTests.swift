@@ -301,6 +301,7 @@ extension DockerDefaultsTests {
         try group.prepare(resources: nil)
         var resources = Resources()
         resources.memory = MemoryResources(limit: 96 << 20, swap: 0)
+        resources.memory?.reservation = 48 << 20
         var cpu = CPUResources()
         cpu.shares = 0
         cpu.quota = 0
@@ -310,6 +311,7 @@ extension DockerDefaultsTests {
         resources.pids = PidsResources(limit: 40)
         try group.update(resources)
         #expect(fs.read("/sys/fs/cgroup/memory/machine/me/swiftainer-abc/memory.limit_in_bytes") == "\(96 << 20)")
+        #expect(fs.read("/sys/fs/cgroup/memory/machine/me/swiftainer-abc/memory.soft_limit_in_bytes") == "\(48 << 20)") // not dropped with limit and swap
         #expect(fs.read("/sys/fs/cgroup/pids/swiftainer-abc/pids.max") == "40")
         #expect(fs.read("/sys/fs/cgroup/cpu/swiftainer-abc/cpu.cfs_period_us") == nil)
         #expect(fs.read("/sys/fs/cgroup/cpu/swiftainer-abc/cpu.shares") == nil)

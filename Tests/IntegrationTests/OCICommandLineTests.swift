@@ -271,6 +271,22 @@ import Testing
         #expect(status(id) == "running")
     }
 
+    /// A create that fails after its init exists (here: the console socket is not there to
+    /// take the pty) leaves no process, no state and no cgroup.
+    @Test func aCreateFailingAfterLaunchLeavesNoCgroup() throws {
+        let dir = try bundle(["sh"], terminal: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try readConfig(dir)
+        config["mounts"] = (config["mounts"] as! [[String: Any]]) + [["destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                                                                      "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666"]]]
+        try writeConfig(dir, config)
+        let id = "oci-nosocket-\(getpid())"
+        let created = oci(["create", "--bundle", dir, "--console-socket", dir + "/no-such.sock", id])
+        #expect(created.status == 125 && created.stderr.contains("no-such.sock"), "\(created.stderr)")
+        #expect(oci(["state", id]).status != 0)
+        #expect(!Harness.cgroupExists(id), "the cgroup of a failed create was left behind")
+    }
+
     @Test func featuresDescribeThisRuntime() throws {
         let result = oci(["features"])
         #expect(result.status == 0)
