@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "LinuxKit"]),
         .testTarget(name: "CLITests", dependencies: ["CLI", "Engine", "JSONKit", "TestSupport"]),
         // The runtime's mechanism as non-root: rootfs setup against a recording fake kernel.
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI", "LinuxKit", "CLinux", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Cgroups", "OCI", "LinuxKit", "CLinux", "TestSupport"]),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "Runtime", "OCI", "LinuxKit", "TestSupport"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
         .testTarget(name: "NetworkTests", dependencies: ["Network", "Netlink", "TestSupport"]),

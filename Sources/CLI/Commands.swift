@@ -92,10 +92,10 @@ enum Commands {
             OptionSpec(["-u", "--user"], takesValue: true, key: "user"), OptionSpec(["-v", "--volume"], takesValue: true, key: "volume"),
             OptionSpec(["--tmpfs"], takesValue: true), OptionSpec(["--ip"], takesValue: true), OptionSpec(["--dns"], takesValue: true),
             OptionSpec(["-p", "--publish"], takesValue: true, key: "publish"), OptionSpec(["--entrypoint"], takesValue: true),
-            OptionSpec(["--pull"], takesValue: true),
+            OptionSpec(["--pull"], takesValue: true), OptionSpec(["--cgroupns"], takesValue: true),
             // runc's: with --bundle, or in OCI mode.
             OptionSpec(["--pid-file"], takesValue: true), OptionSpec(["--keep"]), OptionSpec(["--no-new-keyring"]),
-            OptionSpec(["--console-socket"], takesValue: true),
+            OptionSpec(["--console-socket"], takesValue: true), OptionSpec(["--preserve-fds"], takesValue: true),
         ],
         stopAtFirstPositional: true
     ) { args, context in
@@ -109,10 +109,11 @@ enum Commands {
             options.keep = args.has("keep")
             options.detach = args.has("detach")
             options.consoleSocket = args.value("console-socket")
+            options.preservedFDs = try OCICommands.preservedFDs(args)
             if options.keep && options.detach { throw UsageError("--keep and --detach cannot be used together") }
             return try context.ociRuntime.run(id: id, bundle: args.value("bundle") ?? ".", options)
         }
-        for flag in ["pid-file", "keep", "no-new-keyring", "console-socket"] where args.has(flag) || args.value(flag) != nil {
+        for flag in ["pid-file", "keep", "no-new-keyring", "console-socket", "preserve-fds"] where args.has(flag) || args.value(flag) != nil {
             throw UsageError("--\(flag) is the OCI runtime's flag (run --bundle DIR ID)")
         }
         var options = RunOptions()
@@ -155,6 +156,12 @@ enum Commands {
         options.cpusetCpus = args.value("cpuset-cpus")
         if let workdir = options.workingDir, !workdir.hasPrefix("/") {
             throw UsageError("the working directory '\(workdir)' is invalid: it needs to be an absolute path")
+        }
+        if let mode = args.value("cgroupns") {
+            guard let parsed = RunOptions.CgroupNamespaceMode(rawValue: mode) else {
+                throw UsageError("invalid --cgroupns value '\(Printable.escaped(mode))': must be \"host\" or \"private\"")
+            }
+            options.cgroupNamespace = parsed
         }
         if let network = args.value("network") {
             guard let mode = RunOptions.NetworkMode(rawValue: network == "default" ? "bridge" : network) else {

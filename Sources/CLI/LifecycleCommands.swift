@@ -160,7 +160,8 @@ enum LifecycleCommands {
                   OptionSpec(["--privileged"]),
                   OptionSpec(["-p", "--process"], takesValue: true, key: "process"), OptionSpec(["-d", "--detach"], key: "detach"),
                   OptionSpec(["--pid-file"], takesValue: true), OptionSpec(["--console-socket"], takesValue: true),
-                  OptionSpec(["--cwd"], takesValue: true), OptionSpec(["--cap"], takesValue: true), OptionSpec(["--no-new-privs"])],
+                  OptionSpec(["--cwd"], takesValue: true), OptionSpec(["--cap"], takesValue: true), OptionSpec(["--no-new-privs"]),
+                  OptionSpec(["--preserve-fds"], takesValue: true)],
         stopAtFirstPositional: true
     ) { args, context in
         if context.ociMode { return try ociExec(args, context) }
@@ -216,6 +217,7 @@ enum LifecycleCommands {
         request.detach = args.has("detach")
         request.pidFile = args.value("pid-file")
         request.consoleSocket = args.value("console-socket")
+        request.preservedFDs = try OCICommands.preservedFDs(args)
         return try runtime.exec(id: id, request)
     }
 

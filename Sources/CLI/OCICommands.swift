@@ -5,7 +5,9 @@ import JSONKit
 import LinuxKit
 import OCI
 import Runtime
+import CLinux
 import Containers
+import Engine
 
 /// The runtime-spec command line, as Podman, containerd and Kubernetes drive runc and crun.
 enum OCICommands {
@@ -118,11 +120,17 @@ enum OCICommands {
 
     static func runtime(_ context: Context) -> ContainerRuntime { context.ociRuntime }
 
+    /// runc's --preserve-fds N (create, run, exec): fds 3 .. 3+N-1 are passed on.
+    static func preservedFDs(_ args: ParsedArguments) throws -> Int {
+        try args.value("preserve-fds").map { Int(try FlagValues.integer($0, flag: "--preserve-fds", in: 0...Int64(SW_MAX_PRESERVED_FDS))) } ?? 0
+    }
+
     static let create = Command(
         name: "create", usage: "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] [--no-pivot] ID",
         summary: "OCI: create a container from a bundle; it waits for start",
         options: [OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["--pid-file"], takesValue: true),
-                  OptionSpec(["--console-socket"], takesValue: true), OptionSpec(["--no-pivot"]), OptionSpec(["--no-new-keyring"])]
+                  OptionSpec(["--console-socket"], takesValue: true), OptionSpec(["--no-pivot"]), OptionSpec(["--no-new-keyring"]),
+                  OptionSpec(["--preserve-fds"], takesValue: true)]
     ) { args, context in
         let id = try args.onlyPositional("create", "ID")
         // runc's default bundle is the current directory; outside OCI mode, Docker's `create`
@@ -136,6 +144,7 @@ enum OCICommands {
         var request = ContainerRuntime.CreateRequest(id: id, bundle: bundle, spec: spec, start: .onFifo(consoleSocket: args.value("console-socket")))
         request.pidFile = args.value("pid-file")
         request.noPivot = args.has("no-pivot")
+        request.preservedFDs = try preservedFDs(args)
         _ = try runtime(context).create(request)
         return 0
     }

@@ -69,6 +69,13 @@ static int spawn_child(void *arg) {
         setgroups(0, NULL);
         if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) _exit(125);
     }
+    // The fds to preserve sit at 3.. where the sync socket goes: lifted out of the way first.
+    int preserved[SW_MAX_PRESERVED_FDS];
+    int preserved_count = req->preserved_fds > 0 && req->preserved_fds <= SW_MAX_PRESERVED_FDS ? req->preserved_fds : 0;
+    for (int i = 0; i < preserved_count; i++) {
+        preserved[i] = fcntl(3 + i, F_DUPFD, 100);
+        if (preserved[i] < 0) _exit(125);
+    }
     int in = lift_fd(req->stdin_fd), out = lift_fd(req->stdout_fd), err = lift_fd(req->stderr_fd);
     int extra = lift_fd(req->extra_fd), exe = lift_fd(req->exec_fd);
     if (in >= 0) dup2(in, 0);
@@ -79,13 +86,18 @@ static int spawn_child(void *arg) {
     // Nothing else of the caller's reaches the container's init: a descriptor it inherited
     // would outlive the caller (for OCI create, on purpose) and hold the caller's pipes and
     // sockets open.
+    unsigned int first_free = report >= 0 ? 4U : 3U;
     if (exe >= 0) {
         dup2(exe, 4);
         fcntl(4, F_SETFD, FD_CLOEXEC);
-        syscall(SYS_close_range, 5U, ~0U, 0);
-    } else {
-        syscall(SYS_close_range, report >= 0 ? 4U : 3U, ~0U, 0);
+        first_free = 5U;
     }
+    if (preserved_count > 0) {
+        if (first_free < SW_PRESERVED_FD_BASE) syscall(SYS_close_range, first_free, SW_PRESERVED_FD_BASE - 1U, 0);
+        for (int i = 0; i < preserved_count; i++) dup2(preserved[i], SW_PRESERVED_FD_BASE + i);
+        first_free = SW_PRESERVED_FD_BASE + (unsigned int)preserved_count;
+    }
+    syscall(SYS_close_range, first_free, ~0U, 0);
     if (req->exec_read_only && (req->clone_flags & CLONE_NEWNS)) {
         // Private first, so the read-only bind never reaches the host's mount table.
         // In a user namespace the flags of the mount we bind from are locked: the read-only
@@ -185,6 +197,10 @@ int sw_unshare(int flags) { return unshare(flags); }
 
 int sw_close_range_from(unsigned int first) {
     return (int)syscall(SYS_close_range, first, ~0U, 0);
+}
+
+int sw_close_range(unsigned int first, unsigned int last) {
+    return (int)syscall(SYS_close_range, first, last, 0);
 }
 
 int sw_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }

@@ -35,6 +35,12 @@ public final class ContainerCgroup {
         self.fsRoot = fsRoot
     }
 
+    /// The group's directory in one hierarchy.
+    func directory(in hierarchy: CgroupLayout.Hierarchy) -> String {
+        if relativePath.hasPrefix("/") { return fsRoot + hierarchy.mountPoint + relativePath }
+        return fsRoot + hierarchy.mountPoint + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath) + "/" + relativePath
+    }
+
     /// Whether a run with these resources needs a v1 cpuset group.
     static func needsCpuset(_ resources: Resources?) -> Bool {
         resources?.cpu?.cpus != nil || resources?.cpu?.mems != nil
@@ -43,11 +49,7 @@ public final class ContainerCgroup {
     /// The directory in each hierarchy in use, keyed by controller ("" for v2).
     public func directories(includingCpuset: Bool = false, includingDevices: Bool = false, includingFreezer: Bool = false,
                             extra: [String] = []) -> [String: String] {
-        func dir(_ hierarchy: CgroupLayout.Hierarchy) -> String {
-            if relativePath.hasPrefix("/") { return fsRoot + hierarchy.mountPoint + relativePath }
-            return fsRoot + hierarchy.mountPoint + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath) + "/" + relativePath
-        }
-        if layout.usesUnified, let unified = layout.unified { return ["": dir(unified)] }
+        if layout.usesUnified, let unified = layout.unified { return ["": directory(in: unified)] }
         var controllers = ["memory", "pids", "cpu", "cpuacct"]
         if includingCpuset { controllers.append("cpuset") }
         if includingDevices { controllers.append("devices") }
@@ -55,7 +57,7 @@ public final class ContainerCgroup {
         controllers += extra
         var result: [String: String] = [:]
         for controller in controllers {
-            if let hierarchy = layout.legacy[controller] { result[controller] = dir(hierarchy) }
+            if let hierarchy = layout.legacy[controller] { result[controller] = directory(in: hierarchy) }
         }
         // Controllers mounted together (cpu,cpuacct) share one directory.
         return result
@@ -115,6 +117,25 @@ public final class ContainerCgroup {
     }
 
     private var preparedDirectories: Set<String> = []
+
+    /// What the container's /sys/fs/cgroup shows: its own directory in each hierarchy it was
+    /// placed in (call after `prepare`). v1 names each by the host's mount point ("memory",
+    /// "cpu,cpuacct"); hierarchies it was not placed in are not shown.
+    public var view: CgroupView {
+        if layout.usesUnified, let unified = layout.unified {
+            let dir = directory(in: unified)
+            return CgroupView(unified: preparedDirectories.contains(dir) ? dir : nil, hierarchies: [])
+        }
+        var seen: Set<String> = []
+        var hierarchies: [CgroupView.Hierarchy] = []
+        for (_, hierarchy) in layout.legacy.sorted(by: { $0.key < $1.key }) where !seen.contains(hierarchy.mountPoint) {
+            let dir = directory(in: hierarchy)
+            guard preparedDirectories.contains(dir) else { continue }
+            seen.insert(hierarchy.mountPoint)
+            hierarchies.append(CgroupView.Hierarchy(name: Files.basename(of: hierarchy.mountPoint), directory: dir))
+        }
+        return CgroupView(unified: nil, hierarchies: hierarchies)
+    }
 
     /// cgroup v2 delegates a controller to a child only when every ancestor below ours lists it
     /// in cgroup.subtree_control.

@@ -21,6 +21,8 @@ public struct ExecRequest {
     /// The container's spec when the caller has read it already (decoding Docker's seccomp
     /// profile in it is most of an exec's user time); nil reads it from the bundle.
     public var containerSpec: Spec?
+    /// --preserve-fds N: this process's fds 3 .. 3+N-1 reach the new process.
+    public var preservedFDs = 0
 
     public init(process: Process) { self.process = process }
 
@@ -55,6 +57,7 @@ extension ContainerRuntime {
                                    cgroup: cgroup(of: state), seccompCache: seccompCache, joinsExistingCgroup: true)
         launch.outlivesCaller = request.detach
         launch.blocksHandledSignals = !request.detach
+        launch.preservedFDs = request.preservedFDs
         let process = try LaunchedContainer.launch(launch, cgroup: nil)
         do {
             if let console = process.consoleMaster, let socket = request.consoleSocket {

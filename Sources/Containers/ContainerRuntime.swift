@@ -135,6 +135,8 @@ public final class ContainerRuntime {
         public var pidFile: String?
         /// The state directory outlives this run (see `claim`): on failure only the state goes.
         public var keepsStateDirectory = false
+        /// --preserve-fds N: this process's fds 3 .. 3+N-1 reach the container process.
+        public var preservedFDs = 0
 
         public init(id: String, bundle: String, spec: Spec, start: StartMode) {
             self.id = id
@@ -179,6 +181,7 @@ public final class ContainerRuntime {
                 debug: DebugLog.enabled, cgroup: cgroup, seccompCache: seccompCache,
                 startFifo: onFifo ? fifo(id) : nil, stdout: request.stdout, stderr: request.stderr)
             launch.blocksHandledSignals = !onFifo
+            launch.preservedFDs = request.preservedFDs
             let created = try LaunchedContainer.launch(launch, cgroup: cgroup)
             launched = created
             if let console = created.consoleMaster, let consoleSocket {
@@ -214,6 +217,7 @@ public final class ContainerRuntime {
         /// Create and start, then return: the container outlives this command.
         public var detach = false
         public var consoleSocket: String?
+        public var preservedFDs = 0
 
         public init() {}
     }
@@ -228,6 +232,7 @@ public final class ContainerRuntime {
             var request = CreateRequest(id: id, bundle: bundle, spec: spec, start: .onFifo(consoleSocket: options.consoleSocket))
             request.noPivot = options.noPivot
             request.pidFile = options.pidFile
+            request.preservedFDs = options.preservedFDs
             _ = try create(request)
             try start(id: id)
             return 0
@@ -235,6 +240,7 @@ public final class ContainerRuntime {
         var request = CreateRequest(id: id, bundle: bundle, spec: spec, start: .byCaller)
         request.noPivot = options.noPivot
         request.pidFile = options.pidFile
+        request.preservedFDs = options.preservedFDs
         let container = try create(request)
         defer { if !options.keep { release(id, removingState: true) } }
         try container.start()

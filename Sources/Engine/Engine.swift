@@ -111,7 +111,8 @@ public final class Engine {
             }
             var spec = SpecBuilder.spec(for: options, image: image, containerID: id,
                                         hostEnvironment: ProcessInfoLinux.environment, hostHostname: Self.hostname(),
-                                        capabilities: capabilities, seccomp: seccomp, resources: resources)
+                                        capabilities: capabilities, seccomp: seccomp, resources: resources,
+                                        hostUsesCgroupV2: (try? CgroupLayout.detect())?.usesUnified ?? false)
             spec.annotations?[SwiftainerAnnotation.overlayLower] = images.lowerDirectories(of: image).joined(separator: ":")
             spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
             spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"

@@ -9,6 +9,10 @@ import Runtime
 /// `swiftainer run` flags, parsed.
 public struct RunOptions: Equatable {
     public enum NetworkMode: String, Equatable { case bridge, none, host }
+    /// --cgroupns: Docker's default is a private cgroup namespace on cgroup v2 hosts, the
+    /// host's on v1 (nil: that default).
+    public enum CgroupNamespaceMode: String, Equatable { case host, `private` }
+    public var cgroupNamespace: CgroupNamespaceMode?
 
     public var image: String = ""
     public var command: [String] = []
@@ -234,7 +238,7 @@ public enum SpecBuilder {
     public static func spec(for options: RunOptions, image: ImageRecord, containerID: String,
                             hostEnvironment: [String: String], hostHostname: String,
                             capabilities: [String] = CapabilityNames.dockerDefault, seccomp: OCI.Seccomp? = nil,
-                            resources: Resources? = nil) -> Spec {
+                            resources: Resources? = nil, hostUsesCgroupV2: Bool = false) -> Spec {
         let args = arguments(options, image.config)
         var env = image.config.env
         for entry in options.env {
@@ -267,6 +271,12 @@ public enum SpecBuilder {
             spec.linux?.resources = withDevices
         }
         spec.root?.readonly = options.readOnly
+        // The container's own cgroup at /sys/fs/cgroup (read-only unless privileged), in a
+        // cgroup namespace of its own where Docker makes one.
+        spec.mounts = (spec.mounts ?? []) + [Spec.cgroupMount(readOnly: !options.privileged)]
+        if options.cgroupNamespace.map({ $0 == .private }) ?? hostUsesCgroupV2 {
+            spec.linux?.namespaces?.append(Namespace(type: "cgroup"))
+        }
         if options.privileged {
             // Docker's --privileged: nothing masked or read-only in /proc and /sys.
             spec.linux?.maskedPaths = []

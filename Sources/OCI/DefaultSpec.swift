@@ -28,8 +28,7 @@ extension Spec {
         capabilities.inheritable = nil
         spec.process?.capabilities = capabilities
         spec.process?.rlimits = [Rlimit(type: "RLIMIT_NOFILE", hard: 1024, soft: 1024)]
-        spec.mounts = (spec.mounts ?? []) + [Mount(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup",
-                                                   options: ["nosuid", "noexec", "nodev", "relatime", "ro"])]
+        spec.mounts = (spec.mounts ?? []) + [cgroupMount(readOnly: true)]
         guard rootless else { return spec }
         spec.linux?.namespaces?.append(Namespace(type: "user"))
         spec.linux?.uidMappings = [IDMapping(containerID: 0, hostID: uid, size: 1)]
@@ -44,6 +43,12 @@ extension Spec {
             return mount
         }
         return spec
+    }
+
+    /// /sys/fs/cgroup, where the runtime shows the container's own cgroup.
+    public static func cgroupMount(readOnly: Bool) -> Mount {
+        Mount(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup",
+              options: ["nosuid", "noexec", "nodev", "relatime", readOnly ? "ro" : "rw"])
     }
 
     public static let defaultMounts: [Mount] = [

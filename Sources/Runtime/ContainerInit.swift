@@ -83,14 +83,27 @@ public enum ContainerInit {
             debug("bring up lo")
             try check(sw_interface_up("lo"), "bring up", "lo")
         }
+        // The cgroup namespace, when the init makes it (see InitConfig.unsharesCgroupNamespace):
+        // once the parent has moved us into our cgroup, and no later than setup's end.
+        var cgroupNamespacePending = config.unsharesCgroupNamespace
+        let enterCgroupNamespace = {
+            guard cgroupNamespacePending else { return }
+            cgroupNamespacePending = false
+            guard let (message, _) = try channel.receive(), message == .cgroupJoined else {
+                exit(125) // the parent went away before placing us
+            }
+            debug("unshare(CLONE_NEWCGROUP) in our own cgroup")
+            try check(sw_unshare(Int32(SW_CLONE_NEWCGROUP)), "unshare(CLONE_NEWCGROUP)")
+        }
         if creates("mount") {
-            try RootfsSetup(config: config, log: debug).run()
+            try RootfsSetup(config: config, log: debug, enterCgroupNamespace: enterCgroupNamespace).run()
         } else if joined.contains("mount") {
             // The container's root is that namespace's root: nothing to set up, only to enter.
             try check(chdir("/"), "chdir", "/ of the joined mount namespace")
         } else {
             try check(chroot(config.rootfs), "chroot", config.rootfs)
         }
+        try enterCgroupNamespace()
         let hookState = State(id: config.containerID, status: .created, pid: config.hostPid, bundle: config.bundle, annotations: spec.annotations)
         try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: hookState)
         if let hostname = spec.hostname, creates("uts") {
@@ -175,14 +188,7 @@ public enum ContainerInit {
         }
         let path = try ExecutableLookup.resolve(args[0], env: env)
 
-        // Nothing of ours leaks into the container: only 0-2, and on fd 3 the report channel
-        // (sync socket or start FIFO), close-on-exec so that a successful exec closes it.
-        if let report = startReport, report.raw != syncFD {
-            try check(dup2(report.raw, syncFD), "dup2", "start FIFO")
-            _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)
-            reportChannel = .fifo(FileDescriptor(syncFD)) // an execve failure is reported here
-        }
-        _ = sw_close_range_from(UInt32(syncFD + 1))
+        try arrangeDescriptors(startReport: startReport, channel: channel, preserved: Int32(config.preservedFDs))
         sw_reset_signals()
         if spec.annotations?[SwiftainerAnnotation.initProcess] == "true", creates("pid") {
             // Returns in the child only; this process stays PID 1 as the reaper.
@@ -193,6 +199,28 @@ public enum ContainerInit {
         let err = errno
         throw RuntimeError("exec: \"\(args[0])\": \(String(cString: strerror(err)))",
                            exitCode: ExecutableLookup.exitCode(forExecErrno: err))
+    }
+
+    /// Nothing of ours leaks into the container: only 0-2, the preserved fds at 3.. (none:
+    /// nothing there), and above them the report channel (sync socket or start FIFO),
+    /// close-on-exec so that a successful exec closes it and a failed one is reported on it.
+    private static func arrangeDescriptors(startReport: FileDescriptor?, channel: SyncChannel, preserved: Int32) throws {
+        let base = Int32(SW_PRESERVED_FD_BASE)
+        // Above every preserved fd where they wait (base ..< base + preserved).
+        let reportFD = preserved == 0 ? syncFD : base + preserved
+        // Ownership moves to the new number; the old one is replaced or closed below.
+        let source = startReport?.release() ?? channel.fd.release()
+        if source != reportFD {
+            try check(dup2(source, reportFD), "dup2", "report channel")
+            _ = fcntl(reportFD, F_SETFD, FD_CLOEXEC)
+        }
+        reportChannel = startReport == nil ? .sync(SyncChannel(fd: FileDescriptor(reportFD))) : .fifo(FileDescriptor(reportFD))
+        for index in 0..<preserved {
+            // Upwards: each target is below every source still to be moved.
+            try check(dup2(base + index, syncFD + index), "dup2", "preserved fd \(syncFD + index)")
+        }
+        if preserved > 0 { _ = sw_close_range(UInt32(syncFD + preserved), UInt32(reportFD - 1)) }
+        _ = sw_close_range_from(UInt32(reportFD + 1))
     }
 
     /// A pty from the container's own devpts instance, so `tty` inside names /dev/pts/N.

@@ -1,3 +1,4 @@
+import Cgroups
 import OCI
 
 /// Everything the container's init needs, sent by the parent over the sync socket so that
@@ -19,6 +20,16 @@ public struct InitConfig: Codable {
     public var diesWithParent: Bool = true
     /// The init's pid as the runtime sees it (the state hooks get on stdin).
     public var hostPid: Int32?
+    /// What /sys/fs/cgroup shows when the spec mounts a cgroup filesystem: the container's
+    /// own group (nil: the runtime manages no cgroup for it).
+    public var cgroupView: CgroupView?
+    /// The spec's new cgroup namespace is made by the init itself (unshare), once the parent
+    /// says it has joined its cgroup (`SyncMessage.cgroupJoined`): a namespace made at clone
+    /// would be rooted at the caller's group, and show it.
+    public var unsharesCgroupNamespace = false
+    /// --preserve-fds: the count of fds the spawn placed at SW_PRESERVED_FD_BASE, moved to 3..
+    /// just before exec.
+    public var preservedFDs = 0
 
     public init(containerID: String, spec: Spec, rootfs: String, bundle: String, noPivot: Bool, debug: Bool, startFifo: String? = nil) {
         self.startFifo = startFifo

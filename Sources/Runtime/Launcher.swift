@@ -41,6 +41,8 @@ public struct LaunchRequest {
     /// The caller waits for the container with ProcessMonitor: `create` blocks its handled
     /// signals once the seccomp program is compiled, before the clone (the child unblocks them).
     public var blocksHandledSignals = false
+    /// --preserve-fds: the caller's fds 3 .. 3+N-1 become the container process's 3 .. 3+N-1.
+    public var preservedFDs = 0
 
     public init(containerID: String, bundle: String, spec: Spec, stdin: StandardInput = .null, noPivot: Bool = false,
                 debug: Bool = false, cgroup: ContainerCgroup? = nil, seccompCache: String? = nil, startFifo: String? = nil,
@@ -157,6 +159,7 @@ public enum Launcher {
         var config = InitConfig(containerID: request.containerID, spec: initSpec, rootfs: rootfs, bundle: request.bundle,
                                 noPivot: request.noPivot, debug: request.debug, startFifo: request.startFifo)
         config.diesWithParent = diesWithCaller
+        config.preservedFDs = try checkPreserved(request.preservedFDs)
 
         let (parentEnd, childEnd) = try SyncChannel.pair()
         let devNull = request.stdin == .null || spec.process?.terminal == true
@@ -185,7 +188,13 @@ public enum Launcher {
         // of its own all the same, only for that read-only re-exec: the init then leaves it for
         // the container's (setns), and the binary it runs stays on a read-only mount.
         let joinsMountNamespace = spec.linux?.namespaces?.contains { $0.type == "mount" && $0.path != nil } ?? false
-        let spawnFlags = joinsMountNamespace ? flags | Int32(SW_CLONE_NEWNS) : flags
+        var spawnFlags = joinsMountNamespace ? flags | Int32(SW_CLONE_NEWNS) : flags
+        // A cgroup namespace is rooted at the group its maker is in at that moment: made at
+        // clone, ours. With a cgroup of its own, the init makes it once it is in that group.
+        if flags & Int32(SW_CLONE_NEWCGROUP) != 0, request.cgroup != nil, !request.joinsExistingCgroup {
+            spawnFlags &= ~Int32(SW_CLONE_NEWCGROUP)
+            config.unsharesCgroupNamespace = true
+        }
         let createsMountNamespace = spawnFlags & Int32(SW_CLONE_NEWNS) != 0
         let sealedCopy = createsMountNamespace ? nil : try SealedExecutable.copyOfSelf()
         let executable = try SealedExecutable.pathOfSelf()
@@ -201,6 +210,9 @@ public enum Launcher {
             } catch { throw RuntimeError("cgroup", error) }
         }
         let ownsCgroup = !request.joinsExistingCgroup
+        if let cgroup = request.cgroup, ownsCgroup, spec.mounts?.contains(where: { $0.type == "cgroup" || $0.type == "cgroup2" }) == true {
+            config.cgroupView = cgroup.view
+        }
         // A pid namespace to join: ours for children only, restored right after the clone.
         let pidNamespace = try JoinedNamespaces.enterPidNamespaceForChildren(of: spec)
         let pid: pid_t = executable.withCString { path in
@@ -212,7 +224,7 @@ public enum Launcher {
                         stdin_fd: stdinFD, stdout_fd: stdoutFD, stderr_fd: stderrFD,
                         extra_fd: childEnd.fd.raw, pdeathsig: diesWithCaller ? SIGKILL : 0,
                         exec_read_only: createsMountNamespace ? 1 : 0, exec_fd: sealedCopy?.raw ?? -1,
-                        wait_fd: mapsWritten?.read.raw ?? -1)
+                        wait_fd: mapsWritten?.read.raw ?? -1, preserved_fds: Int32(config.preservedFDs))
                     return sw_spawn(&spawn)
                 }
             }
@@ -244,6 +256,7 @@ public enum Launcher {
             if let cgroup = request.cgroup {
                 do { try cgroup.add(pid: pid) } catch { throw RuntimeError("cgroup", error) }
                 DebugLog.log("init pid \(pid) placed in its cgroup")
+                if config.unsharesCgroupNamespace { try parentEnd.send(.cgroupJoined) }
             }
             var console: FileDescriptor?
             while true {
@@ -273,6 +286,18 @@ public enum Launcher {
             if ownsCgroup { request.cgroup?.destroy() }
             throw error
         }
+    }
+
+    /// The count of fds to pass on, each checked open in this process: a closed one would
+    /// leave the container a hole (or worse, whatever the init opened there).
+    static func checkPreserved(_ count: Int) throws -> Int {
+        guard count >= 0, count <= Int(SW_MAX_PRESERVED_FDS) else {
+            throw RuntimeError("--preserve-fds \(count): must be between 0 and \(SW_MAX_PRESERVED_FDS)")
+        }
+        for fd in 3..<(3 + Int32(count)) where fcntl(fd, F_GETFD) < 0 {
+            throw RuntimeError("--preserve-fds \(count): fd \(fd) is not open")
+        }
+        return count
     }
 
     static func compileSeccomp(_ seccomp: OCI.Seccomp, cacheDirectory: String?) throws -> [UInt8] {

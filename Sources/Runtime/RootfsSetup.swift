@@ -19,11 +19,16 @@ public struct RootfsSetup {
     let config: InitConfig
     let kernel: any Syscalls
     let log: (String) -> Void
+    /// Enters the cgroup namespace the init makes itself (`InitConfig.unsharesCgroupNamespace`)
+    /// once its cgroup is joined: a cgroup2 mount must come after, or it shows the caller's group.
+    let enterCgroupNamespace: () throws -> Void
 
-    public init(config: InitConfig, kernel: any Syscalls = LinuxSyscalls(), log: @escaping (String) -> Void) {
+    public init(config: InitConfig, kernel: any Syscalls = LinuxSyscalls(), log: @escaping (String) -> Void,
+                enterCgroupNamespace: @escaping () throws -> Void = {}) {
         self.config = config
         self.kernel = kernel
         self.log = log
+        self.enterCgroupNamespace = enterCgroupNamespace
     }
 
     var spec: Spec { config.spec }
@@ -194,27 +199,64 @@ public struct RootfsSetup {
     /// different mount from the one `target` is on (a swapped path would name another object).
     private func mountCovering(_ target: FileDescriptor, at destination: String, in root: RootedDirectory) throws -> FileDescriptor {
         let mounted = try root.open(destination)
-        let below = sw_mount_id(target.raw)
-        let above = sw_mount_id(mounted.raw)
+        let below = kernel.mountID(of: target)
+        let above = kernel.mountID(of: mounted)
         guard below == 0 || above != below else {
             throw RuntimeError("mount destination \(destination) changed while it was being mounted")
         }
         return mounted
     }
 
-    private var ownsNetworkNamespace: Bool {
-        spec.linux?.namespaces?.contains { $0.type == "network" && $0.path == nil } ?? false
+    private var ownsNetworkNamespace: Bool { createsNamespace("network") }
+
+    /// The container's own cgroup at `destination`, never the host's tree (as runc and crun):
+    /// - cgroup v2 in a cgroup namespace: a cgroup2 mount, rooted at the namespace's root,
+    ///   which is the container's group;
+    /// - cgroup v2 without one: the container's directory bound;
+    /// - cgroup v1 (and hybrid hosts): a tmpfs holding, per hierarchy the container is in, its
+    ///   directory bound on the hierarchy's name, and a symlink per controller of a joined name.
+    /// Without a cgroup of the runtime's (`config.cgroupView` nil): cgroup2 where the kernel
+    /// allows it, else the host's tree, read-only.
+    private func mountCgroup(onto target: FileDescriptor, options: MountOptions, destination: String, in root: RootedDirectory) throws {
+        let hardening = UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        let readOnly = options.flags & UInt(MS_RDONLY) != 0
+        let bindOptions = MountOptions(["bind", "nosuid", "nodev", "noexec"] + (readOnly ? ["ro"] : []))
+        guard let view = config.cgroupView else {
+            do {
+                try kernel.mount(source: "cgroup2", onto: target, type: "cgroup2", flags: options.flags | hardening, data: nil)
+            } catch {
+                try bind(sourcePath: "/sys/fs/cgroup", onto: target, options: MountOptions(["rbind", "ro"]), destination: destination, in: root)
+            }
+            return
+        }
+        if let unified = view.unified {
+            if createsNamespace("cgroup") {
+                try enterCgroupNamespace()
+                try kernel.mount(source: "cgroup2", onto: target, type: "cgroup2", flags: options.flags | hardening, data: nil)
+            } else {
+                try bind(sourcePath: unified, onto: target, options: bindOptions, destination: destination, in: root)
+            }
+            return
+        }
+        try kernel.mount(source: "tmpfs", onto: target, type: "tmpfs", flags: hardening, data: "mode=755")
+        let names = Set(view.hierarchies.map(\.name))
+        for hierarchy in view.hierarchies {
+            let path = destination + "/" + hierarchy.name
+            let directory = try root.makeDirectories(path)
+            try bind(sourcePath: hierarchy.directory, onto: directory, options: bindOptions, destination: path, in: root)
+            for alias in hierarchy.aliases where !names.contains(alias) {
+                let (parent, name) = try root.parent(of: destination + "/" + alias)
+                try check(symlinkat(hierarchy.name, parent.raw, name), "symlinkat", destination + "/" + alias)
+            }
+        }
+        if readOnly {
+            let tmpfs = try mountCovering(target, at: destination, in: root)
+            try kernel.mount(source: "", onto: tmpfs, type: "", flags: UInt(MS_REMOUNT | MS_BIND | MS_RDONLY) | hardening, data: nil)
+        }
     }
 
-    /// cgroup2 inside the container when the kernel allows it; otherwise the host's cgroup tree
-    /// bound read-only (hybrid hosts, or no cgroup namespace).
-    private func mountCgroup(onto target: FileDescriptor, options: MountOptions, destination: String, in root: RootedDirectory) throws {
-        do {
-            try kernel.mount(source: "cgroup2", onto: target, type: "cgroup2",
-                             flags: options.flags | UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: nil)
-        } catch {
-            try bind(sourcePath: "/sys/fs/cgroup", onto: target, options: MountOptions(["rbind", "ro"]), destination: destination, in: root)
-        }
+    private func createsNamespace(_ type: String) -> Bool {
+        spec.linux?.namespaces?.contains { $0.type == type && $0.path == nil } ?? false
     }
 
     /// The standard device set (what runc and Docker give every container), plus linux.devices.

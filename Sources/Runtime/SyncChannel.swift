@@ -10,6 +10,8 @@ import LinuxKit
 ///   parent -> init   seccompFilter(flags, BPF)    only with linux.seccomp: the compiled program
 ///                                                 and its SECCOMP_FILTER_FLAG_* bits
 ///   parent -> init   configure(InitConfig JSON)   set up namespaces' contents, then report
+///   parent -> init   cgroupJoined                 only with InitConfig.unsharesCgroupNamespace:
+///                                                 the init is in its cgroup; make the namespace
 ///   init -> parent   terminal(+ pty master fd)    only when process.terminal is true
 ///   init -> parent   ready                        rootfs done; waiting for start
 ///   parent -> init   start                        exec the container process now
@@ -26,6 +28,7 @@ public enum SyncMessage: Equatable {
     case failed(code: Int32, message: String)
     case seccompFilter(flags: UInt32, program: [UInt8])
     case committed
+    case cgroupJoined
 
     var encoded: [UInt8] {
         switch self {
@@ -37,6 +40,7 @@ public enum SyncMessage: Equatable {
             return [5] + littleEndian(UInt32(bitPattern: code)) + Array(message.utf8.prefix(4000))
         case .seccompFilter(let flags, let program): return [6] + littleEndian(flags) + program
         case .committed: return [7]
+        case .cgroupJoined: return [8]
         }
     }
 
@@ -59,6 +63,7 @@ public enum SyncMessage: Equatable {
             return .failed(code: Int32(bitPattern: littleEndianUInt32(bytes, at: 1)), message: String(decoding: bytes[5...], as: UTF8.self))
         case 6 where bytes.count >= 5: return .seccompFilter(flags: littleEndianUInt32(bytes, at: 1), program: Array(bytes[5...]))
         case 7: return .committed
+        case 8: return .cgroupJoined
         default: return nil
         }
     }

@@ -32,6 +32,9 @@ public protocol Syscalls {
     /// mknodat(2) with the mode as given (no umask), then owned by uid:gid.
     func makeNode(in directory: FileDescriptor, _ name: String, mode: mode_t, device: dev_t, uid: uid_t, gid: gid_t) throws
     func writeSysctl(_ key: String, _ value: String) throws
+    /// The mount `fd` lies on (statx STX_MNT_ID; 0 when the kernel cannot say): how a mount
+    /// just made is told apart from the directory it covers.
+    func mountID(of fd: FileDescriptor) -> UInt64
     /// Where the container's root is once pivotRoot/changeRoot ran: "/" for real; the fake,
     /// which moves nothing, answers the rootfs it was given.
     func switchedRoot(from rootfs: String) -> String
@@ -82,5 +85,6 @@ public struct LinuxSyscalls: Syscalls {
     }
 
     public func writeSysctl(_ key: String, _ value: String) throws { try Sysctl.write(key, value) }
+    public func mountID(of fd: FileDescriptor) -> UInt64 { sw_mount_id(fd.raw) }
     public func switchedRoot(from rootfs: String) -> String { "/" }
 }

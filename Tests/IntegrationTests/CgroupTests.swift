@@ -300,3 +300,53 @@ import Testing
         #expect(cpu > 25 && cpu < 75, "\(row)")
     }
 }
+
+/// /sys/fs/cgroup inside a container: its own group with its limits, read-only, never the
+/// host's tree; and a cgroup namespace rooted at that group (Docker's default on cgroup v2,
+/// `--cgroupns private` on v1).
+@Suite(.serialized, requiresRoot) struct CgroupViewTests {
+    func inside(_ flags: [String], _ script: String) -> Harness.Result {
+        Harness.run(["run", "--rm", "--network", "none", "-m", "64m", "--pids-limit", "50"] + flags + ["busybox", "sh", "-c", script])
+    }
+
+    @Test func theContainerSeesItsOwnLimitsReadOnly() {
+        let files = CgroupTests.isUnified ? "memory.max pids.max" : "memory/memory.limit_in_bytes pids/pids.max"
+        let result = inside([], "cd /sys/fs/cgroup && cat \(files) && if touch probe 2>/dev/null; then echo writable; fi; ls")
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(Array(lines.prefix(2)) == ["67108864", "50"], "\(result.stdout)")
+        #expect(!lines.contains("writable"))
+        if CgroupTests.isUnified {
+            // The group's own files, not the host's root (which has cgroup.max.depth but no memory.max).
+            #expect(lines.contains("memory.max") && lines.contains("cgroup.procs"), "\(lines)")
+        } else {
+            // One directory per hierarchy the container is in; no host-wide groups in them.
+            #expect(lines.contains("memory") && lines.contains("pids") && lines.contains("cpu"), "\(lines)")
+            #expect(!lines.contains("systemd"), "a hierarchy the container is not in is not shown: \(lines)")
+        }
+        let parents = inside([], "ls /sys/fs/cgroup/\(CgroupTests.isUnified ? "" : "memory/") | grep -c swiftainer- || true")
+        #expect(parents.stdout == "0\n", "no other container's group is visible: \(parents.stdout)")
+    }
+
+    /// The namespace is made once the init is in its group: /proc/self/cgroup reads "/", and a
+    /// cgroup2 mount shows that group (made at clone, it would be rooted at the caller's).
+    @Test func aPrivateCgroupNamespaceIsRootedAtTheContainersGroup() {
+        let result = inside(["--cgroupns", "private"], "cat /proc/self/cgroup")
+        #expect(result.status == 0, "\(result.stderr)")
+        let paths = result.stdout.split(separator: "\n").compactMap { line -> (String, String)? in
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            return fields.count == 3 ? (String(fields[1]), String(fields[2])) : nil
+        }
+        let memory = paths.first { $0.0 == (CgroupTests.isUnified ? "" : "memory") }
+        #expect(memory?.1 == "/", "\(result.stdout)")
+        if CgroupTests.isUnified {
+            // Docker's default on cgroup v2: private without asking.
+            let byDefault = inside([], "cat /proc/self/cgroup")
+            #expect(byDefault.stdout == "0::/\n", "\(byDefault.stdout)")
+        } else {
+            // Docker's default on v1: the host's namespace (the full path shows).
+            let byDefault = inside([], "grep :memory: /proc/self/cgroup")
+            #expect(byDefault.stdout.contains("/swiftainer-"), "\(byDefault.stdout)")
+        }
+    }
+}

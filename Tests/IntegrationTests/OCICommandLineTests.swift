@@ -396,6 +396,40 @@ import Testing
         #expect(Harness.eventually { kill(execPid, 0) != 0 }, "it dies with the container")
     }
 
+    /// runc's --preserve-fds N: the caller's fds 3 .. 3+N-1 are the process's 3 .. 3+N-1 (and
+    /// nothing else of the runtime's is left open), for run, create + start, and exec.
+    @Test func preservedFdsReachTheProcessOnRunCreateAndExec() throws {
+        let dir = try bundle(["sh", "-c", "cat <&3; echo written >&4; echo $(ls /proc/self/fd)"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let input = dir + "/in", output = dir + "/out"
+        try "from-three\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let runtime = "\(Harness.runtime) --root \(Harness.root)/oci"
+        let id = "fds-\(getpid())"
+        // The shell's own fds above 4 are closed: only what the test opens is passed on.
+        let closeOthers = "for fd in 5 6 7 8 9; do eval \"exec $fd>&-\"; done; "
+        let ran = Harness.shell(closeOthers + "exec 3<\(input) 4>\(output); \(runtime) run --bundle \(dir) --preserve-fds 2 \(id)")
+        #expect(ran.status == 0, "\(ran.stderr)")
+        // ls's own directory fd is 5; no sync socket, FIFO or runtime fd beyond.
+        #expect(ran.stdout == "from-three\n0 1 2 3 4 5\n", "\(ran.stdout)")
+        #expect((try? String(contentsOfFile: output, encoding: .utf8)) == "written\n")
+
+        var config = try readConfig(dir)
+        var process = config["process"] as! [String: Any]
+        process["args"] = ["sh", "-c", "cat <&3 > /tmp/got; sleep 30"]
+        config["process"] = process
+        try writeConfig(dir, config)
+        let created = Harness.shell(closeOthers + "exec 3<\(input); \(runtime) create --bundle \(dir) --preserve-fds 1 \(id)")
+        #expect(created.status == 0, "\(created.stderr)")
+        defer { _ = oci(["delete", "--force", id]) }
+        #expect(oci(["start", id]).status == 0)
+        #expect(Harness.eventually { oci(["exec", id, "cat", "/tmp/got"]).stdout == "from-three\n" })
+        let exec = Harness.shell(closeOthers + "exec 3<\(input); \(runtime) exec --preserve-fds 1 \(id) sh -c 'cat <&3; ls /proc/self/fd/4 2>&1'")
+        #expect(exec.status == 1 && exec.stdout.hasPrefix("from-three\n"), "\(exec.stdout) \(exec.stderr)")
+        // Asking for more than is open names the fd.
+        let tooMany = Harness.shell(closeOthers + "exec 3<\(input); \(runtime) exec --preserve-fds 3 \(id) true")
+        #expect(tooMany.status == 125 && tooMany.stderr.contains("--preserve-fds 3: fd 4 is not open"), "\(tooMany.stderr)")
+    }
+
     /// runc's pause/resume: the state says "paused", the processes stop, delete --force still works.
     @Test func pauseAndResume() throws {
         let dir = try bundle(["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"])

@@ -10,8 +10,14 @@ import LinuxKit
 final class RecordingSyscalls: Syscalls {
     let root: String
     private(set) var calls: [String] = []
-    /// Detached trees from cloneMount: fd → what was cloned.
-    private var trees: [Int32: String] = [:]
+    /// Detached trees from cloneMount: fd → what was cloned, and the object's identity (a
+    /// closed tree's number is reused for other files).
+    private var trees: [Int32: (name: String, identity: String)] = [:]
+
+    private func identity(_ fd: FileDescriptor) -> String {
+        var info = stat()
+        return fstat(fd.raw, &info) == 0 ? "\(info.st_dev):\(info.st_ino)" : ""
+    }
     /// Runs just before a move_mount is recorded: where a test plays the container process
     /// that swaps a path between lookup and mount.
     var beforeMove: (() -> Void)?
@@ -20,13 +26,27 @@ final class RecordingSyscalls: Syscalls {
 
     /// An fd shown as the path it names: inside the root as "/…", elsewhere as "HOST:…".
     func shown(_ fd: FileDescriptor) -> String {
-        if let tree = trees[fd.raw] { return "tree(\(tree))" }
+        if let tree = trees[fd.raw], tree.identity == identity(fd) { return "tree(\(tree.name))" }
         let path = Files.readLink("/proc/self/fd/\(fd.raw)") ?? "?"
         if path == root { return "/" }
         return path.hasPrefix(root + "/") ? String(path.dropFirst(root.count)) : "HOST:" + path
     }
 
+    /// Targets mounted onto, by fd (the object below the mount) and by path (what a later
+    /// lookup of that path finds: the mount on top).
+    private var mountTargets: Set<Int32> = []
+    private var mountedPaths: Set<String> = []
+
+    func mountID(of fd: FileDescriptor) -> UInt64 {
+        if mountTargets.contains(fd.raw) { return 1 }
+        return mountedPaths.contains(shown(fd)) ? 2 : 1
+    }
+
     func mount(source: String, onto target: FileDescriptor, type: String, flags: UInt, data: String?) throws {
+        if flags & UInt(MS_REMOUNT) == 0 && !type.isEmpty {
+            mountTargets.insert(target.raw)
+            mountedPaths.insert(shown(target))
+        }
         calls.append("mount \(type) \(source) on \(shown(target)) flags 0x\(String(flags, radix: 16))\(data.map { " " + $0 } ?? "")")
     }
 
@@ -37,8 +57,9 @@ final class RecordingSyscalls: Syscalls {
 
     func cloneMount(_ source: FileDescriptor?, sourcePath: String, recursive: Bool) throws -> FileDescriptor {
         let fd = try source.map { FileDescriptor(fcntl($0.raw, F_DUPFD_CLOEXEC, 0)) } ?? FileDescriptor.open(sourcePath, O_PATH)
-        trees[fd.raw] = source.map(shown) ?? sourcePath
-        calls.append("clone \(trees[fd.raw]!)\(recursive ? " recursive" : "")")
+        let name = source.map(shown) ?? sourcePath
+        trees[fd.raw] = (name, identity(fd))
+        calls.append("clone \(name)\(recursive ? " recursive" : "")")
         return fd
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Cgroups
 import LinuxKit
 import OCI
 @testable import Runtime
@@ -135,5 +136,68 @@ import TestSupport
         } catch {
             #expect("\(error)".contains("/dev/weird"))
         }
+    }
+}
+
+/// /sys/fs/cgroup from the runtime's CgroupView: the container's own group, never the host's tree.
+@Suite struct CgroupViewSetupTests {
+    let directory = TemporaryDirectory(prefix: "swiftainer-cgroupview")
+    var rootfs: String { directory.path + "/rootfs" }
+
+    /// The host's group directories the fake clones (it opens them for real).
+    var host: String { directory.path + "/host" }
+
+    init() throws {
+        try Files.makeDirectories(rootfs)
+        for dir in ["cpu,cpuacct/me/swiftainer-c1", "memory/me/swiftainer-c1", "unified/me/swiftainer-c1"] {
+            try Files.makeDirectories(directory.path + "/host/" + dir)
+        }
+    }
+
+    func calls(_ view: CgroupView?, namespaces: [String] = ["mount"], readOnly: Bool = true, entered: (() -> Void)? = nil) throws -> [String] {
+        var spec = Spec.linuxDefault(args: ["/bin/true"], env: [], hostname: "h")
+        spec.mounts = [Spec.cgroupMount(readOnly: readOnly)]
+        spec.linux?.namespaces = namespaces.map { Namespace(type: $0) }
+        spec.linux?.maskedPaths = []
+        spec.linux?.readonlyPaths = []
+        // A fresh root each time: the fake mounts no tmpfs, so the symlinks land in the rootfs.
+        try Files.removeTree(rootfs)
+        try Files.makeDirectories(rootfs)
+        var config = InitConfig(containerID: "c1", spec: spec, rootfs: rootfs, bundle: directory.path, noPivot: false, debug: false)
+        config.cgroupView = view
+        let kernel = RecordingSyscalls(root: rootfs)
+        try RootfsSetup(config: config, kernel: kernel, log: { _ in }, enterCgroupNamespace: { entered?() }).run()
+        return kernel.calls
+    }
+
+    @Test func v1BindsTheContainersDirectoryPerHierarchyOnAReadOnlyTmpfs() throws {
+        let view = CgroupView(unified: nil, hierarchies: [
+            .init(name: "cpu,cpuacct", directory: host + "/cpu,cpuacct/me/swiftainer-c1"),
+            .init(name: "memory", directory: host + "/memory/me/swiftainer-c1"),
+        ])
+        let calls = try calls(view)
+        let tmpfs = try #require(calls.firstIndex(of: "mount tmpfs tmpfs on /sys/fs/cgroup flags 0xe mode=755"))
+        let memory = try #require(calls.firstIndex(of: "move tree(\(host)/memory/me/swiftainer-c1) onto /sys/fs/cgroup/memory"))
+        #expect(calls.contains("move tree(\(host)/cpu,cpuacct/me/swiftainer-c1) onto /sys/fs/cgroup/cpu,cpuacct"))
+        #expect(calls.contains("setattr tree(\(host)/memory/me/swiftainer-c1) set 0xf clear 0x0 propagation 0x0"))
+        let remount = try #require(calls.firstIndex(of: "mount   on /sys/fs/cgroup flags 0x102f"))
+        #expect(tmpfs < memory && memory < remount)
+        #expect(Files.readLink(rootfs + "/sys/fs/cgroup/cpu") == "cpu,cpuacct")
+        #expect(Files.readLink(rootfs + "/sys/fs/cgroup/cpuacct") == "cpu,cpuacct")
+        #expect(!calls.contains { $0.contains("cgroup2") || $0.contains("rbind") })
+        #expect(try self.calls(view, readOnly: false).allSatisfy { !$0.hasPrefix("mount   on /sys/fs/cgroup") })
+    }
+
+    @Test func v2MountsCgroup2InsideItsNamespaceOnlyAfterEnteringIt() throws {
+        let view = CgroupView(unified: host + "/unified/me/swiftainer-c1", hierarchies: [])
+        var entered = 0
+        let calls = try calls(view, namespaces: ["mount", "cgroup"], entered: { entered += 1 })
+        #expect(entered == 1)
+        #expect(calls.contains("mount cgroup2 cgroup2 on /sys/fs/cgroup flags 0x20000f"), "\(calls)")
+        // Without a cgroup namespace: the group's directory, bound.
+        let bound = try self.calls(view, entered: { entered += 1 })
+        #expect(entered == 1)
+        #expect(bound.contains("move tree(\(host)/unified/me/swiftainer-c1) onto /sys/fs/cgroup"), "\(bound)")
+        #expect(!bound.contains { $0.contains("cgroup2") })
     }
 }

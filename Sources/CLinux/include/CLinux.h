@@ -25,6 +25,11 @@ enum { SW_O_PATH = 010000000 };
 
 /// How to start a process in new namespaces. The child runs only async-signal-safe C between
 /// clone() and execve(): everything it needs is prepared by the parent beforehand.
+enum {
+    SW_PRESERVED_FD_BASE = 5,
+    SW_MAX_PRESERVED_FDS = 1024,
+};
+
 struct sw_spawn_request {
     int clone_flags;          // CLONE_NEW* flags
     const char *path;         // executable to execve (e.g. "/proc/self/exe")
@@ -46,6 +51,9 @@ struct sw_spawn_request {
     /// CLONE_NEWUSER the parent writes the uid/gid maps meanwhile, and the child must not exec
     /// before it has them (an unmapped uid would lose every capability at execve).
     int wait_fd;
+    /// --preserve-fds: the caller's fds 3 .. 3+N-1 reach the child at SW_PRESERVED_FD_BASE ..
+    /// (3 and 4 are the sync socket and the sealed copy); the init moves them down before exec.
+    int preserved_fds;
 };
 
 /// clone()s a child per `req` and execs it. Returns the child's pid (in the caller's pid
@@ -102,6 +110,7 @@ uint64_t sw_mount_id(int fd);
 int sw_setns(int fd, int nstype);
 int sw_unshare(int flags);
 int sw_close_range_from(unsigned int first);
+int sw_close_range(unsigned int first, unsigned int last);
 
 int sw_set_pdeathsig(int sig);
 int sw_set_no_new_privs(void);
