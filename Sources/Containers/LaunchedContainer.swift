@@ -77,21 +77,6 @@ public final class LaunchedContainer {
 /// runc does for containerd's shim and conmon.
 enum Console {
     static func send(_ master: FileDescriptor, to path: String) throws {
-        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socket >= 0 else { throw SystemError.last("socket", path) }
-        let connection = FileDescriptor(socket)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw RuntimeError("console socket path too long: \(path)") }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(connection.raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try check(rc, "connect", path)
-        let name = Array("console".utf8)
-        guard name.withUnsafeBytes({ sw_send_fd(connection.raw, master.raw, $0.baseAddress, $0.count) }) >= 0 else {
-            throw SystemError.last("sendmsg", path)
-        }
+        try UnixSocket.send(Array("console".utf8), passing: master, on: try UnixSocket.connect(path), what: path)
     }
 }

@@ -367,6 +367,11 @@ public struct Seccomp: Codable, Equatable, Sendable {
     public var architectures: [String]?
     public var flags: [String]?
     public var syscalls: [SeccompSyscall]?
+    /// Seccomp user notification: the unix socket the runtime sends the filter's notify fd to,
+    /// with the container's process state, when a rule's action is SCMP_ACT_NOTIFY.
+    public var listenerPath: String?
+    /// Opaque text for the listener, sent along (`metadata` in the process state).
+    public var listenerMetadata: String?
 
     public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil,
                 flags: [String]? = nil, syscalls: [SeccompSyscall]? = nil) {

@@ -20,3 +20,21 @@ public struct State: Codable, Equatable, Sendable {
         self.annotations = annotations
     }
 }
+
+/// What a seccomp listener receives (runtime-spec "containerProcessState"), with the notify fd
+/// attached: `fds` names the fds in the order they come.
+public struct ContainerProcessState: Codable, Equatable, Sendable {
+    public var ociVersion: String
+    public var fds: [String]
+    public var pid: Int32
+    public var metadata: String
+    public var state: State
+
+    public init(pid: Int32, metadata: String?, state: State) {
+        ociVersion = Spec.version
+        fds = ["seccompFd"]
+        self.pid = pid
+        self.metadata = metadata ?? ""
+        self.state = state
+    }
+}

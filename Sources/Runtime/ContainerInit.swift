@@ -5,6 +5,7 @@ import CLinux
 import JSONKit
 import LinuxKit
 import OCI
+import Seccomp
 
 /// The container side of the re-exec: `swiftainer init`, started by `Launcher` through
 /// /proc/self/exe in the new namespaces, with the sync socket on fd 3. It configures the
@@ -44,10 +45,10 @@ public enum ContainerInit {
 
     private static func run(_ channel: SyncChannel) throws -> Never {
         // linux.seccomp, compiled by the parent, comes first and as raw bytes (not JSON).
-        var seccompFilter: (flags: UInt32, program: [UInt8])?
+        var seccompFilter: SeccompFilter?
         var received = try channel.receive()
-        if case (.seccompFilter(let flags, let program), _)? = received {
-            seccompFilter = (flags, program)
+        if case (.seccompFilter(let flags, let program), let listener)? = received {
+            seccompFilter = SeccompFilter(flags: flags, program: program, listener: listener.map(FileDescriptor.init))
             received = try channel.receive()
         }
         guard case (.configure(let payload), let passedFifo)? = received else {
@@ -171,8 +172,11 @@ public enum ContainerInit {
         try ProcessSettings.applyRlimits(process.rlimits)
         try ProcessSettings.applyOOMScoreAdj(process.oomScoreAdj)
         let noNewPrivileges = process.noNewPrivileges == true
+        let listenerState = ContainerProcessState(
+            pid: config.hostPid ?? getpid(), metadata: config.seccompListenerMetadata,
+            state: State(id: config.containerID, status: .running, pid: config.hostPid, bundle: config.bundle, annotations: spec.annotations))
         if let filter = seccompFilter, !noNewPrivileges {
-            try loadSeccomp(filter, debug)
+            try loadSeccomp(filter, listenerState, debug)
         }
         try CapabilitySetup.apply(process.capabilities, user: process.user)
         // Changing credentials clears the parent-death signal set at clone(); set it again so
@@ -181,7 +185,7 @@ public enum ContainerInit {
         if config.diesWithParent { _ = sw_set_pdeathsig(SIGKILL) }
         if noNewPrivileges {
             try check(sw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
-            if let filter = seccompFilter { try loadSeccomp(filter, debug) }
+            if let filter = seccompFilter { try loadSeccomp(filter, listenerState, debug) }
         }
         guard chdir(process.cwd) == 0 else {
             throw RuntimeError("chdir to cwd \"\(process.cwd)\" set in config.json failed: \(String(cString: strerror(errno)))", exitCode: 126)
@@ -247,10 +251,26 @@ public enum ContainerInit {
         debug("runtime binary is on a read-only mount (statvfs(/proc/self/exe): ST_RDONLY)")
     }
 
-    private static func loadSeccomp(_ filter: (flags: UInt32, program: [UInt8]), _ debug: (String) -> Void) throws {
+    /// The compiled filter from the parent; with a listener, the socket connected to it.
+    struct SeccompFilter {
+        var flags: UInt32
+        var program: [UInt8]
+        var listener: FileDescriptor?
+    }
+
+    /// Loads the filter; with a listener, hands it the notify fd the kernel returned, with the
+    /// process state (runtime-spec containerProcessState), and closes both.
+    private static func loadSeccomp(_ filter: SeccompFilter, _ state: ContainerProcessState, _ debug: (String) -> Void) throws {
         debug("load seccomp filter (\(filter.program.count / 8) instructions, flags \(filter.flags))")
         let rc = filter.program.withUnsafeBytes { sw_seccomp_load($0.baseAddress, UInt16(filter.program.count / 8), filter.flags) }
         try check(rc, "seccomp(SECCOMP_SET_MODE_FILTER)")
+        guard filter.flags & SeccompNotify.newListenerFlag != 0, let listener = filter.listener else { return }
+        let notify = FileDescriptor(rc)
+        _ = fcntl(notify.raw, F_SETFD, FD_CLOEXEC)
+        try UnixSocket.send(try JSON.encode(state), passing: notify, on: listener, what: "seccomp listener")
+        debug("seccomp notify fd sent to the listener")
+        notify.close()
+        listener.close()
     }
 
     private static func exec(_ path: String, _ args: [String], _ env: [String]) {

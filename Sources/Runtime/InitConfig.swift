@@ -30,6 +30,9 @@ public struct InitConfig: Codable {
     /// --preserve-fds: the count of fds the spawn placed at SW_PRESERVED_FD_BASE, moved to 3..
     /// just before exec.
     public var preservedFDs = 0
+    /// linux.seccomp.listenerMetadata, for the process state sent with the notify fd (the
+    /// listener's socket itself comes with the seccomp filter).
+    public var seccompListenerMetadata: String?
 
     public init(containerID: String, spec: Spec, rootfs: String, bundle: String, noPivot: Bool, debug: Bool, startFifo: String? = nil) {
         self.startFifo = startFifo

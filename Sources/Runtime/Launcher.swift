@@ -144,9 +144,18 @@ public enum Launcher {
         let rootfs = rootPath.hasPrefix("/") ? rootPath : request.bundle + "/" + rootPath
         guard Files.isDirectory(rootfs) else { throw RuntimeError("root filesystem \(rootfs) is not a directory") }
         let flags = try cloneFlags(for: spec)
+        let listenerPath = try spec.linux?.seccomp.flatMap { seccomp in
+            do { return try SeccompNotify.listener(for: seccomp) } catch let error as SeccompError { throw RuntimeError(error.message) }
+        }
         let filter = try spec.linux?.seccomp.map { seccomp in
-            (flags: try SeccompFlags.value(seccomp.flags, field: "linux.seccomp.flags"),
+            (flags: try SeccompFlags.value(seccomp.flags, field: "linux.seccomp.flags", listener: listenerPath != nil)
+                | (listenerPath != nil ? SeccompNotify.newListenerFlag : 0),
              program: try compileSeccomp(seccomp, cacheDirectory: request.seccompCache))
+        }
+        // Connected before anything exists: a listener that is not there fails the launch with
+        // its path, instead of a container whose notified syscalls would wait for nobody.
+        let listener = try listenerPath.map { path in
+            do { return try UnixSocket.connect(path) } catch { throw RuntimeError("linux.seccomp.listenerPath \(path): \(error)") }
         }
         // Compiling a profile can take a while: the caller's signals stay deliverable (Ctrl-C
         // ends a run that has created nothing yet) until here, just before anything exists.
@@ -160,6 +169,7 @@ public enum Launcher {
                                 noPivot: request.noPivot, debug: request.debug, startFifo: request.startFifo)
         config.diesWithParent = diesWithCaller
         config.preservedFDs = try checkPreserved(request.preservedFDs)
+        config.seccompListenerMetadata = spec.linux?.seccomp?.listenerMetadata
 
         let (parentEnd, childEnd) = try SyncChannel.pair()
         let devNull = request.stdin == .null || spec.process?.terminal == true
@@ -246,7 +256,8 @@ public enum Launcher {
                 try mapsWritten.write.writeAll([1], what: "user namespace go")
                 DebugLog.log("uid/gid maps written for pid \(pid)")
             }
-            if let filter { try parentEnd.send(.seccompFilter(flags: filter.flags, program: filter.program)) }
+            if let filter { try parentEnd.send(.seccompFilter(flags: filter.flags, program: filter.program), passing: listener?.raw) }
+            listener?.close()
             config.hostPid = pid
             let fifo = try request.startFifo.map { try FileDescriptor.open($0, Int32(SW_O_PATH)) }
             defer { fifo?.close() }

@@ -8,7 +8,8 @@ import LinuxKit
 /// socketpair, one message a packet:
 ///
 ///   parent -> init   seccompFilter(flags, BPF)    only with linux.seccomp: the compiled program
-///                                                 and its SECCOMP_FILTER_FLAG_* bits
+///                  (+ listener socket fd)         and its SECCOMP_FILTER_FLAG_* bits; with a
+///                                                 listener, the socket connected to it
 ///   parent -> init   configure(InitConfig JSON)   set up namespaces' contents, then report
 ///   parent -> init   cgroupJoined                 only with InitConfig.unsharesCgroupNamespace:
 ///                                                 the init is in its cgroup; make the namespace

@@ -11,6 +11,9 @@ public struct DockerProfile: Codable, Equatable, Sendable {
     public var archMap: [ArchMap]?
     public var syscalls: [Rule]?
     public var flags: [String]?
+    /// Docker's names for the seccomp listener (as the OCI spec's).
+    public var listenerPath: String?
+    public var listenerMetadata: String?
 
     public struct ArchMap: Codable, Equatable, Sendable {
         public var architecture: String
@@ -79,7 +82,7 @@ extension DockerProfile {
         guard SeccompActions.isKnown(defaultAction) else {
             throw fail("defaultAction", "unknown action '\(defaultAction)'")
         }
-        do { _ = try SeccompFlags.value(flags, field: "flags") } catch let error as SeccompError {
+        do { _ = try SeccompFlags.value(flags, field: "flags", listener: listenerPath != nil) } catch let error as SeccompError {
             throw SeccompError("seccomp profile \(source): \(error.message)")
         }
         let names = (syscalls ?? []).reduce(0) { $0 + ($1.names?.count ?? 0) + ($1.name == nil ? 0 : 1) }
@@ -123,8 +126,11 @@ extension DockerProfile {
             let args = rule.args?.map { SeccompArg(index: $0.index, value: $0.value, valueTwo: $0.valueTwo, op: $0.op) }
             rules.append(SeccompSyscall(names: names, action: rule.action, errnoRet: rule.errnoRet, args: args))
         }
-        return OCI.Seccomp(defaultAction: defaultAction, defaultErrnoRet: defaultErrnoRet,
-                           architectures: arches.isEmpty ? nil : arches, flags: flags, syscalls: rules)
+        var seccomp = OCI.Seccomp(defaultAction: defaultAction, defaultErrnoRet: defaultErrnoRet,
+                                  architectures: arches.isEmpty ? nil : arches, flags: flags, syscalls: rules)
+        seccomp.listenerPath = listenerPath
+        seccomp.listenerMetadata = listenerMetadata
+        return seccomp
     }
 }
 

@@ -7,7 +7,7 @@ import OCI
 
 public enum SeccompActions {
     static let names = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS",
-                        "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"]
+                        "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_NOTIFY"]
 
     static func isKnown(_ name: String) -> Bool { names.contains(name) }
 
@@ -21,6 +21,7 @@ public enum SeccompActions {
         case "SCMP_ACT_TRAP": return SCMP_ACT_TRAP
         case "SCMP_ACT_LOG": return SCMP_ACT_LOG
         case "SCMP_ACT_TRACE": return sw_scmp_act_trace(UInt16(truncatingIfNeeded: errnoRet ?? UInt32(EPERM)))
+        case "SCMP_ACT_NOTIFY": return SCMP_ACT_NOTIFY
         default: return nil
         }
     }
@@ -77,7 +78,7 @@ public enum SeccompCompiler {
         guard let defaultAction = SeccompActions.value(seccomp.defaultAction, errnoRet: seccomp.defaultErrnoRet) else {
             throw SeccompError("linux.seccomp.defaultAction: unknown action '\(seccomp.defaultAction)'")
         }
-        _ = try SeccompFlags.value(seccomp.flags, field: "linux.seccomp.flags")
+        _ = try SeccompFlags.value(seccomp.flags, field: "linux.seccomp.flags", listener: try SeccompNotify.listener(for: seccomp) != nil)
         let nameCount = (seccomp.syscalls ?? []).reduce(0) { $0 + $1.names.count }
         guard nameCount <= SeccompLimits.names else {
             throw SeccompError("linux.seccomp.syscalls: \(nameCount) syscall names, more than the \(SeccompLimits.names) a profile may have")

@@ -9,18 +9,28 @@ public enum SeccompFlags {
         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
     ]
 
+    /// Flags that only mean something with a seccomp listener (SeccompNotify).
+    static let listenerOnly: [String: UInt32] = [
+        "SECCOMP_FILTER_FLAG_NEW_LISTENER": SeccompNotify.newListenerFlag,
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
+    ]
+
     /// Known flags that swiftainer cannot honour, and why.
     static let unsupported: [String: String] = [
-        "SECCOMP_FILTER_FLAG_NEW_LISTENER": "it needs a seccomp notify listener (linux.seccomp.listenerPath), which swiftainer does not support",
-        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": "the kernel accepts it only with a seccomp notify listener, which swiftainer does not support",
         "SECCOMP_FILTER_FLAG_TSYNC_ESRCH": "it only changes how TSYNC reports a failure, and swiftainer's init is single-threaded when it loads the filter",
     ]
 
     /// The kernel's bits for `names`; `field` names the place in the profile for errors.
-    public static func value(_ names: [String]?, field: String) throws -> UInt32 {
+    /// `listener`: the profile notifies a listener (an SCMP_ACT_NOTIFY rule, a listenerPath).
+    public static func value(_ names: [String]?, field: String, listener: Bool = false) throws -> UInt32 {
         var bits: UInt32 = 0
         for (index, name) in (names ?? []).enumerated() {
             if let bit = supported[name] {
+                bits |= bit
+            } else if let bit = listenerOnly[name] {
+                guard listener else {
+                    throw SeccompError("\(field)[\(index)]: \(name) needs a seccomp listener: an SCMP_ACT_NOTIFY rule and linux.seccomp.listenerPath")
+                }
                 bits |= bit
             } else if let reason = unsupported[name] {
                 throw SeccompError("\(field)[\(index)]: \(name) is not supported: \(reason)")

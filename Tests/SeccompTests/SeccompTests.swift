@@ -105,14 +105,16 @@ import Testing
         #expect(throws: SeccompError("flags[1]: unknown flag 'SECCOMP_FILTER_FLAG_BOGUS' (supported: SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_TSYNC)")) {
             try SeccompFlags.value(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_BOGUS"], field: "flags")
         }
+        // The listener's flags need a listener (seccomp user notification).
         for name in ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_NEW_LISTENER"] {
             do {
                 _ = try SeccompFlags.value([name], field: "flags")
                 Issue.record("\(name) was accepted")
             } catch {
-                #expect("\(error)".contains("\(name) is not supported: "), "\(error)")
+                #expect("\(error)".contains("\(name) needs a seccomp listener"), "\(error)")
             }
         }
+        #expect(try SeccompFlags.value(["SECCOMP_FILTER_FLAG_NEW_LISTENER"], field: "flags", listener: true) == 8)
         // In a Docker profile and in an OCI config alike.
         let profile = #"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"]}"#
         #expect(throws: SeccompError.self) { try DockerProfile.parse(Array(profile.utf8), source: "p.json") }
@@ -120,6 +122,33 @@ import Testing
         #expect(throws: SeccompError.self) {
             try SeccompCompiler.compile(OCI.Seccomp(defaultAction: "SCMP_ACT_ALLOW", flags: ["SECCOMP_FILTER_FLAG_BOGUS"]), skipped: &skipped)
         }
+    }
+
+    /// SCMP_ACT_NOTIFY: allowed on a rule with a listener; not as the default, not without a
+    /// listener, not on the syscall the runtime hands the fd over with.
+    @Test func notifyNeedsAListenerAndIsNeverTheDefault() throws {
+        func seccomp(_ names: [String], listener: String?, defaultAction: String = "SCMP_ACT_ALLOW") -> OCI.Seccomp {
+            var seccomp = OCI.Seccomp(defaultAction: defaultAction, syscalls: [SeccompSyscall(names: names, action: "SCMP_ACT_NOTIFY")])
+            seccomp.listenerPath = listener
+            return seccomp
+        }
+        #expect(try SeccompNotify.listener(for: seccomp(["mkdir"], listener: "/run/agent.sock")) == "/run/agent.sock")
+        #expect(try SeccompNotify.listener(for: OCI.Seccomp(defaultAction: "SCMP_ACT_ALLOW")) == nil)
+        #expect(throws: SeccompError.self) { try SeccompNotify.listener(for: seccomp(["mkdir"], listener: nil)) }
+        #expect(throws: SeccompError.self) { try SeccompNotify.listener(for: seccomp(["mkdir"], listener: "agent.sock")) }
+        #expect(throws: SeccompError.self) { try SeccompNotify.listener(for: seccomp(["sendmsg"], listener: "/run/agent.sock")) }
+        #expect(throws: SeccompError.self) {
+            try SeccompNotify.listener(for: seccomp(["mkdir"], listener: "/run/agent.sock", defaultAction: "SCMP_ACT_NOTIFY"))
+        }
+        var skipped: [String] = []
+        let program = try SeccompCompiler.compile(seccomp(["mkdir"], listener: "/run/agent.sock"), skipped: &skipped)
+        // SECCOMP_RET_USER_NOTIF (0x7fc00000) is one of the program's return values.
+        var returns: [UInt32] = []
+        for offset in stride(from: 0, to: program.count, by: 8) where program[offset] == 0x06 { // BPF_RET | BPF_K
+            let k = program[(offset + 4)..<(offset + 8)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            returns.append(k)
+        }
+        #expect(returns.contains(0x7fc0_0000), "\(returns)")
     }
 
     /// Issue #14.5: a profile's size is bounded, and repeated names compile once.
