@@ -38,14 +38,43 @@ static int lift_fd(int fd) {
     return lifted < 0 ? fd : lifted;
 }
 
-static void write_exec_error(int fd, int err) {
+// Reports a failed step as "<step>:<errno>" (SyncMessage decodes it) on the sync socket.
+static void write_step_error(int fd, const char *step, int err) {
     if (fd < 0) return;
-    char buf[32] = "exec:";
-    int n = 5, value = err, digits = 0;
+    char buf[64];
+    int n = 0, value = err, digits = 0;
+    while (step[n] && n < 40) { buf[n] = step[n]; n++; }
+    buf[n++] = ':';
     char tmp[16];
     do { tmp[digits++] = (char)('0' + value % 10); value /= 10; } while (value > 0 && digits < 15);
     while (digits > 0) buf[n++] = tmp[--digits];
     (void)!write(fd, buf, (size_t)n);
+}
+
+static void write_exec_error(int fd, int err) { write_step_error(fd, "exec", err); }
+
+// Joining a user namespace (linux.namespaces user with a path): the namespaces the container
+// gets must be owned by it, so it is joined first and they are made after, by unshare. A new
+// pid namespace holds only children made after that: the init is such a child, made a child of
+// the caller (CLONE_PARENT) so the caller waits for it as for any init. The intermediate
+// reports the init's pid on `pid_pipe` and exits. Returns in the init only.
+static void join_user_namespace_then_unshare(const struct sw_spawn_request *req) {
+    if (setns(req->user_ns_fd, CLONE_NEWUSER) != 0) { write_step_error(req->extra_fd, "setns user", errno); _exit(125); }
+    // Root of the joined namespace (it must map 0), as runc becomes it.
+    setgroups(0, NULL);
+    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) { write_step_error(req->extra_fd, "setresuid 0 in the joined user namespace", errno); _exit(125); }
+    // A pid namespace to join too: for our children, so the init's pid as clone returns it
+    // here is the caller's view of it (we stay in the caller's pid namespace).
+    if (req->pid_ns_fd >= 0 && setns(req->pid_ns_fd, CLONE_NEWPID) != 0) { write_step_error(req->extra_fd, "setns pid", errno); _exit(125); }
+    int flags = req->clone_flags & ~CLONE_NEWUSER;
+    if (flags != 0 && unshare(flags) != 0) { write_step_error(req->extra_fd, "unshare", errno); _exit(125); }
+    pid_t init = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+    if (init < 0) { write_step_error(req->extra_fd, "clone", errno); _exit(125); }
+    if (init > 0) {
+        (void)!write(req->pid_pipe, &init, sizeof init);
+        _exit(0);
+    }
+    close(req->pid_pipe);
 }
 
 static int spawn_child(void *arg) {
@@ -54,6 +83,7 @@ static int spawn_child(void *arg) {
     sigset_t empty;
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);
+    if (req->user_ns_fd >= 0) join_user_namespace_then_unshare(req);
     if (req->pdeathsig > 0) prctl(PR_SET_PDEATHSIG, req->pdeathsig, 0, 0, 0);
 
     if (req->wait_fd >= 0) {
@@ -132,12 +162,32 @@ pid_t sw_spawn(const struct sw_spawn_request *req) {
     void *stack = mmap(NULL, SPAWN_STACK_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -errno;
+    // Joining a user namespace: the child makes the namespaces itself (see
+    // join_user_namespace_then_unshare) and the init is its child, whose pid comes on a pipe.
+    int joins = req->user_ns_fd >= 0;
+    int pids[2] = { -1, -1 };
+    if (joins && pipe2(pids, O_CLOEXEC) != 0) { int saved = errno; munmap(stack, SPAWN_STACK_SIZE); return -saved; }
+    struct sw_spawn_request copy = *req;
+    copy.pid_pipe = pids[1];
     // No CLONE_VM: the child gets a copy of this address space, so the stack can be unmapped
     // here as soon as clone() returns.
-    pid_t pid = clone(spawn_child, (char *)stack + SPAWN_STACK_SIZE, req->clone_flags | SIGCHLD, (void *)req);
+    pid_t pid = clone(spawn_child, (char *)stack + SPAWN_STACK_SIZE, (joins ? 0 : req->clone_flags) | SIGCHLD, (void *)&copy);
     int saved = errno;
     munmap(stack, SPAWN_STACK_SIZE);
-    return pid < 0 ? -saved : pid;
+    if (pid < 0) {
+        if (joins) { close(pids[0]); close(pids[1]); }
+        return -saved;
+    }
+    if (!joins) return pid;
+    close(pids[1]);
+    pid_t init = -1;
+    ssize_t n;
+    do { n = read(pids[0], &init, sizeof init); } while (n < 0 && errno == EINTR);
+    close(pids[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    // The intermediate failed before making the init: its error is on the sync socket.
+    return n == sizeof init && init > 0 ? init : -ECHILD;
 }
 
 int sw_pivot_root(const char *new_root, const char *put_old) {

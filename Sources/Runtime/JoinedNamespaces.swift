@@ -39,15 +39,19 @@ public enum JoinedNamespaces {
         }
     }
 
-    static func enterPidNamespaceForChildren(of spec: Spec) throws -> PidNamespaceReturn? {
+    /// The pid namespace the spec names by path, opened; nil when it names none.
+    static func openPidNamespace(of spec: Spec) throws -> FileDescriptor? {
         guard let path = spec.linux?.namespaces?.first(where: { $0.type == "pid" })?.path else { return nil }
-        let original = try FileDescriptor.open("/proc/self/ns/pid", O_RDONLY)
-        let target: FileDescriptor
-        do { target = try FileDescriptor.open(path, O_RDONLY) } catch {
-            original.close()
+        do { return try FileDescriptor.open(path, O_RDONLY) } catch {
             throw RuntimeError("linux.namespaces: pid namespace \(path)", error)
         }
+    }
+
+    static func enterPidNamespaceForChildren(of spec: Spec) throws -> PidNamespaceReturn? {
+        guard let target = try openPidNamespace(of: spec) else { return nil }
         defer { target.close() }
+        let path = spec.linux?.namespaces?.first(where: { $0.type == "pid" })?.path ?? ""
+        let original = try FileDescriptor.open("/proc/self/ns/pid", O_RDONLY)
         guard sw_setns(target.raw, Int32(SW_CLONE_NEWPID)) == 0 else {
             let error = SystemError.last("setns", path)
             original.close()
@@ -56,14 +60,13 @@ public enum JoinedNamespaces {
         return PidNamespaceReturn(original: original)
     }
 
-    /// In the init: joins every namespace but pid that the spec names by path. All are opened
-    /// before any is joined, because joining the mount namespace changes what paths mean; the
-    /// mount namespace goes last for the same reason.
+    /// In the init: joins every namespace but pid and user that the spec names by path (the
+    /// user namespace was joined by the spawn, before the others were made, so that it owns
+    /// them). All are opened before any is joined, because joining the mount namespace changes
+    /// what paths mean; the mount namespace goes last for the same reason.
     static func joinInInit(_ spec: Spec, log: (String) -> Void) throws -> Set<String> {
-        let named = (spec.linux?.namespaces ?? []).filter { $0.path != nil && $0.type != "pid" }
-        // The user namespace first: it grants the capabilities the other joins need.
-        let ordered = named.filter { $0.type == "user" } + named.filter { $0.type != "mount" && $0.type != "user" }
-            + named.filter { $0.type == "mount" }
+        let named = (spec.linux?.namespaces ?? []).filter { $0.path != nil && $0.type != "pid" && $0.type != "user" }
+        let ordered = named.filter { $0.type != "mount" } + named.filter { $0.type == "mount" }
         var opened: [(type: String, path: String, fd: FileDescriptor)] = []
         defer { opened.forEach { $0.fd.close() } }
         for namespace in ordered {

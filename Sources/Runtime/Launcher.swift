@@ -223,8 +223,16 @@ public enum Launcher {
         if let cgroup = request.cgroup, ownsCgroup, spec.mounts?.contains(where: { $0.type == "cgroup" || $0.type == "cgroup2" }) == true {
             config.cgroupView = cgroup.view
         }
-        // A pid namespace to join: ours for children only, restored right after the clone.
-        let pidNamespace = try JoinedNamespaces.enterPidNamespaceForChildren(of: spec)
+        // A user namespace to join: the spawn joins it before it makes the other namespaces.
+        let joinedUserNamespace = try spec.linux?.namespaces?.first(where: { $0.type == "user" && $0.path != nil }).map { namespace in
+            do { return try FileDescriptor.open(namespace.path!, O_RDONLY) } catch {
+                throw RuntimeError("linux.namespaces: user namespace \(namespace.path!)", error)
+            }
+        }
+        // A pid namespace to join: ours for children only, restored right after the clone —
+        // or, after a user namespace to join, by the spawn's child, which stays in ours.
+        let pidNamespace = joinedUserNamespace == nil ? try JoinedNamespaces.enterPidNamespaceForChildren(of: spec) : nil
+        let pidNamespaceAfterUser = joinedUserNamespace == nil ? nil : try JoinedNamespaces.openPidNamespace(of: spec)
         let pid: pid_t = executable.withCString { path in
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in
@@ -234,7 +242,8 @@ public enum Launcher {
                         stdin_fd: stdinFD, stdout_fd: stdoutFD, stderr_fd: stderrFD,
                         extra_fd: childEnd.fd.raw, pdeathsig: diesWithCaller ? SIGKILL : 0,
                         exec_read_only: createsMountNamespace ? 1 : 0, exec_fd: sealedCopy?.raw ?? -1,
-                        wait_fd: mapsWritten?.read.raw ?? -1, preserved_fds: Int32(config.preservedFDs))
+                        wait_fd: mapsWritten?.read.raw ?? -1, preserved_fds: Int32(config.preservedFDs),
+                        user_ns_fd: joinedUserNamespace?.raw ?? -1, pid_ns_fd: pidNamespaceAfterUser?.raw ?? -1, pid_pipe: -1)
                     return sw_spawn(&spawn)
                 }
             }
@@ -242,8 +251,12 @@ public enum Launcher {
         pidNamespace?.restore()
         childEnd.fd.close()
         sealedCopy?.close()
+        joinedUserNamespace?.close()
+        pidNamespaceAfterUser?.close()
         guard pid > 0 else {
             if ownsCgroup { request.cgroup?.destroy() }
+            // A step before the init ran (joining the user namespace, unshare) says what failed.
+            if case (.failed(let code, let message), _)? = try? parentEnd.receive() { throw RuntimeError(message, exitCode: code) }
             throw RuntimeError("clone(\(describe(spawnFlags))): \(SystemError(errno: -pid, call: "clone").message)")
         }
         DebugLog.log("cloned init pid \(pid) (\(describe(spawnFlags)))")

@@ -65,6 +65,13 @@ public enum SyncMessage: Equatable {
         case 6 where bytes.count >= 5: return .seccompFilter(flags: littleEndianUInt32(bytes, at: 1), program: Array(bytes[5...]))
         case 7: return .committed
         case 8: return .cgroupJoined
+        case UInt8(ascii: "a")...UInt8(ascii: "z"):
+            // "<step>:<errno>" from the C spawn code (clinux.c), before the init runs.
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard let colon = text.lastIndex(of: ":"), let code = Int32(text[text.index(after: colon)...]) else { return nil }
+            let step = String(text[..<colon])
+            let exitCode: Int32 = step == "exec" ? 127 : 125
+            return .failed(code: exitCode, message: "starting the container's init: \(SystemError(errno: code, call: step).message)")
         default: return nil
         }
     }

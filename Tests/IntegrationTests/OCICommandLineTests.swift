@@ -483,7 +483,31 @@ import Testing
         let inside = oci(["exec", id, "sh", "-c", "id -u; readlink /proc/self/ns/user"])
         let hostView = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/user")) ?? "?"
         #expect(inside.stdout == "0\n\(hostView)\n", "\(inside.stdout) \(inside.stderr)")
+
+        // A second container joins that user namespace by path, with no maps of its own (a
+        // pod's containers sharing one): its new namespaces belong to it, so it is root there
+        // for mounts and its network, and the same host id outside.
+        let joiner = try bundle(["sh", "-c", "id -u; readlink /proc/self/ns/user; hostname; cat /proc/self/uid_map"])
+        defer { try? FileManager.default.removeItem(atPath: joiner) }
+        #expect(Harness.shell("chown -R 100000:100000 \(joiner)/rootfs").status == 0)
+        var joinerConfig = try readConfig(joiner)
+        var joinerLinux = joinerConfig["linux"] as! [String: Any]
+        joinerLinux["namespaces"] = [["type": "user", "path": "/proc/\(pid)/ns/user"], ["type": "pid"], ["type": "mount"],
+                                     ["type": "uts"], ["type": "ipc"], ["type": "network"]]
+        joinerConfig["linux"] = joinerLinux
+        try writeConfig(joiner, joinerConfig)
+        let joined = oci(["run", "--bundle", joiner, id + "-joiner"])
+        #expect(joined.status == 0, "\(joined.stderr)")
+        let lines = joined.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(Array(lines.prefix(3)) == ["0", hostView, "oci-box"], "\(joined.stdout)")
+        #expect(lines.dropFirst(3).first == "0 100000 65536", "\(joined.stdout)")
         #expect(oci(["delete", "--force", id]).status == 0)
+        // A user namespace path that is not one fails by name.
+        joinerLinux["namespaces"] = [["type": "user", "path": "/proc/self/ns/nope"], ["type": "mount"], ["type": "uts"]]
+        joinerConfig["linux"] = joinerLinux
+        try writeConfig(joiner, joinerConfig)
+        let bad = oci(["run", "--bundle", joiner, id + "-bad"])
+        #expect(bad.status == 125 && bad.stderr.contains("user namespace /proc/self/ns/nope"), "\(bad.stderr)")
 
         // Without maps: a clear error, and nothing left.
         config["linux"] = withoutMaps

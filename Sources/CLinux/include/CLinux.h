@@ -54,6 +54,11 @@ struct sw_spawn_request {
     /// --preserve-fds: the caller's fds 3 .. 3+N-1 reach the child at SW_PRESERVED_FD_BASE ..
     /// (3 and 4 are the sync socket and the sealed copy); the init moves them down before exec.
     int preserved_fds;
+    /// >= 0: a user namespace to join (linux.namespaces user by path) before the namespaces in
+    /// clone_flags are made, so that it owns them; the init is then a grandchild (see clinux.c).
+    int user_ns_fd;
+    int pid_ns_fd;            // with user_ns_fd: a pid namespace to join after it; -1: none
+    int pid_pipe;             // internal to sw_spawn
 };
 
 /// clone()s a child per `req` and execs it. Returns the child's pid (in the caller's pid
