@@ -213,6 +213,14 @@ public enum Launcher {
         let createsUserNamespace = flags & Int32(SW_CLONE_NEWUSER) != 0
         let idMaps = createsUserNamespace ? try UserNamespaceMaps(spec) : nil
         let mapsWritten = createsUserNamespace ? try FileDescriptor.pipe() : nil
+        // A user namespace to join: the spawn joins it before it makes the other namespaces
+        // (and enters a pid namespace to join after it). Opened before anything is made.
+        let joinedUserNamespace = try spec.linux?.namespaces?.first(where: { $0.type == "user" && $0.path != nil }).map { namespace in
+            do { return try FileDescriptor.open(namespace.path!, O_RDONLY) } catch {
+                throw RuntimeError("linux.namespaces: user namespace \(namespace.path!)", error)
+            }
+        }
+        let pidNamespaceAfterUser = joinedUserNamespace == nil ? nil : try JoinedNamespaces.openPidNamespace(of: spec)
         // Directories and limits first (fast); the init is moved in after the clone.
         if let cgroup = request.cgroup {
             do {
@@ -223,16 +231,13 @@ public enum Launcher {
         if let cgroup = request.cgroup, ownsCgroup, spec.mounts?.contains(where: { $0.type == "cgroup" || $0.type == "cgroup2" }) == true {
             config.cgroupView = cgroup.view
         }
-        // A user namespace to join: the spawn joins it before it makes the other namespaces.
-        let joinedUserNamespace = try spec.linux?.namespaces?.first(where: { $0.type == "user" && $0.path != nil }).map { namespace in
-            do { return try FileDescriptor.open(namespace.path!, O_RDONLY) } catch {
-                throw RuntimeError("linux.namespaces: user namespace \(namespace.path!)", error)
-            }
-        }
         // A pid namespace to join: ours for children only, restored right after the clone —
         // or, after a user namespace to join, by the spawn's child, which stays in ours.
-        let pidNamespace = joinedUserNamespace == nil ? try JoinedNamespaces.enterPidNamespaceForChildren(of: spec) : nil
-        let pidNamespaceAfterUser = joinedUserNamespace == nil ? nil : try JoinedNamespaces.openPidNamespace(of: spec)
+        let pidNamespace: JoinedNamespaces.PidNamespaceReturn?
+        do { pidNamespace = joinedUserNamespace == nil ? try JoinedNamespaces.enterPidNamespaceForChildren(of: spec) : nil } catch {
+            if ownsCgroup { request.cgroup?.destroy() }
+            throw error
+        }
         let pid: pid_t = executable.withCString { path in
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in

@@ -61,8 +61,31 @@ enum Harness {
         }
         let imported = run(["import", fixture, "busybox"], root: root)
         precondition(imported.status == 0, "importing the fixture failed: \(imported.stderr)")
-        atexit { try? FileManager.default.removeItem(atPath: "/tmp/swiftainer-it-\(getpid())") }
+        _ = cgroupScaffold
+        atexit {
+            try? FileManager.default.removeItem(atPath: "/tmp/swiftainer-it-\(getpid())")
+            for dir in Harness.cgroupScaffold.reversed() { rmdir(dir) }
+        }
         return root
+    }()
+
+    /// The clients' runc (Docker's, containerd's, Podman's, the comparison's) makes a
+    /// container's cgroupsPath — which the tests put below our own memory cgroup — in every v1
+    /// hierarchy, also where this process sits at the root, and leaves the intermediate
+    /// directories there. Those this run would make (they do not exist at its start) are
+    /// removed at exit, deepest first; rmdir refuses any that holds a group or a process.
+    static let cgroupScaffold: [String] = {
+        guard !ownCgroup.isEmpty, let hierarchies = try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup") else { return [] }
+        var missing: [String] = []
+        for hierarchy in hierarchies.sorted() {
+            var path = "/sys/fs/cgroup/" + hierarchy
+            guard FileManager.default.fileExists(atPath: path + "/cgroup.procs") else { continue }
+            for component in ownCgroup.split(separator: "/") {
+                path += "/" + component
+                if !FileManager.default.fileExists(atPath: path) { missing.append(path) }
+            }
+        }
+        return missing
     }()
 
     /// The name OCI callers use: a `swiftainer-runtime` symlink to the binary (scripts/setup

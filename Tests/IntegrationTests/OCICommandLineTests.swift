@@ -508,6 +508,7 @@ import Testing
         try writeConfig(joiner, joinerConfig)
         let bad = oci(["run", "--bundle", joiner, id + "-bad"])
         #expect(bad.status == 125 && bad.stderr.contains("user namespace /proc/self/ns/nope"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: Harness.groupDirectory(id + "-bad", "pids") ?? "/"), "no cgroup is left")
 
         // Without maps: a clear error, and nothing left.
         config["linux"] = withoutMaps
