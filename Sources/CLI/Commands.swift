@@ -78,25 +78,7 @@ enum Commands {
     static let run = Command(
         name: "run", usage: "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
         summary: "Create and run a new container from an image",
-        options: [
-            OptionSpec(["-i", "--interactive"]), OptionSpec(["-t", "--tty"]), OptionSpec(["--rm"]),
-            OptionSpec(["--name"], takesValue: true), OptionSpec(["-e", "--env"], takesValue: true),
-            OptionSpec(["-w", "--workdir"], takesValue: true), OptionSpec(["-h", "--hostname"], takesValue: true),
-            OptionSpec(["--network", "--net"], takesValue: true, key: "network"), OptionSpec(["--no-pivot"]), OptionSpec(["--init"]),
-            OptionSpec(["--security-opt"], takesValue: true), OptionSpec(["--cap-add"], takesValue: true),
-            OptionSpec(["--cap-drop"], takesValue: true), OptionSpec(["--privileged"]), OptionSpec(["--read-only"]),
-            OptionSpec(["-m", "--memory"], takesValue: true), OptionSpec(["--memory-swap"], takesValue: true),
-            OptionSpec(["--pids-limit"], takesValue: true), OptionSpec(["--cpus"], takesValue: true),
-            OptionSpec(["-c", "--cpu-shares"], takesValue: true), OptionSpec(["--cpuset-cpus"], takesValue: true),
-            OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["-d", "--detach"], key: "detach"),
-            OptionSpec(["-u", "--user"], takesValue: true, key: "user"), OptionSpec(["-v", "--volume"], takesValue: true, key: "volume"),
-            OptionSpec(["--tmpfs"], takesValue: true), OptionSpec(["--ip"], takesValue: true), OptionSpec(["--dns"], takesValue: true),
-            OptionSpec(["-p", "--publish"], takesValue: true, key: "publish"), OptionSpec(["--entrypoint"], takesValue: true),
-            OptionSpec(["--pull"], takesValue: true), OptionSpec(["--cgroupns"], takesValue: true),
-            // runc's: with --bundle, or in OCI mode.
-            OptionSpec(["--pid-file"], takesValue: true), OptionSpec(["--keep"]), OptionSpec(["--no-new-keyring"]),
-            OptionSpec(["--console-socket"], takesValue: true), OptionSpec(["--preserve-fds"], takesValue: true),
-        ],
+        options: RunFlags.options,
         stopAtFirstPositional: true
     ) { args, context in
         // `run --bundle DIR ID`, or `run ID` in OCI mode (the bundle is the current directory,
@@ -113,62 +95,7 @@ enum Commands {
             if options.keep && options.detach { throw UsageError("--keep and --detach cannot be used together") }
             return try context.ociRuntime.run(id: id, bundle: args.value("bundle") ?? ".", options)
         }
-        for flag in ["pid-file", "keep", "no-new-keyring", "console-socket", "preserve-fds"] where args.has(flag) || args.value(flag) != nil {
-            throw UsageError("--\(flag) is the OCI runtime's flag (run --bundle DIR ID)")
-        }
-        var options = RunOptions()
-        guard let image = args.positionals.first else { throw UsageError("\"run\" requires at least 1 argument: IMAGE") }
-        options.image = image
-        options.command = Array(args.positionals.dropFirst())
-        options.entrypoint = args.value("entrypoint")
-        if let policy = args.value("pull") {
-            guard let parsed = Engine.PullPolicy(rawValue: policy) else {
-                throw UsageError("invalid pull option: '\(Printable.escaped(policy))': must be one of \"always\", \"missing\" or \"never\"")
-            }
-            options.pull = parsed
-        }
-        options.name = args.value("name")
-        options.autoRemove = args.has("rm")
-        options.interactive = args.has("interactive")
-        options.tty = args.has("tty")
-        options.env = try RunOptions.validatedEnvironment(args.values["env"] ?? [])
-        options.workingDir = args.value("workdir")
-        options.hostname = args.value("hostname")
-        options.noPivot = args.has("no-pivot")
-        options.initProcess = args.has("init")
-        options.capAdd = args.values["cap-add"] ?? []
-        options.capDrop = args.values["cap-drop"] ?? []
-        options.privileged = args.has("privileged")
-        options.readOnly = args.has("read-only")
-        options.detach = args.has("detach")
-        options.user = args.value("user")
-        options.volumes = args.values["volume"] ?? []
-        options.tmpfs = args.values["tmpfs"] ?? []
-        options.ipAddress = args.value("ip")
-        options.dns = args.values["dns"] ?? []
-        options.publish = args.values["publish"] ?? []
-        for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
-        options.memory = try args.value("memory").map { try FlagValues.bytes($0, flag: "--memory") }
-        options.memorySwap = try args.value("memory-swap").map { try FlagValues.bytes($0, flag: "--memory-swap", unlimited: true) }
-        options.pidsLimit = try args.value("pids-limit").map { try FlagValues.integer($0, flag: "--pids-limit", in: -1...Int64(Int32.max)) }
-        options.cpuQuota = try args.value("cpus").map { try FlagValues.cpuQuota($0, onlineCPUs: ProcessInfoLinux.onlineCPUs) } ?? nil
-        options.cpuShares = try args.value("cpu-shares").map { UInt64(try FlagValues.integer($0, flag: "--cpu-shares", in: 0...Int64(UInt32.max))) }
-        options.cpusetCpus = args.value("cpuset-cpus")
-        if let workdir = options.workingDir, !workdir.hasPrefix("/") {
-            throw UsageError("the working directory '\(workdir)' is invalid: it needs to be an absolute path")
-        }
-        if let mode = args.value("cgroupns") {
-            guard let parsed = RunOptions.CgroupNamespaceMode(rawValue: mode) else {
-                throw UsageError("invalid --cgroupns value '\(Printable.escaped(mode))': must be \"host\" or \"private\"")
-            }
-            options.cgroupNamespace = parsed
-        }
-        if let network = args.value("network") {
-            guard let mode = RunOptions.NetworkMode(rawValue: network == "default" ? "bridge" : network) else {
-                throw UsageError("network \(network) not found (supported: bridge, none, host)")
-            }
-            options.network = mode
-        }
+        let options = try RunFlags.runOptions(args)
         if options.detach {
             out(try context.engine.runDetached(options) + "\n")
             return 0

@@ -36,8 +36,9 @@ enum LifecycleCommands {
         if args.positionals.isEmpty { throw UsageError("\"\(verb)\" requires at least 1 argument: CONTAINER") }
     }
 
-    static func timeout(_ args: ParsedArguments) throws -> Double {
-        guard let text = args.value("time") else { return 10 }
+    /// -t; nil: each container's own --stop-timeout, else 10 s.
+    static func timeout(_ args: ParsedArguments) throws -> Double? {
+        guard let text = args.value("time") else { return nil }
         // Docker's -t is whole seconds; -1 waits for as long as the container takes.
         let seconds = try FlagValues.integer(text, flag: "--time", in: -1...Int64(Int32.max))
         return seconds < 0 ? .infinity : Double(seconds)

@@ -137,10 +137,19 @@ public enum SwiftainerCLI {
 
     static func commandHelp(_ command: Command) -> String {
         var text = "Usage: swiftainer \(command.usage)\n\n\(command.summary)\n"
-        if !command.options.isEmpty {
-            text += "\nOptions:\n"
-            for option in command.options {
-                text += "  " + option.names.joined(separator: ", ") + (option.takesValue ? " VALUE" : "") + "\n"
+        // Under their groups, in the order the groups first appear; ungrouped under "Options".
+        var groups: [String] = []
+        for option in command.options where !groups.contains(option.group ?? "Options") { groups.append(option.group ?? "Options") }
+        let width = min(34, (command.options.map(\.synopsis.count).max() ?? 0) + 3)
+        for group in groups {
+            text += "\n\(group):\n"
+            for option in command.options where (option.group ?? "Options") == group {
+                var line = "  " + option.synopsis
+                line += line.count < width ? String(repeating: " ", count: width - line.count) : "\n" + String(repeating: " ", count: width)
+                var help = option.help
+                if let refusal = option.refusal { help += " [refused: \(refusal)]" }
+                if option.notYetImplemented { help += " [not implemented yet]" }
+                text += line + help + "\n"
             }
         }
         return text

@@ -15,14 +15,26 @@ extension Engine {
     /// /etc/hosts, /etc/hostname and /etc/resolv.conf written in the container's directory and
     /// bind-mounted: the hosts file gets the container's address once the bridge gives it one.
     func nameFileMounts(_ dir: String, _ options: RunOptions, hostname: String, name: String) throws -> [Mount] {
-        let hosts = options.network == .host ? ((try? Files.readString("/etc/hosts")) ?? "") : NameFiles.hosts(hostname: hostname, name: name, address: nil)
-        let resolv = NameFiles.resolvConf(host: (try? Files.readString("/etc/resolv.conf")) ?? "", dns: options.dns)
+        let extra = try Self.extraHosts(options)
+        let hosts = options.network == .host ? ((try? Files.readString("/etc/hosts")) ?? "") + extra.map { $0 + "\n" }.joined()
+            : NameFiles.hosts(hostname: hostname, name: name, address: nil, extra: extra)
+        let resolv = NameFiles.resolvConf(host: (try? Files.readString("/etc/resolv.conf")) ?? "", dns: options.dns,
+                                          search: options.dnsSearch, options: options.dnsOptions)
         var mounts: [Mount] = []
         for (file, content) in [("hosts", hosts), ("hostname", hostname + "\n"), ("resolv.conf", resolv)] {
             try Files.writeAtomically(dir + "/" + file, content, mode: 0o644, durability: options.autoRemove ? .volatile : .synced)
             mounts.append(Mount(destination: "/etc/" + file, type: "bind", source: dir + "/" + file, options: ["rbind", "rprivate"]))
         }
         return mounts
+    }
+
+    /// --add-host entries as hosts lines; "host-gateway" is the bridge's gateway, the host's
+    /// address as containers reach it (Docker's meaning).
+    static func extraHosts(_ options: RunOptions) throws -> [String] {
+        options.addHosts.map { entry in
+            let address = entry.address == "host-gateway" ? bridge.gateway.description : entry.address
+            return "\(address) \(entry.name)"
+        }
     }
 
     /// Between the init's "ready" and "start": the container's eth0 on the bridge.
@@ -37,7 +49,8 @@ extension Engine {
         }
         record.network = attachment
         // Rewritten in place: the container's /etc/hosts is a bind mount of this very inode.
-        let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, address: attachment.address)
+        let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, address: attachment.address,
+                                    extra: record.extraHosts ?? [])
         let fd = try FileDescriptor.open(paths.container(record.id) + "/hosts", O_WRONLY | O_TRUNC)
         defer { fd.close() }
         try fd.writeAll(hosts, what: "hosts file")

@@ -34,6 +34,12 @@ public struct ContainerRecord: Codable, Equatable {
     /// what it holds (address, veth, published ports).
     /// The signal `stop` sends first (the image's StopSignal; nil: SIGTERM).
     public var stopSignal: String?
+    /// Seconds `stop` waits before SIGKILL (--stop-timeout; nil: 10, Docker's default).
+    public var stopTimeout: Int?
+    /// -l/--label-file over the image's labels.
+    public var labels: [String: String]?
+    /// --add-host entries, "IP NAME", kept for when /etc/hosts is written again at start.
+    public var extraHosts: [String]?
     public var networkMode: String?
     public var requestedAddress: String?
     public var ports: [PortMapping]?
@@ -46,7 +52,7 @@ public struct ContainerRecord: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
-        case detached, restartCount, stopSignal, networkMode, requestedAddress, ports, network
+        case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
     }
 
     public var shortID: String { String(id.prefix(12)) }

@@ -78,7 +78,7 @@ public final class Engine {
     func create(_ options: RunOptions) throws -> (ContainerRecord, Spec, FileLock) {
         try Self.requireRoot()
         containers.reconcile()
-        let image = try image(for: options.image, policy: options.pull)
+        let image = try image(for: options.image, policy: options.pull, quiet: options.quiet)
         // Everything that can be wrong with the request is found before a container exists.
         guard !SpecBuilder.arguments(options, image.config).isEmpty else {
             throw EngineError.invalidOption("no command specified: the image \(Printable.escaped(options.image)) has no Entrypoint or Cmd and none was given")
@@ -88,8 +88,21 @@ public final class Engine {
         let resources = try options.resources()
         let mounts = try options.volumeMounts()
         let networkRequest = try options.networkRequest()
-        // -u, or the image's own User (Docker's rule: the flag wins).
-        let user = try (options.user ?? image.config.user).map { try UserDatabase(layers: images.layerDirectories(of: image)).resolve($0) }
+        // -u, or the image's own User (Docker's rule: the flag wins); --group-add on top.
+        let userDatabase = UserDatabase(layers: images.layerDirectories(of: image))
+        var user = try (options.user ?? image.config.user).map { try userDatabase.resolve($0) }
+        if !options.groupAdd.isEmpty {
+            let extra = try options.groupAdd.map { try userDatabase.groupID($0) }
+            var resolved = user ?? (User(uid: 0, gid: 0), nil)
+            resolved.user.additionalGids = (resolved.user.additionalGids ?? []) + extra.filter { !(resolved.user.additionalGids ?? []).contains($0) }
+            user = resolved
+        }
+        if let platform = options.platform { try Self.checkPlatform(platform, image: options.image) }
+        // --ipc/--pid/--uts/--network container:NAME: that container's init, running.
+        let sharedNamespaces = try sharedNamespacePids(options)
+        if let cidFile = options.cidFile, Files.exists(cidFile) {
+            throw EngineError.invalidOption("Container ID file found, make sure the other container isn't running or delete \(cidFile)")
+        }
         try options.createMissingVolumeSources()
         let id = Random.hex(bytes: 32)
         let name = try options.name.map(validated) ?? generateName()
@@ -98,8 +111,13 @@ public final class Engine {
             command: SpecBuilder.arguments(options, image.config),
             created: Clock.rfc3339(), status: .created,
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
-        record.networkMode = options.network.rawValue
-        record.stopSignal = image.config.stopSignal
+        record.networkMode = options.networkContainer.map { "container:" + $0 } ?? options.network.rawValue
+        record.stopSignal = options.stopSignal ?? image.config.stopSignal
+        record.stopTimeout = options.stopTimeout
+        let labels = (image.config.labels ?? [:]).merging(options.labels) { $1 }
+        record.labels = labels.isEmpty ? nil : labels
+        let extraHosts = try Self.extraHosts(options)
+        record.extraHosts = extraHosts.isEmpty ? nil : extraHosts
         record.requestedAddress = networkRequest.address?.description
         record.ports = networkRequest.ports.isEmpty ? nil : networkRequest.ports
         let supervision = try containers.create(record)
@@ -116,7 +134,10 @@ public final class Engine {
             spec.annotations?[SwiftainerAnnotation.overlayLower] = images.lowerDirectories(of: image).joined(separator: ":")
             spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
             spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
-            spec.mounts = (spec.mounts ?? []) + (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name)) + mounts
+            SpecBuilder.applyFlags(options, to: &spec, containerID: id, sharedNamespaces: sharedNamespaces)
+            let nameFiles = try options.networkContainer.map { try sharedNameFileMounts(of: $0) }
+                ?? (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name))
+            spec.mounts = (spec.mounts ?? []) + nameFiles + mounts + options.mounts
             if let (user, home) = user {
                 spec.process?.user = user
                 // HOME follows the user (/ without a passwd entry), as with Docker, unless -e set it.
@@ -127,6 +148,12 @@ public final class Engine {
             }
             try Files.writeAtomically(dir + "/config.json", try JSON.encode(spec, format: .document), mode: 0o600,
                                       durability: options.autoRemove ? .volatile : .synced)
+            if let cidFile = options.cidFile {
+                // O_EXCL: a file made meanwhile is not overwritten (Docker's check, without its race).
+                let fd = try FileDescriptor.open(cidFile, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+                defer { fd.close() }
+                try fd.writeAll(id, what: cidFile)
+            }
             return (record, spec, supervision)
         } catch {
             supervision.unlock()

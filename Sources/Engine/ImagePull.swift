@@ -45,12 +45,13 @@ extension Engine {
     }
 
     /// The image `run` and `create` use, pulled first when the policy says so.
-    func image(for text: String, policy: PullPolicy) throws -> ImageRecord {
+    /// `quiet` (run -q): no pull messages.
+    func image(for text: String, policy: PullPolicy, quiet: Bool = false) throws -> ImageRecord {
         if policy != .always, let local = try? resolveLocally(text) { return local }
         // Not a name a registry could have (an id prefix, a malformed name): the local error.
         guard policy != .never, (try? RegistryReference(parsing: text)) != nil else { return try images.resolve(text) }
-        if policy == .missing { fputs("Unable to find image '\(Printable.escaped(text))' locally\n", stderr) }
-        return try pull(text) { fputs($0 + "\n", stderr) }
+        if policy == .missing && !quiet { fputs("Unable to find image '\(Printable.escaped(text))' locally\n", stderr) }
+        return try pull(text) { if !quiet { fputs($0 + "\n", stderr) } }
     }
 
     /// A name as typed, or as Docker normalizes it (docker.io/library/alpine is alpine).

@@ -28,6 +28,9 @@ public struct ContainerInspection: Codable {
         public var WorkingDir: String
         public var Tty: Bool
         public var Image: String
+        public var Labels: [String: String]
+        public var StopSignal: String?
+        public var StopTimeout: Int?
     }
     public struct HostConfig: Codable {
         public var AutoRemove: Bool
@@ -108,7 +111,8 @@ extension Engine {
             StartedAt: record.startedAt ?? never, FinishedAt: record.finishedAt ?? never)
         let config = ContainerInspection.Config(
             Hostname: spec?.hostname ?? "", User: user, Env: process?.env ?? [], Cmd: record.command,
-            WorkingDir: process?.cwd ?? "/", Tty: process?.terminal ?? false, Image: record.image)
+            WorkingDir: process?.cwd ?? "/", Tty: process?.terminal ?? false, Image: record.image,
+            Labels: record.labels ?? [:], StopSignal: record.stopSignal, StopTimeout: record.stopTimeout)
         let binds: [String] = userMounts.filter { $0.type == "bind" }.map { mount in
             let readOnly = (mount.options ?? []).contains("ro")
             return "\(mount.source ?? ""):\(mount.destination)" + (readOnly ? ":ro" : "")

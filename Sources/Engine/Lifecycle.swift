@@ -227,15 +227,17 @@ extension Engine {
     }
 
     /// `stop [-t SECONDS]`: SIGTERM, then SIGKILL when the container has not exited within the
-    /// timeout (Docker's default: 10 s). A container that is not running is already stopped.
-    public func stop(_ reference: String, timeout: Double = 10) throws {
+    /// timeout (nil: the container's --stop-timeout, else Docker's 10 s). A container that is
+    /// not running is already stopped.
+    public func stop(_ reference: String, timeout: Double? = nil) throws {
         if let error = stop([reference], timeout: timeout).first?.error { throw error }
     }
 
-    /// Stops several containers at once: all get SIGTERM, then share one timeout.
-    public func stop(_ references: [String], timeout: Double = 10) -> [(reference: String, error: Error?)] {
+    /// Stops several containers at once: all get SIGTERM, then SIGKILL past their timeout.
+    public func stop(_ references: [String], timeout: Double? = nil) -> [(reference: String, error: Error?)] {
         var results: [(reference: String, error: Error?)] = []
-        var stopping: [(index: Int, record: ContainerRecord)] = []
+        var stopping: [(index: Int, record: ContainerRecord, deadline: Double)] = []
+        let start = Clock.monotonicSeconds()
         for reference in references {
             do {
                 try Self.requireRoot()
@@ -243,26 +245,21 @@ extension Engine {
                 if record.isRunning {
                     // The image's StopSignal (nginx: SIGQUIT), else SIGTERM, as Docker does.
                     let signal = record.stopSignal.flatMap(Signals.parse) ?? SIGTERM
-                    DebugLog.log("stop \(record.name): signal \(signal), SIGKILL after \(timeout) s")
+                    // -1: as long as the container takes (Docker's meaning, as `stop -t -1`).
+                    let seconds = timeout ?? record.stopTimeout.map { $0 < 0 ? .infinity : Double($0) } ?? 10
+                    DebugLog.log("stop \(record.name): signal \(signal), SIGKILL after \(seconds) s")
                     try? containers.runtime.signal(id: record.id, signal)
-                    stopping.append((results.count, record))
+                    stopping.append((results.count, record, start + seconds))
                 }
                 results.append((reference, nil))
             } catch {
                 results.append((reference, error))
             }
         }
-        let deadline = Clock.monotonicSeconds() + timeout
-        var killed = false
-        for (index, record) in stopping {
+        // Earliest deadline first; each container past its own gets SIGKILL.
+        for (index, record, deadline) in stopping.sorted(by: { $0.deadline < $1.deadline }) {
             if waitForExit(record.id, timeout: max(0, deadline - Clock.monotonicSeconds())) { continue }
-            if !killed {
-                // The timeout is over for all of them: every one still running gets SIGKILL.
-                for (_, other) in stopping {
-                    if let current = try? containers.load(other.id) { try? signalContainer(current, SIGKILL) }
-                }
-                killed = true
-            }
+            if let current = try? containers.load(record.id) { try? signalContainer(current, SIGKILL) }
             if !waitForExit(record.id, timeout: 10) {
                 results[index].error = EngineError.invalidOption("container \(record.name) did not exit 10 s after SIGKILL")
             }
@@ -271,7 +268,7 @@ extension Engine {
     }
 
     /// `restart`: stop, then start.
-    public func restart(_ reference: String, timeout: Double = 10) throws {
+    public func restart(_ reference: String, timeout: Double? = nil) throws {
         try stop(reference, timeout: timeout)
         try start(reference)
     }

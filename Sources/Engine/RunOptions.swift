@@ -7,7 +7,7 @@ import OCI
 import Runtime
 
 /// `swiftainer run` flags, parsed.
-public struct RunOptions: Equatable {
+public struct RunOptions {
     public enum NetworkMode: String, Equatable { case bridge, none, host }
     /// --cgroupns: Docker's default is a private cgroup namespace on cgroup v2 hosts, the
     /// host's on v1 (nil: that default).
@@ -59,6 +59,57 @@ public struct RunOptions: Equatable {
     public var cpuShares: UInt64?
     public var cpusetCpus: String?
 
+    // Docker's other `run` flags, by what they change (RunFlagsSpec.swift applies them).
+    /// -l/--label-file, --annotation, --cidfile, --stop-signal, --stop-timeout.
+    public var labels: [String: String] = [:]
+    public var annotations: [String: String] = [:]
+    public var cidFile: String?
+    public var stopSignal: String?
+    public var stopTimeout: Int?
+    /// -q: no pull progress. --platform: the image must be this OS/architecture.
+    public var quiet = false
+    public var platform: String?
+    /// The process: --domainname, --group-add, --ulimit, --sysctl, --oom-score-adj.
+    public var domainname: String?
+    public var groupAdd: [String] = []
+    public var ulimits: [Rlimit] = []
+    public var sysctls: [String: String] = [:]
+    public var oomScoreAdj: Int?
+    /// --ipc, --pid, --uts (nil: Docker's default, a namespace of its own), --network
+    /// container:NAME, --cgroup-parent.
+    public enum NamespaceMode: Equatable { case `private`, shareable, host, container(String) }
+    public var ipc: NamespaceMode?
+    public var pid: NamespaceMode?
+    public var uts: NamespaceMode?
+    public var networkContainer: String?
+    public var cgroupParent: String?
+    /// Memory and CPU beyond -m/--cpus/-c/--cpuset-cpus.
+    public var memoryReservation: Int64?
+    public var memorySwappiness: Int64?
+    public var oomKillDisable = false
+    public var cpuPeriod: Int64?
+    public var cpuQuotaMicroseconds: Int64?
+    public var cpuRealtimePeriod: Int64?
+    public var cpuRealtimeRuntime: Int64?
+    public var cpusetMems: String?
+    /// Block IO: --blkio-weight, and per device (by major:minor) weights and throttles.
+    public var blkioWeight: UInt16?
+    public var blkioWeightDevices: [BlockIO.WeightDevice] = []
+    public var readBps: [BlockIO.ThrottleDevice] = []
+    public var writeBps: [BlockIO.ThrottleDevice] = []
+    public var readIOPS: [BlockIO.ThrottleDevice] = []
+    public var writeIOPS: [BlockIO.ThrottleDevice] = []
+    /// --device HOST[:CONTAINER[:rwm]] (resolved), --device-cgroup-rule, --shm-size.
+    public var devices: [(device: Device, access: String)] = []
+    public var deviceCgroupRules: [DeviceRule] = []
+    public var shmSize: Int64?
+    /// Name resolution: --add-host NAME:IP (IP may be host-gateway), --dns-option, --dns-search.
+    public var addHosts: [(name: String, address: String)] = []
+    public var dnsOptions: [String] = []
+    public var dnsSearch: [String] = []
+    /// --mount, parsed.
+    public var mounts: [Mount] = []
+
     /// linux.resources for these flags. Like Docker, a memory limit without --memory-swap
     /// allows as much swap again (memory+swap = 2 × memory).
     public func resources() throws -> Resources? {
@@ -77,18 +128,44 @@ public struct RunOptions: Equatable {
         } else if memorySwap != nil {
             throw EngineError.invalidOption("--memory-swap needs --memory")
         }
-        if let pidsLimit { resources.pids = PidsResources(limit: pidsLimit) }
-        if cpuQuota != nil || cpuShares != nil || cpusetCpus != nil {
-            var cpu = CPUResources()
-            if let cpuQuota {
-                cpu.period = 100_000
-                cpu.quota = cpuQuota
+        if memoryReservation != nil || memorySwappiness != nil || oomKillDisable {
+            var memory = resources.memory ?? MemoryResources()
+            if let memoryReservation {
+                if let limit = memory.limit, memoryReservation > limit {
+                    throw EngineError.invalidOption("Minimum memory limit can not be less than memory reservation limit, see usage")
+                }
+                memory.reservation = memoryReservation
             }
-            cpu.shares = cpuShares
-            cpu.cpus = cpusetCpus
-            resources.cpu = cpu
+            if let memorySwappiness, memorySwappiness >= 0 { memory.swappiness = UInt64(memorySwappiness) }
+            if oomKillDisable { memory.disableOOMKiller = true }
+            resources.memory = memory
         }
-        return resources.memory == nil && resources.pids == nil && resources.cpu == nil ? nil : resources
+        if let pidsLimit { resources.pids = PidsResources(limit: pidsLimit) }
+        if cpuQuota != nil && (cpuPeriod != nil || cpuQuotaMicroseconds != nil) {
+            throw EngineError.invalidOption("Conflicting options: Nano CPUs and CPU Period (or CPU Quota) cannot both be set")
+        }
+        var cpu = CPUResources()
+        if let cpuQuota {
+            cpu.period = 100_000
+            cpu.quota = cpuQuota
+        }
+        if let cpuPeriod { cpu.period = UInt64(cpuPeriod) }
+        if let cpuQuotaMicroseconds { cpu.quota = cpuQuotaMicroseconds }
+        if let cpuRealtimePeriod { cpu.realtimePeriod = UInt64(cpuRealtimePeriod) }
+        if let cpuRealtimeRuntime { cpu.realtimeRuntime = cpuRealtimeRuntime }
+        cpu.shares = cpuShares
+        cpu.cpus = cpusetCpus
+        cpu.mems = cpusetMems
+        if cpu != CPUResources() { resources.cpu = cpu }
+        var blockIO = BlockIO()
+        blockIO.weight = blkioWeight
+        if !blkioWeightDevices.isEmpty { blockIO.weightDevice = blkioWeightDevices }
+        if !readBps.isEmpty { blockIO.throttleReadBpsDevice = readBps }
+        if !writeBps.isEmpty { blockIO.throttleWriteBpsDevice = writeBps }
+        if !readIOPS.isEmpty { blockIO.throttleReadIOPSDevice = readIOPS }
+        if !writeIOPS.isEmpty { blockIO.throttleWriteIOPSDevice = writeIOPS }
+        if blockIO != BlockIO() { resources.blockIO = blockIO }
+        return resources == Resources() ? nil : resources
     }
 
     /// `-e` entries as Docker checks them: a variable needs a name ("=value", "=" and "" are

@@ -4,7 +4,8 @@ import Netlink
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf of a container, written in its directory
 /// and bind-mounted over the image's, as Docker does.
 public enum NameFiles {
-    public static func hosts(hostname: String, name: String, address: String?) -> String {
+    /// `extra`: --add-host lines, "IP NAME", after the container's own.
+    public static func hosts(hostname: String, name: String, address: String?, extra: [String] = []) -> String {
         var text = """
         127.0.0.1\tlocalhost
         ::1\tlocalhost ip6-localhost ip6-loopback
@@ -14,6 +15,10 @@ public enum NameFiles {
         ff02::2\tip6-allrouters
 
         """
+        for line in extra {
+            let fields = line.split(separator: " ", maxSplits: 1)
+            if fields.count == 2 { text += "\(fields[0])\t\(fields[1])\n" }
+        }
         if let address { text += "\(address)\t\(hostname)" + (name == hostname ? "" : " \(name)") + "\n" }
         return text
     }
@@ -22,11 +27,14 @@ public enum NameFiles {
     /// cannot be reached from another network namespace and are dropped (Docker then falls back
     /// to public resolvers; swiftainer says so in the file instead of inventing one). `dns`
     /// (--dns) replaces the nameservers.
-    public static func resolvConf(host: String, dns: [String]) -> String {
+    public static func resolvConf(host: String, dns: [String], search: [String] = [], options: [String] = []) -> String {
         var lines: [String] = []
         var dropped: [String] = []
         for line in host.split(separator: "\n").map({ $0.trimmingWhitespace }) {
             let fields = line.split(separator: " ").filter { !$0.isEmpty }
+            // --dns-search and --dns-option replace the host's lines of that kind.
+            if fields.first == "search" && !search.isEmpty { continue }
+            if fields.first == "options" && !options.isEmpty { continue }
             if fields.first == "nameserver" {
                 guard dns.isEmpty else { continue }
                 if let server = fields.dropFirst().first.map(String.init), server.hasPrefix("127.") || server == "::1" {
@@ -37,6 +45,8 @@ public enum NameFiles {
             if !line.isEmpty { lines.append(line) }
         }
         lines += dns.map { "nameserver \($0)" }
+        if !search.isEmpty { lines.append("search " + search.joined(separator: " ")) }
+        if !options.isEmpty { lines.append("options " + options.joined(separator: " ")) }
         if !dropped.isEmpty { lines.append("# dropped the host's loopback nameservers \(dropped.joined(separator: " ")): unreachable from the container; use --dns") }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -141,8 +141,16 @@ public struct RootfsSetup {
         }
         let target = try root.makeDirectories(mount.destination)
         if type == "sysfs" && !ownsNetworkNamespace {
-            // sysfs can only be mounted by the owner of the network namespace: share the host's, read-only.
-            try bind(sourcePath: "/sys", onto: target, options: MountOptions(["rbind", "ro"]), destination: mount.destination, in: root)
+            // sysfs can be mounted only by a process privileged over the network namespace's
+            // owner: root on the host's network can; in a user namespace it cannot, and the
+            // host's /sys is bound read-only instead — without the mounts below it (cgroup,
+            // securityfs, debugfs: not the container's to see, and a cgroup view goes there).
+            do {
+                try kernel.mount(source: mount.source ?? type, onto: target, type: type, flags: options.flags & ~UInt(MS_REMOUNT), data: nil)
+            } catch let error as SystemError where error.errno == EPERM {
+                try bind(sourcePath: "/sys", onto: target, options: MountOptions(["bind", "ro", "nosuid", "nodev", "noexec"]),
+                         destination: mount.destination, in: root)
+            }
             return
         }
         if type == "cgroup" || type == "cgroup2" {

@@ -1,0 +1,87 @@
+import Testing
+@testable import CLI
+@testable import Engine
+import OCI
+
+/// The `run` flag table and the values of Docker's flags, without root.
+@Suite struct RunFlagsTests {
+    @Test func everyFlagIsDescribedOnceWithAKindAndAGroup() {
+        var seen: Set<String> = []
+        for option in RunFlags.options {
+            #expect(!option.help.isEmpty, "\(option.names) has no help")
+            #expect(option.group != nil, "\(option.names) has no group")
+            #expect(option.takesValue == (option.valueName != nil), "\(option.names)")
+            for name in option.names { #expect(seen.insert(name).inserted, "\(name) twice") }
+        }
+        let help = SwiftainerCLI.commandHelp(Commands.run)
+        #expect(help.contains("  -m, --memory bytes"))
+        #expect(help.contains("Resources:\n"))
+        #expect(help.contains("--gpus gpu") && help.contains("[refused: --gpus is not supported"))
+    }
+
+    @Test func anUnknownFlagSuggestsTheNearestOne() {
+        #expect(nearestOption(to: "--memry", in: RunFlags.options) == "--memory")
+        #expect(nearestOption(to: "--enviroment", in: RunFlags.options) == nil || nearestOption(to: "--enviroment", in: RunFlags.options) == "--env")
+        #expect(nearestOption(to: "--publsh", in: RunFlags.options) == "--publish")
+        #expect(nearestOption(to: "--zzzzzzzzzz", in: RunFlags.options) == nil)
+        #expect(editDistance("kitten", "sitting") == 3)
+        #expect(editDistance("", "abc") == 3)
+        do {
+            _ = try parseArguments(["--memry", "5m"], options: RunFlags.options, stopAtFirstPositional: true)
+            Issue.record("an unknown flag was accepted")
+        } catch let error as UsageError {
+            #expect(error.message == "unknown flag: --memry; did you mean --memory?")
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    @Test func switchesKeepAnExplicitFalse() throws {
+        let parsed = try parseArguments(["--sig-proxy=false", "--rm"], options: RunFlags.options, stopAtFirstPositional: true)
+        #expect(parsed.value("sig-proxy") == "false" && !parsed.has("sig-proxy") && parsed.has("rm"))
+    }
+
+    @Test func ulimitsAsDockerReadsThem() throws {
+        #expect(try DockerFlagValues.ulimit("nofile=1024:2048") == Rlimit(type: "RLIMIT_NOFILE", hard: 2048, soft: 1024))
+        #expect(try DockerFlagValues.ulimit("core=-1") == Rlimit(type: "RLIMIT_CORE", hard: .max, soft: .max))
+        #expect(throws: EngineError.self) { try DockerFlagValues.ulimit("nofile=10:5") }
+        #expect(throws: EngineError.self) { try DockerFlagValues.ulimit("nofile") }
+        #expect(throws: EngineError.self) { try DockerFlagValues.ulimit("bogus=1") }
+        #expect(throws: EngineError.self) { try DockerFlagValues.ulimit("nofile=1:2:3") }
+    }
+
+    @Test func onlyNamespacedSysctlsAreAllowed() throws {
+        #expect(try DockerFlagValues.sysctl("net.ipv4.ip_forward=1", hostNetwork: false) == ("net.ipv4.ip_forward", "1"))
+        #expect(try DockerFlagValues.sysctl("fs.mqueue.msg_max=20", hostNetwork: true) == ("fs.mqueue.msg_max", "20"))
+        #expect(throws: EngineError.self) { try DockerFlagValues.sysctl("net.ipv4.ip_forward=1", hostNetwork: true) }
+        #expect(throws: EngineError.self) { try DockerFlagValues.sysctl("kernel.panic=1", hostNetwork: false) }
+        #expect(throws: EngineError.self) { try DockerFlagValues.sysctl("vm.swappiness=1", hostNetwork: false) }
+    }
+
+    @Test func namespaceModesAndHostEntries() throws {
+        let ipc: Set<String> = ["private", "shareable", "host", "none", "container"]
+        #expect(try DockerFlagValues.namespaceMode("container:db", flag: "--ipc", allowed: ipc) == .container("db"))
+        #expect(try DockerFlagValues.namespaceMode("host", flag: "--ipc", allowed: ipc) == .host)
+        #expect(try DockerFlagValues.namespaceMode("", flag: "--ipc", allowed: ipc) == nil)
+        #expect(throws: EngineError.self) { try DockerFlagValues.namespaceMode("container:x", flag: "--uts", allowed: ["host"]) }
+        #expect(throws: EngineError.self) { try DockerFlagValues.namespaceMode("container:", flag: "--ipc", allowed: ipc) }
+        #expect(try DockerFlagValues.addHost("db:10.0.0.2") == ("db", "10.0.0.2"))
+        #expect(try DockerFlagValues.addHost("v6=2001:db8::1") == ("v6", "2001:db8::1"))
+        #expect(try DockerFlagValues.addHost("gw:host-gateway") == ("gw", "host-gateway"))
+        #expect(throws: EngineError.self) { try DockerFlagValues.addHost("db") }
+        #expect(throws: EngineError.self) { try DockerFlagValues.addHost("db:300.0.0.1") }
+        #expect(DockerFlagValues.fileLines("A=1\r\n# c\n\n  B=2\n") == ["A=1", "B=2"])
+    }
+
+    @Test func mountFlagsAsDockerSpellsThem() throws {
+        let tmpfs = try MountFlag.parse("type=tmpfs,dst=/scratch,tmpfs-size=1m,tmpfs-mode=1770,ro")
+        #expect(tmpfs == Mount(destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "size=1048576", "mode=1770", "ro"]))
+        let bind = try MountFlag.parse("type=bind,src=/tmp,target=/data,readonly=true,bind-propagation=rslave")
+        #expect(bind == Mount(destination: "/data", type: "bind", source: "/tmp", options: ["rbind", "ro", "rslave"]))
+        for bad in ["type=bind", "type=bind,target=/x", "type=bind,source=relative,target=/x", "target=/x", "type=tmpfs,target=/",
+                    "type=tmpfs,target=/x,tmpfs-mode=9", "type=tmpfs,target=/x,bogus=1", "type=nfs,target=/x", "type=bind,source=/tmp,target=/x,readonly=maybe",
+                    "type=bind,source=/tmp,source=/var,target=/x"] {
+            #expect(throws: EngineError.self, "\(bad)") { try MountFlag.parse(bad) }
+        }
+    }
+}
