@@ -14,8 +14,7 @@ extension Engine {
 
     /// /etc/hosts, /etc/hostname and /etc/resolv.conf written in the container's directory and
     /// bind-mounted: the hosts file gets the container's address once the bridge gives it one.
-    func nameFileMounts(_ dir: String, _ options: RunOptions, hostname: String, name: String) throws -> [Mount] {
-        let extra = try Self.extraHosts(options)
+    func nameFileMounts(_ dir: String, _ options: RunOptions, hostname: String, name: String, extraHosts extra: [String]) throws -> [Mount] {
         let hosts = options.network == .host ? ((try? Files.readString("/etc/hosts")) ?? "") + extra.map { $0 + "\n" }.joined()
             : NameFiles.hosts(hostname: hostname, name: name, address: nil, extra: extra)
         let resolv = NameFiles.resolvConf(host: (try? Files.readString("/etc/resolv.conf")) ?? "", dns: options.dns,
@@ -30,7 +29,7 @@ extension Engine {
 
     /// --add-host entries as hosts lines; "host-gateway" is the bridge's gateway, the host's
     /// address as containers reach it (Docker's meaning).
-    static func extraHosts(_ options: RunOptions) throws -> [String] {
+    static func extraHosts(_ options: RunOptions) -> [String] {
         options.addHosts.map { entry in
             let address = entry.address == "host-gateway" ? bridge.gateway.description : entry.address
             return "\(address) \(entry.name)"

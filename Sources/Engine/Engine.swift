@@ -116,7 +116,7 @@ public final class Engine {
         record.stopTimeout = options.stopTimeout
         let labels = (image.config.labels ?? [:]).merging(options.labels) { $1 }
         record.labels = labels.isEmpty ? nil : labels
-        let extraHosts = try Self.extraHosts(options)
+        let extraHosts = Self.extraHosts(options)
         record.extraHosts = extraHosts.isEmpty ? nil : extraHosts
         record.requestedAddress = networkRequest.address?.description
         record.ports = networkRequest.ports.isEmpty ? nil : networkRequest.ports
@@ -136,7 +136,7 @@ public final class Engine {
             spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
             SpecBuilder.applyFlags(options, to: &spec, containerID: id, sharedNamespaces: sharedNamespaces)
             let nameFiles = try options.networkContainer.map { try sharedNameFileMounts(of: $0) }
-                ?? (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name))
+                ?? (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name, extraHosts: extraHosts))
             spec.mounts = (spec.mounts ?? []) + nameFiles + mounts + options.mounts
             if let (user, home) = user {
                 spec.process?.user = user

@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func metadataFlagsAreRecorded() throws {
-        let name = "meta-\(getpid())"
+        let name = "runflag-meta-\(getpid())"
         let labelFile = try scratchFile("labels", "team=core\n# not a label\nempty\n")
         let cidFile = "/tmp/swiftainer-flags-\(getpid())-cid"
         defer { unlink(labelFile); unlink(cidFile); _ = Harness.run(["rm", "-f", name]) }
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func namespacesOfAnotherContainerAreJoinedAndTheHostsOnRequest() throws {
-        let name = "holder-\(getpid())"
+        let name = "runflag-holder-\(getpid())"
         _ = Harness.detach(name, ["--network", "none", "busybox", "sleep", "60"])
         defer { _ = Harness.run(["rm", "-f", name]) }
         let inspect = Harness.run(["inspect", name]).stdout
@@ -109,7 +109,7 @@ import Testing
     @Test func resourceFlagsReachTheCgroupAndDevicesTheirRules() throws {
         let disk = try loopDevice()
         defer { disk.detach() }
-        let name = "limits-\(getpid())"
+        let name = "runflag-limits-\(getpid())"
         defer { _ = Harness.run(["rm", "-f", name]) }
         let id = Harness.detach(name, ["--network", "none", "-m", "64m", "--memory-reservation", "32m", "--cpu-period", "50000",
                                        "--cpu-quota", "25000", "--device-read-bps", disk.path + ":1mb", "--device", disk.path + ":/dev/disk:r",
@@ -165,11 +165,12 @@ import Testing
         (["--platform", "linux/s390x"], "does not match the specified platform"), (["--label-file", "/nonexistent"], "--label-file"),
     ])
     func badValuesAreRefusedBeforeAnythingIsMade(_ flags: [String], _ expected: String) {
-        let before = Harness.run(["ps", "-a", "-q"]).stdout
-        let result = Harness.run(["run", "--rm", "--network", "none"] + flags + ["busybox", "true"])
+        // Named, so that its absence afterwards is this run's, whatever other suites run meanwhile.
+        let name = "bad-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let result = Harness.run(["run", "--name", name, "--network", "none"] + flags + ["busybox", "true"])
         #expect(result.status == 125, "\(flags): \(result.stderr)")
         #expect(result.stderr.contains(expected), "\(flags): \(result.stderr)")
         #expect(result.stderr.hasPrefix("swiftainer: "), "\(result.stderr)")
-        #expect(Harness.run(["ps", "-a", "-q"]).stdout == before, "\(flags) left a container")
+        #expect(Harness.containerID(named: name) == nil, "\(flags) left a container")
     }
 }
