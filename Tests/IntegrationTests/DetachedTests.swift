@@ -138,8 +138,10 @@ import Testing
         }
         // Once the container runs, its supervisor is the C waiter (the same process, exec'd):
         // idle, it holds no Swift runtime.
-        let command = (try? String(contentsOfFile: "/proc/\(monitor)/cmdline", encoding: .utf8)) ?? ""
-        #expect(command.split(separator: "\0").dropFirst().first == "__wait", "\(command)")
+        // `run -d` returns once the process runs; the monitor's exec into the waiter may still
+        // be under way then (its cmdline reads empty mid-exec).
+        func command() -> String { (try? String(contentsOfFile: "/proc/\(monitor)/cmdline", encoding: .utf8)) ?? "" }
+        #expect(Harness.eventually(5) { command().split(separator: "\0").dropFirst().first == "__wait" }, "\(command())")
         kill(pid_t(monitor), SIGKILL)
         // The init dies with its monitor (PR_SET_PDEATHSIG) and the record says so.
         #expect(Harness.eventually { kill(pid_t(initPid), 0) != 0 })
