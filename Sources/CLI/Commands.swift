@@ -347,7 +347,7 @@ enum Commands {
             if !full && command.count > 20 { command = String(command.prefix(19)) + "…" }
             table.add([full ? record.id : record.shortID, record.image, "\"\(command)\"",
                        Clock.humanAge(sinceRFC3339: record.created), record.statusText + (engine.isPaused(record) ? " (Paused)" : ""),
-                       (record.ports ?? []).map(\.description).joined(separator: ", "), record.name])
+                       record.portsText, record.name])
         }
         out(table.render())
         return 0

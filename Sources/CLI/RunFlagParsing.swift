@@ -52,6 +52,18 @@ extension RunFlags {
         options.dnsSearch = args.values["dns-search"] ?? []
         options.addHosts = try (args.values["add-host"] ?? []).map(DockerFlagValues.addHost)
         options.publish = args.values["publish"] ?? []
+        options.publishAll = args.has("publish-all") && args.value("publish-all") != "false"
+        options.expose = args.values["expose"] ?? []
+        _ = try options.exposedPorts(image: [])
+        options.macAddress = try args.value("mac-address").map { text in
+            guard let bytes = DockerFlagValues.macAddress(text) else {
+                throw UsageError("invalid argument \"\(Printable.escaped(text))\" for \"--mac-address\" flag: not a unicast MAC address (six hex octets, e.g. 92:d0:c6:0a:29:33)")
+            }
+            return bytes
+        }
+        options.linkLocalIPs = try (args.values["link-local-ip"] ?? []).map(DockerFlagValues.linkLocalAddress)
+        options.links = try (args.values["link"] ?? []).map(DockerFlagValues.link)
+        options.volumesFrom = try (args.values["volumes-from"] ?? []).map(DockerFlagValues.volumesFrom)
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
         try parseResources(args, into: &options)
         try parseContainerMetadata(args, into: &options)

@@ -42,7 +42,9 @@ extension Engine {
         let attachment: BridgeAttachment
         do {
             attachment = try Self.bridge.attach(containerID: record.id, requestedAddress: record.requestedAddress.flatMap(IPv4Address.init),
-                                                ports: record.ports ?? [], namespacePath: "/proc/\(initPid)/ns/net")
+                                                ports: record.ports ?? [], namespacePath: "/proc/\(initPid)/ns/net",
+                                                mac: record.requestedMAC.flatMap(DockerFlagValues.macAddress),
+                                                linkLocal: (record.linkLocalIPs ?? []).compactMap(IPv4Address.init))
         } catch {
             throw EngineError.invalidOption("network: \(error)")
         }

@@ -42,6 +42,11 @@ public struct ContainerRecord: Codable, Equatable {
     public var extraHosts: [String]?
     public var networkMode: String?
     public var requestedAddress: String?
+    /// --mac-address ("92:d0:c6:0a:29:33") and --link-local-ip, asked for at create.
+    public var requestedMAC: String?
+    public var linkLocalIPs: [String]?
+    /// The image's ExposedPorts, --expose and the container side of -p: "80/tcp".
+    public var exposedPorts: [String]?
     public var ports: [PortMapping]?
     public var network: BridgeAttachment?
 
@@ -53,9 +58,19 @@ public struct ContainerRecord: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
+        case requestedMAC, linkLocalIPs, exposedPorts
     }
 
     public var shortID: String { String(id.prefix(12)) }
+
+    /// The ports `ps` shows, as Docker shows them: while it runs, the published ones (with the
+    /// host ports chosen for -P and `-p 80`) and the exposed ones nobody published ("80/tcp").
+    public var portsText: String {
+        guard isRunning else { return "" }
+        let published = network?.ports ?? []
+        let unpublished = (exposedPorts ?? []).filter { key in !published.contains { $0.containerKey == key } }
+        return (published.map(\.description) + unpublished).joined(separator: ", ")
+    }
 
     /// Running as far as the kernel can tell: the record says so and the core's liveness rule
     /// (init and supervisor alive, by pid and start time) agrees.

@@ -162,6 +162,49 @@ public enum DockerFlagValues {
         return (name, address)
     }
 
+    /// --mac-address: six hex octets separated by ":" or "-"; a unicast address (the low bit of
+    /// the first octet clear), as the kernel refuses a multicast one on an interface.
+    public static func macAddress(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: text.contains("-") ? "-" : ":", omittingEmptySubsequences: false)
+        guard parts.count == 6 else { return nil }
+        let bytes = parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
+        guard bytes.count == 6, bytes[0] & 1 == 0, bytes != [0, 0, 0, 0, 0, 0] else { return nil }
+        return bytes
+    }
+
+    /// --link-local-ip: an IPv4 address in 169.254.0.0/16 (IPv6 link-local needs IPv6, which the
+    /// bridge has not).
+    public static func linkLocalAddress(_ text: String) throws -> String {
+        if isIPv6(text) {
+            throw invalid("--link-local-ip", text, "IPv6 link-local addresses need IPv6, and swiftainer's bridge network is IPv4 only")
+        }
+        guard let address = IPv4Address(text), address.bytes[0] == 169, address.bytes[1] == 254 else {
+            throw invalid("--link-local-ip", text, "\"\(text)\" is not a link-local address (169.254.0.0/16)")
+        }
+        return address.description
+    }
+
+    /// --link NAME[:ALIAS].
+    public static func link(_ text: String) throws -> (container: String, alias: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts.last?.isEmpty == false else {
+            throw invalid("--link", text, "invalid format for link: \"\(text)\" (NAME[:ALIAS])")
+        }
+        return (parts[0], parts.count == 2 ? parts[1] : parts[0])
+    }
+
+    /// --volumes-from CONTAINER[:ro|rw]; nil: each mount keeps its own mode.
+    public static func volumesFrom(_ text: String) throws -> (container: String, readOnly: Bool?) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty else { throw invalid("--volumes-from", text, "invalid format (CONTAINER[:ro|rw])") }
+        guard parts.count == 2 else { return (parts[0], nil) }
+        switch parts[1] {
+        case "ro": return (parts[0], true)
+        case "rw": return (parts[0], false)
+        default: throw invalid("--volumes-from", text, "invalid mode: \(parts[1])")
+        }
+    }
+
     static func isIPv6(_ text: String) -> Bool {
         var buffer = in6_addr()
         return inet_pton(AF_INET6, text, &buffer) == 1

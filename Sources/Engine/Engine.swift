@@ -86,8 +86,11 @@ public final class Engine {
         let capabilities = try options.capabilities()
         let seccomp = try seccompProfile(options)?.resolve(capabilities: Set(capabilities))
         let resources = try options.resources()
-        let mounts = try options.volumeMounts()
-        let networkRequest = try options.networkRequest()
+        let ownMounts = try options.volumeMounts() + options.mounts
+        // --volumes-from first; the container's own mounts win at the same destination.
+        let mounts = try volumesFromMounts(options).filter { inherited in !ownMounts.contains { $0.destination == inherited.destination } }
+            + ownMounts
+        let networkRequest = try options.networkRequest(imageExposedPorts: image.config.exposedPorts ?? [])
         // -u, or the image's own User (Docker's rule: the flag wins); --group-add on top.
         let userDatabase = UserDatabase(layers: images.layerDirectories(of: image))
         var user = try (options.user ?? image.config.user).map { try userDatabase.resolve($0) }
@@ -116,9 +119,13 @@ public final class Engine {
         record.stopTimeout = options.stopTimeout
         let labels = (image.config.labels ?? [:]).merging(options.labels) { $1 }
         record.labels = labels.isEmpty ? nil : labels
-        let extraHosts = Self.extraHosts(options)
+        let extraHosts = Self.extraHosts(options) + (try linkHosts(options))
         record.extraHosts = extraHosts.isEmpty ? nil : extraHosts
         record.requestedAddress = networkRequest.address?.description
+        record.requestedMAC = options.macAddress.map(BridgeNetwork.macText)
+        record.linkLocalIPs = options.linkLocalIPs.isEmpty ? nil : options.linkLocalIPs
+        let exposed = try options.exposedPorts(image: image.config.exposedPorts ?? [])
+        record.exposedPorts = exposed.isEmpty ? nil : exposed
         record.ports = networkRequest.ports.isEmpty ? nil : networkRequest.ports
         let supervision = try containers.create(record)
         DebugLog.log("container \(id) (\(name)) from image \(image.id)")
@@ -137,7 +144,7 @@ public final class Engine {
             SpecBuilder.applyFlags(options, to: &spec, containerID: id, sharedNamespaces: sharedNamespaces)
             let nameFiles = try options.networkContainer.map { try sharedNameFileMounts(of: $0) }
                 ?? (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name, extraHosts: extraHosts))
-            spec.mounts = (spec.mounts ?? []) + nameFiles + mounts + options.mounts
+            spec.mounts = (spec.mounts ?? []) + nameFiles + mounts
             if let (user, home) = user {
                 spec.process?.user = user
                 // HOME follows the user (/ without a passwd entry), as with Docker, unless -e set it.

@@ -96,8 +96,7 @@ extension Engine {
         let spec = try? ContainerRuntime.readSpec(bundle: paths.container(record.id))
         let process = spec?.process
         let resources = spec?.linux?.resources
-        let defaultMounts = Set(Spec.defaultMounts.map(\.destination))
-        let userMounts = (spec?.mounts ?? []).filter { !defaultMounts.contains($0.destination) }
+        let userMounts = spec.map { self.userMounts(of: $0) } ?? []
         let running = record.isRunning
         let network = record.networkMode ?? "none"
         var user = ""
@@ -140,7 +139,8 @@ extension Engine {
     private func networkSettings(_ record: ContainerRecord, mode: String, sandbox: String, running: Bool) -> ContainerInspection.NetworkSettings {
         let attachment = running ? record.network : nil
         var ports: [String: [[String: String]]] = [:]
-        for port in record.ports ?? [] {
+        // The host ports chosen for -P / `-p 80` while it runs; what was asked for otherwise.
+        for port in attachment?.ports ?? record.ports ?? [] {
             ports["\(port.containerPort)/\(port.proto)", default: []].append(["HostIp": port.hostIP ?? "0.0.0.0", "HostPort": "\(port.hostPort)"])
         }
         return ContainerInspection.NetworkSettings(

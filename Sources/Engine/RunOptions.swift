@@ -109,6 +109,17 @@ public struct RunOptions {
     public var dnsSearch: [String] = []
     /// --mount, parsed.
     public var mounts: [Mount] = []
+    /// --expose (container ports, "80/tcp") and -P: every exposed port (the image's and these)
+    /// published on a random host port.
+    public var expose: [String] = []
+    public var publishAll = false
+    /// --mac-address (six bytes) and --link-local-ip (169.254/16) for eth0 on the bridge.
+    public var macAddress: [UInt8]?
+    public var linkLocalIPs: [String] = []
+    /// --link NAME[:ALIAS]: a hosts entry for a running container on the bridge (Docker's legacy).
+    public var links: [(container: String, alias: String)] = []
+    /// --volumes-from CONTAINER[:ro|rw]: that container's bind mounts and volumes.
+    public var volumesFrom: [(container: String, readOnly: Bool?)] = []
 
     /// linux.resources for these flags. Like Docker, a memory limit without --memory-swap
     /// allows as much swap again (memory+swap = 2 × memory).
@@ -277,10 +288,25 @@ public struct RunOptions {
         return mounts
     }
 
-    /// -p, --ip and --dns, checked.
-    public func networkRequest() throws -> (address: IPv4Address?, ports: [PortMapping]) {
-        if network != .bridge && (ipAddress != nil || !publish.isEmpty) {
-            throw EngineError.invalidOption("--ip and -p need the bridge network, not --network \(network.rawValue)")
+    /// The container's exposed ports, "80/tcp", sorted: the image's ExposedPorts, --expose, and
+    /// the container side of -p (Docker exposes what is published).
+    public func exposedPorts(image: [String]) throws -> [String] {
+        var keys = Set<String>()
+        for text in image + expose {
+            do {
+                for port in try PortMapping.exposed(text) { keys.insert("\(port.port)/\(port.proto)") }
+            } catch {
+                throw EngineError.invalidOption("--expose \(text): \(error)")
+            }
+        }
+        for text in publish { if let port = try? PortMapping.parse(text) { keys.insert(port.containerKey) } }
+        return keys.sorted { ($0.split(separator: "/").first.flatMap { Int($0) } ?? 0, $0) < ($1.split(separator: "/").first.flatMap { Int($0) } ?? 0, $1) }
+    }
+
+    /// -p, --ip and --dns checked: the address and ports asked for; -P needs the image's ExposedPorts.
+    public func networkRequest(imageExposedPorts: [String] = []) throws -> (address: IPv4Address?, ports: [PortMapping]) {
+        if network != .bridge && (ipAddress != nil || !publish.isEmpty || macAddress != nil || !linkLocalIPs.isEmpty || !links.isEmpty) {
+            throw EngineError.invalidOption("--ip, -p, --mac-address, --link-local-ip and --link need the bridge network, not --network \(network.rawValue)")
         }
         let address = try ipAddress.map { text in
             guard let address = IPv4Address(text) else { throw EngineError.invalidOption("--ip \(text): not an IPv4 address") }
@@ -289,8 +315,18 @@ public struct RunOptions {
         for server in dns where IPv4Address(server) == nil {
             throw EngineError.invalidOption("--dns \(server): not an IPv4 address")
         }
-        let ports = try publish.map { text in
+        var ports = try publish.map { text in
             do { return try PortMapping.parse(text) } catch { throw EngineError.invalidOption("\(error)") }
+        }
+        // -P: each exposed port not published by -p gets a random host port (Docker's rule).
+        if publishAll && network == .bridge {
+            for key in try exposedPorts(image: imageExposedPorts) {
+                guard let slash = key.firstIndex(of: "/"), let port = UInt16(key[..<slash]) else { continue }
+                let proto = String(key[key.index(after: slash)...])
+                if !ports.contains(where: { $0.containerPort == port && $0.proto == proto }) {
+                    ports.append(PortMapping(hostPort: 0, containerPort: port, proto: proto))
+                }
+            }
         }
         return (address, ports)
     }

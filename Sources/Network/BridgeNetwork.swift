@@ -49,6 +49,8 @@ public struct BridgeNetwork {
     /// A locally administered MAC derived from the address (Docker's 02:42:a.b.c.d): an address
     /// handed to another container later comes with the same MAC, so no neighbour cache lies.
     public static func mac(for address: IPv4Address) -> [UInt8] { [0x02, 0x42] + address.bytes }
+    /// "02:42:ac:1f:00:02".
+    public static func macText(_ bytes: [UInt8]) -> String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":") }
 
     private func withLock<T>(_ body: () throws -> T) throws -> T {
         try Files.makeDirectories(stateDirectory, mode: 0o700)
@@ -60,7 +62,11 @@ public struct BridgeNetwork {
     /// Connects the container whose network namespace is at `namespacePath` (/proc/PID/ns/net
     /// of its init; empty but for lo): an address from the IPAM, a veth pair, eth0 configured inside, ports
     /// published. Undoes its own steps when one fails.
-    public func attach(containerID: String, requestedAddress: IPv4Address?, ports: [PortMapping], namespacePath: String) throws -> BridgeAttachment {
+    /// `ports` may hold host port 0 (any free one): the attachment's ports are the ones chosen.
+    /// `mac` replaces the address-derived MAC (--mac-address); `linkLocal` are extra addresses
+    /// of eth0 in 169.254/16 (--link-local-ip).
+    public func attach(containerID: String, requestedAddress: IPv4Address?, ports requestedPorts: [PortMapping], namespacePath: String,
+                       mac requestedMAC: [UInt8]? = nil, linkLocal: [IPv4Address] = []) throws -> BridgeAttachment {
         let host = try RouteNetlink.open()
         let hostInterface = Self.hostInterface(for: containerID)
         let attachment: BridgeAttachment = try withLock {
@@ -88,9 +94,12 @@ public struct BridgeNetwork {
             // tells a crashed container's leftover from a live one, whatever store it came from.
             let live = Set(links.map(\.name))
             let isLive = { (id: String) in live.contains(Self.hostInterface(for: id)) }
+            let ports = try portRegistry.assigningHostPorts(requestedPorts, range: PortRegistry.ephemeralRange(), isLive: isLive,
+                                                            isFree: { Self.bindError($0) == 0 })
             let address = try ipam.allocate(for: containerID, requested: requestedAddress, exists: isLive)
+            let mac = requestedMAC ?? Self.mac(for: address)
             var attachment = BridgeAttachment(address: address.description, prefixLength: subnet.prefixLength, gateway: gateway.description,
-                                              mac: Self.mac(for: address).map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":"),
+                                              mac: Self.macText(mac),
                                               hostInterface: hostInterface, ports: ports)
             attachment.bridgeIndex = bridge.index
             do {
@@ -101,14 +110,14 @@ public struct BridgeNetwork {
                 let namespace = try FileDescriptor.open(namespacePath, O_RDONLY)
                 defer { namespace.close() }
                 do {
-                    try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: Self.mac(for: address))
+                    try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: mac)
                 } catch let error as NetlinkError where error.errno == EEXIST {
                     // The name carries this container's id: the link is its own previous run's,
                     // which the kernel has not torn down yet (a restart right after a stop, on a
                     // busy host). Delete it (an RCU grace period, only on this path) and retry.
                     DebugLog.log("network: \(hostInterface) is left from this container's previous run; deleting it")
                     _ = try? host.deleteLink(named: hostInterface)
-                    try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: Self.mac(for: address))
+                    try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: mac)
                 }
             } catch {
                 portRegistry.release(ports, of: containerID)
@@ -123,9 +132,10 @@ public struct BridgeNetwork {
             let inside = try RouteNetlink.open(namespace: namespacePath)
             guard let eth0 = try inside.link(named: "eth0") else { throw NetworkError("eth0 is missing in the container's network namespace") }
             try inside.addAddress(eth0.index, address, prefixLength: attachment.prefixLength, "eth0")
+            for extra in linkLocal { try inside.addAddress(eth0.index, extra, prefixLength: 16, "eth0 (link-local)") }
             try inside.modify(eth0.index, up: true, "set eth0 up")
             try inside.addRoute(to: nil, via: gateway, outputIndex: eth0.index)
-            try nat.publish(ports, to: address)
+            try nat.publish(attachment.ports, to: address)
         } catch {
             detach(attachment, containerID: containerID, publishedPorts: false, deleteInterface: true)
             throw error
@@ -138,24 +148,28 @@ public struct BridgeNetwork {
     /// as Docker refuses a port it cannot bind.
     static func checkPortsFree(_ ports: [PortMapping]) throws {
         for port in ports {
-            let kind = port.proto == "udp" ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)
-            let fd = socket(AF_INET, kind | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = port.hostPort.bigEndian
-            address.sin_addr.s_addr = (IPv4Address(port.hostIP ?? "0.0.0.0")?.value ?? 0).bigEndian
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if rc != 0 && errno == EADDRINUSE {
-                throw NetworkError("-p \(port.description): the host port is in use by a process on this host")
-            }
-            if rc != 0 && errno == EADDRNOTAVAIL {
-                throw NetworkError("-p \(port.description): \(port.hostIP ?? "0.0.0.0") is not an address of this host")
+            switch bindError(port) {
+            case EADDRINUSE: throw NetworkError("-p \(port.description): the host port is in use by a process on this host")
+            case EADDRNOTAVAIL: throw NetworkError("-p \(port.description): \(port.hostIP ?? "0.0.0.0") is not an address of this host")
+            default: break
             }
         }
+    }
+
+    /// The errno of binding a socket to the host side of `port` (0: it could be bound).
+    static func bindError(_ port: PortMapping) -> Int32 {
+        let kind = port.proto == "udp" ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)
+        let fd = socket(AF_INET, kind | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.hostPort.bigEndian
+        address.sin_addr.s_addr = (IPv4Address(port.hostIP ?? "0.0.0.0")?.value ?? 0).bigEndian
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return rc == 0 ? 0 : errno
     }
 
     var natMarker: String { stateDirectory + "/nat-installed" }

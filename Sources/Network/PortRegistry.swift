@@ -80,6 +80,42 @@ public struct PortRegistry {
         return stale
     }
 
+    /// `ports` with each host port 0 ("any free one": `-p 80`, `-P`) replaced by a port of
+    /// `range` (the kernel's ephemeral range, where Docker picks too) that no live holder and no
+    /// other port of the request has and `isFree` accepts (nothing on the host bound to it).
+    /// The search starts at a random place so that concurrent hosts' stores rarely collide.
+    public func assigningHostPorts(_ ports: [PortMapping], range: ClosedRange<UInt16>, isLive: (String) -> Bool,
+                                   isFree: (PortMapping) -> Bool) throws -> [PortMapping] {
+        let fixed = ports.filter { $0.hostPort != 0 }
+        var result: [PortMapping] = []
+        for var port in ports {
+            if port.hostPort == 0 {
+                let count = Int(range.upperBound - range.lowerBound) + 1
+                let start = Int.random(in: 0..<count)
+                var found = false
+                for step in 0..<count {
+                    port.hostPort = range.lowerBound + UInt16((start + step) % count)
+                    let taken = (fixed + result).contains { Self.overlaps($0, port) }
+                        || holders(of: port).contains { isLive($0.containerID) && Self.overlaps($0.port, port) }
+                    if !taken && isFree(port) { found = true; break }
+                }
+                guard found else {
+                    throw NetworkError("no free host port in \(range.lowerBound)-\(range.upperBound) for \(port.containerKey)")
+                }
+            }
+            result.append(port)
+        }
+        return result
+    }
+
+    /// The kernel's ephemeral port range (net.ipv4.ip_local_port_range), Docker's too.
+    public static func ephemeralRange() -> ClosedRange<UInt16> {
+        let fields = (try? Files.readString("/proc/sys/net/ipv4/ip_local_port_range"))?
+            .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { UInt16($0) } ?? []
+        if fields.count == 2, fields[0] > 0, fields[0] <= fields[1] { return fields[0]...fields[1] }
+        return 32768...60999
+    }
+
     /// Forgets `containerID`'s ports (safe to call for ports it never got).
     public func release(_ ports: [PortMapping], of containerID: String) {
         for port in ports {

@@ -50,6 +50,23 @@ import OCI
         #expect(throws: EngineError.self) { try DockerFlagValues.ulimit("nofile=1:2:3") }
     }
 
+    @Test func networkIdentityAndReferenceFlags() throws {
+        #expect(DockerFlagValues.macAddress("92:d0:c6:0a:29:33") == [0x92, 0xd0, 0xc6, 0x0a, 0x29, 0x33])
+        #expect(DockerFlagValues.macAddress("02-42-AC-11-00-02") == [0x02, 0x42, 0xac, 0x11, 0x00, 0x02])
+        for bad in ["01:00:5e:00:00:01", "00:00:00:00:00:00", "92:d0:c6:0a:29", "92:d0:c6:0a:29:3", "zz:d0:c6:0a:29:33", ""] {
+            #expect(DockerFlagValues.macAddress(bad) == nil, "\(bad)")
+        }
+        #expect(try DockerFlagValues.linkLocalAddress("169.254.1.2") == "169.254.1.2")
+        #expect(throws: EngineError.self) { try DockerFlagValues.linkLocalAddress("10.0.0.1") }
+        #expect(throws: EngineError.self) { try DockerFlagValues.linkLocalAddress("fe80::1") }
+        #expect(try DockerFlagValues.link("db") == ("db", "db"))
+        #expect(try DockerFlagValues.link("db:database") == ("db", "database"))
+        #expect(throws: EngineError.self) { try DockerFlagValues.link(":x") }
+        #expect(try DockerFlagValues.volumesFrom("data") == ("data", nil))
+        #expect(try DockerFlagValues.volumesFrom("data:ro") == ("data", true))
+        #expect(throws: EngineError.self) { try DockerFlagValues.volumesFrom("data:rx") }
+    }
+
     @Test func onlyNamespacedSysctlsAreAllowed() throws {
         #expect(try DockerFlagValues.sysctl("net.ipv4.ip_forward=1", hostNetwork: false) == ("net.ipv4.ip_forward", "1"))
         #expect(try DockerFlagValues.sysctl("fs.mqueue.msg_max=20", hostNetwork: true) == ("fs.mqueue.msg_max", "20"))

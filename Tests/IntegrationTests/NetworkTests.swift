@@ -222,6 +222,46 @@ import Testing
         #expect(again.status == 0, "\(again.stderr)")
     }
 
+    /// -P and `-p 80` (#18): random host ports from the kernel's ephemeral range, shown by ps
+    /// and inspect and reaching the container; --expose without -P is shown, not published.
+    @Test func publishAllPicksFreeEphemeralPorts() throws {
+        let name = "puball-\(getpid())", quiet = "expose-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", name, quiet]) }
+        _ = detach(name, ["-e", "REPLY=random", "--expose", "80", "--expose", "7000-7001/udp", "-P", "-p", "127.0.0.1::80"] + webServer)
+        let ports = Harness.inspect(name, "NetworkSettings")["Ports"] as? [String: [[String: String]]] ?? [:]
+        #expect(Set(ports.keys) == ["80/tcp", "7000/udp", "7001/udp"], "\(ports)")
+        let range = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        let hostPorts = ports.values.flatMap { $0 }.compactMap { Int($0["HostPort"] ?? "") }
+        #expect(hostPorts.count == 3 && Set(hostPorts).count == 3 && hostPorts.allSatisfy { range[0]...range[1] ~= $0 }, "\(ports)")
+        let web = try #require(ports["80/tcp"]?.first?["HostPort"])
+        #expect(ports["80/tcp"]?.first?["HostIp"] == "127.0.0.1", "-p 127.0.0.1::80 wins over -P for port 80: \(ports)")
+        #expect(Harness.run(["ps"]).stdout.contains("127.0.0.1:\(web)->80/tcp"))
+        #expect(Harness.eventually { Harness.shell("timeout 3 \(Self.busybox) wget -qO- http://127.0.0.1:\(web)/").stdout == "random\n" })
+        _ = detach(quiet, ["--expose", "9000", "busybox", "sleep", "60"])
+        let line = Harness.run(["ps"]).stdout.split(separator: "\n").first { $0.hasSuffix(quiet) } ?? ""
+        #expect(line.contains("9000/tcp") && !line.contains("->9000"), "\(line)")
+    }
+
+    /// --mac-address, --link-local-ip and --link (#18): what the container's eth0 and hosts
+    /// file say, and the linked container reached by its alias.
+    @Test func macLinkLocalAndLinksReachTheContainer() {
+        let target = "linked-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", target]) }
+        _ = detach(target, ["-e", "REPLY=linked"] + webServer)
+        let result = Harness.run(["run", "--rm", "--mac-address", "92:d0:c6:0a:29:33", "--link-local-ip", "169.254.10.10",
+                                  "--link", "\(target):web", "busybox", "sh", "-c",
+                                  "cat /sys/class/net/eth0/address; ip -4 -o addr show eth0 | grep -c 169.254.10.10/16; "
+                                  + "grep -cw web /etc/hosts; wget -qO- http://web/"])
+        #expect(result.stdout == "92:d0:c6:0a:29:33\n1\n1\nlinked\n", "\(result.stdout) \(result.stderr)")
+        let stopped = Harness.run(["run", "--rm", "--link", "absent-\(getpid())", "busybox", "true"])
+        #expect(stopped.status == 125 && stopped.stderr.contains("absent-\(getpid())"), "\(stopped.stderr)")
+        for (flag, value) in [("--mac-address", "01:00:5e:00:00:01"), ("--mac-address", "zz"), ("--link-local-ip", "10.0.0.1"), ("--link-local-ip", "fe80::1")] {
+            let bad = Harness.run(["run", "--rm", flag, value, "busybox", "true"])
+            #expect(bad.status == 125 && bad.stderr.contains(flag), "\(flag) \(value): \(bad.stderr)")
+        }
+    }
+
     /// Issue #14.1 (CVE-2020-8558 class): services bound to the host's 127.0.0.1 must not be
     /// reachable from a container — neither by connecting to the gateway nor by raw frames sent
     /// to the gateway's MAC with a 127.0.0.1 destination (CAP_NET_RAW is in Docker's default

@@ -151,6 +151,24 @@ import Testing
     }
 
     /// Every malformed value: 125, one line naming the flag, and no container made.
+    /// --volumes-from (#18): the other container's bind mounts, with its modes or the one asked
+    /// for, and not its own /etc files.
+    @Test func volumesFromTakesTheOtherContainersMounts() throws {
+        let source = "runflag-vsrc-\(getpid())"
+        let dir = "/tmp/swiftainer-flags-\(getpid())-vol"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "shared\n".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
+        defer { _ = Harness.run(["rm", "-f", source]); _ = Harness.shell("rm -rf \(dir)") }
+        #expect(Harness.run(["run", "--name", source, "--network", "none", "--hostname", "source-host", "-v", "\(dir):/data",
+                             "busybox", "true"]).status == 0)
+        let writable = inside(["--volumes-from", source], "cat /data/file; echo more >> /data/file && echo wrote; hostname")
+        #expect(writable.stdout.hasPrefix("shared\nwrote\n") && !writable.stdout.contains("source-host"), "\(writable.stdout) \(writable.stderr)")
+        let readOnly = inside(["--volumes-from", source + ":ro"], "cat /data/file; echo x >> /data/file || echo refused")
+        #expect(readOnly.stdout == "shared\nmore\nrefused\n", "\(readOnly.stdout)")
+        let missing = inside(["--volumes-from", "absent-\(getpid())"], "true")
+        #expect(missing.status == 125 && missing.stderr.contains("absent-\(getpid())"), "\(missing.stderr)")
+    }
+
     @Test(arguments: [
         (["-m", "abc"], "--memory"), (["--cpus", "-1"], "--cpus"), (["--ulimit", "nofile=10:5"], "soft limit"),
         (["--ulimit", "bogus=1"], "--ulimit"), (["--device", "/nonexistent"], "/nonexistent"),
@@ -163,6 +181,7 @@ import Testing
         (["--memry", "5m"], "did you mean --memory?"), (["--stop-signal", "SIGNOPE"], "--stop-signal"),
         (["--cpu-quota", "500"], "--cpu-quota"), (["--cpus", "1", "--cpu-period", "50000"], "Conflicting options"),
         (["--platform", "linux/s390x"], "does not match the specified platform"), (["--label-file", "/nonexistent"], "--label-file"),
+        (["--expose", "90-80"], "--expose"), (["--volumes-from", "x:rx"], "--volumes-from"), (["--link", "a:"], "--link"),
     ])
     func badValuesAreRefusedBeforeAnythingIsMade(_ flags: [String], _ expected: String) {
         // Named, so that its absence afterwards is this run's, whatever other suites run meanwhile.

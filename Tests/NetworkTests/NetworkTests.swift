@@ -62,9 +62,43 @@ import TestSupport
         #expect(try PortMapping.parse("8080:80") == PortMapping(hostPort: 8080, containerPort: 80))
         #expect(try PortMapping.parse("127.0.0.1:53:53/udp") == PortMapping(hostIP: "127.0.0.1", hostPort: 53, containerPort: 53, proto: "udp"))
         #expect(try PortMapping.parse("0.0.0.0:1:2/TCP") == PortMapping(hostPort: 1, containerPort: 2))
-        for bad in ["80", "0:80", "70000:80", "a:80", "1.2.3:80:80", "80:80/sctp", "1:2:3:4"] {
+        // No host port, or an empty one: any free port (0 until attach picks it).
+        #expect(try PortMapping.parse("80") == PortMapping(hostPort: 0, containerPort: 80))
+        #expect(try PortMapping.parse(":80/udp") == PortMapping(hostPort: 0, containerPort: 80, proto: "udp"))
+        #expect(try PortMapping.parse("127.0.0.1::80") == PortMapping(hostIP: "127.0.0.1", hostPort: 0, containerPort: 80))
+        for bad in ["0:80", "70000:80", "a:80", "1.2.3:80:80", "80:80/sctp", "1:2:3:4", "0", ""] {
             #expect(throws: NetworkError.self, "\(bad)") { try PortMapping.parse(bad) }
         }
+    }
+
+    @Test func exposedPortsAndRanges() throws {
+        #expect(try PortMapping.exposed("80").map { "\($0.port)/\($0.proto)" } == ["80/tcp"])
+        #expect(try PortMapping.exposed("7000-7002/udp").map { "\($0.port)/\($0.proto)" } == ["7000/udp", "7001/udp", "7002/udp"])
+        for bad in ["0", "90-80", "x", "80/icmp", "1-", ""] {
+            #expect(throws: NetworkError.self, "\(bad)") { try PortMapping.exposed(bad) }
+        }
+    }
+
+    @Test func randomHostPortsAvoidHeldAndRequestedOnes() throws {
+        let dir = TemporaryDirectory()
+        let registry = PortRegistry(directory: dir.path + "/ports")
+        let live: Set<String> = ["holder"]
+        _ = try registry.reserve([PortMapping(hostPort: 40001, containerPort: 80)], for: "holder", isLive: live.contains)
+        // In 40000-40003: 40001 is held by a live container, 40002 is this request's own fixed
+        // port, 40003 is bound on the host: 40000 is the one left.
+        let request = [PortMapping(hostPort: 0, containerPort: 80), PortMapping(hostPort: 40002, containerPort: 81)]
+        let notBound = { (port: PortMapping) in port.hostPort != 40003 }
+        let assigned = try registry.assigningHostPorts(request, range: 40000...40003, isLive: live.contains, isFree: notBound)
+        #expect(assigned.map(\.hostPort) == [40000, 40002])
+        // Two random ports, one free port: refused, naming the range.
+        #expect(throws: NetworkError.self) {
+            try registry.assigningHostPorts(request + [PortMapping(hostPort: 0, containerPort: 82)], range: 40000...40003,
+                                            isLive: live.contains, isFree: notBound)
+        }
+        // A dead holder's port is free again.
+        let both = try registry.assigningHostPorts(request + [PortMapping(hostPort: 0, containerPort: 82)], range: 40000...40003,
+                                                   isLive: { _ in false }, isFree: notBound)
+        #expect(Set(both.map(\.hostPort)) == [40000, 40001, 40002])
     }
 
     @Test func nameFiles() {
