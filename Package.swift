@@ -26,7 +26,8 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
 
         // Only what Swift cannot call: clone with namespace flags, raw syscalls, variadic ioctl/prctl.
-        .target(name: "CLinux"),
+        // zlib for compressing rotated container logs (json_log.c).
+        .target(name: "CLinux", linkerSettings: [.linkedLibrary("z")]),
 
         .target(name: "LinuxKit", dependencies: ["CLinux"]),
         // libcurl, dlopen'ed on first use (Debian: libcurl4-openssl-dev for curl.h at build

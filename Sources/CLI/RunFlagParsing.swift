@@ -63,6 +63,7 @@ extension RunFlags {
         }
         options.linkLocalIPs = try (args.values["link-local-ip"] ?? []).map(DockerFlagValues.linkLocalAddress)
         options.links = try (args.values["link"] ?? []).map(DockerFlagValues.link)
+        options.logConfig = try LogConfig.parse(driver: args.value("log-driver"), options: args.values["log-opt"] ?? [])
         options.volumesFrom = try (args.values["volumes-from"] ?? []).map(DockerFlagValues.volumesFrom)
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
         try parseResources(args, into: &options)

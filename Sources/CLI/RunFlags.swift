@@ -142,8 +142,8 @@ enum RunFlags {
         OptionSpec(["--no-healthcheck"], nil, "Disable any container-specified HEALTHCHECK", group: health, notYet: true),
 
         // Logging
-        OptionSpec(["--log-driver"], "string", "Logging driver for the container (json-file, local, none)", group: logging, notYet: true),
-        OptionSpec(["--log-opt"], "list", "Log driver options", group: logging, notYet: true),
+        OptionSpec(["--log-driver"], "string", "Logging driver for the container (json-file, local, none)", group: logging),
+        OptionSpec(["--log-opt"], "list", "Log driver options (max-size, max-file, compress)", group: logging),
 
         // swiftainer's own
         OptionSpec(["--no-pivot"], nil, "Enter the root filesystem with chroot instead of pivot_root", group: container),

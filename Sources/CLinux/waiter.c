@@ -1,8 +1,9 @@
 // The detached container's waiter: what the monitor process becomes once the container runs.
 //
-//   swiftainer __wait INIT_PID LOG_FD OUT_FD ERR_FD CONSOLE_FD -- FINISH_ARGV...
+//   swiftainer __wait INIT_PID LOG_FD OUT_FD ERR_FD CONSOLE_FD LOG_PATH MAX_SIZE MAX_FILES COMPRESS -- FINISH_ARGV...
 //
-// It relays the container's output (pipes, or the console) into the json-file log, forwards
+// It relays the container's output (pipes, or the console) into the json-file log (LOG_FD -1:
+// the "none" driver; MAX_SIZE > 0: rotated, see sw_json_log_rotate_at), forwards
 // the signals it gets to the container's init, reaps the init, and then execs FINISH_ARGV
 // (`swiftainer --root R monitor-finish ID`) with `--status WAIT_STATUS` appended, where Swift
 // records the exit. It runs from a constructor, before the Swift runtime starts, and never
@@ -46,7 +47,7 @@ static int relay(int fd, int stream, struct sw_json_log *log, unsigned char *buf
 }
 
 static int wait_main(int argc, char **argv, char **envp) {
-    if (argc < 9 || strcmp(argv[7], "--") != 0) return 125;
+    if (argc < 13 || strcmp(argv[11], "--") != 0) return 125;
     pid_t pid = (pid_t)atoi(argv[2]);
     int logfd = atoi(argv[3]);
     // Output sources: stdout pipe, stderr pipe, console (its output counts as stdout).
@@ -63,6 +64,8 @@ static int wait_main(int argc, char **argv, char **envp) {
     }
     struct sw_json_log log;
     sw_json_log_init(&log, logfd);
+    long long max_size = atoll(argv[8]);
+    if (logfd >= 0 && max_size > 0) sw_json_log_rotate_at(&log, argv[7], max_size, atoi(argv[9]), atoi(argv[10]));
     static unsigned char buffer[32 * 1024];
     int status = 0, reaped = 0;
     while (!reaped) {
@@ -108,16 +111,16 @@ static int wait_main(int argc, char **argv, char **envp) {
     now(time);
     sw_json_log_flush(&log, time);
     sw_json_log_free(&log);
-    close(logfd);
+    if (logfd >= 0) close(logfd);
     close(signals);
     if (!reaped) return 125;
     // FINISH_ARGV + "--status" + the status; exec'd with the signals still blocked, as the
     // Swift side expects them in ProcessMonitor's hands.
-    int finish = argc - 8;
+    int finish = argc - 12;
     char **next = calloc((size_t)finish + 3, sizeof *next);
     char text[16];
     if (!next) return 125;
-    for (int i = 0; i < finish; i++) next[i] = argv[8 + i];
+    for (int i = 0; i < finish; i++) next[i] = argv[12 + i];
     snprintf(text, sizeof text, "%d", status);
     next[finish] = "--status";
     next[finish + 1] = text;

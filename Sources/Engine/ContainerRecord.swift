@@ -47,6 +47,8 @@ public struct ContainerRecord: Codable, Equatable {
     public var linkLocalIPs: [String]?
     /// The image's ExposedPorts, --expose and the container side of -p: "80/tcp".
     public var exposedPorts: [String]?
+    /// --log-driver/--log-opt; nil: json-file without rotation.
+    public var logConfig: LogConfig?
     public var ports: [PortMapping]?
     public var network: BridgeAttachment?
 
@@ -58,7 +60,7 @@ public struct ContainerRecord: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
-        case requestedMAC, linkLocalIPs, exposedPorts
+        case requestedMAC, linkLocalIPs, exposedPorts, logConfig
     }
 
     public var shortID: String { String(id.prefix(12)) }

@@ -37,16 +37,17 @@ public final class Engine {
         do {
             // The output goes to the caller and, as with Docker, to the container's log (so
             // `logs` shows a foreground run too): through pipes, or the console with -t.
-            let log = try ContainerLogWriter(path: paths.log(record.id))
-            defer { log.close() }
+            let logConfig = record.logConfig ?? .jsonFile
+            let log = logConfig.keepsLog ? try ContainerLogWriter(path: paths.log(record.id), config: logConfig) : nil
+            defer { log?.close() }
             let (container, outputs) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
             let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
             defer { terminal?.restore() }
             let status = try container.wait(relayInput: options.interactive, outputs: outputs) { stream, bytes in
                 ProcessMonitor.passThrough(stream, bytes)
-                log.append(stream, bytes)
+                log?.append(stream, bytes)
             }
-            log.flush()
+            log?.flush()
             terminal?.restore()
             try complete(&record, status, cgroup: container.cgroup, spec: spec)
             return status.code
@@ -117,6 +118,7 @@ public final class Engine {
         record.networkMode = options.networkContainer.map { "container:" + $0 } ?? options.network.rawValue
         record.stopSignal = options.stopSignal ?? image.config.stopSignal
         record.stopTimeout = options.stopTimeout
+        record.logConfig = options.logConfig == .jsonFile ? nil : options.logConfig
         let labels = (image.config.labels ?? [:]).merging(options.labels) { $1 }
         record.labels = labels.isEmpty ? nil : labels
         let extraHosts = Self.extraHosts(options) + (try linkHosts(options))

@@ -42,6 +42,11 @@ public struct ContainerInspection: Codable {
         public var NanoCpus: Int64
         public var CapAdd: [String]
         public var Binds: [String]
+        public var LogConfig: LogDriver
+    }
+    public struct LogDriver: Codable {
+        public var `Type`: String
+        public var Config: [String: String]
     }
     public struct MountPoint: Codable {
         public var `Type`: String
@@ -121,7 +126,8 @@ extension Engine {
             AutoRemove: record.autoRemove, Privileged: spec?.linux?.maskedPaths?.isEmpty == true,
             ReadonlyRootfs: spec?.root?.readonly ?? false, Memory: resources?.memory?.limit ?? 0,
             MemorySwap: resources?.memory?.swap ?? 0, PidsLimit: resources?.pids?.limit ?? 0,
-            NanoCpus: quota * 10_000, CapAdd: process?.capabilities?.bounding ?? [], Binds: binds)
+            NanoCpus: quota * 10_000, CapAdd: process?.capabilities?.bounding ?? [], Binds: binds,
+            LogConfig: .init(Type: record.logConfig?.driver ?? "json-file", Config: record.logConfig?.options ?? [:]))
         let mounts: [ContainerInspection.MountPoint] = userMounts.map { mount in
             let readOnly = (mount.options ?? []).contains("ro")
             return ContainerInspection.MountPoint(Type: mount.type ?? "bind", Source: mount.source ?? "",

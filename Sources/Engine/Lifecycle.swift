@@ -66,8 +66,9 @@ extension Engine {
             defer { lock.unlock() }
             var record = try containers.load(id)
             let spec = try ContainerRuntime.readSpec(bundle: dir)
-            let log = try ContainerLogWriter(path: paths.log(id))
-            defer { log.close() }
+            let logConfig = record.logConfig ?? .jsonFile
+            let log = logConfig.keepsLog ? try ContainerLogWriter(path: paths.log(id), config: logConfig) : nil
+            defer { log?.close() }
             // -d -i: an open stdin that never delivers anything (there is no attach).
             let stdinPipe = spec.annotations?[SwiftainerAnnotation.stdinOpen] == "true" ? try FileDescriptor.pipe() : nil
             defer { stdinPipe?.write.close() }
@@ -86,10 +87,10 @@ extension Engine {
             // From here on it only waits: it becomes the C waiter, which holds a few pages
             // where a started Swift program holds a megabyte, and comes back as
             // `monitor-finish` to record the end. Should that exec fail, it waits here.
-            becomeWaiter(id: id, pid: container.pid, outputs: outputs, console: container.consoleMaster,
+            becomeWaiter(id: id, pid: container.pid, outputs: outputs, console: container.consoleMaster, log: logConfig,
                          keptOpen: [lock.raw] + (stdinPipe.map { [$0.write.raw] } ?? []))
-            let status = try container.wait(relayInput: false, outputs: outputs, sink: log.append)
-            log.flush()
+            let status = try container.wait(relayInput: false, outputs: outputs) { log?.append($0, $1) }
+            log?.flush()
             try complete(&record, status, cgroup: container.cgroup, spec: spec)
             return 0
         } catch {
@@ -101,21 +102,27 @@ extension Engine {
     }
 
     /// Execs the detached waiter (CLinux/waiter.c) in this process: it relays `outputs` or the
-    /// console into the json-file log, forwards signals to the init `pid`, reaps it, and execs
+    /// console into the json-file log (rotated as `log` says; none: dropped), forwards signals to the init `pid`, reaps it, and execs
     /// `monitor-finish` with the wait status. The fds it needs, and `keptOpen` (the supervisor
     /// lock, an -i container's stdin), cross the exec; returns only if the exec failed.
     func becomeWaiter(id: String, pid: pid_t, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)], console: FileDescriptor?,
-                      keptOpen: [Int32]) {
-        guard let log = try? FileDescriptor.open(paths.log(id), O_WRONLY | O_CREAT | O_APPEND, mode: 0o640) else { return }
+                      log config: LogConfig, keptOpen: [Int32]) {
+        let path = paths.log(id)
+        var log: FileDescriptor?
+        if config.keepsLog {
+            guard let file = try? FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640) else { return }
+            log = file
+        }
         let stdout = outputs.first { $0.stream == .stdout }?.fd.raw ?? -1
         let stderr = outputs.first { $0.stream == .stderr }?.fd.raw ?? -1
-        let passed = [log.raw, stdout, stderr, console?.raw ?? -1] + keptOpen
+        let passed = [log?.raw ?? -1, stdout, stderr, console?.raw ?? -1] + keptOpen
         for fd in passed where fd >= 0 { _ = fcntl(fd, F_SETFD, 0) }
         var finish = ["swiftainer"]
         if let root = paths.rootOverride { finish += ["--root", root] }
         if DebugLog.enabled { finish.append("--debug") }
         finish += ["monitor-finish", id, "--lock-fd", "\(keptOpen.first ?? -1)"]
-        let arguments = ["swiftainer", "__wait", "\(pid)", "\(log.raw)", "\(stdout)", "\(stderr)", "\(console?.raw ?? -1)", "--"] + finish
+        let arguments = ["swiftainer", "__wait", "\(pid)", "\(log?.raw ?? -1)", "\(stdout)", "\(stderr)", "\(console?.raw ?? -1)",
+                         path, "\(config.maxSize ?? 0)", "\(config.maxFiles)", config.compress ? "1" : "0", "--"] + finish
         var argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         execv("/proc/self/exe", &argv)
@@ -299,15 +306,18 @@ extension Engine {
     /// `logs`: the entries of the container's json-file log, the last `tail` of them when given.
     public func logs(_ reference: String, tail: Int?, follow: Bool, emit: ([LogEntry]) -> Void) throws {
         let record = try containers.find(reference)
+        guard record.logConfig?.keepsLog != false else {
+            throw EngineError.invalidOption("configured logging driver does not support reading")
+        }
         let path = paths.log(record.id)
-        var (entries, offset) = try ContainerLogReader.read(path: path, from: 0)
+        var (entries, position) = try ContainerLogReader.readAll(path: path)
         if let tail { entries = Array(entries.suffix(max(0, tail))) }
         emit(entries)
         guard follow else { return }
         while true {
             let running = (try? containers.load(record.id))?.isRunning ?? false
-            let (more, next) = try ContainerLogReader.read(path: path, from: offset)
-            offset = next
+            let (more, next) = try ContainerLogReader.read(path, from: position)
+            position = next
             if !more.isEmpty { emit(more) }
             // Read once more after the container stopped: its last lines may have come after.
             if !running { return }

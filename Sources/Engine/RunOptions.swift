@@ -120,6 +120,8 @@ public struct RunOptions {
     public var links: [(container: String, alias: String)] = []
     /// --volumes-from CONTAINER[:ro|rw]: that container's bind mounts and volumes.
     public var volumesFrom: [(container: String, readOnly: Bool?)] = []
+    /// --log-driver/--log-opt, checked.
+    public var logConfig = LogConfig.jsonFile
 
     /// linux.resources for these flags. Like Docker, a memory limit without --memory-swap
     /// allows as much swap again (memory+swap = 2 × memory).

@@ -50,6 +50,44 @@ import TestSupport
         #expect(entries.map(\.log.count) == [ContainerLogWriter.maxLine, ContainerLogWriter.maxLine])
     }
 
+    @Test func logWriterRotatesBetweenEntriesAndTheReaderFollowsThrough() throws {
+        let path = temporaryFile()
+        defer { for suffix in ["", ".1", ".2", ".1.gz", ".2.gz"] { unlink(path + suffix) } }
+        let config = try LogConfig.parse(driver: nil, options: ["max-size=300", "max-file=3", "compress=true"])
+        let writer = try ContainerLogWriter(path: path, config: config, clock: { "2026-11-23T00:00:00.000000001Z" })
+        var (first, position) = try ContainerLogReader.readAll(path: path)
+        #expect(first.isEmpty)
+        var followed: [String] = []
+        for n in 0..<40 {
+            write(writer, .stdout, "entry-\(n)\n")
+            let (more, next) = try ContainerLogReader.read(path, from: position)
+            followed += more.map(\.log)
+            position = next
+        }
+        writer.close()
+        // Each file holds whole entries and stays within max-size; the oldest are gone.
+        #expect(FileManager.default.fileExists(atPath: path + ".1.gz") && FileManager.default.fileExists(atPath: path + ".2.gz"))
+        #expect(!FileManager.default.fileExists(atPath: path + ".1") && !FileManager.default.fileExists(atPath: path + ".3.gz"))
+        #expect(try Files.read(path).count <= 300)
+        let all = try ContainerLogReader.readAll(path: path).entries.map(\.log)
+        #expect(all.last == "entry-39\n" && all.count < 40 && all.count > 6, "\(all)")
+        #expect(all == (40 - all.count..<40).map { "entry-\($0)\n" })
+        // A follower reading after each write missed nothing across the rotations.
+        #expect(followed == (0..<40).map { "entry-\($0)\n" })
+    }
+
+    @Test func logDriversAndTheirOptions() throws {
+        #expect(try LogConfig.parse(driver: nil, options: []) == .jsonFile)
+        let local = try LogConfig.parse(driver: "local", options: [])
+        #expect(local.maxSize == 20 * 1024 * 1024 && local.maxFiles == 5 && local.compress)
+        let sized = try LogConfig.parse(driver: "json-file", options: ["max-size=10m", "max-file=2"])
+        #expect(sized.maxSize == 10 * 1024 * 1024 && sized.maxFiles == 2 && !sized.compress && sized.options == ["max-size": "10m", "max-file": "2"])
+        #expect(!(try LogConfig.parse(driver: "none", options: [])).keepsLog)
+        for (driver, options) in [("gelf", [String]()), ("json-file", ["max-file=2"]), ("json-file", ["max-size=0"]), ("none", ["max-size=1m"]), ("json-file", ["tag=x"])] {
+            #expect(throws: EngineError.self, "\(driver) \(options)") { try LogConfig.parse(driver: driver, options: options) }
+        }
+    }
+
     /// An entry as JSONKit writes it: the reference for the C writer's lines.
     static func line(_ entry: LogEntry) throws -> String {
         String(decoding: try JSON.encode(entry), as: UTF8.self) + "\n"

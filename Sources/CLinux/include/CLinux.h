@@ -75,13 +75,25 @@ void sw_format_rfc3339(long long seconds, long nanoseconds, char out[SW_RFC3339_
 /// the detached waiter: entries per line and stream (0 stdout, 1 stderr), a line longer than
 /// SW_JSON_LOG_MAX_LINE split as Docker splits at 16 KiB, partial lines kept until flush.
 enum { SW_JSON_LOG_MAX_LINE = 16 * 1024 };
+/// fd -1: the entries are dropped (the "none" driver).
 struct sw_json_log {
     int fd;
     unsigned char *pending[2];
     size_t pending_length[2];
     size_t pending_capacity[2];
+    /// Rotation, off while max_size is 0 (--log-opt max-size, max-file, compress): `path` (a
+    /// copy) is the file `fd` writes; `written` its size.
+    char *path;
+    long long max_size;
+    int max_files;
+    int compress;
+    long long written;
 };
 void sw_json_log_init(struct sw_json_log *log, int fd);
+/// Rotate before an entry would take the file past `max_size` bytes: with max_files 1 the file
+/// is truncated, otherwise it becomes PATH.1 (PATH.1.gz with `compress`), the older ones move
+/// up a number and the one past max_files - 1 goes, and `fd` is pointed at a new PATH.
+void sw_json_log_rotate_at(struct sw_json_log *log, const char *path, long long max_size, int max_files, int compress);
 void sw_json_log_append(struct sw_json_log *log, int stream, const void *bytes, size_t length, const char *time);
 void sw_json_log_flush(struct sw_json_log *log, const char *time);
 void sw_json_log_free(struct sw_json_log *log);
