@@ -45,12 +45,26 @@ enum LifecycleCommands {
     }
 
     static let start = Command(
-        name: "start", usage: "start CONTAINER... (Docker) | start ID (OCI)",
-        summary: "Start stopped containers (or an OCI container created by 'create')", options: []
+        name: "start", usage: "start CONTAINER... | start --all [--filter restart-policy=always|unless-stopped|on-failure]... (Docker) | start ID (OCI)",
+        summary: "Start stopped containers (or an OCI container created by 'create')",
+        options: [OptionSpec(["-a", "--all"], takesValue: false, key: "all"), OptionSpec(["--filter"], takesValue: true)]
     ) { args, context in
         if context.ociMode { return try OCICommands.start.run(args, context) }
-        try requireContainers(args, "start")
         let engine = context.engine
+        if args.has("all") {
+            // Podman's `start --all`: what a boot-time unit runs, since no daemon restarts
+            // containers after a reboot (see the README).
+            guard args.positionals.isEmpty else { throw UsageError("start --all takes no container names") }
+            var policies: [RestartPolicy.Name] = []
+            for filter in args.values["filter"] ?? [] {
+                guard filter.hasPrefix("restart-policy="), let name = RestartPolicy.Name(rawValue: String(filter.dropFirst("restart-policy=".count))) else {
+                    throw UsageError("invalid filter \(Printable.escaped(filter)): start --all takes restart-policy=always|unless-stopped|on-failure|no")
+                }
+                policies.append(name)
+            }
+            return each(engine.startable(restartPolicies: policies), verb: "start") { try engine.start($0) }
+        }
+        try requireContainers(args, "start")
         return each(args.positionals, verb: "start") { try engine.start($0) }
     }
 
@@ -275,9 +289,11 @@ enum LifecycleCommands {
 
     /// Hidden: the supervisor of a detached container, started by `run -d` and `start`.
     static let monitor = Command(
-        name: "monitor", usage: "monitor ID", summary: "", options: [], hidden: true
+        name: "monitor", usage: "monitor ID [--restarted]", summary: "", options: [OptionSpec(["--restarted"])], hidden: true
     ) { args, context in
-        guard args.positionals.count == 1, fcntl(3, F_GETFD) >= 0 else {
+        // fd 3 is the report pipe `run -d` and `start` read; a restart has none.
+        let restarted = args.has("restarted")
+        guard args.positionals.count == 1, restarted || fcntl(3, F_GETFD) >= 0 else {
             throw UsageError("monitor is internal: it is started by 'swiftainer run -d' and 'start'")
         }
         _ = chdir("/")
@@ -285,7 +301,8 @@ enum LifecycleCommands {
         // fd 4, when open, is the container's supervisor lock handed over by `run -d`.
         let lock = fcntl(4, F_GETFD) >= 0 ? FileLock(inherited: 4) : nil
         _ = sw_close_range_from(5)
-        return context.engine.monitor(id: args.positionals[0], report: FileDescriptor(3), inheritedLock: lock)
+        let report = fcntl(3, F_GETFD) >= 0 ? FileDescriptor(3) : nil
+        return context.engine.monitor(id: args.positionals[0], report: report, inheritedLock: lock, restarted: restarted)
     }
 }
 

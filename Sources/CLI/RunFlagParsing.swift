@@ -63,6 +63,10 @@ extension RunFlags {
         }
         options.linkLocalIPs = try (args.values["link-local-ip"] ?? []).map(DockerFlagValues.linkLocalAddress)
         options.links = try (args.values["link"] ?? []).map(DockerFlagValues.link)
+        options.restartPolicy = try args.value("restart").map(RestartPolicy.parse) ?? .no
+        if options.restartPolicy != .no && options.autoRemove {
+            throw UsageError("Conflicting options: --restart and --rm")
+        }
         options.logConfig = try LogConfig.parse(driver: args.value("log-driver"), options: args.values["log-opt"] ?? [])
         options.volumesFrom = try (args.values["volumes-from"] ?? []).map(DockerFlagValues.volumesFrom)
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }

@@ -31,7 +31,7 @@ enum RunFlags {
         OptionSpec(["--label-file"], "list", "Read in a line delimited file of labels", group: container),
         OptionSpec(["--annotation"], "map", "Add an annotation to the container (passed through to the OCI runtime)", group: container),
         OptionSpec(["--cidfile"], "string", "Write the container ID to the file", group: container),
-        OptionSpec(["--restart"], "string", "Restart policy to apply when a container exits (default \"no\")", group: container, notYet: true),
+        OptionSpec(["--restart"], "string", "Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped) (default \"no\")", group: container),
         OptionSpec(["--stop-signal"], "string", "Signal to stop the container", group: container),
         OptionSpec(["--stop-timeout"], "int", "Timeout (in seconds) to stop a container", group: container),
         OptionSpec(["--runtime"], "string", "Runtime to use for this container", group: container),

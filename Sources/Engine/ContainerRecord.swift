@@ -49,6 +49,11 @@ public struct ContainerRecord: Codable, Equatable {
     public var exposedPorts: [String]?
     /// --log-driver/--log-opt; nil: json-file without rotation.
     public var logConfig: LogConfig?
+    /// --restart; nil: no. `restarting`: ended, and its supervisor waits `restartDelayMs` to
+    /// start it again (ps: "Restarting").
+    public var restartPolicy: RestartPolicy?
+    public var restarting: Bool?
+    public var restartDelayMs: Int?
     public var ports: [PortMapping]?
     public var network: BridgeAttachment?
 
@@ -60,7 +65,7 @@ public struct ContainerRecord: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
-        case requestedMAC, linkLocalIPs, exposedPorts, logConfig
+        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs
     }
 
     public var shortID: String { String(id.prefix(12)) }
@@ -87,6 +92,8 @@ public struct ContainerRecord: Codable, Equatable {
         case .created: return "Created"
         case .running:
             return "Up " + (startedAt.map { Clock.humanDuration(sinceRFC3339: $0) } ?? "")
+        case .exited where restarting == true:
+            return "Restarting (\(exitCode ?? -1)) " + (finishedAt.map { Clock.humanAge(sinceRFC3339: $0) } ?? "")
         case .exited:
             return "Exited (\(exitCode ?? -1)) " + (finishedAt.map { Clock.humanAge(sinceRFC3339: $0) } ?? "")
         }

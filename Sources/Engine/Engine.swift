@@ -50,6 +50,7 @@ public final class Engine {
             log?.flush()
             terminal?.restore()
             try complete(&record, status, cgroup: container.cgroup, spec: spec)
+            if scheduleRestart(&record) { spawnRestartMonitor(record.id) }
             return status.code
         } catch {
             fail(&record, error)
@@ -119,6 +120,7 @@ public final class Engine {
         record.stopSignal = options.stopSignal ?? image.config.stopSignal
         record.stopTimeout = options.stopTimeout
         record.logConfig = options.logConfig == .jsonFile ? nil : options.logConfig
+        record.restartPolicy = options.restartPolicy == .no ? nil : options.restartPolicy
         let labels = (image.config.labels ?? [:]).merging(options.labels) { $1 }
         record.labels = labels.isEmpty ? nil : labels
         let extraHosts = Self.extraHosts(options) + (try linkHosts(options))
@@ -273,7 +275,8 @@ public final class Engine {
     /// then records the exit, and the directory goes.
     public func remove(_ reference: String, force: Bool) throws {
         let record = try containers.find(reference)
-        if record.isRunning {
+        if force { markStoppedByUser(record.id) }
+        if record.isRunning || (force && settleRestart(record)) {
             guard force else { throw EngineError.containerRunning(reference) }
             try? signalContainer(record, SIGKILL)
             // Give the supervisor a moment to record the exit before the directory disappears.

@@ -12,6 +12,7 @@ public struct ContainerInspection: Codable {
         public var Status: String
         public var Running: Bool
         public var Paused: Bool
+        public var Restarting: Bool
         public var OOMKilled: Bool
         public var Dead: Bool
         public var Pid: Int32
@@ -43,6 +44,11 @@ public struct ContainerInspection: Codable {
         public var CapAdd: [String]
         public var Binds: [String]
         public var LogConfig: LogDriver
+        public var RestartPolicy: Restart
+    }
+    public struct Restart: Codable {
+        public var Name: String
+        public var MaximumRetryCount: Int
     }
     public struct LogDriver: Codable {
         public var `Type`: String
@@ -107,10 +113,11 @@ extension Engine {
         var user = ""
         if let owner = process?.user, owner.uid != 0 || owner.gid != 0 { user = "\(owner.uid):\(owner.gid)" }
         let paused = running && isPaused(record)
-        let status = paused ? "paused" : running ? "running" : (record.status == .created ? "created" : "exited")
+        let status = paused ? "paused" : running ? "running" : record.restarting == true ? "restarting"
+            : (record.status == .created ? "created" : "exited")
         let never = "0001-01-01T00:00:00Z"
         let state = ContainerInspection.State(
-            Status: status, Running: running, Paused: paused, OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,
+            Status: status, Running: running, Paused: paused, Restarting: !running && record.restarting == true, OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,
             Pid: record.livePid ?? 0, ExitCode: record.exitCode ?? 0, Error: record.error ?? "",
             StartedAt: record.startedAt ?? never, FinishedAt: record.finishedAt ?? never)
         let config = ContainerInspection.Config(
@@ -127,7 +134,8 @@ extension Engine {
             ReadonlyRootfs: spec?.root?.readonly ?? false, Memory: resources?.memory?.limit ?? 0,
             MemorySwap: resources?.memory?.swap ?? 0, PidsLimit: resources?.pids?.limit ?? 0,
             NanoCpus: quota * 10_000, CapAdd: process?.capabilities?.bounding ?? [], Binds: binds,
-            LogConfig: .init(Type: record.logConfig?.driver ?? "json-file", Config: record.logConfig?.options ?? [:]))
+            LogConfig: .init(Type: record.logConfig?.driver ?? "json-file", Config: record.logConfig?.options ?? [:]),
+            RestartPolicy: .init(Name: (record.restartPolicy ?? .no).name.rawValue, MaximumRetryCount: record.restartPolicy?.maximumRetryCount ?? 0))
         let mounts: [ContainerInspection.MountPoint] = userMounts.map { mount in
             let readOnly = (mount.options ?? []).contains("ro")
             return ContainerInspection.MountPoint(Type: mount.type ?? "bind", Source: mount.source ?? "",

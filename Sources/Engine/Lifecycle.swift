@@ -47,12 +47,14 @@ extension Engine {
         throw RuntimeError(String(report[report.index(after: space)...]), exitCode: code)
     }
 
-    /// The body of `swiftainer monitor ID`; fd `report` is the pipe `startMonitor` reads,
-    /// `inheritedLock` the container's supervisor lock when `run -d` handed it over.
-    public func monitor(id: String, report: FileDescriptor, inheritedLock: FileLock?) -> Int32 {
+    /// The body of `swiftainer monitor ID`; fd `report` is the pipe `startMonitor` reads (nil
+    /// for a restart, which nobody waits for), `inheritedLock` the container's supervisor lock
+    /// when `run -d` or the previous run's supervisor handed it over. `restarted`: the restart
+    /// policy's start, after its backoff.
+    public func monitor(id: String, report: FileDescriptor?, inheritedLock: FileLock?, restarted: Bool = false) -> Int32 {
         var reported = false
         func send(_ text: String) {
-            guard !reported else { return }
+            guard !reported, let report else { return }
             try? report.writeAll(text, what: "monitor report")
             report.close()
             reported = true
@@ -65,6 +67,18 @@ extension Engine {
             }
             defer { lock.unlock() }
             var record = try containers.load(id)
+            if restarted {
+                guard waitOutRestartDelay(record) else {
+                    if var current = try? containers.load(id) {
+                        current.restarting = nil
+                        try? containers.save(current)
+                    }
+                    return 0
+                }
+                record = try containers.load(id)
+                record.restartCount = (record.restartCount ?? 0) + 1
+            }
+            record.restarting = nil
             let spec = try ContainerRuntime.readSpec(bundle: dir)
             let logConfig = record.logConfig ?? .jsonFile
             let log = logConfig.keepsLog ? try ContainerLogWriter(path: paths.log(id), config: logConfig) : nil
@@ -72,7 +86,6 @@ extension Engine {
             // -d -i: an open stdin that never delivers anything (there is no attach).
             let stdinPipe = spec.annotations?[SwiftainerAnnotation.stdinOpen] == "true" ? try FileDescriptor.pipe() : nil
             defer { stdinPipe?.write.close() }
-            if record.startedAt != nil { record.restartCount = (record.restartCount ?? 0) + 1 }
             record.detached = true
             let launched: (container: LaunchedContainer, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)])
             do {
@@ -92,6 +105,7 @@ extension Engine {
             let status = try container.wait(relayInput: false, outputs: outputs) { log?.append($0, $1) }
             log?.flush()
             try complete(&record, status, cgroup: container.cgroup, spec: spec)
+            if scheduleRestart(&record) { execRestartMonitor(id, lock: lock) }
             return 0
         } catch {
             let code = (error as? RuntimeError)?.exitCode ?? 125
@@ -138,6 +152,7 @@ extension Engine {
             var record = try containers.load(id)
             let spec = try ContainerRuntime.readSpec(bundle: paths.container(id))
             try complete(&record, ExitStatus(waitStatus: waitStatus), cgroup: try? containers.cgroup(of: id), spec: spec)
+            if scheduleRestart(&record) { execRestartMonitor(id, lock: lock) }
             return 0
         } catch {
             fputs("swiftainer monitor: \(error)\n", Glibc.stderr)
@@ -163,13 +178,20 @@ extension Engine {
         containers.reconcile()
         let record = try containers.find(reference)
         if record.isRunning { return }
+        clearStoppedByUser(record.id)
         try startMonitor(record)
     }
 
     /// `kill [-s SIGNAL]`: the signal goes to the container's init (its PID 1).
     public func kill(_ reference: String, signal: Int32) throws {
         try Self.requireRoot()
-        try signalContainer(try containers.find(reference), signal)
+        let record = try containers.find(reference)
+        // Docker's rule: a kill with the stop signal or SIGKILL is a stop, which ends the
+        // restart policy; another signal (SIGHUP to reload) is not.
+        if record.isRunning && (signal == SIGKILL || signal == (record.stopSignal.flatMap(Signals.parse) ?? SIGTERM)) {
+            markStoppedByUser(record.id)
+        }
+        try signalContainer(record, signal)
     }
 
     /// Sends `signal` to the container's PID 1 through the core. A paused container keeps
@@ -249,7 +271,8 @@ extension Engine {
             do {
                 try Self.requireRoot()
                 let record = try containers.find(reference)
-                if record.isRunning {
+                markStoppedByUser(record.id)
+                if record.isRunning || settleRestart(record) {
                     // The image's StopSignal (nginx: SIGQUIT), else SIGTERM, as Docker does.
                     let signal = record.stopSignal.flatMap(Signals.parse) ?? SIGTERM
                     // -1: as long as the container takes (Docker's meaning, as `stop -t -1`).

@@ -122,6 +122,8 @@ public struct RunOptions {
     public var volumesFrom: [(container: String, readOnly: Bool?)] = []
     /// --log-driver/--log-opt, checked.
     public var logConfig = LogConfig.jsonFile
+    /// --restart.
+    public var restartPolicy = RestartPolicy.no
 
     /// linux.resources for these flags. Like Docker, a memory limit without --memory-swap
     /// allows as much swap again (memory+swap = 2 × memory).

@@ -76,6 +76,31 @@ import TestSupport
         #expect(followed == (0..<40).map { "entry-\($0)\n" })
     }
 
+    @Test func restartPoliciesAndTheirBackoff() throws {
+        #expect(try RestartPolicy.parse("no") == .no)
+        #expect(try RestartPolicy.parse("on-failure:5") == RestartPolicy(name: .onFailure, maximumRetryCount: 5))
+        #expect(try RestartPolicy.parse("unless-stopped").name == .unlessStopped)
+        for bad in ["sometimes", "always:2", "on-failure:-1", "on-failure:x"] {
+            #expect(throws: EngineError.self, "\(bad)") { try RestartPolicy.parse(bad) }
+        }
+        let limited = RestartPolicy(name: .onFailure, maximumRetryCount: 2)
+        #expect(limited.restarts(exitCode: 1, restarts: 1, stoppedByUser: false))
+        #expect(!limited.restarts(exitCode: 1, restarts: 2, stoppedByUser: false))
+        #expect(!limited.restarts(exitCode: 0, restarts: 0, stoppedByUser: false))
+        #expect(RestartPolicy(name: .always, maximumRetryCount: 0).restarts(exitCode: 0, restarts: 100, stoppedByUser: false))
+        #expect(!RestartPolicy(name: .always, maximumRetryCount: 0).restarts(exitCode: 1, restarts: 0, stoppedByUser: true))
+        #expect(!RestartPolicy.no.restarts(exitCode: 1, restarts: 0, stoppedByUser: false))
+        // 100 ms, doubled, capped at a minute, back to 100 ms after 10 s up.
+        var delays: [Int] = []
+        var previous: Int?
+        for _ in 0..<12 {
+            previous = RestartPolicy.nextDelay(previousMilliseconds: previous, ranSeconds: 0.5)
+            delays.append(previous!)
+        }
+        #expect(Array(delays.prefix(4)) == [100, 200, 400, 800] && delays.last == 60_000)
+        #expect(RestartPolicy.nextDelay(previousMilliseconds: 60_000, ranSeconds: 10) == 100)
+    }
+
     @Test func logDriversAndTheirOptions() throws {
         #expect(try LogConfig.parse(driver: nil, options: []) == .jsonFile)
         let local = try LogConfig.parse(driver: "local", options: [])

@@ -182,6 +182,7 @@ import Testing
         (["--cpu-quota", "500"], "--cpu-quota"), (["--cpus", "1", "--cpu-period", "50000"], "Conflicting options"),
         (["--platform", "linux/s390x"], "does not match the specified platform"), (["--label-file", "/nonexistent"], "--label-file"),
         (["--expose", "90-80"], "--expose"), (["--volumes-from", "x:rx"], "--volumes-from"), (["--link", "a:"], "--link"),
+        (["--restart", "sometimes"], "invalid restart policy"), (["--restart", "always:3"], "on-failure"), (["--rm", "--restart", "always"], "Conflicting options"),
     ])
     func badValuesAreRefusedBeforeAnythingIsMade(_ flags: [String], _ expected: String) {
         // Named, so that its absence afterwards is this run's, whatever other suites run meanwhile.
