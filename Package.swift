@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "OCI", "TestSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "LinuxKit", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "LinuxKit"]),
-        .testTarget(name: "CLITests", dependencies: ["CLI", "Engine", "JSONKit", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI", "Engine", "Images", "JSONKit", "TestSupport"]),
         // The runtime's mechanism as non-root: rootfs setup against a recording fake kernel.
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Cgroups", "OCI", "LinuxKit", "CLinux", "TestSupport"]),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "Runtime", "OCI", "LinuxKit", "TestSupport"]),

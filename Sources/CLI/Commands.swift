@@ -326,6 +326,12 @@ enum Commands {
         return 0
     }
 
+    /// ps's " (healthy)", " (unhealthy)", " (health: starting)", as Docker's.
+    static func healthSuffix(_ health: HealthState?) -> String {
+        guard let health else { return "" }
+        return health.Status == HealthState.starting ? " (health: starting)" : " (\(health.Status))"
+    }
+
     static let ps = Command(
         name: "ps", usage: "ps [OPTIONS]", summary: "List containers",
         options: [OptionSpec(["-a", "--all"]), OptionSpec(["-q", "--quiet"]), OptionSpec(["--no-trunc"]),
@@ -346,7 +352,7 @@ enum Commands {
             var command = record.command.joined(separator: " ")
             if !full && command.count > 20 { command = String(command.prefix(19)) + "…" }
             table.add([full ? record.id : record.shortID, record.image, "\"\(command)\"",
-                       Clock.humanAge(sinceRFC3339: record.created), record.statusText + (engine.isPaused(record) ? " (Paused)" : ""),
+                       Clock.humanAge(sinceRFC3339: record.created), record.statusText + (engine.isPaused(record) ? " (Paused)" : "") + healthSuffix(engine.health(of: record)),
                        record.portsText, record.name])
         }
         out(table.render())

@@ -14,7 +14,7 @@ import Runtime
 /// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
 /// callers parse; otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, system, monitor, monitorFinish, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, system, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -388,6 +388,21 @@ extension LifecycleCommands {
         _ = chdir("/")
         signal(SIGPIPE, SIG_IGN)
         return context.engine.finishMonitor(id: args.positionals[0], waitStatus: status, lock: FileLock(inherited: lockFD))
+    }
+}
+
+extension LifecycleCommands {
+    /// Hidden: a container's health checker, a child of its supervisor (Engine/HealthCheck.swift).
+    static let healthMonitor = Command(
+        name: "health-monitor", usage: "health-monitor ID INIT-PID", summary: "", options: [], hidden: true
+    ) { args, context in
+        guard args.positionals.count == 2, let pid = Int32(args.positionals[1]), pid > 0 else {
+            throw UsageError("health-monitor is internal: a container's supervisor starts it")
+        }
+        _ = chdir("/")
+        signal(SIGPIPE, SIG_IGN)
+        _ = sw_close_range_from(3) // nothing of the supervisor's (pipes, the lock) is held here
+        return context.engine.runHealthMonitor(id: args.positionals[0], initPid: pid)
     }
 }
 

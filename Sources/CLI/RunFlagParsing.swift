@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Engine
+import Images
 import LinuxKit
 import OCI
 
@@ -67,6 +68,7 @@ extension RunFlags {
         if options.restartPolicy != .no && options.autoRemove {
             throw UsageError("Conflicting options: --restart and --rm")
         }
+        try parseHealthcheck(args, into: &options)
         options.logConfig = try LogConfig.parse(driver: args.value("log-driver"), options: args.values["log-opt"] ?? [])
         options.volumesFrom = try (args.values["volumes-from"] ?? []).map(DockerFlagValues.volumesFrom)
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
@@ -162,6 +164,39 @@ extension RunFlags {
             options.stopSignal = signal
         }
         options.stopTimeout = try args.value("stop-timeout").map { Int(try FlagValues.integer($0, flag: "--stop-timeout", in: -1...Int64(Int32.max))) }
+    }
+
+    /// --health-* over the image's HEALTHCHECK; durations at least 1 ms, as Docker requires.
+    static func parseHealthcheck(_ args: ParsedArguments, into options: inout RunOptions) throws {
+        var health = HealthConfig()
+        var given = false
+        if let command = args.value("health-cmd") {
+            guard !command.isEmpty else { throw UsageError("--health-cmd: the health check command is empty") }
+            health.test = ["CMD-SHELL", command]
+            given = true
+        }
+        func duration(_ flag: String) throws -> Int64? {
+            guard let text = args.value(flag) else { return nil }
+            given = true
+            let value = try DockerFlagValues.duration(text, flag: "--" + flag)
+            guard value >= 1_000_000 else {
+                throw UsageError("--\(flag) \(Printable.escaped(text)): the time in a health check cannot be less than 1ms")
+            }
+            return value
+        }
+        health.interval = try duration("health-interval")
+        health.timeout = try duration("health-timeout")
+        health.startPeriod = try duration("health-start-period")
+        health.startInterval = try duration("health-start-interval")
+        if let text = args.value("health-retries") {
+            given = true
+            health.retries = Int(try FlagValues.integer(text, flag: "--health-retries", in: 0...Int64(Int32.max)))
+        }
+        options.noHealthcheck = args.has("no-healthcheck") && args.value("no-healthcheck") != "false"
+        if options.noHealthcheck && given {
+            throw UsageError("--no-healthcheck conflicts with --health-* options")
+        }
+        options.healthFlags = given ? health : nil
     }
 
     static func parseNamespaces(_ args: ParsedArguments, into options: inout RunOptions) throws {

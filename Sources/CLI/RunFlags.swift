@@ -133,13 +133,13 @@ enum RunFlags {
                    refusal: "--use-api-socket is not supported: swiftainer is daemonless and has no API socket to mount"),
 
         // Health check
-        OptionSpec(["--health-cmd"], "string", "Command to run to check health", group: health, notYet: true),
-        OptionSpec(["--health-interval"], "duration", "Time between running the check (ms|s|m|h) (default 0s)", group: health, notYet: true),
-        OptionSpec(["--health-retries"], "int", "Consecutive failures needed to report unhealthy", group: health, notYet: true),
-        OptionSpec(["--health-start-interval"], "duration", "Time between running the check during the start period (ms|s|m|h) (default 0s)", group: health, notYet: true),
-        OptionSpec(["--health-start-period"], "duration", "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)", group: health, notYet: true),
-        OptionSpec(["--health-timeout"], "duration", "Maximum time to allow one check to run (ms|s|m|h) (default 0s)", group: health, notYet: true),
-        OptionSpec(["--no-healthcheck"], nil, "Disable any container-specified HEALTHCHECK", group: health, notYet: true),
+        OptionSpec(["--health-cmd"], "string", "Command to run to check health", group: health),
+        OptionSpec(["--health-interval"], "duration", "Time between running the check (ms|s|m|h) (default 0s)", group: health),
+        OptionSpec(["--health-retries"], "int", "Consecutive failures needed to report unhealthy", group: health),
+        OptionSpec(["--health-start-interval"], "duration", "Time between running the check during the start period (ms|s|m|h) (default 0s)", group: health),
+        OptionSpec(["--health-start-period"], "duration", "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)", group: health),
+        OptionSpec(["--health-timeout"], "duration", "Maximum time to allow one check to run (ms|s|m|h) (default 0s)", group: health),
+        OptionSpec(["--no-healthcheck"], nil, "Disable any container-specified HEALTHCHECK", group: health),
 
         // Logging
         OptionSpec(["--log-driver"], "string", "Logging driver for the container (json-file, local, none)", group: logging),

@@ -54,6 +54,8 @@ public struct ContainerRecord: Codable, Equatable {
     public var restartPolicy: RestartPolicy?
     public var restarting: Bool?
     public var restartDelayMs: Int?
+    /// The health check it runs (image's HEALTHCHECK and --health-* merged); nil: none.
+    public var healthcheck: HealthConfig?
     public var ports: [PortMapping]?
     public var network: BridgeAttachment?
 
@@ -65,7 +67,7 @@ public struct ContainerRecord: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
-        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs
+        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck
     }
 
     public var shortID: String { String(id.prefix(12)) }

@@ -205,6 +205,54 @@ public enum DockerFlagValues {
         }
     }
 
+    /// A Go duration as Docker's flags take it: "30s", "1m30s", "1.5h", "250ms", "0"; units
+    /// ns, us (µs), ms, s, m, h. Returns nanoseconds.
+    public static func duration(_ text: String, flag: String) throws -> Int64 {
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        var rest = Substring(text)
+        var negative = false
+        if rest.first == "-" || rest.first == "+" { negative = rest.first == "-"; rest = rest.dropFirst() }
+        if rest == "0" { return 0 }
+        var total = 0.0
+        guard !rest.isEmpty else { throw invalid(flag, text, "invalid duration \"\(text)\"") }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let value = Double(number) else { throw invalid(flag, text, "invalid duration \"\(text)\"") }
+            rest = rest.dropFirst(number.count)
+            let unitText = rest.prefix { !$0.isNumber && $0 != "." }
+            // Longest match first: "ms" before "m".
+            guard let unit = units.filter({ $0.0 == unitText }).first else {
+                throw invalid(flag, text, unitText.isEmpty ? "missing unit in duration \"\(text)\"" : "unknown unit \"\(unitText)\" in duration \"\(text)\"")
+            }
+            rest = rest.dropFirst(unitText.count)
+            total += value * unit.1
+        }
+        guard total < 9.2e18 else { throw invalid(flag, text, "invalid duration \"\(text)\"") }
+        return Int64(total) * (negative ? -1 : 1)
+    }
+
+    /// Nanoseconds as Go prints a duration: "1m30s", "500ms", "2h0m0s".
+    public static func durationText(nanoseconds: Int64) -> String {
+        if nanoseconds == 0 { return "0s" }
+        if nanoseconds < 1_000_000_000 {
+            if nanoseconds % 1_000_000 == 0 { return "\(nanoseconds / 1_000_000)ms" }
+            if nanoseconds % 1_000 == 0 { return "\(nanoseconds / 1_000)µs" }
+            return "\(nanoseconds)ns"
+        }
+        let seconds = nanoseconds / 1_000_000_000, fraction = nanoseconds % 1_000_000_000
+        var secondsText = "\(seconds % 60)"
+        if fraction != 0 {
+            var digits = String(fraction)
+            digits = String(repeating: "0", count: 9 - digits.count) + digits
+            while digits.hasSuffix("0") { digits.removeLast() }
+            secondsText += "." + digits
+        }
+        let hours = seconds / 3600, minutes = (seconds / 60) % 60
+        if hours > 0 { return "\(hours)h\(minutes)m\(secondsText)s" }
+        if minutes > 0 { return "\(minutes)m\(secondsText)s" }
+        return secondsText + "s"
+    }
+
     static func isIPv6(_ text: String) -> Bool {
         var buffer = in6_addr()
         return inet_pton(AF_INET6, text, &buffer) == 1

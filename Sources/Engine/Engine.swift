@@ -41,6 +41,8 @@ public final class Engine {
             let log = logConfig.keepsLog ? try ContainerLogWriter(path: paths.log(record.id), config: logConfig) : nil
             defer { log?.close() }
             let (container, outputs) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
+            let healthMonitor = startHealthMonitor(record, initPid: container.pid)
+            defer { if let healthMonitor { reapHealthMonitor(healthMonitor) } }
             let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
             defer { terminal?.restore() }
             let status = try container.wait(relayInput: options.interactive, outputs: outputs) { stream, bytes in
@@ -121,6 +123,7 @@ public final class Engine {
         record.stopTimeout = options.stopTimeout
         record.logConfig = options.logConfig == .jsonFile ? nil : options.logConfig
         record.restartPolicy = options.restartPolicy == .no ? nil : options.restartPolicy
+        record.healthcheck = Self.healthcheck(image: image.config.healthcheck, flags: options.healthFlags, disabled: options.noHealthcheck)
         let labels = (image.config.labels ?? [:]).merging(options.labels) { $1 }
         record.labels = labels.isEmpty ? nil : labels
         let extraHosts = Self.extraHosts(options) + (try linkHosts(options))

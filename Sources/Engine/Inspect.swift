@@ -13,6 +13,7 @@ public struct ContainerInspection: Codable {
         public var Running: Bool
         public var Paused: Bool
         public var Restarting: Bool
+        public var Health: HealthState?
         public var OOMKilled: Bool
         public var Dead: Bool
         public var Pid: Int32
@@ -117,7 +118,7 @@ extension Engine {
             : (record.status == .created ? "created" : "exited")
         let never = "0001-01-01T00:00:00Z"
         let state = ContainerInspection.State(
-            Status: status, Running: running, Paused: paused, Restarting: !running && record.restarting == true, OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,
+            Status: status, Running: running, Paused: paused, Restarting: !running && record.restarting == true, Health: health(of: record), OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,
             Pid: record.livePid ?? 0, ExitCode: record.exitCode ?? 0, Error: record.error ?? "",
             StartedAt: record.startedAt ?? never, FinishedAt: record.finishedAt ?? never)
         let config = ContainerInspection.Config(

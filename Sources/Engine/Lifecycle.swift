@@ -77,6 +77,9 @@ extension Engine {
                 }
                 record = try containers.load(id)
                 record.restartCount = (record.restartCount ?? 0) + 1
+                // The previous run's health checker, ended with it, is reaped here: no
+                // container process is a child of this one yet.
+                while waitpid(-1, nil, WNOHANG) > 0 {}
             }
             record.restarting = nil
             let spec = try ContainerRuntime.readSpec(bundle: dir)
@@ -97,6 +100,8 @@ extension Engine {
             stdinPipe?.read.close()
             let (container, outputs) = launched
             send("ok")
+            // After the report pipe is closed: the checker must not hold it open.
+            _ = startHealthMonitor(record, initPid: container.pid)
             // From here on it only waits: it becomes the C waiter, which holds a few pages
             // where a started Swift program holds a megabyte, and comes back as
             // `monitor-finish` to record the end. Should that exec fail, it waits here.

@@ -124,6 +124,9 @@ public struct RunOptions {
     public var logConfig = LogConfig.jsonFile
     /// --restart.
     public var restartPolicy = RestartPolicy.no
+    /// --health-* (over the image's HEALTHCHECK) and --no-healthcheck.
+    public var healthFlags: HealthConfig?
+    public var noHealthcheck = false
 
     /// linux.resources for these flags. Like Docker, a memory limit without --memory-swap
     /// allows as much swap again (memory+swap = 2 × memory).

@@ -16,6 +16,8 @@ public struct ImageConfig: Codable, Equatable, Sendable {
     public var labels: [String: String]?
     public var exposedPorts: [String]?
     public var volumes: [String]?
+    /// The image's HEALTHCHECK.
+    public var healthcheck: HealthConfig?
 
     public init(env: [String], cmd: [String], workingDir: String) {
         self.env = env

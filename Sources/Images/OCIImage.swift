@@ -30,12 +30,14 @@ public struct OCIImageConfig: Codable, Equatable, Sendable {
         public var workingDir: String?
         public var labels: [String: String]?
         public var stopSignal: String?
+        /// Docker's extension of the image config (HEALTHCHECK).
+        public var healthcheck: HealthConfig?
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
             case user = "User", exposedPorts = "ExposedPorts", env = "Env", entrypoint = "Entrypoint", cmd = "Cmd"
-            case volumes = "Volumes", workingDir = "WorkingDir", labels = "Labels", stopSignal = "StopSignal"
+            case volumes = "Volumes", workingDir = "WorkingDir", labels = "Labels", stopSignal = "StopSignal", healthcheck = "Healthcheck"
         }
     }
 
@@ -84,6 +86,7 @@ public struct OCIImageConfig: Codable, Equatable, Sendable {
         result.labels = execution?.labels
         result.exposedPorts = execution?.exposedPorts.map { $0.keys.sorted() }
         result.volumes = execution?.volumes.map { $0.keys.sorted() }
+        result.healthcheck = execution?.healthcheck
         return result
     }
 }

@@ -29,10 +29,11 @@ public enum ExternalCommand {
             .map { $0 + "/" + name }.first { access($0, X_OK) == 0 }
     }
 
-    /// `argv` includes argv[0]; `environment` nil passes ours. `timeout` bounds a program whose
-    /// output is not captured (captured output is read to its end first).
+    /// `argv` includes argv[0]; `environment` nil passes ours. `timeout` bounds the program
+    /// (killed with SIGKILL past it); captured output is read until the program's end or the
+    /// timeout, whichever is first, up to `outputLimit` bytes per stream.
     public static func run(_ path: String, argv: [String], environment: [String]? = nil, input: [UInt8] = [],
-                           captureOutput: Bool = true, timeout: Double? = nil) throws -> Output {
+                           captureOutput: Bool = true, timeout: Double? = nil, outputLimit: Int = 1 << 20) throws -> Output {
         let (inRead, inWrite) = try FileDescriptor.pipe()
         let outPipe = captureOutput ? try FileDescriptor.pipe() : nil
         let errPipe = captureOutput ? try FileDescriptor.pipe() : nil
@@ -58,11 +59,12 @@ public enum ExternalCommand {
         withBrokenPipesIgnored { try? inWrite.writeAll(input, what: "\(path) stdin") }
         inWrite.close()
         var output = Output(status: 0, stdout: "", stderr: "")
-        if let outPipe, let errPipe {
-            output.stdout = String(decoding: (try? outPipe.read.readAll(limit: 1 << 20)) ?? [], as: UTF8.self)
-            output.stderr = String(decoding: (try? errPipe.read.readAll(limit: 1 << 20)) ?? [], as: UTF8.self)
-        }
         let deadline = timeout.map { Clock.monotonicSeconds() + $0 }
+        if let outPipe, let errPipe {
+            let (stdout, stderr) = readBoth(outPipe.read, errPipe.read, limit: outputLimit, deadline: deadline)
+            output.stdout = String(decoding: stdout, as: UTF8.self)
+            output.stderr = String(decoding: stderr, as: UTF8.self)
+        }
         var status: Int32 = 0
         while true {
             let reaped = waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
@@ -78,5 +80,30 @@ public enum ExternalCommand {
         }
         output.status = ExitStatus(waitStatus: status).code
         return output
+    }
+
+    /// Both pipes read until each is at its end or `deadline` passes; bytes past `limit` are
+    /// read and dropped, so a chatty program never blocks on a full pipe.
+    static func readBoth(_ first: FileDescriptor, _ second: FileDescriptor, limit: Int, deadline: Double?) -> ([UInt8], [UInt8]) {
+        var collected: [[UInt8]] = [[], []]
+        var open = [first.raw, second.raw]
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while open.contains(where: { $0 >= 0 }) {
+            var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let wait = deadline.map { Int32(max(0, ($0 - Clock.monotonicSeconds()) * 1000)) } ?? -1
+            let ready = poll(&fds, nfds_t(fds.count), wait)
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { break } // the deadline passed (or poll failed): what came is kept
+            for index in 0..<2 where open[index] >= 0 && fds[index].revents != 0 {
+                let n = chunk.withUnsafeMutableBytes { Glibc.read(open[index], $0.baseAddress, $0.count) }
+                if n > 0 {
+                    let room = max(0, limit - collected[index].count)
+                    collected[index] += chunk[..<min(n, room)]
+                } else if n == 0 || errno != EINTR && errno != EAGAIN {
+                    open[index] = -1
+                }
+            }
+        }
+        return (collected[0], collected[1])
     }
 }

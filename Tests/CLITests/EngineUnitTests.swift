@@ -5,6 +5,7 @@ import Foundation
 import Testing
 @testable import Engine
 @testable import CLI
+import Images
 import LinuxKit
 import OCI
 import Runtime
@@ -99,6 +100,43 @@ import TestSupport
         }
         #expect(Array(delays.prefix(4)) == [100, 200, 400, 800] && delays.last == 60_000)
         #expect(RestartPolicy.nextDelay(previousMilliseconds: 60_000, ranSeconds: 10) == 100)
+    }
+
+    @Test func healthStateFollowsDockersRules() {
+        let ok = HealthState.Probe(Start: "s", End: "e", ExitCode: 0, Output: "")
+        let bad = HealthState.Probe(Start: "s", End: "e", ExitCode: 1, Output: "")
+        var state = HealthState.initial
+        // In the start period failures do not count; the first success ends it.
+        state = state.recording(bad, retries: 2, inStartPeriod: true)
+        #expect(state.Status == "starting" && state.FailingStreak == 0)
+        state = state.recording(ok, retries: 2, inStartPeriod: true)
+        #expect(state.Status == "healthy" && state.FailingStreak == 0)
+        state = state.recording(bad, retries: 2, inStartPeriod: true)
+        #expect(state.Status == "healthy" && state.FailingStreak == 1, "after a success the start period is over")
+        state = state.recording(bad, retries: 2, inStartPeriod: false)
+        #expect(state.Status == "unhealthy" && state.FailingStreak == 2)
+        for _ in 0..<6 { state = state.recording(ok, retries: 2, inStartPeriod: false) }
+        #expect(state.Status == "healthy" && state.FailingStreak == 0 && state.Log.count == 5)
+    }
+
+    @Test func healthchecksMergeOverTheImagesAndDurationsParseAsGos() throws {
+        let image = HealthConfig(test: ["CMD", "check"], interval: 10_000_000_000, retries: 5)
+        let merged = Engine.healthcheck(image: image, flags: HealthConfig(interval: 1_000_000_000), disabled: false)
+        #expect(merged == HealthConfig(test: ["CMD", "check"], interval: 1_000_000_000, retries: 5))
+        #expect(Engine.healthcheck(image: image, flags: nil, disabled: true) == nil)
+        #expect(Engine.healthcheck(image: HealthConfig(test: ["NONE"]), flags: nil, disabled: false) == nil)
+        #expect(Engine.healthcheck(image: nil, flags: HealthConfig(test: ["CMD-SHELL", "true"]), disabled: false)?.test == ["CMD-SHELL", "true"])
+        #expect(try DockerFlagValues.duration("1m30s", flag: "--x") == 90_000_000_000)
+        #expect(try DockerFlagValues.duration("250ms", flag: "--x") == 250_000_000)
+        #expect(try DockerFlagValues.duration("1.5h", flag: "--x") == 5_400_000_000_000)
+        #expect(try DockerFlagValues.duration("0", flag: "--x") == 0)
+        for bad in ["", "5", "5x", "m", "1s2"] {
+            #expect(throws: EngineError.self, "\(bad)") { try DockerFlagValues.duration(bad, flag: "--x") }
+        }
+        #expect(DockerFlagValues.durationText(nanoseconds: 300_000_000) == "300ms")
+        #expect(DockerFlagValues.durationText(nanoseconds: 90_000_000_000) == "1m30s")
+        #expect(DockerFlagValues.durationText(nanoseconds: 1_500_000_000) == "1.5s")
+        #expect(DockerFlagValues.durationText(nanoseconds: 7_200_000_000_000) == "2h0m0s")
     }
 
     @Test func logDriversAndTheirOptions() throws {

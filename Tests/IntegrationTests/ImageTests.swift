@@ -135,6 +135,26 @@ import Testing
         #expect(result.status == 125 && result.stderr.contains("no command specified"), "\(result.stderr)")
     }
 
+    /// The image's HEALTHCHECK runs (with --health-* over its fields), --no-healthcheck turns it
+    /// off; its ExposedPorts are what -P publishes.
+    @Test func imageHealthcheckAndExposedPorts() throws {
+        let file = try craft("example.test/health:1", layers: [[("app/", "")]],
+                             config: #"{"Healthcheck": {"Test": ["CMD", "/bin/sh", "-c", "echo from-image"], "Interval": 30000000000, "Retries": 3}, "ExposedPorts": {"8080/tcp": {}}}"#)
+        #expect(Harness.run(["load", "-i", file]).status == 0)
+        let checked = "imghealth-\(getpid())", unchecked = "imgnohealth-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", checked, unchecked]); _ = Harness.run(["rmi", "-f", "example.test/health:1"]) }
+        _ = Harness.detach(checked, ["--health-interval", "100ms", "-P", "example.test/health:1", "sleep", "60"])
+        #expect(Harness.eventually(10) { Harness.run(["ps"]).stdout.split(separator: "\n").contains { $0.hasSuffix(checked) && $0.contains("(healthy)") } })
+        let health = Harness.inspect(checked, "State")["Health"] as? [String: Any]
+        #expect(((health?["Log"] as? [[String: Any]])?.last?["Output"] as? String) == "from-image\n", "\(String(describing: health))")
+        let ports = Harness.inspect(checked, "NetworkSettings")["Ports"] as? [String: Any]
+        #expect(ports?.keys.sorted() == ["8080/tcp"], "\(String(describing: ports))")
+        _ = Harness.detach(unchecked, ["--network", "none", "--no-healthcheck", "example.test/health:1", "sleep", "60"])
+        usleep(300_000)
+        #expect(Harness.inspect(unchecked, "State")["Health"] == nil)
+        #expect(Harness.run(["ps"]).stdout.split(separator: "\n").first { $0.hasSuffix(unchecked) }?.contains("(health") == false)
+    }
+
     /// The image's StopSignal is what `stop` sends; `tag`, `inspect` and `history` show the
     /// image as Docker does.
     @Test func stopSignalTagInspectAndHistory() throws {

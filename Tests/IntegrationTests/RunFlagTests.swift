@@ -183,6 +183,8 @@ import Testing
         (["--platform", "linux/s390x"], "does not match the specified platform"), (["--label-file", "/nonexistent"], "--label-file"),
         (["--expose", "90-80"], "--expose"), (["--volumes-from", "x:rx"], "--volumes-from"), (["--link", "a:"], "--link"),
         (["--restart", "sometimes"], "invalid restart policy"), (["--restart", "always:3"], "on-failure"), (["--rm", "--restart", "always"], "Conflicting options"),
+        (["--health-interval", "0"], "--health-interval"), (["--health-timeout", "5x"], "--health-timeout"), (["--health-retries", "-1"], "--health-retries"),
+        (["--no-healthcheck", "--health-cmd", "true"], "conflicts"), (["--log-opt", "max-size=1k", "--log-driver", "gelf"], "gelf"),
     ])
     func badValuesAreRefusedBeforeAnythingIsMade(_ flags: [String], _ expected: String) {
         // Named, so that its absence afterwards is this run's, whatever other suites run meanwhile.
