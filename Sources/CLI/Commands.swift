@@ -100,6 +100,9 @@ enum Commands {
             out(try context.engine.runDetached(options) + "\n")
             return 0
         }
+        // -it, and --sig-proxy=false: attached to a supervised container, so ctrl-p ctrl-q (or,
+        // unproxied, ^C) can leave it running, as Docker's client leaves its daemon's.
+        if (options.tty && options.interactive) || !options.signalProxy { return try context.engine.runAttached(options) }
         return try context.engine.run(options)
     }
 

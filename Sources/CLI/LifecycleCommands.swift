@@ -289,7 +289,7 @@ enum LifecycleCommands {
 
     /// Hidden: the supervisor of a detached container, started by `run -d` and `start`.
     static let monitor = Command(
-        name: "monitor", usage: "monitor ID [--restarted]", summary: "", options: [OptionSpec(["--restarted"])], hidden: true
+        name: "monitor", usage: "monitor ID [--restarted]", summary: "", options: [OptionSpec(["--restarted"]), OptionSpec(["--attach-fd"], takesValue: true)], hidden: true
     ) { args, context in
         // fd 3 is the report pipe `run -d` and `start` read; a restart has none.
         let restarted = args.has("restarted")
@@ -299,10 +299,14 @@ enum LifecycleCommands {
         _ = chdir("/")
         signal(SIGPIPE, SIG_IGN)
         // fd 4, when open, is the container's supervisor lock handed over by `run -d`.
-        let lock = fcntl(4, F_GETFD) >= 0 ? FileLock(inherited: 4) : nil
-        _ = sw_close_range_from(5)
+        // --attach-fd: an attached client's socket (run -it), after the lock.
+        let attachFD = args.value("attach-fd").flatMap { Int32($0) }.flatMap { $0 >= 4 && fcntl($0, F_GETFD) >= 0 ? $0 : nil }
+        let lock = fcntl(4, F_GETFD) >= 0 && attachFD != 4 ? FileLock(inherited: 4) : nil
+        if let attachFD { _ = fcntl(attachFD, F_SETFD, FD_CLOEXEC) }
+        _ = sw_close_range_from(UInt32((attachFD ?? 4) + 1))
         let report = fcntl(3, F_GETFD) >= 0 ? FileDescriptor(3) : nil
-        return context.engine.monitor(id: args.positionals[0], report: report, inheritedLock: lock, restarted: restarted)
+        return context.engine.monitor(id: args.positionals[0], report: report, inheritedLock: lock, restarted: restarted,
+                                      attach: attachFD.map(FileDescriptor.init))
     }
 }
 

@@ -69,6 +69,7 @@ extension RunFlags {
             throw UsageError("Conflicting options: --restart and --rm")
         }
         try parseHealthcheck(args, into: &options)
+        try parseAttachment(args, into: &options)
         options.logConfig = try LogConfig.parse(driver: args.value("log-driver"), options: args.values["log-opt"] ?? [])
         options.volumesFrom = try (args.values["volumes-from"] ?? []).map(DockerFlagValues.volumesFrom)
         for option in args.values["security-opt"] ?? [] { try options.addSecurityOption(option) }
@@ -197,6 +198,31 @@ extension RunFlags {
             throw UsageError("--no-healthcheck conflicts with --health-* options")
         }
         options.healthFlags = given ? health : nil
+    }
+
+    /// -a/--attach, --sig-proxy, --detach-keys: how a foreground run is attached.
+    static func parseAttachment(_ args: ParsedArguments, into options: inout RunOptions) throws {
+        if let streams = args.values["attach"], !streams.isEmpty {
+            if options.detach { throw UsageError("Conflicting options: -a and -d") }
+            var attach = Engine.AttachStreams()
+            attach.stdin = false
+            attach.stdout = false
+            attach.stderr = false
+            for stream in streams {
+                switch stream.lowercased() {
+                case "stdin": attach.stdin = true
+                case "stdout": attach.stdout = true
+                case "stderr": attach.stderr = true
+                default: throw UsageError("invalid argument \"\(Printable.escaped(stream))\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR")
+                }
+            }
+            options.attach = attach
+        }
+        if let proxy = args.value("sig-proxy") {
+            guard let value = Bool(proxy) else { throw UsageError("invalid argument \"\(Printable.escaped(proxy))\" for \"--sig-proxy\" flag: must be true or false") }
+            options.signalProxy = value
+        }
+        if let keys = args.value("detach-keys") { options.detachKeys = try DockerFlagValues.detachKeys(keys) }
     }
 
     static func parseNamespaces(_ args: ParsedArguments, into options: inout RunOptions) throws {

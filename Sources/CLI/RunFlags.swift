@@ -41,9 +41,9 @@ enum RunFlags {
         // Process
         OptionSpec(["-i", "--interactive"], nil, "Keep STDIN open even if not attached", key: "interactive", group: process),
         OptionSpec(["-t", "--tty"], nil, "Allocate a pseudo-TTY", key: "tty", group: process),
-        OptionSpec(["-a", "--attach"], "list", "Attach to STDIN, STDOUT or STDERR", key: "attach", group: process, notYet: true),
-        OptionSpec(["--detach-keys"], "string", "Override the key sequence for detaching a container", group: process, notYet: true),
-        OptionSpec(["--sig-proxy"], nil, "Proxy received signals to the process (default true)", group: process, notYet: true),
+        OptionSpec(["-a", "--attach"], "list", "Attach to STDIN, STDOUT or STDERR", key: "attach", group: process),
+        OptionSpec(["--detach-keys"], "string", "Override the key sequence for detaching a container (default ctrl-p,ctrl-q)", group: process),
+        OptionSpec(["--sig-proxy"], nil, "Proxy received signals to the process (default true)", group: process),
         OptionSpec(["--entrypoint"], "string", "Overwrite the default ENTRYPOINT of the image", group: process),
         OptionSpec(["-e", "--env"], "list", "Set environment variables", key: "env", group: process),
         OptionSpec(["--env-file"], "list", "Read in a file of environment variables", group: process),

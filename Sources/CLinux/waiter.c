@@ -1,9 +1,11 @@
 // The detached container's waiter: what the monitor process becomes once the container runs.
 //
-//   swiftainer __wait INIT_PID LOG_FD OUT_FD ERR_FD CONSOLE_FD LOG_PATH MAX_SIZE MAX_FILES COMPRESS -- FINISH_ARGV...
+//   swiftainer __wait INIT_PID LOG_FD OUT_FD ERR_FD CONSOLE_FD LOG_PATH MAX_SIZE MAX_FILES COMPRESS
+//                     ATTACH_FD STDIN_FD -- FINISH_ARGV...
 //
 // It relays the container's output (pipes, or the console) into the json-file log (LOG_FD -1:
-// the "none" driver; MAX_SIZE > 0: rotated, see sw_json_log_rotate_at), forwards
+// the "none" driver; MAX_SIZE > 0: rotated, see sw_json_log_rotate_at) and to the attached
+// client (ATTACH_FD, a SOCK_SEQPACKET socket, -1 for none; see "attach protocol" below), forwards
 // the signals it gets to the container's init, reaps the init, and then execs FINISH_ARGV
 // (`swiftainer --root R monitor-finish ID`) with `--status WAIT_STATUS` appended, where Swift
 // records the exit. It runs from a constructor, before the Swift runtime starts, and never
@@ -18,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,8 +33,36 @@ static void now(char out[SW_RFC3339_SIZE]) {
     sw_format_rfc3339(ts.tv_sec, ts.tv_nsec, out);
 }
 
-/// Reads what `fd` has into the log; returns 0 once it is at its end (EOF, or EIO: every pty
-/// slave closed), 1 while it stays open.
+// The attach protocol, one message per packet (SOCK_SEQPACKET keeps their bounds):
+//   to the client:   1 DATA (stdout) | 2 DATA (stderr) | 3 STATUS (int32 wait status, last)
+//   from the client: 0 DATA (stdin)  | 1 ROWS COLS (uint16 each: the terminal's size) | 2 (stdin's end)
+// A client that goes away (detached) is dropped; the container goes on.
+enum { ATTACH_STDIN = 0, ATTACH_RESIZE = 1, ATTACH_EOF = 2, ATTACH_STATUS = 3 };
+static int attach_fd = -1;
+
+static void attach_close(void) {
+    if (attach_fd >= 0) close(attach_fd);
+    attach_fd = -1;
+}
+
+static void attach_send(unsigned char kind, const void *bytes, size_t n) {
+    if (attach_fd < 0) return;
+    unsigned char packet[1 + 32 * 1024];
+    while (n > 0 || kind == ATTACH_STATUS) {
+        size_t part = n < sizeof packet - 1 ? n : sizeof packet - 1;
+        packet[0] = kind;
+        memcpy(packet + 1, bytes, part);
+        ssize_t sent;
+        do sent = send(attach_fd, packet, part + 1, MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
+        if (sent < 0) { attach_close(); return; }
+        bytes = (const unsigned char *)bytes + part;
+        n -= part;
+        if (kind == ATTACH_STATUS) return;
+    }
+}
+
+/// Reads what `fd` has into the log and to the client; returns 0 once it is at its end (EOF,
+/// or EIO: every pty slave closed), 1 while it stays open.
 static int relay(int fd, int stream, struct sw_json_log *log, unsigned char *buffer, size_t size) {
     for (;;) {
         ssize_t n = read(fd, buffer, size);
@@ -38,6 +70,7 @@ static int relay(int fd, int stream, struct sw_json_log *log, unsigned char *buf
             char time[SW_RFC3339_SIZE];
             now(time);
             sw_json_log_append(log, stream, buffer, (size_t)n, time);
+            attach_send(stream == 0 ? 1 : 2, buffer, (size_t)n);
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -47,12 +80,15 @@ static int relay(int fd, int stream, struct sw_json_log *log, unsigned char *buf
 }
 
 static int wait_main(int argc, char **argv, char **envp) {
-    if (argc < 13 || strcmp(argv[11], "--") != 0) return 125;
+    if (argc < 15 || strcmp(argv[13], "--") != 0) return 125;
     pid_t pid = (pid_t)atoi(argv[2]);
     int logfd = atoi(argv[3]);
     // Output sources: stdout pipe, stderr pipe, console (its output counts as stdout).
     int fds[3] = {atoi(argv[4]), atoi(argv[5]), atoi(argv[6])};
     const int streams[3] = {0, 1, 0};
+    attach_fd = atoi(argv[11]);
+    int stdin_fd = atoi(argv[12]);  // the write end of an -i container's stdin pipe, or -1
+    int console = fds[2];
     // The set ProcessMonitor handles; blocked already (the monitor blocked them before the
     // clone and exec keeps the mask), blocked again so this never depends on it.
     const int handled[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGCONT, SIGCHLD, SIGWINCH};
@@ -69,10 +105,14 @@ static int wait_main(int argc, char **argv, char **envp) {
     static unsigned char buffer[32 * 1024];
     int status = 0, reaped = 0;
     while (!reaped) {
-        struct pollfd list[4];
-        int sources[4], count = 0;
+        struct pollfd list[5];
+        int sources[5], count = 0;
         list[count] = (struct pollfd){.fd = signals, .events = POLLIN};
         sources[count++] = -1;
+        if (attach_fd >= 0) {
+            list[count] = (struct pollfd){.fd = attach_fd, .events = POLLIN};
+            sources[count++] = -2;
+        }
         for (int i = 0; i < 3; i++) {
             if (fds[i] < 0) continue;
             list[count] = (struct pollfd){.fd = fds[i], .events = POLLIN};
@@ -84,7 +124,31 @@ static int wait_main(int argc, char **argv, char **envp) {
         }
         for (int k = 0; k < count; k++) {
             if (!list[k].revents) continue;
-            if (sources[k] < 0) {
+            if (sources[k] == -2) {
+                // From the attached client: input, a resize, the end of its input, or its leaving.
+                ssize_t n;
+                do n = recv(attach_fd, buffer, sizeof buffer, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+                if (n < 0 && errno == EAGAIN) continue;
+                if (n <= 0) { attach_close(); continue; }
+                int input = console >= 0 ? console : stdin_fd;
+                if (buffer[0] == ATTACH_STDIN && input >= 0) {
+                    for (ssize_t done = 1; done < n;) {
+                        ssize_t w = write(input, buffer + done, (size_t)(n - done));
+                        if (w < 0 && errno == EINTR) continue;
+                        if (w < 0) break;  // EAGAIN on a full console, EPIPE: the input is dropped
+                        done += w;
+                    }
+                } else if (buffer[0] == ATTACH_RESIZE && n == 5 && console >= 0) {
+                    unsigned short rows, cols;
+                    memcpy(&rows, buffer + 1, 2);
+                    memcpy(&cols, buffer + 3, 2);
+                    sw_set_winsize(console, rows, cols);
+                } else if (buffer[0] == ATTACH_EOF) {
+                    // As a terminal's user ends input (^D); a pipe is closed.
+                    if (console >= 0) { unsigned char eot = 4; (void)!write(console, &eot, 1); }
+                    else if (stdin_fd >= 0) { close(stdin_fd); stdin_fd = -1; }
+                }
+            } else if (sources[k] < 0) {
                 int signal;
                 while ((signal = sw_signalfd_read(signals, NULL, NULL)) > 0) {
                     if (signal == SIGCHLD) {
@@ -107,6 +171,8 @@ static int wait_main(int argc, char **argv, char **envp) {
         if (fds[i] >= 0) relay(fds[i], streams[i], &log, buffer, sizeof buffer);
         if (fds[i] >= 0) close(fds[i]);
     }
+    if (reaped) attach_send(ATTACH_STATUS, &status, sizeof status);
+    attach_close();
     char time[SW_RFC3339_SIZE];
     now(time);
     sw_json_log_flush(&log, time);
@@ -116,11 +182,11 @@ static int wait_main(int argc, char **argv, char **envp) {
     if (!reaped) return 125;
     // FINISH_ARGV + "--status" + the status; exec'd with the signals still blocked, as the
     // Swift side expects them in ProcessMonitor's hands.
-    int finish = argc - 12;
+    int finish = argc - 14;
     char **next = calloc((size_t)finish + 3, sizeof *next);
     char text[16];
     if (!next) return 125;
-    for (int i = 0; i < finish; i++) next[i] = argv[12 + i];
+    for (int i = 0; i < finish; i++) next[i] = argv[14 + i];
     snprintf(text, sizeof text, "%d", status);
     next[finish] = "--status";
     next[finish + 1] = text;

@@ -253,6 +253,29 @@ public enum DockerFlagValues {
         return secondsText + "s"
     }
 
+    /// Docker's default detach sequence: ctrl-p ctrl-q.
+    public static let defaultDetachKeys: [UInt8] = [16, 17]
+
+    /// --detach-keys: comma-separated keys, each one character ("a") or "ctrl-<c>" for c in
+    /// a-z, @, [, \\, ], ^, _ (Docker's syntax); "" turns detaching off.
+    public static func detachKeys(_ text: String) throws -> [UInt8] {
+        if text.isEmpty { return [] }
+        return try text.split(separator: ",", omittingEmptySubsequences: false).map { key in
+            let lower = key.lowercased()
+            if lower.hasPrefix("ctrl-"), lower.count == 6, let c = lower.last?.asciiValue {
+                switch c {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): return c - UInt8(ascii: "a") + 1
+                case UInt8(ascii: "@"): return 0
+                case UInt8(ascii: "["), UInt8(ascii: "\\"), UInt8(ascii: "]"), UInt8(ascii: "^"), UInt8(ascii: "_"): return c - 64
+                default: break
+                }
+            } else if key.count == 1, let c = key.first?.asciiValue {
+                return c
+            }
+            throw invalid("--detach-keys", text, "invalid detach key \"\(key)\" (a character, or ctrl-a … ctrl-z, ctrl-@, ctrl-[, ctrl-\\, ctrl-], ctrl-^, ctrl-_)")
+        }
+    }
+
     static func isIPv6(_ text: String) -> Bool {
         var buffer = in6_addr()
         return inet_pton(AF_INET6, text, &buffer) == 1

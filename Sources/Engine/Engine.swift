@@ -40,13 +40,14 @@ public final class Engine {
             let logConfig = record.logConfig ?? .jsonFile
             let log = logConfig.keepsLog ? try ContainerLogWriter(path: paths.log(record.id), config: logConfig) : nil
             defer { log?.close() }
-            let (container, outputs) = try launch(&record, spec, stdin: options.interactive ? .inherit : .null)
+            let (container, outputs) = try launch(&record, spec, stdin: options.interactive && options.attach.stdin ? .inherit : .null)
             let healthMonitor = startHealthMonitor(record, initPid: container.pid)
             defer { if let healthMonitor { reapHealthMonitor(healthMonitor) } }
             let terminal = options.tty && options.interactive ? RawTerminal(fd: 0) : nil
             defer { terminal?.restore() }
-            let status = try container.wait(relayInput: options.interactive, outputs: outputs) { stream, bytes in
-                ProcessMonitor.passThrough(stream, bytes)
+            let shown = options.attach
+            let status = try container.wait(relayInput: options.interactive && shown.stdin, outputs: outputs) { stream, bytes in
+                if stream == .stdout ? shown.stdout : shown.stderr { ProcessMonitor.passThrough(stream, bytes) }
                 log?.append(stream, bytes)
             }
             log?.flush()

@@ -19,19 +19,25 @@ extension Engine {
     /// Spawns the monitor and waits for its report on a pipe: "ok" once the container's process
     /// runs, or "<exit code> <message>" when it could not be started. With `supervision` (the
     /// container's supervisor lock, held since `create`) the monitor inherits the lock as fd 4;
-    /// without, it takes the lock itself.
-    func startMonitor(_ record: ContainerRecord, supervision: FileLock? = nil) throws {
+    /// without, it takes the lock itself. `attach`: the monitor's end of an attached client's
+    /// socket (see waiter.c's attach protocol), passed after the lock.
+    func startMonitor(_ record: ContainerRecord, supervision: FileLock? = nil, attach: FileDescriptor? = nil) throws {
         let (reportRead, reportWrite) = try FileDescriptor.pipe()
         defer { reportRead.close() }
         var arguments = ["swiftainer"]
         if let root = paths.rootOverride { arguments += ["--root", root] }
         if DebugLog.enabled { arguments.append("--debug") }
         arguments += ["monitor", record.id]
+        var passing = [reportWrite.raw] + (supervision.map { [$0.raw] } ?? [])
+        if let attach {
+            arguments += ["--attach-fd", "\(3 + passing.count)"]
+            passing.append(attach.raw)
+        }
         let pid: pid_t
         do {
             pid = try DetachedProcess.spawn(path: "/proc/self/exe", arguments: arguments,
                                             stderrPath: paths.container(record.id) + "/monitor.log",
-                                            passing: [reportWrite.raw] + (supervision.map { [$0.raw] } ?? []))
+                                            passing: passing)
         } catch {
             reportWrite.close()
             throw EngineError.invalidOption("cannot start the monitor of container \(record.name): \(error)")
@@ -51,7 +57,8 @@ extension Engine {
     /// for a restart, which nobody waits for), `inheritedLock` the container's supervisor lock
     /// when `run -d` or the previous run's supervisor handed it over. `restarted`: the restart
     /// policy's start, after its backoff.
-    public func monitor(id: String, report: FileDescriptor?, inheritedLock: FileLock?, restarted: Bool = false) -> Int32 {
+    public func monitor(id: String, report: FileDescriptor?, inheritedLock: FileLock?, restarted: Bool = false,
+                        attach: FileDescriptor? = nil) -> Int32 {
         var reported = false
         func send(_ text: String) {
             guard !reported, let report else { return }
@@ -106,7 +113,7 @@ extension Engine {
             // where a started Swift program holds a megabyte, and comes back as
             // `monitor-finish` to record the end. Should that exec fail, it waits here.
             becomeWaiter(id: id, pid: container.pid, outputs: outputs, console: container.consoleMaster, log: logConfig,
-                         keptOpen: [lock.raw] + (stdinPipe.map { [$0.write.raw] } ?? []))
+                         attach: attach, stdin: stdinPipe?.write, keptOpen: [lock.raw])
             let status = try container.wait(relayInput: false, outputs: outputs) { log?.append($0, $1) }
             log?.flush()
             try complete(&record, status, cgroup: container.cgroup, spec: spec)
@@ -125,7 +132,7 @@ extension Engine {
     /// `monitor-finish` with the wait status. The fds it needs, and `keptOpen` (the supervisor
     /// lock, an -i container's stdin), cross the exec; returns only if the exec failed.
     func becomeWaiter(id: String, pid: pid_t, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)], console: FileDescriptor?,
-                      log config: LogConfig, keptOpen: [Int32]) {
+                      log config: LogConfig, attach: FileDescriptor?, stdin: FileDescriptor?, keptOpen: [Int32]) {
         let path = paths.log(id)
         var log: FileDescriptor?
         if config.keepsLog {
@@ -134,14 +141,15 @@ extension Engine {
         }
         let stdout = outputs.first { $0.stream == .stdout }?.fd.raw ?? -1
         let stderr = outputs.first { $0.stream == .stderr }?.fd.raw ?? -1
-        let passed = [log?.raw ?? -1, stdout, stderr, console?.raw ?? -1] + keptOpen
+        let passed = [log?.raw ?? -1, stdout, stderr, console?.raw ?? -1, attach?.raw ?? -1, stdin?.raw ?? -1] + keptOpen
         for fd in passed where fd >= 0 { _ = fcntl(fd, F_SETFD, 0) }
         var finish = ["swiftainer"]
         if let root = paths.rootOverride { finish += ["--root", root] }
         if DebugLog.enabled { finish.append("--debug") }
         finish += ["monitor-finish", id, "--lock-fd", "\(keptOpen.first ?? -1)"]
         let arguments = ["swiftainer", "__wait", "\(pid)", "\(log?.raw ?? -1)", "\(stdout)", "\(stderr)", "\(console?.raw ?? -1)",
-                         path, "\(config.maxSize ?? 0)", "\(config.maxFiles)", config.compress ? "1" : "0", "--"] + finish
+                         path, "\(config.maxSize ?? 0)", "\(config.maxFiles)", config.compress ? "1" : "0",
+                         "\(attach?.raw ?? -1)", "\(stdin?.raw ?? -1)", "--"] + finish
         var argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         execv("/proc/self/exe", &argv)

@@ -127,6 +127,11 @@ public struct RunOptions {
     /// --health-* (over the image's HEALTHCHECK) and --no-healthcheck.
     public var healthFlags: HealthConfig?
     public var noHealthcheck = false
+    /// -a/--attach (the streams a foreground run shows or feeds), --sig-proxy, --detach-keys
+    /// (ctrl-p ctrl-q unless given; empty: no detaching).
+    public var attach = Engine.AttachStreams.all
+    public var signalProxy = true
+    public var detachKeys = DockerFlagValues.defaultDetachKeys
 
     /// linux.resources for these flags. Like Docker, a memory limit without --memory-swap
     /// allows as much swap again (memory+swap = 2 × memory).

@@ -14,7 +14,15 @@ public enum DetachedProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        for (index, fd) in fds.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(3 + index)) }
+        // In two steps, through fds above every source and target: dup2'ing straight to 3, 4, …
+        // would overwrite a source that sits on an earlier target (fd 4 passed as fd 5 while
+        // another is passed as fd 4) before it is copied.
+        let staging = max(fds.max() ?? 0, Int32(2 + fds.count)) + 1
+        for (index, fd) in fds.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, staging + Int32(index)) }
+        for index in fds.indices {
+            posix_spawn_file_actions_adddup2(&actions, staging + Int32(index), Int32(3 + index))
+            posix_spawn_file_actions_addclose(&actions, staging + Int32(index))
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

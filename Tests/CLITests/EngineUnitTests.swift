@@ -301,6 +301,22 @@ import TestSupport
         #expect(Printable.escaped("\u{1b}[31mred\u{7f}\u{85}\u{0}") == "\\u{1b}[31mred\\u{7f}\\u{85}\\u{0}")
         #expect(Printable.escaped("héllo ✓") == "héllo ✓")
     }
+
+    @Test func detachKeysParseAsDockersAndAreFilteredFromInput() throws {
+        #expect(try DockerFlagValues.detachKeys("ctrl-p,ctrl-q") == [16, 17])
+        #expect(try DockerFlagValues.detachKeys("ctrl-@,ctrl-[,a") == [0, 27, 97])
+        #expect(try DockerFlagValues.detachKeys("") == [])
+        for bad in ["ctrl-1", "ab", "ctrl-", ",", "ctrl-p,"] {
+            #expect(throws: (any Error).self, "\(bad)") { try DockerFlagValues.detachKeys(bad) }
+        }
+        var session = AttachSession(socket: FileDescriptor(-1), streams: .all, detachKeys: [16, 17], sigProxy: true, terminal: false, forward: { _ in })
+        // A sequence broken off is passed on whole; one split across reads still detaches.
+        #expect(session.filterDetachKeys(Array("a\u{10}b".utf8)) == (Array("a\u{10}b".utf8), false))
+        #expect(session.filterDetachKeys([65, 16]) == ([65], false))
+        #expect(session.filterDetachKeys([17, 66]) == ([], true))
+        var repeated = AttachSession(socket: FileDescriptor(-1), streams: .all, detachKeys: [16, 17], sigProxy: true, terminal: false, forward: { _ in })
+        #expect(repeated.filterDetachKeys([16, 16, 17]) == ([16], true))
+    }
 }
 
 @Suite struct PullDisplayTests {

@@ -315,6 +315,8 @@ final class PtySession {
         _ = text.withCString { write(master, $0, strlen($0)) }
     }
 
+    func signal(_ signal: Int32) { child.signal(signal) }
+
     /// Waits (up to `seconds`, then kills it) for the program to end and returns its exit status.
     func finish(within seconds: Double = 30) -> Int32 { child.finish(within: seconds).status }
 }

@@ -185,6 +185,8 @@ import Testing
         (["--restart", "sometimes"], "invalid restart policy"), (["--restart", "always:3"], "on-failure"), (["--rm", "--restart", "always"], "Conflicting options"),
         (["--health-interval", "0"], "--health-interval"), (["--health-timeout", "5x"], "--health-timeout"), (["--health-retries", "-1"], "--health-retries"),
         (["--no-healthcheck", "--health-cmd", "true"], "conflicts"), (["--log-opt", "max-size=1k", "--log-driver", "gelf"], "gelf"),
+        (["-a", "stdout", "-d"], "Conflicting options: -a and -d"), (["-a", "stdlog"], "-a, --attach"), (["--detach-keys", "ctrl-1"], "--detach-keys"),
+        (["--sig-proxy=maybe"], "--sig-proxy"),
     ])
     func badValuesAreRefusedBeforeAnythingIsMade(_ flags: [String], _ expected: String) {
         // Named, so that its absence afterwards is this run's, whatever other suites run meanwhile.

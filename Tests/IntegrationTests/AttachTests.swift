@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// `run -it` is a client attached to a supervised container (Engine/Attach.swift, waiter.c's
+/// attach protocol): the detach keys leave the container running, -a picks the streams shown,
+/// --sig-proxy=false lets a signal end the client and not the container.
+@Suite(.serialized, requiresRoot) struct AttachTests {
+    func isRunning(_ name: String) -> Bool {
+        Harness.inspect(name, "State")["Running"] as? Bool == true
+    }
+
+    @Test func defaultDetachKeysLeaveTheContainerRunning() throws {
+        let name = "attach-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        let session = try PtySession(Harness.binary, ["run", "--name", name, "-it", "busybox", "sh"],
+                                     environment: ["SWIFTAINER_ROOT": Harness.root])
+        #expect(session.read(until: "# "), "no prompt: \(session.output)")
+        // The window size crossed the socket to the container's console.
+        session.type("stty size; echo marker-$((2*21))\n")
+        #expect(session.read(until: "marker-42"), "\(session.output)")
+        #expect(session.output.contains("24 80"), "\(session.output)")
+        session.type("\u{10}\u{11}")
+        #expect(session.finish(within: 15) == 0, "detaching is not an error")
+        var after = termios()
+        tcgetattr(session.master, &after)
+        #expect(after.c_lflag & tcflag_t(ICANON | ECHO) == tcflag_t(ICANON | ECHO), "terminal restored on detach")
+        #expect(isRunning(name), "the container ended with its client")
+        let exec = Harness.run(["exec", name, "echo", "still-here"])
+        #expect(exec.stdout == "still-here\n", "\(exec.stderr)")
+        // What it printed while attached is in its log.
+        #expect(Harness.run(["logs", name]).stdout.contains("marker-42"))
+    }
+
+    @Test func detachKeysCanBeChangedAndKeepOtherInputIntact() throws {
+        let name = "attach-keys-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        let session = try PtySession(Harness.binary, ["run", "--name", name, "--detach-keys", "ctrl-x,x", "-it", "busybox", "sh"],
+                                     environment: ["SWIFTAINER_ROOT": Harness.root])
+        #expect(session.read(until: "# "), "no prompt: \(session.output)")
+        // ctrl-p ctrl-q no longer detaches; a lone x (not after ctrl-x) is typed as usual.
+        session.type("\u{10}\u{11}")
+        session.type("echo xx-$((40+2))\n")
+        #expect(session.read(until: "xx-42"), "\(session.output)")
+        #expect(isRunning(name))
+        session.type("\u{18}x")
+        #expect(session.finish(within: 15) == 0)
+        #expect(isRunning(name), "ctrl-x x did not detach")
+    }
+
+    @Test func aShellExitEndsTheRunWithItsStatus() throws {
+        let session = try PtySession(Harness.binary, ["run", "--rm", "-it", "busybox", "sh"], environment: ["SWIFTAINER_ROOT": Harness.root])
+        #expect(session.read(until: "# "), "no prompt: \(session.output)")
+        session.type("exit 5\n")
+        #expect(session.finish(within: 15) == 5)
+    }
+
+    @Test func attachPicksTheStreamsShown() {
+        let script = "echo to-out; echo to-err >&2"
+        let out = Harness.run(["run", "--rm", "--network", "none", "-a", "stdout", "busybox", "sh", "-c", script])
+        #expect(out.status == 0)
+        #expect(out.stdout == "to-out\n" && !out.stderr.contains("to-err"), "\(out)")
+        let err = Harness.run(["run", "--rm", "--network", "none", "-a", "STDERR", "busybox", "sh", "-c", script])
+        #expect(err.stdout.isEmpty && err.stderr.contains("to-err"), "\(err)")
+        // Without -a stdin, -i gives the container nothing of ours.
+        let noInput = Harness.run(["run", "--rm", "--network", "none", "-i", "-a", "stdout", "busybox", "sh", "-c", "cat; echo end"],
+                                  stdin: "typed\n")
+        #expect(noInput.stdout == "end\n", "\(noInput)")
+    }
+
+    @Test func unproxiedSignalEndsTheClientNotTheContainer() {
+        let name = "attach-unproxied-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        let client = Harness.startSwiftainer(["run", "--name", name, "--network", "none", "--sig-proxy=false", "busybox", "sh", "-c",
+                                              "trap 'echo caught; exit 9' INT; echo ready; sleep 2; echo finished"])
+        #expect(Harness.eventually { client.stdout.contains("ready") }, "\(client.stdout)")
+        client.signal(SIGINT)
+        let result = client.finish(within: 15)
+        #expect(result.status == 130, "\(result)")
+        #expect(Harness.eventually(15) { Harness.inspect(name, "State")["Status"] as? String == "exited" })
+        let logs = Harness.run(["logs", name]).stdout
+        #expect(logs.contains("finished") && !logs.contains("caught"), "the signal reached the container: \(logs)")
+    }
+
+    @Test func proxiedSignalReachesAnAttachedTerminalContainer() throws {
+        let session = try PtySession(Harness.binary, ["run", "--rm", "-it", "busybox", "sh", "-c",
+                                                      "trap 'echo caught-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done"],
+                                     environment: ["SWIFTAINER_ROOT": Harness.root])
+        #expect(session.read(until: "ready"), "\(session.output)")
+        session.signal(SIGTERM)
+        #expect(session.read(until: "caught-term"), "\(session.output)")
+        #expect(session.finish(within: 15) == 7)
+    }
+}
