@@ -79,6 +79,32 @@ static int relay(int fd, int stream, struct sw_json_log *log, unsigned char *buf
     }
 }
 
+// Input from the client that the container has not taken yet. While some is pending the
+// client's socket is not read, so a container that does not read its input holds the client
+// back (the socket's buffer fills) and nothing is dropped or blocks this loop.
+static unsigned char pending[32 * 1024];
+static size_t pending_at, pending_len;
+static int close_input_when_drained;
+
+/// Writes what is pending to `*input` (the console, or the stdin pipe's write end) as far as it
+/// takes it. A pipe whose reader is gone (EPIPE) or a console whose slave closed (EIO) takes no
+/// more: what is pending is dropped and a pipe is closed.
+static void flush_input(int *input, int is_pipe) {
+    while (pending_at < pending_len && *input >= 0) {
+        ssize_t w = write(*input, pending + pending_at, pending_len - pending_at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) return;
+        if (w < 0) {
+            if (is_pipe) { close(*input); *input = -1; }
+            break;
+        }
+        pending_at += (size_t)w;
+    }
+    pending_at = pending_len = 0;
+    if (close_input_when_drained && is_pipe && *input >= 0) { close(*input); *input = -1; }
+    close_input_when_drained = 0;
+}
+
 static int wait_main(int argc, char **argv, char **envp) {
     if (argc < 15 || strcmp(argv[13], "--") != 0) return 125;
     pid_t pid = (pid_t)atoi(argv[2]);
@@ -98,6 +124,7 @@ static int wait_main(int argc, char **argv, char **envp) {
     for (int i = 0; i < 3; i++) {
         if (fds[i] >= 0) fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
     }
+    if (stdin_fd >= 0) fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
     struct sw_json_log log;
     sw_json_log_init(&log, logfd);
     long long max_size = atoll(argv[8]);
@@ -105,13 +132,19 @@ static int wait_main(int argc, char **argv, char **envp) {
     static unsigned char buffer[32 * 1024];
     int status = 0, reaped = 0;
     while (!reaped) {
-        struct pollfd list[5];
-        int sources[5], count = 0;
+        struct pollfd list[6];
+        int sources[6], count = 0;
+        int *input = console >= 0 ? &console : &stdin_fd;
         list[count] = (struct pollfd){.fd = signals, .events = POLLIN};
         sources[count++] = -1;
         if (attach_fd >= 0) {
-            list[count] = (struct pollfd){.fd = attach_fd, .events = POLLIN};
+            // With input pending, only the client's leaving is watched.
+            list[count] = (struct pollfd){.fd = attach_fd, .events = pending_len ? 0 : POLLIN};
             sources[count++] = -2;
+        }
+        if (pending_len && *input >= 0) {
+            list[count] = (struct pollfd){.fd = *input, .events = POLLOUT};
+            sources[count++] = -3;
         }
         for (int i = 0; i < 3; i++) {
             if (fds[i] < 0) continue;
@@ -124,29 +157,34 @@ static int wait_main(int argc, char **argv, char **envp) {
         }
         for (int k = 0; k < count; k++) {
             if (!list[k].revents) continue;
-            if (sources[k] == -2) {
+            if (sources[k] == -3) {
+                flush_input(input, console < 0);
+            } else if (sources[k] == -2) {
                 // From the attached client: input, a resize, the end of its input, or its leaving.
+                if (pending_len) {
+                    if (list[k].revents & (POLLHUP | POLLERR)) attach_close();
+                    continue;
+                }
                 ssize_t n;
-                do n = recv(attach_fd, buffer, sizeof buffer, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+                do n = recv(attach_fd, pending, sizeof pending, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
                 if (n < 0 && errno == EAGAIN) continue;
                 if (n <= 0) { attach_close(); continue; }
-                int input = console >= 0 ? console : stdin_fd;
-                if (buffer[0] == ATTACH_STDIN && input >= 0) {
-                    for (ssize_t done = 1; done < n;) {
-                        ssize_t w = write(input, buffer + done, (size_t)(n - done));
-                        if (w < 0 && errno == EINTR) continue;
-                        if (w < 0) break;  // EAGAIN on a full console, EPIPE: the input is dropped
-                        done += w;
-                    }
-                } else if (buffer[0] == ATTACH_RESIZE && n == 5 && console >= 0) {
+                if (pending[0] == ATTACH_STDIN && *input >= 0) {
+                    pending_at = 1;
+                    pending_len = (size_t)n;
+                    flush_input(input, console < 0);
+                } else if (pending[0] == ATTACH_RESIZE && n == 5 && console >= 0) {
                     unsigned short rows, cols;
-                    memcpy(&rows, buffer + 1, 2);
-                    memcpy(&cols, buffer + 3, 2);
+                    memcpy(&rows, pending + 1, 2);
+                    memcpy(&cols, pending + 3, 2);
                     sw_set_winsize(console, rows, cols);
-                } else if (buffer[0] == ATTACH_EOF) {
+                } else if (pending[0] == ATTACH_EOF && *input >= 0) {
                     // As a terminal's user ends input (^D); a pipe is closed.
-                    if (console >= 0) { unsigned char eot = 4; (void)!write(console, &eot, 1); }
-                    else if (stdin_fd >= 0) { close(stdin_fd); stdin_fd = -1; }
+                    pending_at = 0;
+                    pending_len = console >= 0 ? 1 : 0;
+                    pending[0] = 4;
+                    close_input_when_drained = 1;
+                    flush_input(input, console < 0);
                 }
             } else if (sources[k] < 0) {
                 int signal;

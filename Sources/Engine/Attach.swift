@@ -104,12 +104,17 @@ struct AttachSession {
         var inputOpen = streams.stdin
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            var fds = [pollfd(fd: socket.raw, events: Int16(POLLIN), revents: 0), pollfd(fd: signals.raw, events: Int16(POLLIN), revents: 0)]
-            if inputOpen { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
+            // Input is read only once what was read before is sent: the socket never blocks
+            // this loop, which must go on taking the container's output meanwhile.
+            let readingInput = inputOpen && unsent.isEmpty
+            var fds = [pollfd(fd: socket.raw, events: Int16(POLLIN) | (unsent.isEmpty ? 0 : Int16(POLLOUT)), revents: 0),
+                       pollfd(fd: signals.raw, events: Int16(POLLIN), revents: 0)]
+            if readingInput { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
             if poll(&fds, nfds_t(fds.count), -1) < 0 {
                 if errno == EINTR { continue }
                 throw SystemError.last("poll", "attach")
             }
+            if fds[0].revents & Int16(POLLOUT) != 0 { sendUnsent() }
             if fds[1].revents != 0 {
                 while true {
                     let signal = sw_signalfd_read(signals.raw, nil, nil)
@@ -117,15 +122,16 @@ struct AttachSession {
                     if signal == SIGWINCH { sendWindowSize() } else if sigProxy { forward(signal) } else { return .interrupted(signal) }
                 }
             }
-            if inputOpen && fds[2].revents != 0 {
-                let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
+            if readingInput && fds[2].revents != 0 {
+                // At most what the waiter takes in one packet (its buffer is 32 KiB).
+                let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, 16 * 1024) }
                 if n > 0 {
                     let (typed, detach) = filterDetachKeys(Array(buffer[..<n]))
-                    if !typed.isEmpty { send(0, typed) }
                     if detach { return .detached }
+                    if !typed.isEmpty { queue(0, typed) }
                 } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                     inputOpen = false
-                    send(2, [])
+                    queue(2, [])
                 }
             }
             if fds[0].revents != 0 {
@@ -164,9 +170,23 @@ struct AttachSession {
         return (out, false)
     }
 
-    private func send(_ kind: UInt8, _ bytes: [UInt8]) {
-        let packet = [kind] + bytes
-        _ = packet.withUnsafeBytes { Glibc.send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    /// Packets of input (and its end) not yet taken by the socket, oldest first.
+    private var unsent: [[UInt8]] = []
+
+    private mutating func queue(_ kind: UInt8, _ bytes: [UInt8]) {
+        unsent.append([kind] + bytes)
+        sendUnsent()
+    }
+
+    /// Sends queued packets until the socket is full (EAGAIN: the container is not reading) or
+    /// gone (then the status never comes and the receive side ends the session).
+    private mutating func sendUnsent() {
+        while let packet = unsent.first {
+            let sent = packet.withUnsafeBytes { Glibc.send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            if sent < 0 && errno == EINTR { continue }
+            if sent < 0 && errno == EAGAIN { return }
+            unsent.removeFirst()
+        }
     }
 
     private func sendWindowSize() {
@@ -175,7 +195,7 @@ struct AttachSession {
         var packet: [UInt8] = [1]
         withUnsafeBytes(of: rows) { packet += $0 }
         withUnsafeBytes(of: cols) { packet += $0 }
-        _ = packet.withUnsafeBytes { Glibc.send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        _ = packet.withUnsafeBytes { Glibc.send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
     }
 
     private func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) {

@@ -93,7 +93,8 @@ extension Engine {
             let logConfig = record.logConfig ?? .jsonFile
             let log = logConfig.keepsLog ? try ContainerLogWriter(path: paths.log(id), config: logConfig) : nil
             defer { log?.close() }
-            // -d -i: an open stdin that never delivers anything (there is no attach).
+            // -i: the container's stdin is a pipe whose write end the waiter holds; an attached
+            // client's input goes into it (-d -i: nothing does until something attaches).
             let stdinPipe = spec.annotations?[SwiftainerAnnotation.stdinOpen] == "true" ? try FileDescriptor.pipe() : nil
             defer { stdinPipe?.write.close() }
             record.detached = true

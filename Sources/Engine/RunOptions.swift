@@ -383,7 +383,7 @@ public enum SpecBuilder {
         spec.annotations = [:]
         if options.noPivot { spec.annotations?[SwiftainerAnnotation.noPivot] = "true" }
         if options.initProcess { spec.annotations?[SwiftainerAnnotation.initProcess] = "true" }
-        if options.detach && options.interactive { spec.annotations?[SwiftainerAnnotation.stdinOpen] = "true" }
+        if options.interactive { spec.annotations?[SwiftainerAnnotation.stdinOpen] = "true" }
         spec.process?.capabilities = Capabilities(all: capabilities)
         spec.process?.noNewPrivileges = options.noNewPrivileges
         spec.linux?.seccomp = seccomp

@@ -84,6 +84,18 @@ import Testing
         #expect(logs.contains("finished") && !logs.contains("caught"), "the signal reached the container: \(logs)")
     }
 
+    /// A MiB each way through an attached run whose container reads late: input waits for it
+    /// (nothing dropped), output keeps flowing meanwhile (neither side blocks the other).
+    @Test func attachedInputWaitsForTheContainerAndIsNotLost() {
+        let line = String(repeating: "0123456789abcdef", count: 4) + "\n"   // 65 bytes
+        let input = String(repeating: line, count: 16_132)                    // 1 048 580 bytes
+        let result = Harness.run(["run", "--rm", "--network", "none", "--sig-proxy=false", "-i", "busybox", "sh", "-c",
+                                  "sleep 1; cat; echo done"], stdin: input)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.utf8.count == input.utf8.count + 5, "\(result.stdout.utf8.count) bytes came back")
+        #expect(result.stdout == input + "done\n")
+    }
+
     @Test func proxiedSignalReachesAnAttachedTerminalContainer() throws {
         let session = try PtySession(Harness.binary, ["run", "--rm", "-it", "busybox", "sh", "-c",
                                                       "trap 'echo caught-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done"],
