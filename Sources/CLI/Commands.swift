@@ -47,7 +47,7 @@ enum Commands {
 
     static let stats = Command(
         name: "stats", usage: "stats [--no-stream] [CONTAINER...]",
-        summary: "Show CPU, memory, network and pids of running containers", options: [OptionSpec(["--no-stream"])]
+        summary: "Show CPU, memory, network and pids of running containers", options: [OptionSpec(["--no-stream"], nil, "Print one snapshot and exit instead of refreshing")]
     ) { args, context in
         try Engine.requireRoot()
         let engine = context.engine
@@ -109,7 +109,7 @@ enum Commands {
     static let importImage = Command(
         name: "import", usage: "import [--max-size SIZE] FILE NAME[:TAG]",
         summary: "Import a root filesystem tarball (.tar or .tar.gz) as an image",
-        options: [OptionSpec(["--max-size"], takesValue: true)]
+        options: [OptionSpec(["--max-size"], "bytes", "Refuse a tar stream larger than this, uncompressed (default 32g)")]
     ) { args, context in
         guard args.positionals.count == 2 else { throw UsageError("\"import\" requires exactly 2 arguments: FILE NAME[:TAG]") }
         try Engine.requireRoot()
@@ -123,7 +123,7 @@ enum Commands {
     static let pull = Command(
         name: "pull", usage: "pull [-q] NAME[:TAG|@DIGEST]",
         summary: "Download an image from a registry",
-        options: [OptionSpec(["-q", "--quiet"]), OptionSpec(["--platform"], takesValue: true)]
+        options: [OptionSpec(["-q", "--quiet"], nil, "Suppress the progress output"), OptionSpec(["--platform"], "string", "Pull this platform's image from an index (os/arch[/variant])")]
     ) { args, context in
         let text = try args.onlyPositional("pull", "NAME[:TAG|@DIGEST]")
         if let platform = args.value("platform"), platform != Platform.native {
@@ -147,7 +147,7 @@ enum Commands {
 
     static let push = Command(
         name: "push", usage: "push [-q] NAME[:TAG]", summary: "Upload an image to a registry",
-        options: [OptionSpec(["-q", "--quiet"])]
+        options: [OptionSpec(["-q", "--quiet"], nil, "Suppress the progress output")]
     ) { args, context in
         let text = try args.onlyPositional("push", "NAME[:TAG]")
         let quiet = args.has("quiet")
@@ -164,8 +164,8 @@ enum Commands {
     static let login = Command(
         name: "login", usage: "login [-u USER] [-p PASSWORD | --password-stdin] [SERVER]",
         summary: "Log in to a registry (credentials kept in Docker's config.json)",
-        options: [OptionSpec(["-u", "--username"], takesValue: true, key: "username"), OptionSpec(["-p", "--password"], takesValue: true, key: "password"),
-                  OptionSpec(["--password-stdin"])]
+        options: [OptionSpec(["-u", "--username"], "string", "Username", key: "username"), OptionSpec(["-p", "--password"], "string", "Password (visible to other users: prefer --password-stdin)", key: "password"),
+                  OptionSpec(["--password-stdin"], nil, "Take the password from standard input")]
     ) { args, context in
         guard args.positionals.count <= 1 else { throw UsageError("\"login\" accepts at most 1 argument: SERVER") }
         guard let user = args.value("username"), !user.isEmpty else {
@@ -204,7 +204,7 @@ enum Commands {
     /// `image SUBCOMMAND`: Docker's group (prune here; the others are the top-level commands).
     static let image = Command(
         name: "image", usage: "image prune [-a] [-f] | image ls|rm|inspect|pull|push|tag|history|save|load|import ...",
-        summary: "Manage images", options: [OptionSpec(["-a", "--all"]), OptionSpec(["-f", "--force"])], stopAtFirstPositional: true
+        summary: "Manage images", options: [OptionSpec(["-a", "--all"], nil, "image prune: remove every image no container uses, not only dangling ones"), OptionSpec(["-f", "--force"], nil, "image prune: do not prompt for confirmation")], stopAtFirstPositional: true
     ) { args, context in
         guard let sub = args.positionals.first else { throw UsageError("\"image\" needs a subcommand: prune, ls, rm, inspect, pull, push, tag, history, save, load") }
         let aliases = ["ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect", "pull": "pull", "push": "push",
@@ -217,7 +217,7 @@ enum Commands {
                                             stopAtFirstPositional: command.stopAtFirstPositional)
             return try command.run(parsed, context)
         }
-        let options = try parseArguments(Array(args.positionals.dropFirst()), options: [OptionSpec(["-a", "--all"]), OptionSpec(["-f", "--force"])],
+        let options = try parseArguments(Array(args.positionals.dropFirst()), options: [OptionSpec(["-a", "--all"], nil, "Remove every image no container uses, not only dangling ones"), OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation")],
                                          stopAtFirstPositional: false)
         guard options.positionals.isEmpty else { throw UsageError("\"image prune\" accepts no arguments") }
         try Engine.requireRoot()
@@ -231,7 +231,7 @@ enum Commands {
     static let save = Command(
         name: "save", usage: "save [-o FILE] [--format docker-archive|oci-archive] IMAGE...",
         summary: "Save images to a tar archive (standard output by default)",
-        options: [OptionSpec(["-o", "--output"], takesValue: true, key: "output"), OptionSpec(["--format"], takesValue: true)]
+        options: [OptionSpec(["-o", "--output"], "string", "Write to this file instead of standard output", key: "output"), OptionSpec(["--format"], "string", "Archive format: docker-archive (default) or oci-archive")]
     ) { args, context in
         guard !args.positionals.isEmpty else { throw UsageError("\"save\" requires at least 1 argument: IMAGE") }
         try context.engine.save(args.positionals, to: args.value("output"), format: args.value("format") ?? "docker-archive")
@@ -241,7 +241,7 @@ enum Commands {
     static let load = Command(
         name: "load", usage: "load [-i FILE] [-q]",
         summary: "Load images from a docker-archive or OCI-layout tar archive (standard input by default)",
-        options: [OptionSpec(["-i", "--input"], takesValue: true, key: "input"), OptionSpec(["-q", "--quiet"])]
+        options: [OptionSpec(["-i", "--input"], "string", "Read from this tar archive file instead of standard input", key: "input"), OptionSpec(["-q", "--quiet"], nil, "Suppress the load output")]
     ) { args, context in
         guard args.positionals.isEmpty else { throw UsageError("\"load\" accepts no arguments") }
         try Engine.requireRoot()
@@ -258,7 +258,7 @@ enum Commands {
 
     static let images = Command(
         name: "images", usage: "images [OPTIONS]", summary: "List images",
-        options: [OptionSpec(["-q", "--quiet"]), OptionSpec(["--no-trunc"]), OptionSpec(["--digests"])]
+        options: [OptionSpec(["-q", "--quiet"], nil, "Only show image IDs"), OptionSpec(["--no-trunc"], nil, "Don't truncate output"), OptionSpec(["--digests"], nil, "Show digests")]
     ) { args, context in
         let entries = try context.engine.images.list()
         let full = args.has("no-trunc")
@@ -294,7 +294,7 @@ enum Commands {
 
     static let history = Command(
         name: "history", usage: "history [--no-trunc] [-q] IMAGE", summary: "Show the history of an image",
-        options: [OptionSpec(["--no-trunc"]), OptionSpec(["-q", "--quiet"]), OptionSpec(["-H", "--human"])]
+        options: [OptionSpec(["--no-trunc"], nil, "Don't truncate output"), OptionSpec(["-q", "--quiet"], nil, "Only show image IDs"), OptionSpec(["-H", "--human"], nil, "Print sizes and dates in human readable format (default true)")]
     ) { args, context in
         let image = try args.onlyPositional("history", "IMAGE")
         let entries = try context.engine.history(image)
@@ -316,7 +316,7 @@ enum Commands {
 
     static let rmi = Command(
         name: "rmi", usage: "rmi [OPTIONS] IMAGE [IMAGE...]", summary: "Remove images",
-        options: [OptionSpec(["-f", "--force"])]
+        options: [OptionSpec(["-f", "--force"], nil, "Remove the image even if a tag of it is in use")]
     ) { args, context in
         guard !args.positionals.isEmpty else { throw UsageError("\"rmi\" requires at least 1 argument: IMAGE") }
         try Engine.requireRoot()
@@ -337,8 +337,8 @@ enum Commands {
 
     static let ps = Command(
         name: "ps", usage: "ps [OPTIONS]", summary: "List containers",
-        options: [OptionSpec(["-a", "--all"]), OptionSpec(["-q", "--quiet"]), OptionSpec(["--no-trunc"]),
-                  OptionSpec(["-f", "--format"], takesValue: true, key: "format")]
+        options: [OptionSpec(["-a", "--all"], nil, "Show all containers (default shows just running)"), OptionSpec(["-q", "--quiet"], nil, "Only display container IDs"), OptionSpec(["--no-trunc"], nil, "Don't truncate output"),
+                  OptionSpec(["-f", "--format"], "string", "OCI: the format of runc's ps output (table or json)", key: "format")]
     ) { args, context in
         // The OCI runtime's `ps ID` (runc's), listing the container's pids.
         if context.ociMode { return try OCICommands.processes(args, context) }
@@ -364,7 +364,7 @@ enum Commands {
 
     static let rm = Command(
         name: "rm", usage: "rm [OPTIONS] CONTAINER [CONTAINER...]", summary: "Remove one or more containers",
-        options: [OptionSpec(["-f", "--force"])]
+        options: [OptionSpec(["-f", "--force"], nil, "Force the removal of a running container (uses SIGKILL)")]
     ) { args, context in
         guard !args.positionals.isEmpty else { throw UsageError("\"rm\" requires at least 1 argument: CONTAINER") }
         try Engine.requireRoot()

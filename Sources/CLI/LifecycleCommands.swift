@@ -47,7 +47,7 @@ enum LifecycleCommands {
     static let start = Command(
         name: "start", usage: "start CONTAINER... | start --all [--filter restart-policy=always|unless-stopped|on-failure]... (Docker) | start ID (OCI)",
         summary: "Start stopped containers (or an OCI container created by 'create')",
-        options: [OptionSpec(["-a", "--all"], takesValue: false, key: "all"), OptionSpec(["--filter"], takesValue: true)]
+        options: [OptionSpec(["-a", "--all"], nil, "Start every stopped container (filtered by --filter)", key: "all"), OptionSpec(["--filter"], "filter", "restart-policy=always|unless-stopped|on-failure|no (repeatable)")]
     ) { args, context in
         if context.ociMode { return try OCICommands.start.run(args, context) }
         let engine = context.engine
@@ -71,7 +71,7 @@ enum LifecycleCommands {
     static let stop = Command(
         name: "stop", usage: "stop [-t SECONDS] CONTAINER...",
         summary: "Stop running containers: SIGTERM, then SIGKILL after the timeout",
-        options: [OptionSpec(["-t", "--time", "--timeout"], takesValue: true, key: "time")]
+        options: [OptionSpec(["-t", "--time", "--timeout"], "int", "Seconds to wait before killing the container (default: its --stop-timeout, or 10)", key: "time")]
     ) { args, context in
         try requireContainers(args, "stop")
         let results = context.engine.stop(args.positionals, timeout: try timeout(args))
@@ -89,7 +89,7 @@ enum LifecycleCommands {
 
     static let restart = Command(
         name: "restart", usage: "restart [-t SECONDS] CONTAINER...", summary: "Stop and start containers again",
-        options: [OptionSpec(["-t", "--time", "--timeout"], takesValue: true, key: "time")]
+        options: [OptionSpec(["-t", "--time", "--timeout"], "int", "Seconds to wait before killing the container (default: its --stop-timeout, or 10)", key: "time")]
     ) { args, context in
         try requireContainers(args, "restart")
         let seconds = try timeout(args)
@@ -100,7 +100,7 @@ enum LifecycleCommands {
     static let kill = Command(
         name: "kill", usage: "kill [-s SIGNAL] CONTAINER... (Docker) | kill [--all] ID [SIGNAL] (OCI)",
         summary: "Send a signal to containers (Docker's default KILL, the OCI default TERM)",
-        options: [OptionSpec(["-s", "--signal"], takesValue: true, key: "signal"), OptionSpec(["-a", "--all"], key: "all")]
+        options: [OptionSpec(["-s", "--signal"], "string", "Signal to send to the container (default KILL; OCI mode TERM)", key: "signal"), OptionSpec(["-a", "--all"], nil, "OCI: send the signal to every process of the container", key: "all")]
     ) { args, context in
         if context.ociMode { return try OCICommands.kill.run(args, context) }
         try requireContainers(args, "kill")
@@ -145,8 +145,8 @@ enum LifecycleCommands {
 
     static let logs = Command(
         name: "logs", usage: "logs [-f] [--tail N] [-t] CONTAINER", summary: "Show a container's output",
-        options: [OptionSpec(["-f", "--follow"], key: "follow"), OptionSpec(["-n", "--tail"], takesValue: true, key: "tail"),
-                  OptionSpec(["-t", "--timestamps"], key: "timestamps")]
+        options: [OptionSpec(["-f", "--follow"], nil, "Follow log output", key: "follow"), OptionSpec(["-n", "--tail"], "string", "Number of lines to show from the end of the logs (default \"all\")", key: "tail"),
+                  OptionSpec(["-t", "--timestamps"], nil, "Show timestamps", key: "timestamps")]
     ) { args, context in
         let container = try args.onlyPositional("logs", "CONTAINER")
         var tail: Int?
@@ -170,13 +170,13 @@ enum LifecycleCommands {
         name: "exec", usage: "exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...] (Docker) | "
             + "exec [--process FILE] [-t] [-d] [--pid-file F] [--console-socket S] [--cwd DIR] ID [COMMAND...] (OCI)",
         summary: "Run a command in a running container",
-        options: [OptionSpec(["-i", "--interactive"]), OptionSpec(["-t", "--tty"]), OptionSpec(["-e", "--env"], takesValue: true),
-                  OptionSpec(["-w", "--workdir"], takesValue: true), OptionSpec(["-u", "--user"], takesValue: true),
-                  OptionSpec(["--privileged"]),
-                  OptionSpec(["-p", "--process"], takesValue: true, key: "process"), OptionSpec(["-d", "--detach"], key: "detach"),
-                  OptionSpec(["--pid-file"], takesValue: true), OptionSpec(["--console-socket"], takesValue: true),
-                  OptionSpec(["--cwd"], takesValue: true), OptionSpec(["--cap"], takesValue: true), OptionSpec(["--no-new-privs"]),
-                  OptionSpec(["--preserve-fds"], takesValue: true)],
+        options: [OptionSpec(["-i", "--interactive"], nil, "Keep STDIN open even if not attached"), OptionSpec(["-t", "--tty"], nil, "Allocate a pseudo-TTY"), OptionSpec(["-e", "--env"], "list", "Set environment variables"),
+                  OptionSpec(["-w", "--workdir"], "string", "Working directory inside the container"), OptionSpec(["-u", "--user"], "string", "Username or UID (format: \"<name|uid>[:<group|gid>]\")"),
+                  OptionSpec(["--privileged"], nil, "Give extended privileges to the command"),
+                  OptionSpec(["-p", "--process"], "string", "OCI: path to a process.json to run", key: "process"), OptionSpec(["-d", "--detach"], nil, "Detached mode: run the command in the background", key: "detach"),
+                  OptionSpec(["--pid-file"], "string", "OCI: write the process's pid to this file"), OptionSpec(["--console-socket"], "string", "OCI: send the pty master to this unix socket"),
+                  OptionSpec(["--cwd"], "string", "OCI: working directory of the process"), OptionSpec(["--cap"], "list", "OCI: add a capability to the process"), OptionSpec(["--no-new-privs"], nil, "OCI: set no_new_privs for the process"),
+                  OptionSpec(["--preserve-fds"], "int", "OCI: pass N more file descriptors (3 .. N+2) to the process")],
         stopAtFirstPositional: true
     ) { args, context in
         if context.ociMode { return try ociExec(args, context) }
@@ -260,7 +260,7 @@ enum LifecycleCommands {
 
     static let system = Command(
         name: "system", usage: "system prune [-f]", summary: "Remove every stopped container",
-        options: [OptionSpec(["-f", "--force"]), OptionSpec(["-a", "--all"])]
+        options: [OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation"), OptionSpec(["-a", "--all"], nil, "system prune: also remove unused images")]
     ) { args, context in
         guard args.positionals == ["prune"] else { throw UsageError("\"system\" knows one subcommand: prune") }
         let removed = try context.engine.prune()
@@ -318,13 +318,13 @@ extension LifecycleCommands {
         name: "update", usage: "update [-m BYTES] [--memory-swap BYTES] [--cpus N] [-c SHARES] [--cpuset-cpus LIST] [--pids-limit N] CONTAINER... (Docker) | "
             + "update [-r FILE] [--memory BYTES] [--cpu-share N] [--cpu-quota US] [--cpu-period US] [--pids-limit N] ID (OCI)",
         summary: "Change a container's resource limits",
-        options: [OptionSpec(["-r", "--resources"], takesValue: true, key: "resources"),
-                  OptionSpec(["-m", "--memory"], takesValue: true), OptionSpec(["--memory-swap"], takesValue: true),
-                  OptionSpec(["--memory-reservation"], takesValue: true), OptionSpec(["--cpus"], takesValue: true),
-                  OptionSpec(["-c", "--cpu-shares"], takesValue: true, key: "cpu-shares"), OptionSpec(["--cpu-share"], takesValue: true, key: "cpu-shares"),
-                  OptionSpec(["--cpu-quota"], takesValue: true), OptionSpec(["--cpu-period"], takesValue: true),
-                  OptionSpec(["--cpuset-cpus"], takesValue: true), OptionSpec(["--cpuset-mems"], takesValue: true),
-                  OptionSpec(["--pids-limit"], takesValue: true)]
+        options: [OptionSpec(["-r", "--resources"], "string", "OCI: a JSON file of linux.resources to apply", key: "resources"),
+                  OptionSpec(["-m", "--memory"], "bytes", "Memory limit"), OptionSpec(["--memory-swap"], "bytes", "Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
+                  OptionSpec(["--memory-reservation"], "bytes", "Memory soft limit"), OptionSpec(["--cpus"], "decimal", "Number of CPUs"),
+                  OptionSpec(["-c", "--cpu-shares"], "int", "CPU shares (relative weight)", key: "cpu-shares"), OptionSpec(["--cpu-share"], "int", "CPU shares (relative weight), as runc spells it", key: "cpu-shares"),
+                  OptionSpec(["--cpu-quota"], "int", "Limit CPU CFS (Completely Fair Scheduler) quota"), OptionSpec(["--cpu-period"], "int", "Limit CPU CFS (Completely Fair Scheduler) period"),
+                  OptionSpec(["--cpuset-cpus"], "string", "CPUs in which to allow execution (0-3, 0,1)"), OptionSpec(["--cpuset-mems"], "string", "MEMs in which to allow execution (0-3, 0,1)"),
+                  OptionSpec(["--pids-limit"], "int", "Tune container pids limit (set -1 for unlimited)")]
     ) { args, context in
         if context.ociMode {
             let id = try args.onlyPositional("update", "ID")

@@ -15,7 +15,7 @@ enum OCICommands {
 
     static let list = Command(
         name: "list", usage: "list [-q] [--format table|json]", summary: "OCI: the containers in the state root",
-        options: [OptionSpec(["-q", "--quiet"], key: "quiet"), OptionSpec(["-f", "--format"], takesValue: true, key: "format")]
+        options: [OptionSpec(["-q", "--quiet"], nil, "Display only container IDs", key: "quiet"), OptionSpec(["-f", "--format"], "string", "Select one of: table or json (default \"table\")", key: "format")]
     ) { args, context in
         guard args.positionals.isEmpty else { throw UsageError("\"list\" takes no arguments") }
         let runtime = context.ociRuntime
@@ -76,7 +76,7 @@ enum OCICommands {
 
     static let spec = Command(
         name: "spec", usage: "spec [--bundle DIR] [--rootless]", summary: "OCI: write a default config.json into a bundle",
-        options: [OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["--rootless"])]
+        options: [OptionSpec(["-b", "--bundle"], "string", "Path to the root of the bundle directory", key: "bundle"), OptionSpec(["--rootless"], nil, "Generate a configuration for a rootless container")]
     ) { args, _ in
         guard args.positionals.isEmpty else { throw UsageError("\"spec\" takes no arguments") }
         let bundle = args.value("bundle") ?? "."
@@ -128,9 +128,9 @@ enum OCICommands {
     static let create = Command(
         name: "create", usage: "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] [--no-pivot] ID",
         summary: "OCI: create a container from a bundle; it waits for start",
-        options: [OptionSpec(["-b", "--bundle"], takesValue: true, key: "bundle"), OptionSpec(["--pid-file"], takesValue: true),
-                  OptionSpec(["--console-socket"], takesValue: true), OptionSpec(["--no-pivot"]), OptionSpec(["--no-new-keyring"]),
-                  OptionSpec(["--preserve-fds"], takesValue: true)]
+        options: [OptionSpec(["-b", "--bundle"], "string", "Path to the root of the bundle directory (default: the current directory)", key: "bundle"), OptionSpec(["--pid-file"], "string", "Write the container's init pid to this file"),
+                  OptionSpec(["--console-socket"], "string", "Send the pty master to this unix socket"), OptionSpec(["--no-pivot"], nil, "Enter the root filesystem with chroot instead of pivot_root"), OptionSpec(["--no-new-keyring"], nil, "Do not create a new session keyring"),
+                  OptionSpec(["--preserve-fds"], "int", "Pass N more file descriptors (3 .. N+2) to the container")]
     ) { args, context in
         let id = try args.onlyPositional("create", "ID")
         // runc's default bundle is the current directory; outside OCI mode, Docker's `create`
@@ -163,7 +163,7 @@ enum OCICommands {
 
     static let kill = Command(
         name: "kill", usage: "kill [--all] ID [SIGNAL]", summary: "OCI: send a signal (default TERM) to the container",
-        options: [OptionSpec(["-a", "--all"], key: "all")]
+        options: [OptionSpec(["-a", "--all"], nil, "Send the signal to every process of the container", key: "all")]
     ) { args, context in
         guard (1...2).contains(args.positionals.count) else { throw UsageError("\"kill\" requires ID [SIGNAL]") }
         let name = args.positionals.count == 2 ? args.positionals[1] : "TERM"
@@ -174,7 +174,7 @@ enum OCICommands {
 
     static let delete = Command(
         name: "delete", usage: "delete [--force] ID", summary: "OCI: delete the container and its state",
-        options: [OptionSpec(["-f", "--force"], key: "force")]
+        options: [OptionSpec(["-f", "--force"], nil, "Kill the container first if it still runs", key: "force")]
     ) { args, context in
         let id = try args.onlyPositional("delete", "ID")
         try runtime(context).delete(id: id, force: args.has("force"))

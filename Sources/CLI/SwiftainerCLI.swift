@@ -140,7 +140,7 @@ public enum SwiftainerCLI {
         // Under their groups, in the order the groups first appear; ungrouped under "Options".
         var groups: [String] = []
         for option in command.options where !groups.contains(option.group ?? "Options") { groups.append(option.group ?? "Options") }
-        let width = min(34, (command.options.map(\.synopsis.count).max() ?? 0) + 3)
+        let width = min(34, (command.options.map(\.synopsis.count).max() ?? 0) + 4)  // two spaces each side
         for group in groups {
             text += "\n\(group):\n"
             for option in command.options where (option.group ?? "Options") == group {

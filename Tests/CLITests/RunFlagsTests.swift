@@ -19,6 +19,20 @@ import OCI
         #expect(help.contains("--gpus gpu") && help.contains("[refused: --gpus is not supported"))
     }
 
+    /// #18's bar for every command, not only run: each option has its value's kind and a line.
+    @Test func everyCommandsOptionsAreDescribed() {
+        for command in Commands.all where !command.hidden {
+            for option in command.options {
+                #expect(!option.help.isEmpty, "\(command.name) \(option.names) has no help")
+                #expect(option.takesValue == (option.valueName != nil), "\(command.name) \(option.names)")
+            }
+            let help = SwiftainerCLI.commandHelp(command)
+            #expect(help.hasPrefix("Usage: swiftainer \(command.usage)\n\n\(command.summary)\n"), "\(command.name)")
+            #expect(!command.summary.isEmpty, "\(command.name) has no summary")
+        }
+        #expect(SwiftainerCLI.commandHelp(LifecycleCommands.stop).contains("  -t, --time, --timeout int  Seconds to wait"))
+    }
+
     @Test func anUnknownFlagSuggestsTheNearestOne() {
         #expect(nearestOption(to: "--memry", in: RunFlags.options) == "--memory")
         #expect(nearestOption(to: "--enviroment", in: RunFlags.options) == nil || nearestOption(to: "--enviroment", in: RunFlags.options) == "--env")
