@@ -470,11 +470,21 @@ int sw_attach_device_program(int cgroup_fd, const void *insns, unsigned int coun
     load.insn_cnt = count;
     load.insns = (unsigned long)insns;
     load.license = (unsigned long)"Apache-2.0";
-    load.log_level = log_size > 0 ? 1 : 0;
-    load.log_buf = (unsigned long)log;
-    load.log_size = log_size;
+    // Without a log first: with one, a kernel before 6.4 fails a valid program with ENOSPC
+    // when the verifier's trace outgrows the buffer (a few device rules are enough).
     int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
-    if (prog < 0) return -errno;
+    if (prog < 0) {
+        int saved = errno;
+        if (log_size > 0) {
+            // Again only to learn why: the verifier's last line says it.
+            load.log_level = 1;
+            load.log_buf = (unsigned long)log;
+            load.log_size = log_size;
+            int again = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
+            if (again >= 0) close(again);
+        }
+        return -saved;
+    }
     union bpf_attr attach;
     memset(&attach, 0, sizeof attach);
     attach.target_fd = cgroup_fd;

@@ -114,12 +114,13 @@ public enum DeviceRules {
         let bytes = try program(rules).flatMap(\.bytes)
         let cgroup = try FileDescriptor.open(dir, O_RDONLY | O_DIRECTORY)
         defer { cgroup.close() }
-        var log = [CChar](repeating: 0, count: 4096)
+        var log = [CChar](repeating: 0, count: 64 * 1024)
         let rc = bytes.withUnsafeBytes { insns in
             log.withUnsafeMutableBufferPointer { sw_attach_device_program(cgroup.raw, insns.baseAddress, UInt32(bytes.count / 8), $0.baseAddress, UInt32($0.count)) }
         }
         guard rc == 0 else {
-            let verifier = String(cString: log).trimmingWhitespace
+            // The verifier's trace is long; its last line is the reason.
+            let verifier = String(cString: log).split(separator: "\n").last.map { String($0).trimmingWhitespace } ?? ""
             throw CgroupError("device rules for \(dir): bpf: \(SystemError(errno: -rc, call: "bpf").message)" + (verifier.isEmpty ? "" : " (\(verifier))"))
         }
     }
