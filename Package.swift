@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
         // Codable <-> JSON without Foundation (the binary starts twice per container).
         .target(name: "JSONKit"),
+        // Go's text/template over JSON values: --format and inspect -f.
+        .target(name: "Templates", dependencies: ["JSONKit"]),
         .target(name: "OCI", dependencies: ["LinuxKit"]),
         .target(name: "Images", dependencies: ["LinuxKit", "JSONKit", "CZlib", "CZstd"]),
         .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit", "CLinux"]),
@@ -48,7 +50,7 @@ let package = Package(
         // The OCI distribution API over CCurl: pull images from registries.
         .target(name: "Registry", dependencies: ["Images", "LinuxKit", "JSONKit", "CCurl"]),
         .target(name: "Engine", dependencies: ["Images", "Registry", "Containers", "Runtime", "OCI", "LinuxKit", "JSONKit", "Seccomp", "Cgroups", "Network", "Netlink"]),
-        .target(name: "CLI", dependencies: ["Engine", "Registry", "Containers", "Runtime", "Images", "OCI", "LinuxKit", "JSONKit"]),
+        .target(name: "CLI", dependencies: ["Engine", "Registry", "Containers", "Runtime", "Images", "OCI", "LinuxKit", "JSONKit", "Templates"]),
         .executableTarget(
             name: "swiftainer", dependencies: ["CLI"], exclude: ["link-order.txt"],
             // gold, named rather than assumed: the ordering option is gold's (lld spells it differently).
@@ -59,6 +61,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["LinuxKit"], path: "Tests/TestSupport"),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit", "TestSupport"]),
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit", "TestSupport"]),
+        .testTarget(name: "TemplatesTests", dependencies: ["Templates", "JSONKit"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "OCI", "LinuxKit", "TestSupport"]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "OCI", "TestSupport"]),

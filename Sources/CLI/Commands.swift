@@ -4,6 +4,7 @@ import Glibc
 import Engine
 import Containers
 import Images
+import JSONKit
 import Registry
 import LinuxKit
 import OCI
@@ -42,7 +43,7 @@ func out(_ text: String) {
 }
 
 enum Commands {
-    static let all: [Command] = [run, pull, push, login, logout, importImage, save, load, image, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
+    static let all: [Command] = [run, pull, push, login, logout, importImage, save, load, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
         + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
@@ -201,29 +202,16 @@ enum Commands {
         return 0
     }
 
-    /// `image SUBCOMMAND`: Docker's group (prune here; the others are the top-level commands).
-    static let image = Command(
-        name: "image", usage: "image prune [-a] [-f] | image ls|rm|inspect|pull|push|tag|history|save|load|import ...",
-        summary: "Manage images", options: [OptionSpec(["-a", "--all"], nil, "image prune: remove every image no container uses, not only dangling ones"), OptionSpec(["-f", "--force"], nil, "image prune: do not prompt for confirmation")], stopAtFirstPositional: true
+    /// `image prune`: dangling images, or with -a every image no container uses.
+    static let imagePrune = Command(
+        name: "image prune", usage: "image prune [-a] [-f]", summary: "Remove unused images",
+        options: [OptionSpec(["-a", "--all"], nil, "Remove every image no container uses, not only dangling ones"), OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation")]
     ) { args, context in
-        guard let sub = args.positionals.first else { throw UsageError("\"image\" needs a subcommand: prune, ls, rm, inspect, pull, push, tag, history, save, load") }
-        let aliases = ["ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect", "pull": "pull", "push": "push",
-                       "tag": "tag", "history": "history", "save": "save", "load": "load", "import": "import"]
-        if sub != "prune" {
-            guard let name = aliases[sub], let command = Commands.all.first(where: { $0.name == name }) else {
-                throw UsageError("'image \(Printable.escaped(sub))' is not a swiftainer command")
-            }
-            let parsed = try parseArguments(Array(args.positionals.dropFirst()), options: command.options,
-                                            stopAtFirstPositional: command.stopAtFirstPositional)
-            return try command.run(parsed, context)
-        }
-        let options = try parseArguments(Array(args.positionals.dropFirst()), options: [OptionSpec(["-a", "--all"], nil, "Remove every image no container uses, not only dangling ones"), OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation")],
-                                         stopAtFirstPositional: false)
-        guard options.positionals.isEmpty else { throw UsageError("\"image prune\" accepts no arguments") }
+        guard args.positionals.isEmpty else { throw UsageError("\"image prune\" accepts no arguments") }
         try Engine.requireRoot()
         let engine = context.engine
         engine.containers.reconcile()
-        let (lines, reclaimed) = try engine.images.prune(all: options.has("all") || args.has("all")) { engine.containers.user(ofImage: $0) }
+        let (lines, reclaimed) = try engine.images.prune(all: args.has("all")) { engine.containers.user(ofImage: $0) }
         out((lines.isEmpty ? "" : "Deleted Images:\n" + lines.map { $0 + "\n" }.joined() + "\n") + "Total reclaimed space: \(humanSize(reclaimed))\n")
         return 0
     }
@@ -257,31 +245,56 @@ enum Commands {
     }
 
     static let images = Command(
-        name: "images", usage: "images [OPTIONS]", summary: "List images",
-        options: [OptionSpec(["-q", "--quiet"], nil, "Only show image IDs"), OptionSpec(["--no-trunc"], nil, "Don't truncate output"), OptionSpec(["--digests"], nil, "Show digests")]
+        name: "images", usage: "images [OPTIONS] [REPOSITORY[:TAG]]", summary: "List images",
+        options: [OptionSpec(["-a", "--all"], nil, "Show all images (there are no intermediate images to hide: the same list)"),
+                  OptionSpec(["--digests"], nil, "Show digests"),
+                  OptionSpec(["--filter"], "filter", "Filter output based on conditions provided (KEY=VALUE, repeatable): " + ImageFilter.keys.joined(separator: ", ")),
+                  OptionSpec(["--format"], "string", "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go template"),
+                  OptionSpec(["--no-trunc"], nil, "Don't truncate output"), OptionSpec(["-q", "--quiet"], nil, "Only show image IDs")]
     ) { args, context in
-        let entries = try context.engine.images.list()
+        guard args.positionals.count <= 1 else { throw UsageError("\"images\" accepts at most 1 argument: REPOSITORY[:TAG]") }
+        let engine = context.engine
+        // A positional REPOSITORY[:TAG] is Docker's shorthand for --filter reference=….
+        let specs = (args.values["filter"] ?? []) + args.positionals.map { "reference=" + $0 }
+        let filter = try ImageFilter(specs) { try engine.images.resolve($0) }
         let full = args.has("no-trunc")
+        let shown = try engine.images.list().compactMap { entry in
+            filter.matchingTags(entry.record, tags: entry.tags).map { (record: entry.record, tags: $0) }
+        }
         if args.has("quiet") {
             var seen = Set<String>()
-            for entry in entries where seen.insert(entry.record.id).inserted { out((full ? entry.record.id : entry.record.shortID) + "\n") }
+            for entry in shown where seen.insert(entry.record.id).inserted { out((full ? entry.record.id : entry.record.shortID) + "\n") }
             return 0
         }
         // --digests: the manifest digest a repository's tag was pulled by (Docker's column).
-        let digests = args.has("digests")
-        var table = Table(header: ["REPOSITORY", "TAG"] + (digests ? ["DIGEST"] : []) + ["IMAGE ID", "CREATED", "SIZE"])
-        for entry in entries {
-            let id = full ? entry.record.id : entry.record.shortID
-            let row = { (name: String, tag: String) -> [String] in
+        let format = try ListFormat(args.value("format"),
+                                    defaultTable: "table {{.Repository}}\t{{.Tag}}" + (args.has("digests") ? "\t{{.Digest}}" : "") + "\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+                                    typeName: "*formatter.imageContext")
+        var rows: [JSONValue] = []
+        for entry in shown {
+            let names = entry.tags.isEmpty ? [("<none>", "<none>")] : entry.tags.map { ($0.name, $0.tag) }
+            for (name, tag) in names {
                 let digest = entry.record.repoDigests?.first { $0.hasPrefix(name + "@") }.map { String($0.dropFirst(name.count + 1)) } ?? "<none>"
-                return [name, tag] + (digests ? [digest] : []) + [id, Clock.humanAge(sinceRFC3339: entry.record.created), humanSize(entry.record.size)]
+                let size = humanSize(entry.record.size)
+                let fields: [String: String] = [
+                    "Containers": "N/A", "CreatedAt": Clock.goTimeString(rfc3339: entry.record.created),
+                    "CreatedSince": Clock.humanAge(sinceRFC3339: entry.record.created), "Digest": digest,
+                    "ID": full ? entry.record.id : entry.record.shortID, "Repository": name, "SharedSize": "N/A", "Size": size,
+                    "Tag": tag, "UniqueSize": "N/A", "VirtualSize": size,
+                ]
+                rows.append(.object(imageHeaders.map { ($0.field, .string(fields[$0.field] ?? "")) }))
             }
-            if entry.tags.isEmpty { table.add(row("<none>", "<none>")) }
-            for tag in entry.tags { table.add(row(tag.name, tag.tag)) }
         }
-        out(table.render())
+        out(try format.render(rows, headers: imageHeaders))
         return 0
     }
+
+    /// images' columns and their headers, in the order of Docker's `{{json .}}`.
+    static let imageHeaders: [(field: String, header: String)] = [
+        ("Containers", "CONTAINERS"), ("CreatedAt", "CREATED AT"), ("CreatedSince", "CREATED"), ("Digest", "DIGEST"), ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"), ("SharedSize", "SHARED SIZE"), ("Size", "SIZE"), ("Tag", "TAG"), ("UniqueSize", "UNIQUE SIZE"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+    ]
 
     static let tag = Command(
         name: "tag", usage: "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", summary: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
@@ -337,29 +350,82 @@ enum Commands {
 
     static let ps = Command(
         name: "ps", usage: "ps [OPTIONS]", summary: "List containers",
-        options: [OptionSpec(["-a", "--all"], nil, "Show all containers (default shows just running)"), OptionSpec(["-q", "--quiet"], nil, "Only display container IDs"), OptionSpec(["--no-trunc"], nil, "Don't truncate output"),
-                  OptionSpec(["-f", "--format"], "string", "OCI: the format of runc's ps output (table or json)", key: "format")]
+        options: [OptionSpec(["-a", "--all"], nil, "Show all containers (default shows just running)"),
+                  OptionSpec(["--filter"], "filter", "Filter output based on conditions provided (KEY=VALUE, repeatable): " + ContainerFilter.keys.joined(separator: ", ")),
+                  OptionSpec(["-f", "--format"], "string", "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go template (OCI mode: table or json)", key: "format"),
+                  OptionSpec(["-n", "--last"], "int", "Show n last created containers (includes all states)", key: "last"),
+                  OptionSpec(["-l", "--latest"], nil, "Show the latest created container (includes all states)"),
+                  OptionSpec(["--no-trunc"], nil, "Don't truncate output"), OptionSpec(["-q", "--quiet"], nil, "Only display container IDs"),
+                  OptionSpec(["-s", "--size"], nil, "Display total file sizes")]
     ) { args, context in
         // The OCI runtime's `ps ID` (runc's), listing the container's pids.
         if context.ociMode { return try OCICommands.processes(args, context) }
+        guard args.positionals.isEmpty else { throw UsageError("\"ps\" accepts no arguments") }
         let engine = context.engine
         if geteuid() == 0 { engine.containers.reconcile() }
-        let records = engine.containers.all().filter { args.has("all") || $0.status == .running }
+        let filter = try ContainerFilter(args.values["filter"] ?? []) { try engine.containers.find($0) }
+        var last = try args.value("last").map { Int(try FlagValues.integer($0, flag: "--last", in: -1...Int64(Int32.max))) } ?? -1
+        if args.has("latest") { last = 1 }
+        // Newest first, as Docker lists them; -n/-l look at every state.
+        var records = engine.containers.all()
+        if last >= 0 { records = Array(records.prefix(last)) }
+        let showAll = args.has("all") || last >= 0 || filter.selectsStopped
+        // The mounts are read from each container's config only when asked for.
+        let needsMounts = (args.values["filter"] ?? []).contains { $0.hasPrefix("volume=") } || (args.value("format") ?? "").contains("Mounts")
+            || ["json", "{{json .}}"].contains(args.value("format") ?? "")
+        let entries = records.filter { showAll || $0.status == .running || $0.restarting == true }
+            .map { engine.listEntry($0, withMounts: needsMounts) }
+            .filter { filter.matches($0) }
         let full = args.has("no-trunc")
         if args.has("quiet") {
-            out(records.map { (full ? $0.id : $0.shortID) + "\n" }.joined())
+            out(entries.map { (full ? $0.record.id : $0.record.shortID) + "\n" }.joined())
             return 0
         }
-        var table = Table(header: ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"])
-        for record in records {
-            var command = record.command.joined(separator: " ")
-            if !full && command.count > 20 { command = String(command.prefix(19)) + "…" }
-            table.add([full ? record.id : record.shortID, record.image, "\"\(command)\"",
-                       Clock.humanAge(sinceRFC3339: record.created), record.statusText + (engine.isPaused(record) ? " (Paused)" : "") + healthSuffix(engine.health(of: record)),
-                       record.portsText, record.name])
-        }
-        out(table.render())
+        let size = args.has("size")
+        let format = try ListFormat(args.value("format"),
+                                    defaultTable: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}" + (size ? "\t{{.Size}}" : ""),
+                                    typeName: "*formatter.ContainerContext")
+        let rows = entries.map { containerRow($0, engine: engine, full: full, size: size) }
+        out(try format.render(rows, headers: containerHeaders))
         return 0
+    }
+
+    /// ps's columns and their headers, in the order of Docker's `{{json .}}` (alphabetical).
+    static let containerHeaders: [(field: String, header: String)] = [
+        ("Command", "COMMAND"), ("CreatedAt", "CREATED AT"), ("ID", "CONTAINER ID"), ("Image", "IMAGE"), ("Labels", "LABELS"),
+        ("LocalVolumes", "LOCAL VOLUMES"), ("Mounts", "MOUNTS"), ("Names", "NAMES"), ("Networks", "NETWORKS"), ("Ports", "PORTS"),
+        ("RunningFor", "CREATED"), ("Size", "SIZE"), ("State", "STATE"), ("Status", "STATUS"),
+    ]
+
+    /// One container as ps's template sees it: every column a string, as Docker's.
+    static func containerRow(_ entry: ContainerListEntry, engine: Engine, full: Bool, size: Bool) -> JSONValue {
+        let record = entry.record
+        var command = record.command.joined(separator: " ")
+        if !full && command.count > 20 { command = String(command.prefix(19)) + "…" }
+        let status = entry.state == "paused" ? record.statusText + " (Paused)" : record.statusText + healthSuffix(engine.health(of: record))
+        let labels = (record.labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        var sizeText = "0B"
+        if size {
+            // The writable layer, and the image under it ("virtual"), as Docker's -s.
+            let writable = Files.diskUsage(engine.paths.container(record.id) + "/upper")
+            let image = (try? engine.images.resolve(record.imageID))?.size ?? 0
+            sizeText = "\(humanSize(writable)) (virtual \(humanSize(writable + image)))"
+        }
+        let fields: [String: String] = [
+            "Command": JSON.quoted(command), "CreatedAt": Clock.goTimeString(rfc3339: record.created), "ID": full ? record.id : record.shortID,
+            "Image": record.image, "Labels": labels, "LocalVolumes": "0", "Mounts": mountsColumn(entry, full: full), "Names": record.name,
+            "Networks": record.networkMode ?? "bridge", "Ports": record.portsText, "RunningFor": Clock.humanAge(sinceRFC3339: record.created),
+            "Size": sizeText, "State": entry.state, "Status": status,
+        ]
+        return .object(containerHeaders.map { ($0.field, .string(fields[$0.field] ?? "")) })
+    }
+
+    /// Docker's Mounts column: each mount's source, cut to 15 characters unless --no-trunc.
+    static func mountsColumn(_ entry: ContainerListEntry, full: Bool) -> String {
+        entry.mounts.map { mount in
+            let source = mount.source
+            return full || source.count <= 15 ? source : String(source.prefix(14)) + "…"
+        }.joined(separator: ",")
     }
 
     static let rm = Command(

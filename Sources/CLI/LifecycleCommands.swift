@@ -8,13 +8,14 @@ import JSONKit
 import LinuxKit
 import OCI
 import Runtime
+import Templates
 
 /// Docker's container lifecycle verbs. `start`, `kill`, `pause` and `exec` are also OCI
 /// runtime verbs: in OCI mode (SwiftainerCLI.isOCIMode: invoked as `swiftainer-runtime`, or
 /// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
 /// callers parse; otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, system, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -47,10 +48,18 @@ enum LifecycleCommands {
     static let start = Command(
         name: "start", usage: "start CONTAINER... | start --all [--filter restart-policy=always|unless-stopped|on-failure]... (Docker) | start ID (OCI)",
         summary: "Start stopped containers (or an OCI container created by 'create')",
-        options: [OptionSpec(["-a", "--all"], nil, "Start every stopped container (filtered by --filter)", key: "all"), OptionSpec(["--filter"], "filter", "restart-policy=always|unless-stopped|on-failure|no (repeatable)")]
+        options: [OptionSpec(["-a", "--attach"], nil, "Attach STDOUT/STDERR and forward signals", key: "attach"), OptionSpec(["-i", "--interactive"], nil, "Attach container's STDIN"),
+                  OptionSpec(["--detach-keys"], "string", "Override the key sequence for detaching a container (default ctrl-p,ctrl-q)"),
+                  OptionSpec(["--all"], nil, "Start every stopped container (filtered by --filter)", key: "all"), OptionSpec(["--filter"], "filter", "With --all: restart-policy=always|unless-stopped|on-failure|no (repeatable)")]
     ) { args, context in
         if context.ociMode { return try OCICommands.start.run(args, context) }
         let engine = context.engine
+        if args.has("attach") || args.has("interactive") {
+            // Docker's start -a/-i: one container, this client attached until it ends.
+            guard args.positionals.count == 1, !args.has("all") else { throw UsageError("you cannot start and attach multiple containers at once") }
+            let keys = try args.value("detach-keys").map { try DockerFlagValues.detachKeys($0) } ?? DockerFlagValues.defaultDetachKeys
+            return try engine.startAttached(args.positionals[0], stdin: args.has("interactive"), detachKeys: keys)
+        }
         if args.has("all") {
             // Podman's `start --all`: what a boot-time unit runs, since no daemon restarts
             // containers after a reboot (see the README).
@@ -237,13 +246,43 @@ enum LifecycleCommands {
     }
 
     static let inspect = Command(
-        name: "inspect", usage: "inspect CONTAINER|IMAGE...", summary: "Show containers or images as JSON", options: []
+        name: "inspect", usage: "inspect [OPTIONS] CONTAINER|IMAGE [CONTAINER|IMAGE...]", summary: "Return low-level information on containers or images",
+        options: [OptionSpec(["-f", "--format"], "string", "Format output using a custom template: 'json' or a Go template (each object's output on its own line)", key: "format"),
+                  OptionSpec(["--type"], "string", "Only look up this type of object: container or image"),
+                  OptionSpec(["-s", "--size"], nil, "Display total file sizes if the type is container")]
     ) { args, context in
         try requireContainers(args, "inspect")
         let engine = context.engine
+        guard let type = Engine.InspectType(rawValue: args.value("type") ?? "any"), type != .any || args.value("type") == nil else {
+            throw UsageError("--type \(Printable.escaped(args.value("type") ?? "")): not a type swiftainer can inspect (container or image)")
+        }
+        // Parsed before any lookup, so a bad template changes nothing and says so first.
+        let format = args.value("format").flatMap { $0 == "json" ? nil : $0 }
+        let template = try format.map { text in
+            do { return try GoTemplate(text) } catch { throw UsageError("template parsing error: \(error)") }
+        }
         if geteuid() == 0 { engine.containers.reconcile() }
-        out(String(decoding: try engine.inspect(args.positionals), as: UTF8.self) + "\n")
-        return 0
+        // As Docker: every name is looked up, the ones found are shown, each one missing is a
+        // line on stderr and the status is 1.
+        var values: [JSONValue] = []
+        var status: Int32 = 0
+        for reference in args.positionals {
+            do {
+                values.append(try engine.inspectValue(reference, type: type))
+            } catch {
+                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
+                status = 1
+            }
+        }
+        if let template {
+            for value in values {
+                do { out(try template.execute(value) + "\n") } catch { throw UsageError("\(error)") }
+            }
+        } else {
+            // Docker prints the array even when nothing was found ("[]").
+            out(String(decoding: JSON.write(.array(values), format: .document), as: UTF8.self) + "\n")
+        }
+        return status
     }
 
     static let top = Command(
@@ -258,13 +297,53 @@ enum LifecycleCommands {
         return 0
     }
 
-    static let system = Command(
-        name: "system", usage: "system prune [-f]", summary: "Remove every stopped container",
-        options: [OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation"), OptionSpec(["-a", "--all"], nil, "system prune: also remove unused images")]
+    static let rename = Command(
+        name: "rename", usage: "rename CONTAINER NEW_NAME", summary: "Rename a container", options: []
     ) { args, context in
-        guard args.positionals == ["prune"] else { throw UsageError("\"system\" knows one subcommand: prune") }
-        let removed = try context.engine.prune()
+        guard args.positionals.count == 2 else { throw UsageError("\"rename\" requires exactly 2 arguments: CONTAINER NEW_NAME") }
+        try context.engine.renameContainer(args.positionals[0], to: args.positionals[1])
+        return 0
+    }
+
+    static let port = Command(
+        name: "port", usage: "port CONTAINER [PRIVATE_PORT[/PROTO]]", summary: "List port mappings or a specific mapping for the container", options: []
+    ) { args, context in
+        guard (1...2).contains(args.positionals.count) else { throw UsageError("\"port\" requires 1 or 2 arguments: CONTAINER [PRIVATE_PORT[/PROTO]]") }
+        let engine = context.engine
+        if geteuid() == 0 { engine.containers.reconcile() }
+        let ports = try engine.publishedPorts(args.positionals[0], privatePort: args.positionals.count == 2 ? args.positionals[1] : nil)
+        // With a private port Docker prints only the host side.
+        out(ports.map { (args.positionals.count == 2 ? $0.host : "\($0.key) -> \($0.host)") + "\n" }.joined())
+        return 0
+    }
+
+    /// `container prune` and `system prune`: every stopped container (until=, label= filters).
+    static let containerPrune = Command(
+        name: "container prune", usage: "container prune [-f] [--filter until=TIME|label=KEY[=VALUE]|label!=KEY[=VALUE]]", summary: "Remove all stopped containers",
+        options: [OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation"), OptionSpec(["--filter"], "filter", "Provide filter values (until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE])")]
+    ) { args, context in
+        guard args.positionals.isEmpty else { throw UsageError("\"container prune\" accepts no arguments") }
+        let filter = try PruneFilter(args.values["filter"] ?? [])
+        let removed = try context.engine.prune(filter)
         out((removed.isEmpty ? "" : "Deleted Containers:\n" + removed.map { $0 + "\n" }.joined()) + "Total containers removed: \(removed.count)\n")
+        return 0
+    }
+
+    /// `system prune`: stopped containers, and with -a unused images too.
+    static let systemPrune = Command(
+        name: "system prune", usage: "system prune [-a] [-f] [--filter until=…|label=…]", summary: "Remove stopped containers (and with -a unused images)",
+        options: [OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation"), OptionSpec(["-a", "--all"], nil, "Also remove every image no container uses"),
+                  OptionSpec(["--filter"], "filter", "Provide filter values (until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE])")]
+    ) { args, context in
+        guard args.positionals.isEmpty else { throw UsageError("\"system prune\" accepts no arguments") }
+        let filter = try PruneFilter(args.values["filter"] ?? [])
+        let engine = context.engine
+        let removed = try engine.prune(filter)
+        out((removed.isEmpty ? "" : "Deleted Containers:\n" + removed.map { $0 + "\n" }.joined()) + "Total containers removed: \(removed.count)\n")
+        if args.has("all") {
+            let (lines, reclaimed) = try engine.images.prune(all: true) { engine.containers.user(ofImage: $0) }
+            out((lines.isEmpty ? "" : "Deleted Images:\n" + lines.map { $0 + "\n" }.joined() + "\n") + "Total reclaimed space: \(humanSize(reclaimed))\n")
+        }
         return 0
     }
 

@@ -126,18 +126,19 @@ enum OCICommands {
     }
 
     static let create = Command(
-        name: "create", usage: "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] [--no-pivot] ID",
-        summary: "OCI: create a container from a bundle; it waits for start",
-        options: [OptionSpec(["-b", "--bundle"], "string", "Path to the root of the bundle directory (default: the current directory)", key: "bundle"), OptionSpec(["--pid-file"], "string", "Write the container's init pid to this file"),
-                  OptionSpec(["--console-socket"], "string", "Send the pty master to this unix socket"), OptionSpec(["--no-pivot"], nil, "Enter the root filesystem with chroot instead of pivot_root"), OptionSpec(["--no-new-keyring"], nil, "Do not create a new session keyring"),
-                  OptionSpec(["--preserve-fds"], "int", "Pass N more file descriptors (3 .. N+2) to the container")]
+        name: "create", usage: "create [OPTIONS] IMAGE [COMMAND] [ARG...] (Docker) | create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] ID (OCI)",
+        summary: "Create a new container from an image, for start (OCI: from a bundle, waiting for start)",
+        options: RunFlags.options,
+        stopAtFirstPositional: true
     ) { args, context in
-        let id = try args.onlyPositional("create", "ID")
-        // runc's default bundle is the current directory; outside OCI mode, Docker's `create`
-        // (from an image) is meant unless the bundle is named.
+        // Docker's create (from an image, every run flag) unless swiftainer runs as an OCI
+        // runtime or the bundle is named: never decided by looking the argument up.
         guard context.ociMode || args.value("bundle") != nil else {
-            throw UsageError("create from an image is not supported yet; the OCI runtime's create takes --bundle DIR (or run \(SwiftainerCLI.runtimeName))")
+            let options = try RunFlags.runOptions(args)
+            out(try context.engine.createContainer(options) + "\n")
+            return 0
         }
+        let id = try args.onlyPositional("create [--bundle DIR]", "ID")
         let bundle = Files.absolute(args.value("bundle") ?? ".")
         let spec = try ContainerRuntime.readSpec(bundle: bundle)
         try SpecValidation.check(spec)

@@ -33,10 +33,23 @@ public enum SwiftainerCLI {
                 out(help())
                 return global.positionals.isEmpty && !global.has("help") ? 1 : 0
             }
-            guard let command = Commands.all.first(where: { $0.name == name }) else {
-                throw UsageError("'\(name)' is not a swiftainer command; see 'swiftainer --help'")
+            var rest = Array(global.positionals.dropFirst())
+            let command: Command
+            if let group = CommandGroup.all.first(where: { $0.name == name }) {
+                guard let sub = rest.first, sub != "--help" else {
+                    out(group.help)
+                    return rest.isEmpty ? 1 : 0
+                }
+                guard let found = group.command(sub) else {
+                    throw UsageError("'\(name) \(Printable.escaped(sub))' is not a swiftainer command; see 'swiftainer \(name) --help'")
+                }
+                command = found
+                rest.removeFirst()
+            } else if let found = Commands.all.first(where: { $0.name == name }) {
+                command = found
+            } else {
+                throw UsageError("'\(Printable.escaped(name))' is not a swiftainer command; see 'swiftainer --help'")
             }
-            let rest = Array(global.positionals.dropFirst())
             if rest.first == "--help" {
                 out(commandHelp(command))
                 return 0
@@ -123,6 +136,10 @@ public enum SwiftainerCLI {
         """
         for command in Commands.all where !command.hidden {
             text += "  " + command.name.padding(10) + command.summary + "\n"
+        }
+        text += "\nManagement Commands:\n"
+        for group in CommandGroup.all {
+            text += "  " + group.name.padding(10) + group.summary + "\n"
         }
         text += """
 

@@ -1,18 +1,22 @@
-/// Column output as the docker CLI prints it: left-aligned, three spaces between columns.
+/// Column output as the docker CLI prints it (Go's tabwriter with Docker's settings): cells
+/// left-aligned, a column as wide as its widest cell plus three spaces and at least ten; the
+/// last cell of a line is not padded.
 struct Table {
     var rows: [[String]]
 
     init(header: [String]) { rows = [header] }
+    init() { rows = [] }
 
     mutating func add(_ row: [String]) { rows.append(row) }
 
     func render() -> String {
         guard let columns = rows.map(\.count).max() else { return "" }
         var widths = [Int](repeating: 0, count: columns)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        // A line's last cell does not widen its column: it is not padded.
+        for row in rows { for (i, cell) in row.enumerated() where i < row.count - 1 { widths[i] = max(widths[i], cell.count + 3, 10) } }
         return rows.map { row in
             row.enumerated().map { i, cell in
-                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 3)
+                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
             }.joined()
         }.joined(separator: "\n") + "\n"
     }

@@ -4,6 +4,8 @@ import Glibc
 import CLinux
 import LinuxKit
 import Runtime
+import Containers
+import OCI
 
 /// `run -it` as Docker runs it: the container belongs to its detached supervisor from the
 /// start, and this process is a client attached over a SOCK_SEQPACKET socket (waiter.c's attach
@@ -17,18 +19,62 @@ extension Engine {
         public static let all = AttachStreams()
     }
 
+    /// How a client attaches: the streams it shows and feeds, its detach sequence, whether it
+    /// passes signals on, whether the container has a terminal.
+    public struct AttachRequest {
+        public var streams: AttachStreams
+        public var detachKeys: [UInt8]
+        public var sigProxy: Bool
+        public var terminal: Bool
+        public init(streams: AttachStreams, detachKeys: [UInt8], sigProxy: Bool, terminal: Bool) {
+            self.streams = streams
+            self.detachKeys = detachKeys
+            self.sigProxy = sigProxy
+            self.terminal = terminal
+        }
+    }
+
     /// Runs the container under a monitor and attaches to it; returns its exit code, or 0 when
     /// the user detached (the container keeps running).
     public func runAttached(_ options: RunOptions) throws -> Int32 {
+        var streams = options.attach
+        streams.stdin = streams.stdin && options.interactive
+        let request = AttachRequest(streams: streams, detachKeys: options.detachKeys, sigProxy: options.signalProxy, terminal: options.tty)
+        let (record, _, supervision) = try create(options)
+        return try startAttached(record, supervision: supervision, request)
+    }
+
+    /// `start -a [-i]`: starts a created or stopped container under its monitor with this
+    /// client attached, as `run` without -d does. Its terminal and stdin are what `create`
+    /// gave it; `stdin` asks to feed it (only if it was created with -i).
+    public func startAttached(_ reference: String, stdin: Bool, detachKeys: [UInt8]) throws -> Int32 {
+        try Self.requireRoot()
+        containers.reconcile()
+        let record = try containers.find(reference)
+        guard !record.isRunning else {
+            throw EngineError.invalidOption("container \(record.name) is already running: start -a attaches only while starting it")
+        }
+        let spec = try ContainerRuntime.readSpec(bundle: paths.container(record.id))
+        var streams = AttachStreams.all
+        streams.stdin = stdin && spec.annotations?[SwiftainerAnnotation.stdinOpen] != nil
+        clearStoppedByUser(record.id)
+        return try startAttached(record, supervision: nil,
+                                 AttachRequest(streams: streams, detachKeys: detachKeys, sigProxy: true, terminal: spec.process?.terminal ?? false))
+    }
+
+    /// Hands the container to a monitor with one end of a socket pair and runs the client on
+    /// the other until the container ends or the user detaches.
+    private func startAttached(_ record: ContainerRecord, supervision: FileLock?, _ request: AttachRequest) throws -> Int32 {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            supervision?.unlock()
             throw SystemError.last("socketpair", "attach socket")
         }
         let client = FileDescriptor(pair[0])
+        defer { client.close() }
         let monitorEnd = FileDescriptor(pair[1])
-        let (record, _, supervision) = try create(options)
         do {
-            defer { supervision.unlock() }
+            defer { supervision?.unlock() }
             try startMonitor(record, supervision: supervision, attach: monitorEnd)
         } catch {
             monitorEnd.close()
@@ -38,10 +84,8 @@ extension Engine {
             throw error
         }
         monitorEnd.close()
-        var streams = options.attach
-        streams.stdin = streams.stdin && options.interactive
-        var session = AttachSession(socket: client, streams: streams, detachKeys: options.detachKeys, sigProxy: options.signalProxy,
-                                    terminal: options.tty, forward: { [containers] signal in try? containers.runtime.signal(id: record.id, signal) })
+        var session = AttachSession(socket: client, streams: request.streams, detachKeys: request.detachKeys, sigProxy: request.sigProxy,
+                                    terminal: request.terminal, forward: { [containers] signal in try? containers.runtime.signal(id: record.id, signal) })
         let outcome = try session.run()
         switch outcome {
         case .detached:
@@ -61,6 +105,21 @@ extension Engine {
             // No status came (the supervisor died): the record says what is known.
             return (try? wait(record.id)) ?? 125
         }
+    }
+
+    /// Docker's `create`: the container made from the image with every run flag, left in
+    /// state created for `start`. Returns its id.
+    public func createContainer(_ options: RunOptions) throws -> String {
+        var (record, _, supervision) = try create(options)
+        defer { supervision.unlock() }
+        record.waitsForStart = true
+        do {
+            try containers.save(record, durable: true)
+        } catch {
+            try? containers.remove(record.id)
+            throw error
+        }
+        return record.id
     }
 }
 

@@ -58,6 +58,9 @@ public struct ContainerRecord: Codable, Equatable {
     public var healthcheck: HealthConfig?
     public var ports: [PortMapping]?
     public var network: BridgeAttachment?
+    /// Made by Docker's `create`: in state created until a `start`, not a run that died
+    /// before its process began (which reconcile marks exited).
+    public var waitsForStart: Bool?
 
     /// The container core's state of it (init, supervisor, cgroup), from the runtime state
     /// root on tmpfs; nil when no run of it is in progress. Filled in by ContainerStore.load,
@@ -67,7 +70,7 @@ public struct ContainerRecord: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
-        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck
+        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart
     }
 
     public var shortID: String { String(id.prefix(12)) }

@@ -46,7 +46,8 @@ extension Engine {
     /// without the defaults and without binds of containers' own files (its /etc/hosts, or
     /// those of the container whose network it shares).
     func userMounts(of spec: Spec) -> [Mount] {
-        let defaults = Set(Spec.defaultMounts.map(\.destination))
+        // The runtime's own mounts: /proc, /dev…, and the container's cgroup at /sys/fs/cgroup.
+        let defaults = Set(Spec.defaultMounts.map(\.destination) + [Spec.cgroupMount(readOnly: true).destination])
         let store = paths.containers + "/"
         return (spec.mounts ?? []).filter { mount in
             !defaults.contains(mount.destination) && !(mount.source ?? "").hasPrefix(store)

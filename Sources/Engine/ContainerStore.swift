@@ -73,7 +73,14 @@ public final class ContainerStore {
     /// Synced when `durable` (a container's creation: it must outlive a power loss); the
     /// transitions after it are not — a run that was in progress at a crash is found dead and
     /// recorded so by the next command (`reconcile`), and an --rm container is never synced.
-    public func save(_ record: ContainerRecord, durable: Bool = false) throws {
+    ///
+    /// The name on disk is kept: a supervisor writes back the record it loaded when its run
+    /// began, and a `rename` may have happened since (only `rename` passes `renaming`).
+    public func save(_ record: ContainerRecord, durable: Bool = false, renaming: Bool = false) throws {
+        var record = record
+        if !renaming, let current = try? JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(record.id))) {
+            record.name = current.name
+        }
         try Files.writeAtomically(recordPath(record.id), try JSON.encode(record, format: .document), mode: 0o600,
                                   durability: durable && !record.autoRemove ? .synced : .volatile)
     }
@@ -117,6 +124,18 @@ public final class ContainerStore {
             try? Files.removeTree(paths.container(record.id))
             throw error
         }
+    }
+
+    /// Gives the container another name, under the names lock (the rule create follows).
+    public func rename(_ id: String, to name: String) throws {
+        let lock = try FileLock(path: paths.containersLock)
+        defer { lock.unlock() }
+        if let holder = all().first(where: { $0.name == name }) {
+            throw EngineError.nameInUse(name: name, id: holder.id)
+        }
+        var record = try load(id)
+        record.name = name
+        try save(record, durable: true, renaming: true)
     }
 
     /// The container's cgroup, by the core's rule (`swiftainer-<id>` below our own cgroup).
@@ -168,10 +187,12 @@ public final class ContainerStore {
     @discardableResult
     public func reconcile() -> [String] {
         var removed: [String] = []
-        for candidate in all() where candidate.status != .exited && candidate.runtime?.isAlive != true {
+        for candidate in all() where candidate.status != .exited && candidate.runtime?.isAlive != true
+            && !(candidate.status == .created && candidate.waitsForStart == true) {
             guard let supervision = takeOverSupervision(candidate.id) else { continue }
             defer { supervision.unlock() }
-            guard var record = try? load(candidate.id), record.status != .exited else { continue }
+            guard var record = try? load(candidate.id), record.status != .exited,
+                  !(record.status == .created && record.waitsForStart == true) else { continue }
             if record.autoRemove {
                 if (try? remove(record.id)) != nil { removed.append(record.id) }
                 continue

@@ -308,7 +308,7 @@ public final class Engine {
         return String(cString: buffer)
     }
 
-    private func validated(_ name: String) throws -> String {
+    func validated(_ name: String) throws -> String {
         let bytes = Array(name.utf8)
         let alnum: (UInt8) -> Bool = { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
         guard bytes.count >= 2, bytes.count <= 128, alnum(bytes[0]),

@@ -88,20 +88,21 @@ public struct ContainerInspection: Codable {
 }
 
 extension Engine {
-    /// The JSON array `inspect` prints, one object per reference, containers before images
-    /// (as Docker resolves a name).
-    public func inspect(_ references: [String]) throws -> [UInt8] {
-        var objects: [JSONValue] = []
-        for reference in references {
-            if let record = try? containers.find(reference) {
-                objects.append(try JSON.encodeValue(inspection(of: record)))
-            } else if let image = try? resolveLocally(reference) {
-                objects.append(try JSON.encodeValue(imageInspection(of: image)))
-            } else {
-                throw EngineError.invalidOption("no such object: \(reference)")
-            }
+    /// What `inspect --type` narrows the lookup to.
+    public enum InspectType: String {
+        case any, container, image
+    }
+
+    /// The object `inspect` shows for one reference: a container before an image of the same
+    /// name, as Docker resolves one.
+    public func inspectValue(_ reference: String, type: InspectType = .any) throws -> JSONValue {
+        if type != .image, let record = try? containers.find(reference) {
+            return try JSON.encodeValue(inspection(of: record))
         }
-        return JSON.write(.array(objects), format: .document)
+        if type != .container, let image = try? resolveLocally(reference) {
+            return try JSON.encodeValue(imageInspection(of: image))
+        }
+        throw EngineError.invalidOption("no such \(type == .any ? "object" : type.rawValue): \(reference)")
     }
 
     func inspection(of record: ContainerRecord) -> ContainerInspection {
@@ -113,9 +114,8 @@ extension Engine {
         let network = record.networkMode ?? "none"
         var user = ""
         if let owner = process?.user, owner.uid != 0 || owner.gid != 0 { user = "\(owner.uid):\(owner.gid)" }
-        let paused = running && isPaused(record)
-        let status = paused ? "paused" : running ? "running" : record.restarting == true ? "restarting"
-            : (record.status == .created ? "created" : "exited")
+        let status = stateName(of: record)
+        let paused = status == "paused"
         let never = "0001-01-01T00:00:00Z"
         let state = ContainerInspection.State(
             Status: status, Running: running, Paused: paused, Restarting: !running && record.restarting == true, Health: health(of: record), OOMKilled: record.oomKilled ?? false, Dead: record.status == .running && !running,

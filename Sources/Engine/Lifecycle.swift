@@ -363,15 +363,47 @@ extension Engine {
     }
 
     /// `system prune` / `container prune`: removes every container that is not running.
-    public func prune() throws -> [String] {
+    public func prune(_ filter: PruneFilter = PruneFilter()) throws -> [String] {
         try Self.requireRoot()
         containers.reconcile()
         var removed: [String] = []
-        for record in containers.all() where !record.isRunning && record.status != .created {
+        // Docker's prune takes every container that is not running, created ones too — but
+        // not one being started or restarted: its supervisor lock is held.
+        for candidate in containers.all() where !candidate.isRunning && filter.matches(created: candidate.created, labels: candidate.labels ?? [:]) {
+            guard let supervision = containers.takeOverSupervision(candidate.id) else { continue }
+            defer { supervision.unlock() }
+            guard let record = try? containers.load(candidate.id), !record.isRunning, record.restarting != true else { continue }
             try containers.remove(record.id)
             removed.append(record.id)
         }
         return removed
+    }
+
+    /// `rename OLD NEW`: under the names lock, as create takes a name.
+    public func renameContainer(_ reference: String, to newName: String) throws {
+        try Self.requireRoot()
+        let name = try validated(newName)
+        try containers.rename(try containers.find(reference).id, to: name)
+    }
+
+    /// `port`: the container's published ports while it runs ("80/tcp" -> "0.0.0.0:8080"),
+    /// optionally only those of one private port.
+    public func publishedPorts(_ reference: String, privatePort: String?) throws -> [(key: String, host: String)] {
+        let record = try containers.find(reference)
+        var wanted: (port: UInt16, proto: String)?
+        if let privatePort {
+            let parts = privatePort.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count <= 2, let port = UInt16(parts[0]), port > 0, parts.count == 1 || ["tcp", "udp", "sctp"].contains(String(parts[1])) else {
+                throw EngineError.invalidOption("invalid port \(Printable.escaped(privatePort)): PORT[/PROTO]")
+            }
+            wanted = (port, parts.count == 2 ? String(parts[1]) : "tcp")
+        }
+        let ports = record.isRunning ? (record.network?.ports ?? []) : []
+        let shown = ports.filter { wanted == nil || ($0.containerPort == wanted!.port && $0.proto == wanted!.proto) }
+        if let wanted, shown.isEmpty {
+            throw EngineError.invalidOption("no public port '\(wanted.port)/\(wanted.proto)' published for \(record.name)")
+        }
+        return shown.map { ("\($0.containerPort)/\($0.proto)", "\($0.hostIP ?? "0.0.0.0"):\($0.hostPort)") }
     }
 
     /// `top`: the container's processes (host pids, from its cgroup) with their command lines.

@@ -54,6 +54,15 @@ public enum Clock {
         }
     }
 
+    /// Go's time.String in UTC, as Docker's CreatedAt columns print it: "2026-12-02 13:08:33 +0000 UTC".
+    public static func goTimeString(rfc3339 text: String) -> String {
+        guard var seconds = epochSeconds(rfc3339: text).map({ time_t($0) }) else { return text }
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000 UTC"
+    }
+
     /// "3 seconds ago", as `docker images` prints CREATED.
     public static func humanAge(sinceRFC3339 text: String) -> String {
         humanDuration(sinceRFC3339: text) + " ago"

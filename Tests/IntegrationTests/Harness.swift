@@ -106,6 +106,22 @@ enum Harness {
     }
 
     /// Runs swiftainer with `arguments`; output goes through files, so no pipe can fill up.
+    /// A store of a test's own (for commands that act on every container, like prune), with
+    /// the fixture imported as busybox; inside the run's store, so it goes with it.
+    static func scratchRoot(_ name: String) -> String {
+        let scratch = root + "/scratch-" + name
+        try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let imported = run(["import", repository + "/rootfs-fixtures/out/busybox-rootfs.tar.gz", "busybox"], root: scratch)
+        precondition(imported.status == 0, "importing the fixture into \(scratch) failed: \(imported.stderr)")
+        return scratch
+    }
+
+    /// Removes what scratchRoot made, with any container left in it.
+    static func removeScratchRoot(_ scratch: String) {
+        for id in run(["ps", "-a", "-q", "--no-trunc"], root: scratch).stdout.split(separator: "\n") { _ = run(["rm", "-f", String(id)], root: scratch) }
+        try? FileManager.default.removeItem(atPath: scratch)
+    }
+
     static func run(_ arguments: [String], root: String? = nil, stdin: String? = nil) -> Result {
         execute(binary, arguments, environment: ["SWIFTAINER_ROOT": root ?? Self.root], stdin: stdin)
     }

@@ -121,8 +121,10 @@ import Testing
         for ip in addresses {
             #expect(Harness.shell("\(Self.busybox) ping -c 1 -W 2 \(ip)").status == 0, "\(ip) unreachable")
         }
-        #expect(Harness.run(["stop", "-t", "1"] + names).status == 0)
-        #expect(Harness.run(["rm"] + names).status == 0)
+        let stopped = Harness.run(["stop", "-t", "1"] + names)
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        let removed = Harness.run(["rm"] + names)
+        #expect(removed.status == 0, "\(removed.stderr)")
         for id in ids { #expect(Harness.eventually { hostLinks(id).isEmpty }, "veth of \(id) left") }
         // Given back (another suite's container may hold the address again by now, never ours).
         for (ip, id) in zip(addresses, ids) { #expect(addressOwner(ip) != id) }

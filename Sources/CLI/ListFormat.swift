@@ -1,0 +1,65 @@
+import JSONKit
+import Templates
+
+/// Docker's --format for list commands (ps, images): a Go template run once per row, where a
+/// row is an object of the command's columns as strings. `table …` prints a header row (the
+/// same template over the columns' header names) and aligns the cells the template separates
+/// with tabs; `json` is `{{json .}}`; without --format, the command's default table — so the
+/// plain output and every format go through one path.
+struct ListFormat {
+    let template: GoTemplate
+    let isTable: Bool
+
+    /// `typeName` is what an unknown field's error calls the row (Docker's Go type).
+    init(_ text: String?, defaultTable: String, typeName: String) throws {
+        var format = text ?? defaultTable
+        if format == "json" { format = "{{json .}}" }
+        if format == "table" { format = defaultTable }
+        isTable = format.hasPrefix("table")
+        if isTable { format = String(format.dropFirst("table".count)) }
+        // As Docker's: spaces around trimmed, a typed `\t` or `\n` is a tab or newline.
+        while format.hasPrefix(" ") { format.removeFirst() }
+        while format.hasSuffix(" ") { format.removeLast() }
+        format = format.replacingTypedEscapes
+        do {
+            template = try GoTemplate(format, missingField: .error(typeName: typeName))
+        } catch {
+            throw UsageError("template parsing error: \(error)")
+        }
+    }
+
+    /// The rows through the template. `headers` names every field a row has, in order, with
+    /// the header Docker prints for it.
+    func render(_ rows: [JSONValue], headers: [(field: String, header: String)]) throws -> String {
+        do {
+            guard isTable else { return try rows.map { try template.execute($0) + "\n" }.joined() }
+            let header = JSONValue.object(headers.map { ($0.field, .string($0.header)) })
+            var table = Table()
+            for value in [header] + rows {
+                for line in try template.execute(value).split(separator: "\n", omittingEmptySubsequences: false) {
+                    table.add(line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init))
+                }
+            }
+            return table.render()
+        } catch let error as TemplateError {
+            throw UsageError("\(error)")
+        }
+    }
+}
+
+extension String {
+    /// `\t` and `\n` typed as two characters become a tab and a newline (Docker's formatter).
+    var replacingTypedEscapes: String {
+        var result = ""
+        var characters = self[...]
+        while let character = characters.popFirst() {
+            if character == "\\", let next = characters.first, next == "t" || next == "n" {
+                result.append(next == "t" ? "\t" : "\n")
+                characters.removeFirst()
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+}

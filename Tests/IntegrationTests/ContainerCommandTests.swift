@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// Docker's container commands through the real binary: create/start, --format and --filter
+/// on ps, images and inspect, the management groups, rename, port, prune.
+@Suite(.serialized, requiresRoot) struct ContainerCommandTests {
+    func cleanup(_ names: String...) {
+        for name in names { _ = Harness.run(["rm", "-f", name]) }
+    }
+
+    @Test func createThenStartAttachedRunsTheImageWithTheFlags() throws {
+        let name = "created-\(getpid())"
+        defer { cleanup(name) }
+        let created = Harness.run(["create", "--name", name, "-e", "GREETING=hello", "-l", "made=by-create", "busybox", "sh", "-c", "echo $GREETING from $(hostname); exit 4"])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 64)
+        // Created, and still so after other commands reconcile: no process, not a dead run.
+        #expect(Harness.run(["ps", "-a", "--filter", "name=^\(name)$", "--format", "{{.State}}|{{.Status}}"]).stdout == "created|Created\n")
+        _ = Harness.run(["ps"])
+        #expect(Harness.inspect(name, "State")["Status"] as? String == "created")
+        let started = Harness.run(["start", "-a", name])
+        #expect(started.status == 4, "\(started.stderr)")
+        #expect(started.stdout.hasPrefix("hello from "), "\(started.stdout)")
+        #expect(Harness.inspect(name, "State")["ExitCode"] as? Int == 4)
+        // Started again, detached this time.
+        #expect(Harness.run(["start", name]).status == 0)
+        #expect(Harness.eventually { Harness.run(["logs", name]).stdout.components(separatedBy: "hello from").count == 3 })
+    }
+
+    @Test func startInteractiveFeedsStdinOfAContainerCreatedWithI() {
+        let name = "created-i-\(getpid())"
+        defer { cleanup(name) }
+        #expect(Harness.run(["create", "-i", "--name", name, "busybox", "sh", "-c", "read line; echo got:$line"]).status == 0)
+        let started = Harness.run(["start", "-a", "-i", name], stdin: "typed\n")
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(started.stdout == "got:typed\n")
+        // A bad create leaves nothing behind.
+        let bad = Harness.run(["create", "--name", name + "-bad", "--memory", "abc", "busybox"])
+        #expect(bad.status == 125)
+        #expect(!Harness.containerExists(named: name + "-bad"))
+    }
+
+    @Test func psFormatAndFiltersSelectAndShapeRows() {
+        let up = "ps-up-\(getpid())", down = "ps-down-\(getpid())"
+        defer { cleanup(up, down) }
+        #expect(Harness.run(["run", "-d", "--name", up, "-l", "tier=front", "-l", "team=a", "busybox", "sleep", "60"]).status == 0)
+        #expect(Harness.run(["run", "--name", down, "-l", "tier=back", "busybox", "sh", "-c", "exit 3"]).status == 3)
+        let names = { (args: [String]) in Set(Harness.run(["ps"] + args + ["--format", "{{.Names}}"]).stdout.split(separator: "\n").map(String.init)) }
+        #expect(names([]).contains(up) && !names([]).contains(down), "default: running only")
+        #expect(names(["-a"]).isSuperset(of: [up, down]))
+        // status (and exited) filters show stopped containers without -a, as Docker's.
+        #expect(names(["--filter", "status=exited"]).contains(down) && !names(["--filter", "status=exited"]).contains(up))
+        #expect(names(["--filter", "exited=3"]) .contains(down))
+        #expect(!names(["--filter", "exited=2"]).contains(down))
+        #expect(names(["--filter", "label=tier=front"]) == [up])
+        // Label filters all apply; values of another key are alternatives.
+        #expect(names(["--filter", "label=tier=front", "--filter", "label=team=b"]).isEmpty)
+        #expect(names(["-a", "--filter", "name=\(up)", "--filter", "name=\(down)"]) == [up, down])
+        #expect(names(["-a", "--filter", "ancestor=busybox", "--filter", "name=ps-"]).isSuperset(of: [up, down]))
+        #expect(names(["-a", "--filter", "ancestor=nosuchimage"]).isEmpty)
+        #expect(names(["-a", "--filter", "since=\(up)"]).contains(down))
+        #expect(!names(["-a", "--filter", "before=\(up)"]).contains(down))
+        #expect(names(["-a", "--filter", "health=none", "--filter", "name=\(up)"]) == [up])
+        // -l / -n look at every state, newest first.
+        #expect(Harness.run(["ps", "-l", "--format", "{{.Names}}"]).stdout == "\(down)\n")
+        #expect(Harness.run(["ps", "-n", "2", "-q"]).stdout.split(separator: "\n").count == 2)
+        // Shapes: a table with Docker's headers, json rows, -q with filters.
+        let table = Harness.run(["ps", "--filter", "name=\(up)", "--format", "table {{.Names}}\\t{{.Status}}\\t{{.Labels}}"]).stdout.split(separator: "\n")
+        #expect(table.first?.hasPrefix("NAMES") == true && table.first?.contains("STATUS") == true && table.first?.contains("LABELS") == true, "\(table)")
+        #expect(table.count == 2 && table[1].contains("Up ") && table[1].contains("team=a,tier=front"), "\(table)")
+        let json = Harness.run(["ps", "--filter", "name=\(up)", "--format", "json"]).stdout
+        let row = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        #expect(row?["Names"] as? String == up && row?["State"] as? String == "running" && row?["Image"] as? String == "busybox", "\(json)")
+        #expect(Harness.run(["ps", "-q", "--no-trunc", "--filter", "name=\(up)"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 64)
+        // The default output is the same template path: Docker's columns.
+        #expect(Harness.run(["ps"]).stdout.hasPrefix("CONTAINER ID   IMAGE     COMMAND"))
+    }
+
+    @Test(arguments: [
+        (["ps", "--format", "{{.Nmes}}"], "can't evaluate field Nmes"),
+        (["ps", "--format", "{{.Names"], "template parsing error"),
+        (["ps", "--filter", "colour=red"], "invalid filter 'colour'"),
+        (["ps", "--filter", "status=sleeping"], "invalid filter 'status=sleeping'"),
+        (["ps", "--filter", "before=no-such-container"], "no such container"),
+        (["images", "--filter", "dangling=maybe"], "invalid filter 'dangling=maybe'"),
+        (["inspect", "-f", "{{if}}", "busybox"], "missing value for if"),
+        (["container", "frob"], "'container frob' is not a swiftainer command"),
+    ])
+    func badFormatsAndFiltersAreOneLineAnd125(arguments: [String], message: String) {
+        let result = Harness.run(arguments)
+        #expect(result.status == 125)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func inspectFormatReadsFieldsOfContainersAndImages() {
+        let name = "inspect-f-\(getpid())"
+        defer { cleanup(name) }
+        #expect(Harness.run(["run", "-d", "--name", name, "-e", "A=1", "busybox", "sleep", "60"]).status == 0)
+        let pid = Harness.run(["inspect", "-f", "{{.State.Pid}}", name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Int32(pid).map { $0 > 0 && kill($0, 0) == 0 } == true, "\(pid)")
+        #expect(Harness.run(["inspect", "--format", "{{.Name}} {{.State.Status}} {{json .Config.Cmd}}", name]).stdout == "/\(name) running [\"sleep\",\"60\"]\n")
+        #expect(Harness.run(["inspect", "-f", "{{range .Config.Env}}{{if eq . \"A=1\"}}found{{end}}{{end}}", name]).stdout == "found\n")
+        #expect(Harness.run(["inspect", "-f", "{{.NoSuchField}}", name]).stdout == "<no value>\n")
+        #expect(Harness.run(["inspect", "--type", "image", "-f", "{{.Id}}", "busybox"]).stdout.hasPrefix("sha256:"))
+        // Each missing name is a line on stderr and status 1; the ones found are still shown.
+        let mixed = Harness.run(["inspect", "-f", "{{.Name}}", name, "no-such-thing"])
+        #expect(mixed.status == 1 && mixed.stdout == "/\(name)\n" && mixed.stderr.contains("no-such-thing"), "\(mixed)")
+        #expect(Harness.run(["inspect", "--type", "container", "busybox"]).status == 1)
+    }
+
+    @Test func imagesFormatAndFilters() {
+        let tag = "localhost/format-test:v\(getpid())"
+        defer { _ = Harness.run(["rmi", tag]) }
+        #expect(Harness.run(["tag", "busybox", tag]).status == 0)
+        let listed = Harness.run(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=localhost/format-*"]).stdout
+        #expect(listed == tag + "\n", "\(listed)")
+        #expect(Harness.run(["image", "ls", "--format", "{{.Repository}}", "localhost/format-test"]).stdout == "localhost/format-test\n")
+        #expect(Harness.run(["images", "-q", "--filter", "dangling=true", "--filter", "reference=localhost/format-*"]).stdout.isEmpty)
+        let table = Harness.run(["images", "--format", "table {{.Repository}}\\t{{.ID}}", "--filter", "reference=busybox"]).stdout.split(separator: "\n")
+        #expect(table.first == "REPOSITORY   IMAGE ID", "\(table)")
+    }
+
+    @Test func renameTakesOnlyAFreeValidName() {
+        let name = "rename-\(getpid())", other = "rename-other-\(getpid())"
+        defer { cleanup(name, name + "-new", other) }
+        #expect(Harness.run(["run", "-d", "--name", name, "busybox", "sleep", "60"]).status == 0)
+        #expect(Harness.run(["create", "--name", other, "busybox", "true"]).status == 0)
+        let taken = Harness.run(["rename", name, other])
+        #expect(taken.status == 125 && taken.stderr.contains("already in use"))
+        #expect(Harness.run(["rename", name, "../escape"]).status == 125)
+        #expect(Harness.run(["rename", name, name + "-new"]).status == 0)
+        #expect(Harness.containerExists(named: name + "-new") && !Harness.containerExists(named: name))
+        // The supervisor's later writes keep the new name.
+        #expect(Harness.run(["stop", "-t", "1", name + "-new"]).status == 0)
+        #expect(Harness.containerExists(named: name + "-new"), "\(Harness.run(["ps", "-a"]).stdout)")
+    }
+
+    @Test func portShowsPublishedPorts() {
+        let name = "port-\(getpid())"
+        defer { cleanup(name) }
+        #expect(Harness.run(["run", "-d", "--name", name, "-p", "127.0.0.1:18481:80", "-p", "18482:81/udp", "busybox", "sleep", "60"]).status == 0)
+        let all = Harness.run(["port", name]).stdout
+        #expect(all.contains("80/tcp -> 127.0.0.1:18481\n") && all.contains("81/udp -> 0.0.0.0:18482\n"), "\(all)")
+        #expect(Harness.run(["port", name, "80"]).stdout == "127.0.0.1:18481\n")
+        #expect(Harness.run(["port", name, "81/udp"]).stdout == "0.0.0.0:18482\n")
+        let missing = Harness.run(["port", name, "82"])
+        #expect(missing.status == 125 && missing.stderr.contains("no public port '82/tcp'"))
+        #expect(Harness.run(["ps", "--filter", "publish=18481", "--format", "{{.Names}}"]).stdout == "\(name)\n")
+        #expect(Harness.run(["ps", "--filter", "expose=80/tcp", "--filter", "name=\(name)", "--format", "{{.Names}}"]).stdout == "\(name)\n")
+    }
+
+    @Test func containerPruneTakesStoppedContainersByLabelAndLeavesRunningOnes() {
+        let root = Harness.scratchRoot("prune")
+        defer { Harness.removeScratchRoot(root) }
+        #expect(Harness.run(["run", "-d", "--name", "up", "--network", "none", "busybox", "sleep", "60"], root: root).status == 0)
+        #expect(Harness.run(["create", "--name", "made", "--network", "none", "-l", "keep=yes", "busybox", "true"], root: root).status == 0)
+        #expect(Harness.run(["run", "--name", "ended", "--network", "none", "busybox", "true"], root: root).status == 0)
+        let kept = Harness.run(["container", "prune", "-f", "--filter", "label!=keep"], root: root)
+        #expect(kept.stdout.contains("Total containers removed: 1"), "\(kept)")
+        #expect(Harness.run(["ps", "-a", "--format", "{{.Names}}"], root: root).stdout.split(separator: "\n").sorted() == ["made", "up"])
+        #expect(Harness.run(["container", "prune", "-f", "--filter", "until=1h"], root: root).stdout.contains("removed: 0"))
+        #expect(Harness.run(["system", "prune", "-f"], root: root).stdout.contains("removed: 1"))
+        #expect(Harness.run(["container", "ls", "-a", "-q"], root: root).stdout.split(separator: "\n").count == 1)
+        #expect(Harness.run(["container", "prune", "--filter", "colour=red"], root: root).status == 125)
+        _ = Harness.run(["rm", "-f", "up"], root: root)
+    }
+}
