@@ -23,7 +23,7 @@ struct CommandGroup {
     static let all: [CommandGroup] = [
         CommandGroup(name: "container", summary: "Manage containers", subcommands:
             [("ls", named("ps")), ("list", named("ps")), ("ps", named("ps")), ("prune", LifecycleCommands.containerPrune), ("rm", named("rm")), ("remove", named("rm"))]
-            + ["create", "exec", "inspect", "kill", "logs", "pause", "port", "rename", "restart", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]
+            + ["attach", "commit", "cp", "create", "diff", "exec", "export", "inspect", "kill", "logs", "pause", "port", "rename", "restart", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]
                 .compactMap { name in Commands.all.first { $0.name == name }.map { (name, $0) } }),
         CommandGroup(name: "image", summary: "Manage images", subcommands:
             [("ls", named("images")), ("list", named("images")), ("rm", named("rmi")), ("remove", named("rmi")), ("prune", Commands.imagePrune)]

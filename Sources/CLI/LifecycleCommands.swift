@@ -15,7 +15,7 @@ import Templates
 /// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
 /// callers parse; otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, cp, diff, export, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -294,6 +294,54 @@ enum LifecycleCommands {
             table.add([process.user, "\(process.pid)", process.command])
         }
         out(table.render())
+        return 0
+    }
+
+    static let cp = Command(
+        name: "cp", usage: "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-  |  cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        summary: "Copy files/folders between a container and the local filesystem",
+        options: [OptionSpec(["-a", "--archive"], nil, "Archive mode (copy all uid/gid information)"), OptionSpec(["-L", "--follow-link"], nil, "Always follow symbol link in SRC_PATH"),
+                  OptionSpec(["-q", "--quiet"], nil, "Suppress progress output during copy (there is none without a terminal)")]
+    ) { args, context in
+        guard args.positionals.count == 2 else { throw UsageError("\"cp\" requires exactly 2 arguments: SRC_PATH DEST_PATH") }
+        let source = Engine.CopyEndpoint(parsing: args.positionals[0]), destination = Engine.CopyEndpoint(parsing: args.positionals[1])
+        if source == .stream && destination == .stream { throw UsageError("cp: source and destination cannot both be standard streams") }
+        try context.engine.copy(from: source, to: destination, followLink: args.has("follow-link"), archive: args.has("archive"))
+        return 0
+    }
+
+    static let diff = Command(
+        name: "diff", usage: "diff CONTAINER", summary: "Inspect changes to files or directories on a container's filesystem", options: []
+    ) { args, context in
+        let reference = try args.onlyPositional("diff", "CONTAINER")
+        out(try context.engine.diff(reference).map { "\($0.kind) \($0.path)\n" }.joined())
+        return 0
+    }
+
+    static let export = Command(
+        name: "export", usage: "export [-o FILE] CONTAINER", summary: "Export a container's filesystem as a tar archive",
+        options: [OptionSpec(["-o", "--output"], "string", "Write to a file, instead of STDOUT", key: "output")]
+    ) { args, context in
+        let reference = try args.onlyPositional("export", "CONTAINER")
+        guard let path = args.value("output") else {
+            guard isatty(1) == 0 else { throw UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect") }
+            try context.engine.export(reference, to: FileDescriptor(1))
+            return 0
+        }
+        // Written beside, renamed into place: a failed export leaves no partial archive.
+        let temporary = path + ".swiftainer-partial"
+        let file = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o644)
+        do {
+            defer { file.close() }
+            try context.engine.export(reference, to: file)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        guard Glibc.rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw SystemError.last("rename", path)
+        }
         return 0
     }
 

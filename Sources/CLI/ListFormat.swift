@@ -32,11 +32,14 @@ struct ListFormat {
     /// the header Docker prints for it.
     func render(_ rows: [JSONValue], headers: [(field: String, header: String)]) throws -> String {
         do {
-            guard isTable else { return try rows.map { try template.execute($0) + "\n" }.joined() }
+            // The header row has every field: a template naming one that does not exist fails
+            // here, with no rows too.
             let header = JSONValue.object(headers.map { ($0.field, .string($0.header)) })
+            let headerLine = try template.execute(header)
+            guard isTable else { return try rows.map { try template.execute($0) + "\n" }.joined() }
             var table = Table()
-            for value in [header] + rows {
-                for line in try template.execute(value).split(separator: "\n", omittingEmptySubsequences: false) {
+            for text in try [headerLine] + rows.map({ try template.execute($0) }) {
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
                     table.add(line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init))
                 }
             }

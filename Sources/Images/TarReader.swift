@@ -13,6 +13,20 @@ public struct TarEntry: Equatable {
     public var linkTarget: String
     public var deviceMajor: UInt32
     public var deviceMinor: UInt32
+
+    public init(path: String, kind: Kind, mode: UInt32, uid: UInt32 = 0, gid: UInt32 = 0, size: UInt64 = 0, mtime: Int64 = 0,
+                linkTarget: String = "", deviceMajor: UInt32 = 0, deviceMinor: UInt32 = 0) {
+        self.path = path
+        self.kind = kind
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.size = size
+        self.mtime = mtime
+        self.linkTarget = linkTarget
+        self.deviceMajor = deviceMajor
+        self.deviceMinor = deviceMinor
+    }
 }
 
 public enum TarError: Error, CustomStringConvertible, Equatable {

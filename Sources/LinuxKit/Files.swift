@@ -125,6 +125,20 @@ public enum Files {
 
     public static func listDirectory(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw SystemError.last("opendir", path) }
+        return names(in: dir)
+    }
+
+    /// The names in an open directory (`path` for messages), sorted; the descriptor stays open.
+    public static func listDirectory(_ directory: FileDescriptor, describing path: String) throws -> [String] {
+        let listing = try retryingInterrupts("dup", path) { fcntl(directory.raw, F_DUPFD_CLOEXEC, 0) }
+        guard let dir = fdopendir(listing) else {
+            Glibc.close(listing)
+            throw SystemError.last("fdopendir", path)
+        }
+        return names(in: dir)
+    }
+
+    private static func names(in dir: OpaquePointer) -> [String] {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
@@ -134,6 +148,17 @@ public enum Files {
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
+    }
+
+    /// removeTree for `name` in an open directory, never following a symlink on the way.
+    public static func removeTree(at parent: Int32, _ name: String, describing path: String) throws {
+        if unlinkat(parent, name, 0) == 0 || errno == ENOENT { return }
+        guard errno == EISDIR else { throw SystemError.last("unlinkat", path) }
+        let directory: FileDescriptor
+        do { directory = try FileDescriptor.openAt(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch let error as SystemError where error.errno == ENOENT { return }
+        defer { directory.close() }
+        try removeContents(of: directory, path)
+        if unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT { throw SystemError.last("unlinkat", path) }
     }
 
     /// `path` from the current directory when it is relative.

@@ -169,4 +169,68 @@ import Testing
         #expect(Harness.run(["container", "prune", "--filter", "colour=red"], root: root).status == 125)
         _ = Harness.run(["rm", "-f", "up"], root: root)
     }
+
+    /// A scratch directory on the host for cp's files.
+    func hostDirectory(_ name: String) -> String {
+        let path = Harness.root + "/cp-\(name)"
+        try? FileManager.default.removeItem(atPath: path)
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test(arguments: [false, true])
+    func cpResolvesContainerPathsInsideTheContainer(running: Bool) throws {
+        let name = "cp-\(running ? "up" : "down")-\(getpid())"
+        let host = hostDirectory(name)
+        defer { cleanup(name); try? FileManager.default.removeItem(atPath: host) }
+        // A symlink to /etc inside the container: every path through it is the container's.
+        let setup = "mkdir -p /data/sub && echo one > /data/sub/a && ln -s /etc /data/etclink && echo in-container > /etc/marker"
+        #expect(Harness.run(["run", "--name", name] + (running ? ["-d"] : []) + ["busybox", "sh", "-c", setup + (running ? "; sleep 60" : "")]).status == 0)
+        if running { #expect(Harness.eventually { Harness.run(["exec", name, "cat", "/etc/marker"]).stdout == "in-container\n" }) }
+        // Out of the container: a directory into an existing directory, contents with /., a file.
+        #expect(Harness.run(["cp", "\(name):/data", host + "/"]).status == 0)
+        #expect((try? String(contentsOfFile: host + "/data/sub/a", encoding: .utf8)) == "one\n")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: host + "/data/etclink")) == "/etc", "copied as a link, not followed")
+        #expect(Harness.run(["cp", "\(name):/data/sub/.", host + "/contents"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: host + "/contents/a"))
+        #expect(Harness.run(["cp", "\(name):/data/etclink/marker", host + "/marker"]).status == 0)
+        #expect((try? String(contentsOfFile: host + "/marker", encoding: .utf8)) == "in-container\n", "through the container's /etc, not the host's")
+        let followed = Harness.run(["cp", "-L", "\(name):/data/etclink", host + "/etc-copy"])
+        #expect(followed.status == 0, "\(followed.stderr)")
+        #expect(FileManager.default.fileExists(atPath: host + "/etc-copy/marker"))
+        // Into the container: through its symlink, it lands in the container's /etc.
+        try FileManager.default.createDirectory(atPath: host + "/in/deep", withIntermediateDirectories: true)
+        try "hello\n".write(toFile: host + "/in/deep/f", atomically: true, encoding: .utf8)
+        #expect(chown(host + "/in/deep/f", 1234, 1234) == 0)
+        #expect(Harness.run(["cp", host + "/in", "\(name):/data/etclink/"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: "/etc/in"), "written to the host's /etc")
+        #expect(Harness.run(["cp", "-a", host + "/in", "\(name):/kept"]).status == 0)
+        // A tar stream both ways.
+        let tarred = Harness.shell("tar -C \(host) -cf - in | \(Harness.binary) --root \(Harness.root) cp - \(name):/tmp && \(Harness.binary) --root \(Harness.root) cp \(name):/tmp/in - | tar -tvf -")
+        #expect(tarred.status == 0 && tarred.stdout.contains("in/deep/f"), "\(tarred.stdout) \(tarred.stderr)")
+        // What the container sees (the stopped one through a later run of its layer: export).
+        let listing = Harness.shell("\(Harness.binary) --root \(Harness.root) export \(name) | tar -tvf -").stdout
+        #expect(listing.contains("etc/in/deep/f") && listing.contains("tmp/in/deep/f"), "\(listing)")
+        #expect(listing.split(separator: "\n").contains { $0.contains("kept/deep/f") && $0.contains("1234/1234") }, "cp -a keeps owners: \(listing)")
+        #expect(listing.split(separator: "\n").contains { $0.contains("etc/in/deep/f") && $0.contains("0/0") }, "without -a root owns: \(listing)")
+        #expect(!listing.contains("proc/1/"), "export has no mounts")
+        // Bad paths: one line, 125, nothing made.
+        let missing = Harness.run(["cp", "\(name):/no/such", host + "/x"])
+        #expect(missing.status == 125 && missing.stderr.contains("/no/such") && !FileManager.default.fileExists(atPath: host + "/x"))
+        #expect(Harness.run(["cp", host + "/in", "\(name):/data/sub/a/"]).status == 125, "a directory onto a file")
+        #expect(Harness.run(["cp", "\(name):/data", "nosuch-\(getpid()):/x"]).status == 125)
+        #expect(Harness.hostMountsMentioning(name).isEmpty && Harness.hostMountsMentioning("/rootfs").allSatisfy { !$0.contains(Harness.root) })
+    }
+
+    @Test func diffListsTheWritableLayersChanges() {
+        let name = "diff-\(getpid())"
+        defer { cleanup(name) }
+        #expect(Harness.run(["run", "--name", name, "busybox", "sh", "-c", "mkdir /new && echo x > /new/f && echo y >> /etc/passwd && rm /bin/ls"]).status == 0)
+        let diff = Harness.run(["diff", name]).stdout.split(separator: "\n").map(String.init)
+        for line in ["C /bin", "D /bin/ls", "A /new", "A /new/f", "C /etc", "C /etc/passwd"] {
+            #expect(diff.contains(line), "\(line) in \(diff)")
+        }
+        #expect(diff == diff.sorted { $0.dropFirst(2) < $1.dropFirst(2) }, "path order")
+        #expect(Harness.run(["container", "diff", "no-such-\(getpid())"]).status == 125)
+    }
 }
