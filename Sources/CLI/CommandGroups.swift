@@ -28,6 +28,25 @@ struct CommandGroup {
         CommandGroup(name: "image", summary: "Manage images", subcommands:
             [("ls", named("images")), ("list", named("images")), ("rm", named("rmi")), ("remove", named("rmi")), ("prune", Commands.imagePrune)]
             + ["history", "import", "inspect", "load", "pull", "push", "save", "tag"].map { ($0, named($0)) }),
-        CommandGroup(name: "system", summary: "Manage swiftainer", subcommands: [("prune", LifecycleCommands.systemPrune)]),
+        CommandGroup(name: "system", summary: "Manage swiftainer", subcommands: [("df", SystemCommands.systemDF), ("events", named("events")), ("info", named("info")), ("prune", LifecycleCommands.systemPrune)]),
+    ]
+
+    /// Docker's commands that need a daemon, a service or another product: one clear line
+    /// each, instead of "not a command".
+    static let unsupported: [String: String] = [
+        "build": "building images is not supported yet: build with buildah or docker and load the result ('swiftainer load')",
+        "builder": "there is no build cache: swiftainer does not build images",
+        "search": "search needs Docker Hub's search API, which swiftainer does not use: browse the registry instead",
+        "checkpoint": "checkpoint/restore (CRIU) is not supported",
+        "context": "contexts select a remote daemon: swiftainer is daemonless and local",
+        "manifest": "manifest lists are not edited by swiftainer: use skopeo or docker manifest",
+        "plugin": "plugins are a Docker Engine feature: swiftainer has none",
+        "trust": "content trust (Notary) is not supported",
+        "config": "configs are a swarm feature: swiftainer has no swarm mode",
+        "node": "nodes are a swarm feature: swiftainer has no swarm mode",
+        "secret": "secrets are a swarm feature: swiftainer has no swarm mode",
+        "service": "services are a swarm feature: swiftainer has no swarm mode",
+        "stack": "stacks are a swarm feature: swiftainer has no swarm mode",
+        "swarm": "swarm mode is not supported: swiftainer runs containers on this machine only",
     ]
 }

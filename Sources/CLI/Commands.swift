@@ -44,7 +44,7 @@ func out(_ text: String) {
 
 enum Commands {
     static let all: [Command] = [run, pull, push, login, logout, importImage, save, load, images, tag, history, rmi, ps, rm, stats, version] + LifecycleCommands.all
-        + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
+        + SystemCommands.all + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
         name: "stats", usage: "stats [--no-stream] [CONTAINER...]",
@@ -212,6 +212,7 @@ enum Commands {
         let engine = context.engine
         engine.containers.reconcile()
         let (lines, reclaimed) = try engine.images.prune(all: args.has("all")) { engine.containers.user(ofImage: $0) }
+        engine.imageRemovalEvents(lines)
         out((lines.isEmpty ? "" : "Deleted Images:\n" + lines.map { $0 + "\n" }.joined() + "\n") + "Total reclaimed space: \(humanSize(reclaimed))\n")
         return 0
     }
@@ -337,6 +338,7 @@ enum Commands {
         engine.containers.reconcile()
         for image in args.positionals {
             let lines = try engine.images.remove(image, force: args.has("force")) { engine.containers.user(ofImage: $0) }
+            engine.imageRemovalEvents(lines)
             out(lines.map { $0 + "\n" }.joined())
         }
         return 0

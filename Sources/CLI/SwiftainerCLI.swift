@@ -47,6 +47,8 @@ public enum SwiftainerCLI {
                 rest.removeFirst()
             } else if let found = Commands.all.first(where: { $0.name == name }) {
                 command = found
+            } else if let reason = CommandGroup.unsupported[name] {
+                throw UsageError("\(name): not supported: \(reason)")
             } else {
                 throw UsageError("'\(Printable.escaped(name))' is not a swiftainer command; see 'swiftainer --help'")
             }

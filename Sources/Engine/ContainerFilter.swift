@@ -217,7 +217,7 @@ public struct PruneFilter {
     }
 
     /// Seconds since the epoch.
-    static func time(_ text: String) throws -> Int {
+    public static func time(_ text: String) throws -> Int {
         let whole = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         if let seconds = Int(whole[0]), whole.count == 1 || whole[1].allSatisfy(\.isNumber) { return seconds }
         // A date ("2026-12-01", "2026-12-01T10:00:00Z"): a duration never has a "-" inside.

@@ -169,6 +169,7 @@ public final class Engine {
                 defer { fd.close() }
                 try fd.writeAll(id, what: cidFile)
             }
+            containerEvent("create", record)
             return (record, spec, supervision)
         } catch {
             supervision.unlock()
@@ -219,6 +220,7 @@ public final class Engine {
         record.finishedAt = nil
         record.oomKilled = nil
         record.runtime = containers.runtime.existing(record.id)
+        containerEvent("start", record)
         // That it runs is the core's state (ContainerStore.load reads it so). The record is
         // written now only when the run holds what it must name — a network attachment (address,
         // veth, ports: inspect shows them, and cleanup after a crash needs them) or a detached
@@ -249,6 +251,8 @@ public final class Engine {
         record.status = .exited
         record.exitCode = status.code
         record.finishedAt = Clock.rfc3339()
+        if record.oomKilled == true { containerEvent("oom", record) }
+        containerEvent("die", record, ["exitCode": "\(status.code)"])
         // The record first, the cgroup and the core's state after: until the state goes the
         // run counts as in progress, so `wait` and `ps` never see it ended without its exit code.
         defer { containers.releaseRun(record.id) }
@@ -270,6 +274,7 @@ public final class Engine {
     private func finish(_ record: ContainerRecord) throws {
         if record.autoRemove {
             try containers.remove(record.id, supervisorCleanedUp: true)
+            containerEvent("destroy", record)
         } else {
             try containers.save(record)
         }
@@ -287,6 +292,7 @@ public final class Engine {
             _ = waitForExit(record.id, timeout: 5)
         }
         try containers.remove(record.id)
+        containerEvent("destroy", record)
     }
 
     /// The Docker-format profile a run asks for: the built-in default, a file, or none.

@@ -56,6 +56,11 @@ extension Engine {
         request.stdin = options.interactive ? .inherit : .null
         request.withoutSeccomp = options.privileged
         request.containerSpec = container
-        return try containers.runtime.exec(id: record.id, request)
+        let command = options.command.joined(separator: " ")
+        containerEvent("exec_create: " + command, record)
+        containerEvent("exec_start: " + command, record)
+        let status = try containers.runtime.exec(id: record.id, request)
+        containerEvent("exec_die", record, ["exitCode": "\(status)"])
+        return status
     }
 }

@@ -135,7 +135,9 @@ extension Engine {
             let probe = runProbe(id: id, test: check.test ?? [], timeout: timeout)
             guard alive() else { return 0 }
             let stillStarting = Clock.monotonicSeconds() - began < startPeriod
+            let before = state.Status
             state = state.recording(probe, retries: retries, inStartPeriod: stillStarting)
+            if state.Status != before { containerEvent("health_status: " + state.Status, record) }
             if let bytes = try? JSON.encode(state) {
                 try? Files.writeAtomically(healthPath(id), bytes, mode: 0o600, durability: .volatile)
             }

@@ -61,6 +61,7 @@ extension Engine {
         let reference: ImageReference
         do { reference = try ImageReference(parsing: target) } catch { throw EngineError.invalidOption("\(error)") }
         try images.tag(record, as: reference)
+        imageEvent("tag", id: record.id, name: reference.description)
     }
 
     /// `history IMAGE`: the config's history, newest first, each step with the layer it made.

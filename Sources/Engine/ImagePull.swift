@@ -38,7 +38,9 @@ extension Engine {
         puller.report = report
         puller.layerProgress = layerProgress
         do {
-            return try withBrokenPipesIgnored { try puller.pull() }
+            let record = try withBrokenPipesIgnored { try puller.pull() }
+            imageEvent("pull", id: record.id, name: text)
+            return record
         } catch {
             throw EngineError.registryFailed(verb: "pull", reference: reference.description, reason: "\(error)")
         }

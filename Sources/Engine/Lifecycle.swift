@@ -206,6 +206,7 @@ extension Engine {
             markStoppedByUser(record.id)
         }
         try signalContainer(record, signal)
+        containerEvent("kill", record, ["signal": "\(signal)"])
     }
 
     /// Sends `signal` to the container's PID 1 through the core. A paused container keeps
@@ -219,11 +220,13 @@ extension Engine {
     public func pause(_ reference: String) throws {
         let record = try runningRecord(reference)
         try containers.runtime.pause(id: record.id)
+        containerEvent("pause", record)
     }
 
     public func unpause(_ reference: String) throws {
         let record = try runningRecord(reference)
         try containers.runtime.resume(id: record.id)
+        containerEvent("unpause", record)
     }
 
     private func runningRecord(_ reference: String) throws -> ContainerRecord {
@@ -293,6 +296,7 @@ extension Engine {
                     let seconds = timeout ?? record.stopTimeout.map { $0 < 0 ? .infinity : Double($0) } ?? 10
                     DebugLog.log("stop \(record.name): signal \(signal), SIGKILL after \(seconds) s")
                     try? containers.runtime.signal(id: record.id, signal)
+                    containerEvent("kill", record, ["signal": "\(signal)"])
                     stopping.append((results.count, record, start + seconds))
                 }
                 results.append((reference, nil))
@@ -303,11 +307,14 @@ extension Engine {
         // Earliest deadline first; each container past its own gets SIGKILL.
         for (index, record, deadline) in stopping.sorted(by: { $0.deadline < $1.deadline }) {
             if waitForExit(record.id, timeout: max(0, deadline - Clock.monotonicSeconds())) { continue }
-            if let current = try? containers.load(record.id) { try? signalContainer(current, SIGKILL) }
+            if let current = try? containers.load(record.id), (try? signalContainer(current, SIGKILL)) != nil {
+                containerEvent("kill", current, ["signal": "\(SIGKILL)"])
+            }
             if !waitForExit(record.id, timeout: 10) {
                 results[index].error = EngineError.invalidOption("container \(record.name) did not exit 10 s after SIGKILL")
             }
         }
+        for (index, record, _) in stopping where results[index].error == nil { containerEvent("stop", record) }
         return results
     }
 
@@ -374,6 +381,7 @@ extension Engine {
             defer { supervision.unlock() }
             guard let record = try? containers.load(candidate.id), !record.isRunning, record.restarting != true else { continue }
             try containers.remove(record.id)
+            containerEvent("destroy", record)
             removed.append(record.id)
         }
         return removed
@@ -383,7 +391,11 @@ extension Engine {
     public func renameContainer(_ reference: String, to newName: String) throws {
         try Self.requireRoot()
         let name = try validated(newName)
-        try containers.rename(try containers.find(reference).id, to: name)
+        let record = try containers.find(reference)
+        try containers.rename(record.id, to: name)
+        var renamed = record
+        renamed.name = name
+        containerEvent("rename", renamed, ["oldName": "/" + record.name])
     }
 
     /// `port`: the container's published ports while it runs ("80/tcp" -> "0.0.0.0:8080"),

@@ -51,6 +51,15 @@ public struct Paths: Sendable {
         }
     }
 
+    /// The filesystem `path` is on, by name where known (Docker's "Backing Filesystem").
+    static func filesystemName(of path: String) -> String {
+        let type = sw_filesystem_type(path)
+        guard type >= 0 else { return "unknown" }
+        let storage: [UInt: String] = [0xef53: "extfs", 0x5846_5342: "xfs", 0x9123_683e: "btrfs", 0x0102_1994: "tmpfs",
+                                       0x794c_7630: "overlayfs", 0x2fc1_2fc1: "zfs", 0x6969: "nfs", 0x0102_1997: "9p"]
+        return storage[UInt(type)] ?? kernelFilesystems[UInt(type)] ?? "0x" + String(UInt(type), radix: 16)
+    }
+
     /// Magic numbers (statfs f_type) of filesystems that are views of the kernel, not storage.
     static let kernelFilesystems: [UInt: String] = [
         0x9fa0: "procfs", 0x6265_6572: "sysfs", 0x1cd1: "devpts", 0x0027_e0eb: "cgroupfs", 0x6367_7270: "cgroup2fs",

@@ -128,7 +128,7 @@ public final class ImageStore {
     }
     var blobsDir: String { root + "/blobs/sha256" }
 
-    func layerPath(chain: String) -> String { layersDir + "/" + chain.dropFirst("sha256:".count) }
+    public func layerPath(chain: String) -> String { layersDir + "/" + chain.dropFirst("sha256:".count) }
     func linkName(chain: String) -> String { String(chain.dropFirst("sha256:".count).prefix(16)) }
 
     /// The image's layers as overlay lower directories, top first, through their short links

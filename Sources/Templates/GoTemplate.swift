@@ -9,6 +9,8 @@ public struct GoTemplate: Sendable {
         /// Go's default for maps: the field is `<no value>` (Docker's inspect, which falls
         /// back to the raw JSON map).
         case noValue
+        /// Go's for a map of strings: a missing key is "" (Docker's events: Attributes).
+        case empty
         /// Go's for structs: an error naming the type (Docker's list commands: `ps`,
         /// `images`). The string is the type name Docker's error shows.
         case error(typeName: String)
@@ -25,6 +27,7 @@ public struct GoTemplate: Sendable {
     public func execute(_ data: JSONValue) throws -> String {
         var executor = Executor(root: data, missingField: missingField)
         try executor.run(nodes, dot: .value(data))
+
         return executor.output
     }
 }
@@ -100,7 +103,10 @@ struct Executor {
             case .action(let pipeline):
                 let value = try evaluate(pipeline, dot: dot)
                 // A declaration prints nothing.
-                if pipeline.variables.isEmpty { output += value.printed }
+                if pipeline.variables.isEmpty {
+                    if case .missing = value, case .empty = missingField { continue }
+                    output += value.printed
+                }
             case .branch(let kind, let pipeline, let body, let elseBody):
                 try runBranch(kind, pipeline, body, elseBody, dot: dot)
             }

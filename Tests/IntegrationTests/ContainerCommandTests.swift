@@ -233,4 +233,54 @@ import Testing
         #expect(diff == diff.sorted { $0.dropFirst(2) < $1.dropFirst(2) }, "path order")
         #expect(Harness.run(["container", "diff", "no-such-\(getpid())"]).status == 125)
     }
+
+    @Test func eventsAreLoggedByEachProcessAndFollowedLive() throws {
+        let root = Harness.scratchRoot("events")
+        defer { Harness.removeScratchRoot(root) }
+        // Followed live from before the container exists.
+        let follower = Harness.start(Harness.binary, ["--root", root, "events", "--filter", "container=ev", "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}{{.Actor.Attributes.signal}}"],
+                                     environment: [:], stdin: nil)
+        defer { follower.signal(SIGKILL); _ = follower.finish() }
+        usleep(300_000)
+        #expect(Harness.run(["run", "-d", "--name", "ev", "--network", "none", "busybox", "sleep", "60"], root: root).status == 0)
+        #expect(Harness.run(["exec", "ev", "true"], root: root).status == 0)
+        #expect(Harness.run(["pause", "ev"], root: root).status == 0 && Harness.run(["unpause", "ev"], root: root).status == 0)
+        #expect(Harness.run(["stop", "-t", "0", "ev"], root: root).status == 0)
+        #expect(Harness.run(["rm", "ev"], root: root).status == 0)
+        let expected = ["create ", "start ", "exec_create: true ", "exec_start: true ", "exec_die 0", "pause ", "unpause ", "kill 15", "kill 9", "die 137", "stop ", "destroy "]
+        #expect(Harness.eventually(10) { follower.stdout.split(separator: "\n").map(String.init) == expected }, "\(follower.stdout)")
+        // Replayed with --since, bounded by --until, filtered by event.
+        let replay = Harness.run(["events", "--since", "5m", "--until", "0s", "--filter", "event=die", "--filter", "type=container", "--format", "json"], root: root)
+        let lines = replay.stdout.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("\"Action\":\"die\"") && lines[0].contains("\"exitCode\":\"137\""), "\(replay)")
+        let text = Harness.run(["system", "events", "--since", "5m", "--until", "0s", "--filter", "event=create"], root: root).stdout
+        #expect(text.contains(" container create ") && text.contains("name=ev"), "\(text)")
+        // Images too.
+        #expect(Harness.run(["tag", "busybox", "localhost/evt:1"], root: root).status == 0)
+        #expect(Harness.run(["rmi", "localhost/evt:1"], root: root).status == 0)
+        let images = Harness.run(["events", "--since", "5m", "--until", "0s", "--filter", "type=image", "--format", "{{.Action}} {{.Actor.Attributes.name}}"], root: root).stdout
+        #expect(images == "tag localhost/evt:1\nuntag localhost/evt:1\n", "\(images)")
+        #expect(Harness.run(["events", "--filter", "colour=red"], root: root).status == 125)
+    }
+
+    @Test func infoAndSystemDFDescribeTheStore() {
+        let root = Harness.scratchRoot("info")
+        defer { Harness.removeScratchRoot(root) }
+        #expect(Harness.run(["run", "--name", "writer", "--network", "none", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big"], root: root).status == 0)
+        #expect(Harness.run(["info", "--format", "{{.Containers}} {{.ContainersStopped}} {{.Images}} {{.DockerRootDir}} {{.OSType}}"], root: root).stdout
+                == "1 1 1 \(root) linux\n")
+        let info = Harness.run(["info"], root: root).stdout
+        #expect(info.contains(" Cgroup Driver: cgroupfs") && info.contains(" Storage Driver: overlay2") && info.contains("  seccomp"), "\(info)")
+        let df = Harness.run(["system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Reclaimable}}"], root: root).stdout.split(separator: "\n").map(String.init)
+        #expect(df.count == 4 && df[0] == "Images|1|1|0B (0%)" && df[1].hasPrefix("Containers|1|0|100kB") && df[2] == "Local Volumes|0|0|0B", "\(df)")
+        let verbose = Harness.run(["system", "df", "-v"], root: root).stdout
+        #expect(verbose.contains("Containers space usage:") && verbose.contains("writer"), "\(verbose)")
+    }
+
+    @Test func commandsOfADaemonOrAnotherProductSaySo() {
+        for name in ["build", "search", "swarm", "checkpoint", "plugin"] {
+            let result = Harness.run([name, "x"])
+            #expect(result.status == 125 && result.stderr.contains("\(name): not supported: "), "\(result.stderr)")
+        }
+    }
 }
