@@ -451,7 +451,8 @@ extension LifecycleCommands {
                   OptionSpec(["-c", "--cpu-shares"], "int", "CPU shares (relative weight)", key: "cpu-shares"), OptionSpec(["--cpu-share"], "int", "CPU shares (relative weight), as runc spells it", key: "cpu-shares"),
                   OptionSpec(["--cpu-quota"], "int", "Limit CPU CFS (Completely Fair Scheduler) quota"), OptionSpec(["--cpu-period"], "int", "Limit CPU CFS (Completely Fair Scheduler) period"),
                   OptionSpec(["--cpuset-cpus"], "string", "CPUs in which to allow execution (0-3, 0,1)"), OptionSpec(["--cpuset-mems"], "string", "MEMs in which to allow execution (0-3, 0,1)"),
-                  OptionSpec(["--pids-limit"], "int", "Tune container pids limit (set -1 for unlimited)")]
+                  OptionSpec(["--pids-limit"], "int", "Tune container pids limit (set -1 for unlimited)"),
+                  OptionSpec(["--restart"], "string", "Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)")]
     ) { args, context in
         if context.ociMode {
             let id = try args.onlyPositional("update", "ID")
@@ -469,8 +470,14 @@ extension LifecycleCommands {
         guard !args.positionals.isEmpty else { throw UsageError("\"update\" requires at least 1 argument: CONTAINER") }
         guard args.value("resources") == nil else { throw UsageError("--resources is the OCI runtime's flag; give the limits as flags") }
         let limits = try updatedLimits(args, allowsCPUs: true)
-        guard limits != Resources() else { throw UsageError("you must provide one or more flags when using this command") }
-        return each(args.positionals, verb: "update") { try context.engine.update($0, limits) }
+        let restart = try args.value("restart").map { text -> RestartPolicy in
+            do { return try RestartPolicy.parse(text) } catch { throw UsageError("\(error)") }
+        }
+        guard limits != Resources() || restart != nil else { throw UsageError("you must provide one or more flags when using this command") }
+        return each(args.positionals, verb: "update") { reference in
+            if limits != Resources() { try context.engine.update(reference, limits) }
+            if let restart { try context.engine.updateRestartPolicy(reference, restart) }
+        }
     }
 
     /// The limits the flags name, checked as `run` checks them (units, ranges, overflow).

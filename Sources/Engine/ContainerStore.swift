@@ -74,12 +74,15 @@ public final class ContainerStore {
     /// transitions after it are not — a run that was in progress at a crash is found dead and
     /// recorded so by the next command (`reconcile`), and an --rm container is never synced.
     ///
-    /// The name on disk is kept: a supervisor writes back the record it loaded when its run
-    /// began, and a `rename` may have happened since (only `rename` passes `renaming`).
-    public func save(_ record: ContainerRecord, durable: Bool = false, renaming: Bool = false) throws {
+    /// The fields users change on a container that may be running — its name (`rename`) and
+    /// restart policy (`update --restart`) — are kept as they are on disk: a supervisor writes
+    /// back the record it loaded when its run began, and either may have changed since. Only
+    /// those two commands pass `editingUserFields`.
+    public func save(_ record: ContainerRecord, durable: Bool = false, editingUserFields: Bool = false) throws {
         var record = record
-        if !renaming, let current = try? JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(record.id))) {
+        if !editingUserFields, let current = try? JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(record.id))) {
             record.name = current.name
+            record.restartPolicy = current.restartPolicy
         }
         try Files.writeAtomically(recordPath(record.id), try JSON.encode(record, format: .document), mode: 0o600,
                                   durability: durable && !record.autoRemove ? .synced : .volatile)
@@ -135,7 +138,16 @@ public final class ContainerStore {
         }
         var record = try load(id)
         record.name = name
-        try save(record, durable: true, renaming: true)
+        try save(record, durable: true, editingUserFields: true)
+    }
+
+    /// `update --restart`: the policy the container's supervisor applies when it next ends.
+    public func setRestartPolicy(_ id: String, _ policy: RestartPolicy?) throws {
+        let lock = try FileLock(path: paths.containersLock)
+        defer { lock.unlock() }
+        var record = try load(id)
+        record.restartPolicy = policy
+        try save(record, durable: true, editingUserFields: true)
     }
 
     /// The container's cgroup, by the core's rule (`swiftainer-<id>` below our own cgroup).

@@ -272,6 +272,17 @@ extension Engine {
         try Files.writeAtomically(bundle + "/config.json", try JSON.encode(spec, format: .document), mode: 0o600)
     }
 
+    /// `update --restart`: as Docker, refused with --rm (which removes the container instead).
+    public func updateRestartPolicy(_ reference: String, _ policy: RestartPolicy) throws {
+        try Self.requireRoot()
+        let record = try containers.find(reference)
+        if record.autoRemove && policy.name != .no {
+            throw EngineError.invalidOption("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        }
+        try containers.setRestartPolicy(record.id, policy.name == .no ? nil : policy)
+        containerEvent("update", record)
+    }
+
     /// `stop [-t SECONDS]`: SIGTERM, then SIGKILL when the container has not exited within the
     /// timeout (nil: the container's --stop-timeout, else Docker's 10 s). A container that is
     /// not running is already stopped.

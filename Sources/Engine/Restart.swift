@@ -21,6 +21,8 @@ extension Engine {
     /// After `complete`: whether the policy starts the container again. If so the record says
     /// "restarting" with the delay the next monitor waits.
     func scheduleRestart(_ record: inout ContainerRecord) -> Bool {
+        // The policy as it is now (`update --restart` may have changed it during the run).
+        if let current = try? containers.load(record.id) { record.restartPolicy = current.restartPolicy }
         guard let policy = record.restartPolicy, !record.autoRemove,
               policy.restarts(exitCode: record.exitCode ?? 0, restarts: record.restartCount ?? 0,
                               stoppedByUser: Files.exists(stoppedByUserMark(record.id))) else { return false }

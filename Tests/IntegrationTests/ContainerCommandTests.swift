@@ -283,4 +283,19 @@ import Testing
             #expect(result.status == 125 && result.stderr.contains("\(name): not supported: "), "\(result.stderr)")
         }
     }
+
+    @Test func updateRestartChangesThePolicyOfARunningContainer() {
+        let name = "update-restart-\(getpid())"
+        defer { cleanup(name, name + "-rm") }
+        #expect(Harness.run(["run", "-d", "--name", name, "busybox", "sh", "-c", "sleep 1; exit 3"]).status == 0)
+        let updated = Harness.run(["update", "--restart", "on-failure:2", name])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        // The supervisor that ran it when the policy changed applies the new one.
+        let state = { Harness.run(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.RestartCount}} {{.State.Running}}", name]).stdout }
+        #expect(Harness.eventually(30) { state() == "on-failure:2 2 false\n" }, "\(state())")
+        #expect(Harness.run(["run", "-d", "--rm", "--name", name + "-rm", "busybox", "sleep", "30"]).status == 0)
+        let refused = Harness.run(["update", "--restart", "always", name + "-rm"])
+        #expect(refused.status == 1 && refused.stderr.contains("AutoRemove"), "\(refused.stderr)")
+        #expect(Harness.run(["update", "--restart", "sometimes", name]).status == 125)
+    }
 }
