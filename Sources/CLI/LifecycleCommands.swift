@@ -15,7 +15,7 @@ import Templates
 /// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
 /// callers parse; otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, cp, diff, export, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, cp, diff, export, attach, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -295,6 +295,21 @@ enum LifecycleCommands {
         }
         out(table.render())
         return 0
+    }
+
+    static let attach = Command(
+        name: "attach", usage: "attach [OPTIONS] CONTAINER", summary: "Attach local standard input, output, and error streams to a running container",
+        options: [OptionSpec(["--detach-keys"], "string", "Override the key sequence for detaching a container (default ctrl-p,ctrl-q)"),
+                  OptionSpec(["--no-stdin"], nil, "Do not attach STDIN"),
+                  OptionSpec(["--sig-proxy"], nil, "Proxy all received signals to the process (default true; --sig-proxy=false)")]
+    ) { args, context in
+        let reference = try args.onlyPositional("attach", "CONTAINER")
+        let keys = try args.value("detach-keys").map { try DockerFlagValues.detachKeys($0) } ?? DockerFlagValues.defaultDetachKeys
+        let proxy = try args.value("sig-proxy").map { text -> Bool in
+            guard let value = Bool(text) else { throw UsageError("invalid argument \"\(Printable.escaped(text))\" for \"--sig-proxy\" flag: must be true or false") }
+            return value
+        } ?? true
+        return try context.engine.attach(reference, stdin: !args.has("no-stdin"), sigProxy: proxy, detachKeys: keys)
     }
 
     static let cp = Command(

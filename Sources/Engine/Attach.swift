@@ -107,6 +107,40 @@ extension Engine {
         }
     }
 
+    /// The socket a detached container's waiter accepts `attach` clients on, in the core's
+    /// state directory of the container.
+    static let attachSocketName = "attach.sock"
+
+    /// `attach`: this terminal (or these pipes) joined to a running container's streams,
+    /// through its supervisor's attach socket, beside any other client. Returns the container's
+    /// exit code when it ends, 0 when the user detaches.
+    public func attach(_ reference: String, stdin: Bool, sigProxy: Bool, detachKeys: [UInt8]) throws -> Int32 {
+        try Self.requireRoot()
+        let record = try containers.find(reference)
+        guard record.isRunning else { throw EngineError.invalidOption("you cannot attach to a stopped container, start it first") }
+        if isPaused(record) { throw EngineError.invalidOption("you cannot attach to a paused container, unpause it first") }
+        let spec = try ContainerRuntime.readSpec(bundle: paths.container(record.id))
+        let socket: FileDescriptor
+        do {
+            socket = try UnixSocket.connectPackets(in: containers.runtime.directory(record.id), name: Self.attachSocketName)
+        } catch {
+            throw EngineError.invalidOption("container \(record.name) has no attach socket (a foreground run's streams belong to its terminal): \(error)")
+        }
+        defer { socket.close() }
+        var streams = AttachStreams.all
+        streams.stdin = stdin && spec.annotations?[SwiftainerAnnotation.stdinOpen] == "true"
+        var session = AttachSession(socket: socket, streams: streams, detachKeys: detachKeys, sigProxy: sigProxy,
+                                    terminal: spec.process?.terminal ?? false, forward: { [containers] signal in try? containers.runtime.signal(id: record.id, signal) })
+        switch try session.run() {
+        case .detached: return 0
+        case .interrupted(let signal): return 128 + signal
+        case .exited(let status):
+            _ = waitForExit(record.id, timeout: 30)
+            return status.code
+        case .lost: return (try? wait(record.id)) ?? 125
+        }
+    }
+
     /// Docker's `create`: the container made from the image with every run flag, left in
     /// state created for `start`. Returns its id.
     public func createContainer(_ options: RunOptions) throws -> String {

@@ -113,8 +113,12 @@ extension Engine {
             // From here on it only waits: it becomes the C waiter, which holds a few pages
             // where a started Swift program holds a megabyte, and comes back as
             // `monitor-finish` to record the end. Should that exec fail, it waits here.
+            // `attach` connects here while it runs (the waiter accepts); failing that, the
+            // container runs unattachable rather than not at all.
+            let listener = try? UnixSocket.listenPackets(in: containers.runtime.directory(id), name: Self.attachSocketName)
             becomeWaiter(id: id, pid: container.pid, outputs: outputs, console: container.consoleMaster, log: logConfig,
-                         attach: attach, stdin: stdinPipe?.write, keptOpen: [lock.raw])
+                         attach: attach, stdin: stdinPipe?.write, listener: listener, keptOpen: [lock.raw])
+            listener?.close()
             let status = try container.wait(relayInput: false, outputs: outputs) { log?.append($0, $1) }
             log?.flush()
             try complete(&record, status, cgroup: container.cgroup, spec: spec)
@@ -133,7 +137,7 @@ extension Engine {
     /// `monitor-finish` with the wait status. The fds it needs, and `keptOpen` (the supervisor
     /// lock, an -i container's stdin), cross the exec; returns only if the exec failed.
     func becomeWaiter(id: String, pid: pid_t, outputs: [(fd: FileDescriptor, stream: ProcessMonitor.Stream)], console: FileDescriptor?,
-                      log config: LogConfig, attach: FileDescriptor?, stdin: FileDescriptor?, keptOpen: [Int32]) {
+                      log config: LogConfig, attach: FileDescriptor?, stdin: FileDescriptor?, listener: FileDescriptor?, keptOpen: [Int32]) {
         let path = paths.log(id)
         var log: FileDescriptor?
         if config.keepsLog {
@@ -142,7 +146,7 @@ extension Engine {
         }
         let stdout = outputs.first { $0.stream == .stdout }?.fd.raw ?? -1
         let stderr = outputs.first { $0.stream == .stderr }?.fd.raw ?? -1
-        let passed = [log?.raw ?? -1, stdout, stderr, console?.raw ?? -1, attach?.raw ?? -1, stdin?.raw ?? -1] + keptOpen
+        let passed = [log?.raw ?? -1, stdout, stderr, console?.raw ?? -1, attach?.raw ?? -1, stdin?.raw ?? -1, listener?.raw ?? -1] + keptOpen
         for fd in passed where fd >= 0 { _ = fcntl(fd, F_SETFD, 0) }
         var finish = ["swiftainer"]
         if let root = paths.rootOverride { finish += ["--root", root] }
@@ -150,7 +154,7 @@ extension Engine {
         finish += ["monitor-finish", id, "--lock-fd", "\(keptOpen.first ?? -1)"]
         let arguments = ["swiftainer", "__wait", "\(pid)", "\(log?.raw ?? -1)", "\(stdout)", "\(stderr)", "\(console?.raw ?? -1)",
                          path, "\(config.maxSize ?? 0)", "\(config.maxFiles)", config.compress ? "1" : "0",
-                         "\(attach?.raw ?? -1)", "\(stdin?.raw ?? -1)", "--"] + finish
+                         "\(attach?.raw ?? -1)", "\(stdin?.raw ?? -1)", "\(listener?.raw ?? -1)", "--"] + finish
         var argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         execv("/proc/self/exe", &argv)
@@ -162,6 +166,8 @@ extension Engine {
     /// `waitStatus`; the end is recorded as a waiting monitor records it (`complete`).
     public func finishMonitor(id: String, waitStatus: Int32, lock: FileLock) -> Int32 {
         defer { lock.unlock() }
+        // Nobody attaches to a container that ended.
+        unlink(containers.runtime.directory(id) + "/" + Self.attachSocketName)
         do {
             var record = try containers.load(id)
             let spec = try ContainerRuntime.readSpec(bundle: paths.container(id))

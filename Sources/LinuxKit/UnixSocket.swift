@@ -25,6 +25,58 @@ public enum UnixSocket {
         return connection
     }
 
+    /// A listening SOCK_SEQPACKET socket named `name` in `directory` (a stale one replaced),
+    /// close-on-exec, only root's. Bound through /proc/self/fd/N/NAME, so a directory whose
+    /// path is longer than sun_path's 108 bytes still works.
+    public static func listenPackets(in directory: String, name: String) throws -> FileDescriptor {
+        let dir = try FileDescriptor.open(directory, O_PATH | O_DIRECTORY)
+        defer { dir.close() }
+        _ = unlinkat(dir.raw, name, 0)
+        let raw = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard raw >= 0 else { throw SystemError.last("socket", directory + "/" + name) }
+        let socket = FileDescriptor(raw)
+        do {
+            try withAddress("/proc/self/fd/\(dir.raw)/\(name)") { address, length in
+                try check(Glibc.bind(socket.raw, address, length), "bind", directory + "/" + name)
+            }
+            _ = fchmodat(dir.raw, name, 0o600, 0)
+            try check(Glibc.listen(socket.raw, 16), "listen", directory + "/" + name)
+        } catch {
+            socket.close()
+            throw error
+        }
+        return socket
+    }
+
+    /// A SOCK_SEQPACKET connection to `name` in `directory` (see listenPackets).
+    public static func connectPackets(in directory: String, name: String) throws -> FileDescriptor {
+        let dir = try FileDescriptor.open(directory, O_PATH | O_DIRECTORY)
+        defer { dir.close() }
+        let raw = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard raw >= 0 else { throw SystemError.last("socket", directory + "/" + name) }
+        let socket = FileDescriptor(raw)
+        do {
+            try withAddress("/proc/self/fd/\(dir.raw)/\(name)") { address, length in
+                try check(Glibc.connect(socket.raw, address, length), "connect", directory + "/" + name)
+            }
+        } catch {
+            socket.close()
+            throw error
+        }
+        return socket
+    }
+
+    private static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Void) throws {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw SystemError(errno: ENAMETOOLONG, call: "socket", detail: path) }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        try withUnsafePointer(to: &address) {
+            try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
     /// Sends `bytes` with `fd` attached to the first of them; a short send is finished with
     /// plain writes (the fd went with the first part).
     public static func send(_ bytes: [UInt8], passing fd: FileDescriptor, on socket: FileDescriptor, what: String) throws {

@@ -106,3 +106,57 @@ import Testing
         #expect(session.finish(within: 15) == 7)
     }
 }
+
+/// `attach`: clients of a running container's attach socket (waiter.c accepts them), several
+/// at once, leaving it running when they detach or go.
+@Suite(.serialized, requiresRoot) struct ReattachTests {
+    @Test func attachGivesTheShellOfADetachedTTYContainerAndDetachLeavesItRunning() throws {
+        let name = "reattach-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        #expect(Harness.run(["run", "-d", "-it", "--name", name, "busybox", "sh"]).status == 0)
+        for round in 1...2 {
+            let session = try PtySession(Harness.binary, ["attach", name], environment: ["SWIFTAINER_ROOT": Harness.root])
+            session.type("echo round-$((\(round)*100))\n")
+            #expect(session.read(until: "round-\(round * 100)"), "\(session.output)")
+            session.type("\u{10}\u{11}")
+            #expect(session.finish(within: 15) == 0)
+            #expect(Harness.inspect(name, "State")["Running"] as? Bool == true, "detaching ended the container")
+        }
+        // The last client's leaving ends nothing; exiting the shell ends the container and
+        // its client with the shell's status.
+        let session = try PtySession(Harness.binary, ["attach", name], environment: ["SWIFTAINER_ROOT": Harness.root])
+        session.type("exit 7\n")
+        #expect(session.finish(within: 15) == 7)
+        #expect(Harness.eventually { Harness.inspect(name, "State")["Status"] as? String == "exited" })
+        let stopped = Harness.run(["attach", name])
+        #expect(stopped.status == 125 && stopped.stderr.contains("stopped container"), "\(stopped.stderr)")
+    }
+
+    @Test func severalClientsSeeTheOutputAndOneFeedsInput() {
+        let name = "reattach-many-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        #expect(Harness.run(["run", "-d", "-i", "--name", name, "busybox", "sh", "-c",
+                             "while read line; do echo got-$line; [ $line = quit ] && exit 3; done"]).status == 0)
+        let watchers = (0..<2).map { _ in Harness.startSwiftainer(["attach", "--no-stdin", "--sig-proxy=false", name]) }
+        usleep(300_000)
+        let feeder = Harness.start(Harness.binary, ["--root", Harness.root, "attach", name], environment: [:], stdin: "one\nquit\n")
+        let fed = feeder.finish(within: 20)
+        #expect(fed.status == 3, "\(fed.stderr)")
+        for watcher in watchers {
+            let seen = watcher.finish(within: 20)
+            #expect(seen.status == 3 && seen.stdout == "got-one\ngot-quit\n", "\(seen)")
+        }
+        #expect(Harness.run(["logs", name]).stdout == "got-one\ngot-quit\n")
+    }
+
+    @Test func anUnproxiedSignalEndsTheClientNotTheContainer() {
+        let name = "reattach-signal-\(getpid())"
+        defer { _ = Harness.run(["rm", "-f", name]) }
+        #expect(Harness.run(["run", "-d", "--name", name, "busybox", "sh", "-c", "while true; do echo tick; sleep 0.2; done"]).status == 0)
+        let client = Harness.startSwiftainer(["attach", "--sig-proxy=false", name])
+        #expect(Harness.eventually { client.stdout.contains("tick") })
+        client.signal(SIGTERM)
+        #expect(client.finish(within: 10).status == 128 + SIGTERM)
+        #expect(Harness.inspect(name, "State")["Running"] as? Bool == true)
+    }
+}
