@@ -47,8 +47,11 @@ enum Commands {
         + SystemCommands.all + OCICommands.all.filter { verb in !LifecycleCommands.all.contains { $0.name == verb.name } }
 
     static let stats = Command(
-        name: "stats", usage: "stats [--no-stream] [CONTAINER...]",
-        summary: "Show CPU, memory, network and pids of running containers", options: [OptionSpec(["--no-stream"], nil, "Print one snapshot and exit instead of refreshing")]
+        name: "stats", usage: "stats [--no-stream] [--format TEMPLATE] [CONTAINER...]",
+        summary: "Show CPU, memory, network and pids of running containers",
+        options: [OptionSpec(["--no-stream"], nil, "Print one snapshot and exit instead of refreshing"),
+                  OptionSpec(["--format"], "string", "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go template"),
+                  OptionSpec(["--no-trunc"], nil, "Do not truncate output")]
     ) { args, context in
         try Engine.requireRoot()
         let engine = context.engine
@@ -57,24 +60,31 @@ enum Commands {
         for record in named where record.status != .running {
             throw EngineError.invalidOption("container \(record.name) is not running")
         }
+        let format = try ListFormat(args.value("format"), defaultTable: "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.PIDs}}",
+                                    typeName: "*formatter.statsContext")
         let streaming = !args.has("no-stream")
         repeat {
             let records = named.isEmpty ? engine.containers.all().filter { $0.status == .running } : named
-            let rows = try engine.sampleStats(records, interval: streaming ? 1.0 : 0.5)
-            var table = Table(header: ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "PIDS"])
-            for row in rows {
+            let rows: [JSONValue] = try engine.sampleStats(records, interval: streaming ? 1.0 : 0.5).map { row in
                 let memoryPercent = row.memoryLimit > 0 ? Double(row.memoryUsage) / Double(row.memoryLimit) * 100 : 0
                 let network = row.networkReceived.map { "\(humanSize($0)) / \(humanSize(row.networkSent ?? 0))" } ?? "--"
-                table.add([row.id, row.name, percent(row.cpuPercent),
-                           "\(binarySize(row.memoryUsage)) / \(binarySize(row.memoryLimit))", percent(memoryPercent),
-                           network, "\(row.pids)"])
+                let id = args.has("no-trunc") ? (records.first { $0.id.hasPrefix(row.id) }?.id ?? row.id) : row.id
+                let fields = ["CPUPerc": percent(row.cpuPercent), "Container": id, "ID": id, "MemPerc": percent(memoryPercent),
+                              "MemUsage": "\(binarySize(row.memoryUsage)) / \(binarySize(row.memoryLimit))", "Name": row.name, "NetIO": network, "PIDs": "\(row.pids)"]
+                return .object(statsHeaders.map { ($0.field, .string(fields[$0.field] ?? "")) })
             }
             // Streaming redraws in place, as docker stats does.
-            out((streaming ? "\u{1b}[2J\u{1b}[H" : "") + table.render())
+            out((streaming ? "\u{1b}[2J\u{1b}[H" : "") + (try format.render(rows, headers: statsHeaders)))
             fflush(stdout)
         } while streaming
         return 0
     }
+
+    /// stats' columns and their headers, in the order of Docker's `{{json .}}`.
+    static let statsHeaders: [(field: String, header: String)] = [
+        ("CPUPerc", "CPU %"), ("Container", "CONTAINER"), ("ID", "CONTAINER ID"), ("MemPerc", "MEM %"), ("MemUsage", "MEM USAGE / LIMIT"),
+        ("Name", "NAME"), ("NetIO", "NET I/O"), ("PIDs", "PIDS"),
+    ]
 
     static let run = Command(
         name: "run", usage: "run [OPTIONS] IMAGE [COMMAND] [ARG...]",

@@ -298,6 +298,10 @@ import Testing
         // The busy loop is held to half a CPU.
         let cpu = row.split(separator: " ").first { $0.hasSuffix("%") }.flatMap { Double($0.dropLast()) } ?? -1
         #expect(cpu > 25 && cpu < 75, "\(row)")
+        // The same numbers through a template.
+        let formatted = Harness.run(["stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}", name]).stdout
+        #expect(formatted.hasPrefix("\(name)|") && formatted.contains("/ 50MiB|"), "\(formatted)")
+        #expect(Harness.run(["stats", "--no-stream", "--format", "{{.BlockIO}}", name]).status == 125, "a column swiftainer does not measure")
     }
 }
 
