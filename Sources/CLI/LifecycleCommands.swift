@@ -15,7 +15,7 @@ import Templates
 /// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
 /// callers parse; otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, cp, diff, export, attach, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, cp, diff, export, attach, commit, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -310,6 +310,27 @@ enum LifecycleCommands {
             return value
         } ?? true
         return try context.engine.attach(reference, stdin: !args.has("no-stdin"), sigProxy: proxy, detachKeys: keys)
+    }
+
+    static let commit = Command(
+        name: "commit", usage: "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", summary: "Create a new image from a container's changes",
+        options: [OptionSpec(["-a", "--author"], "string", "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")", key: "author"),
+                  OptionSpec(["-c", "--change"], "list", "Apply Dockerfile instruction to the created image (repeatable)", key: "change"),
+                  OptionSpec(["-m", "--message"], "string", "Commit message", key: "message"),
+                  OptionSpec(["-p", "--pause"], nil, "Pause container during commit (default true; --pause=false)", key: "pause")]
+    ) { args, context in
+        guard (1...2).contains(args.positionals.count) else { throw UsageError("\"commit\" requires at least 1 and at most 2 arguments: CONTAINER [REPOSITORY[:TAG]]") }
+        var options = Engine.CommitOptions()
+        options.reference = args.positionals.count == 2 ? args.positionals[1] : nil
+        options.message = args.value("message")
+        options.author = args.value("author")
+        options.changes = args.values["change"] ?? []
+        if let pause = args.value("pause") {
+            guard let value = Bool(pause) else { throw UsageError("invalid argument \"\(Printable.escaped(pause))\" for \"-p, --pause\" flag: must be true or false") }
+            options.pause = value
+        }
+        out(try context.engine.commit(args.positionals[0], options) + "\n")
+        return 0
     }
 
     static let cp = Command(

@@ -506,3 +506,7 @@ long long sw_filesystem_type(const char *path) {
 int sw_set_xattr(int fd, const char *name, const void *value, size_t size) {
     return fsetxattr(fd, name, value, size, 0);
 }
+
+long sw_get_xattr(int fd, const char *name, void *value, size_t size) {
+    return (long)fgetxattr(fd, name, value, size);
+}

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Images
 import LinuxKit
 
@@ -20,12 +21,16 @@ enum FileTreeWalker {
     /// Walks `name` in directory `parent` (itself, and below it when it is a directory),
     /// reporting it as `archiveName`. `followLink`: a symlink at the top is followed (cp -L),
     /// once, from the parent — the caller resolved the parent inside the root.
-    static func walk(parent: FileDescriptor, name: String, as archiveName: String, followLink: Bool = false, into sink: inout some FileTreeSink) throws {
+    /// `overlayLayer`: the tree is an overlay upper directory, written as an image layer — a
+    /// whiteout (0/0 character device) becomes `.wh.NAME`, an opaque directory gets `.wh..wh..opq`.
+    static func walk(parent: FileDescriptor, name: String, as archiveName: String, followLink: Bool = false, overlayLayer: Bool = false,
+                     into sink: inout some FileTreeSink) throws {
         var links: [String: String] = [:]
-        try walk(parent: parent, name: name, path: archiveName, follow: followLink, links: &links, into: &sink)
+        try walk(parent: parent, name: name, path: archiveName, follow: followLink, layer: overlayLayer, links: &links, into: &sink)
     }
 
-    private static func walk(parent: FileDescriptor, name: String, path: String, follow: Bool, links: inout [String: String], into sink: inout some FileTreeSink) throws {
+    private static func walk(parent: FileDescriptor, name: String, path: String, follow: Bool, layer: Bool, links: inout [String: String],
+                             into sink: inout some FileTreeSink) throws {
         var info = stat()
         guard fstatat(parent.raw, name, &info, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 else { throw SystemError.last("fstatat", path) }
         var entry = TarEntry(path: path, kind: .regular, mode: info.st_mode & 0o7777, uid: info.st_uid, gid: info.st_gid,
@@ -36,8 +41,11 @@ enum FileTreeWalker {
             let directory = try FileDescriptor.openAt(parent.raw, name, O_RDONLY | O_DIRECTORY | (follow ? 0 : O_NOFOLLOW) | O_CLOEXEC)
             defer { directory.close() }
             try sink.add(entry, content: nil)
+            if layer && isOpaque(directory) {
+                try sink.add(TarEntry(path: path + "/.wh..wh..opq", kind: .regular, mode: 0, mtime: entry.mtime), content: nil)
+            }
             for child in try Files.listDirectory(directory, describing: path) {
-                try walk(parent: directory, name: child, path: path + "/" + child, follow: false, links: &links, into: &sink)
+                try walk(parent: directory, name: child, path: path + "/" + child, follow: false, layer: layer, links: &links, into: &sink)
             }
             try sink.finishDirectory(entry)
             return
@@ -57,6 +65,11 @@ enum FileTreeWalker {
         case S_IFLNK:
             entry.kind = .symbolicLink
             entry.linkTarget = try readLink(parent, name, path)
+        case S_IFCHR where layer && info.st_rdev == 0:
+            // Deleted in this layer: the name under the whiteout prefix, empty.
+            let slash = path.lastIndex(of: "/")
+            let whiteout = slash.map { String(path[...$0]) } ?? ""
+            return try sink.add(TarEntry(path: whiteout + ".wh." + name, kind: .regular, mode: 0, mtime: entry.mtime), content: nil)
         case S_IFCHR, S_IFBLK:
             entry.kind = info.st_mode & S_IFMT == S_IFCHR ? .characterDevice : .blockDevice
             entry.deviceMajor = UInt32(truncatingIfNeeded: (info.st_rdev >> 8) & 0xfff) | UInt32(truncatingIfNeeded: (info.st_rdev >> 32) & ~0xfff)
@@ -68,6 +81,13 @@ enum FileTreeWalker {
             return
         }
         try sink.add(entry, content: nil)
+    }
+
+    /// Overlay's mark on a directory of the upper layer that hides the lower ones' contents.
+    static func isOpaque(_ directory: FileDescriptor) -> Bool {
+        var value = [UInt8](repeating: 0, count: 2)
+        let count = sw_get_xattr(directory.raw, "trusted.overlay.opaque", &value, value.count)
+        return count == 1 && value[0] == UInt8(ascii: "y")
     }
 
     static func readLink(_ parent: FileDescriptor, _ name: String, _ path: String) throws -> String {

@@ -5,6 +5,8 @@ import LinuxKit
 /// too): what an image says about how to run it, and the diff ids of its layers.
 public struct OCIImageConfig: Codable, Equatable, Sendable {
     public var created: String?
+    /// Docker's: who made the image (`commit --author`).
+    public var author: String?
     public var architecture: String?
     public var os: String?
     public var config: Execution?
@@ -42,7 +44,9 @@ public struct OCIImageConfig: Codable, Equatable, Sendable {
     }
 
     /// `{}` in ExposedPorts and Volumes.
-    public struct Empty: Codable, Equatable, Sendable {}
+    public struct Empty: Codable, Equatable, Sendable {
+        public init() {}
+    }
 
     public struct RootFS: Codable, Equatable, Sendable {
         public var type: String

@@ -298,4 +298,27 @@ import Testing
         #expect(refused.status == 1 && refused.stderr.contains("AutoRemove"), "\(refused.stderr)")
         #expect(Harness.run(["update", "--restart", "sometimes", name]).status == 125)
     }
+
+    @Test func commitMakesALayerWithTheContainersChangesAndConfig() {
+        let name = "commit-\(getpid())", tag = "localhost/committed-\(getpid()):1"
+        defer { cleanup(name); _ = Harness.run(["rmi", tag]) }
+        // A file added, one deleted (a whiteout), a directory replaced (opaque).
+        #expect(Harness.run(["run", "--name", name, "-e", "FROM_RUN=1", "busybox", "sh", "-c",
+                             "mkdir /app && echo v1 > /app/data && rm /bin/ls && rm -rf /usr && mkdir /usr && echo only > /usr/only"]).status == 0)
+        let committed = Harness.run(["commit", "-m", "first", "-a", "tester", "-c", "CMD [\"cat\", \"/app/data\"]", "-c", "ENV MODE=prod", "-c", "EXPOSE 8080",
+                                     "-c", "LABEL stage=test", name, tag])
+        #expect(committed.status == 0 && committed.stdout.hasPrefix("sha256:"), "\(committed.stderr)")
+        #expect(Harness.run(["run", "--rm", tag]).stdout == "v1\n", "the changed CMD")
+        let inside = Harness.run(["run", "--rm", tag, "sh", "-c", "ls /bin/ls 2>&1; ls /usr; echo $MODE $FROM_RUN"]).stdout
+        #expect(inside.contains("No such file") && inside.contains("only\n") && !inside.contains("local") && inside.contains("prod 1"), "\(inside)")
+        let config = Harness.run(["inspect", "-f", "{{.Config.Labels.stage}} {{json .Config.ExposedPorts}} {{len .RootFS.Layers}}", tag]).stdout
+        #expect(config == "test {\"8080/tcp\":{}} 2\n", "\(config)")
+        #expect(Harness.run(["history", tag]).stdout.contains("first"))
+        // Bad input: nothing made.
+        let before = Harness.run(["images", "-q"]).stdout
+        #expect(Harness.run(["commit", "-c", "FROB x", name, tag + "-bad"]).status == 125)
+        #expect(Harness.run(["commit", name, "Bad:Name"]).status == 125)
+        #expect(Harness.run(["commit", "no-such-\(getpid())"]).status == 125)
+        #expect(Harness.run(["images", "-q"]).stdout == before)
+    }
 }

@@ -150,6 +150,8 @@ dev_t sw_makedev(unsigned int major, unsigned int minor);
 long long sw_filesystem_type(const char *path);
 /* fsetxattr(2) (sys/xattr.h is not in Glibc's Swift module). */
 int sw_set_xattr(int fd, const char *name, const void *value, size_t size);
+/* fgetxattr(2): the value's length, or -1 with errno. */
+long sw_get_xattr(int fd, const char *name, void *value, size_t size);
 unsigned int sw_major(dev_t dev);
 unsigned int sw_minor(dev_t dev);
 
