@@ -22,12 +22,14 @@ struct CommandGroup {
 
     static let all: [CommandGroup] = [
         CommandGroup(name: "container", summary: "Manage containers", subcommands:
-            [("ls", named("ps")), ("list", named("ps")), ("ps", named("ps")), ("prune", LifecycleCommands.containerPrune), ("rm", named("rm")), ("remove", named("rm"))]
-            + ["attach", "commit", "cp", "create", "diff", "exec", "export", "inspect", "kill", "logs", "pause", "port", "rename", "restart", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]
+            [("ls", named("ps")), ("list", named("ps")), ("ps", named("ps")), ("prune", LifecycleCommands.containerPrune), ("rm", named("rm")), ("remove", named("rm")),
+             ("inspect", LifecycleCommands.inspectCommand(name: "container inspect", only: .container))]
+            + ["attach", "commit", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename", "restart", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]
                 .compactMap { name in Commands.all.first { $0.name == name }.map { (name, $0) } }),
         CommandGroup(name: "image", summary: "Manage images", subcommands:
-            [("ls", named("images")), ("list", named("images")), ("rm", named("rmi")), ("remove", named("rmi")), ("prune", Commands.imagePrune)]
-            + ["history", "import", "inspect", "load", "pull", "push", "save", "tag"].map { ($0, named($0)) }),
+            [("ls", named("images")), ("list", named("images")), ("rm", named("rmi")), ("remove", named("rmi")), ("prune", Commands.imagePrune),
+             ("inspect", LifecycleCommands.inspectCommand(name: "image inspect", only: .image))]
+            + ["history", "import", "load", "pull", "push", "save", "tag"].map { ($0, named($0)) }),
         CommandGroup(name: "system", summary: "Manage swiftainer", subcommands: [("df", SystemCommands.systemDF), ("events", named("events")), ("info", named("info")), ("prune", LifecycleCommands.systemPrune)]),
     ]
 

@@ -214,14 +214,18 @@ enum Commands {
 
     /// `image prune`: dangling images, or with -a every image no container uses.
     static let imagePrune = Command(
-        name: "image prune", usage: "image prune [-a] [-f]", summary: "Remove unused images",
-        options: [OptionSpec(["-a", "--all"], nil, "Remove every image no container uses, not only dangling ones"), OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation")]
+        name: "image prune", usage: "image prune [-a] [-f] [--filter until=…|label=…]", summary: "Remove unused images",
+        options: [OptionSpec(["-a", "--all"], nil, "Remove every image no container uses, not only dangling ones"), OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation"),
+                  OptionSpec(["--filter"], "filter", "Provide filter values (until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE])")]
     ) { args, context in
         guard args.positionals.isEmpty else { throw UsageError("\"image prune\" accepts no arguments") }
+        let filter = try PruneFilter(args.values["filter"] ?? [])
         try Engine.requireRoot()
         let engine = context.engine
         engine.containers.reconcile()
-        let (lines, reclaimed) = try engine.images.prune(all: args.has("all")) { engine.containers.user(ofImage: $0) }
+        let (lines, reclaimed) = try engine.images.prune(all: args.has("all"), selected: { filter.matches(created: $0.created, labels: $0.config.labels ?? [:]) }) {
+            engine.containers.user(ofImage: $0)
+        }
         engine.imageRemovalEvents(lines)
         out((lines.isEmpty ? "" : "Deleted Images:\n" + lines.map { $0 + "\n" }.joined() + "\n") + "Total reclaimed space: \(humanSize(reclaimed))\n")
         return 0

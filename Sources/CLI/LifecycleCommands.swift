@@ -245,15 +245,19 @@ enum LifecycleCommands {
         return try runtime.exec(id: id, request)
     }
 
-    static let inspect = Command(
-        name: "inspect", usage: "inspect [OPTIONS] CONTAINER|IMAGE [CONTAINER|IMAGE...]", summary: "Return low-level information on containers or images",
+    static let inspect = inspectCommand(name: "inspect", only: nil)
+
+    /// `inspect`, and `container inspect` / `image inspect`, which look up one kind only.
+    static func inspectCommand(name: String, only: Engine.InspectType?) -> Command { Command(
+        name: name, usage: "\(name) [OPTIONS] " + (only.map { $0.rawValue.uppercased() + " [\($0.rawValue.uppercased())...]" } ?? "CONTAINER|IMAGE [CONTAINER|IMAGE...]"),
+        summary: only.map { "Display detailed information on one or more \($0.rawValue)s" } ?? "Return low-level information on containers or images",
         options: [OptionSpec(["-f", "--format"], "string", "Format output using a custom template: 'json' or a Go template (each object's output on its own line)", key: "format"),
                   OptionSpec(["--type"], "string", "Only look up this type of object: container or image"),
                   OptionSpec(["-s", "--size"], nil, "Display total file sizes if the type is container")]
     ) { args, context in
         try requireContainers(args, "inspect")
         let engine = context.engine
-        guard let type = Engine.InspectType(rawValue: args.value("type") ?? "any"), type != .any || args.value("type") == nil else {
+        guard let type = only ?? Engine.InspectType(rawValue: args.value("type") ?? "any"), type != .any || args.value("type") == nil else {
             throw UsageError("--type \(Printable.escaped(args.value("type") ?? "")): not a type swiftainer can inspect (container or image)")
         }
         // Parsed before any lookup, so a bad template changes nothing and says so first.
@@ -283,7 +287,7 @@ enum LifecycleCommands {
             out(String(decoding: JSON.write(.array(values), format: .document), as: UTF8.self) + "\n")
         }
         return status
-    }
+    } }
 
     static let top = Command(
         name: "top", usage: "top CONTAINER", summary: "Show the processes of a running container", options: []
@@ -425,7 +429,10 @@ enum LifecycleCommands {
         let removed = try engine.prune(filter)
         out((removed.isEmpty ? "" : "Deleted Containers:\n" + removed.map { $0 + "\n" }.joined()) + "Total containers removed: \(removed.count)\n")
         if args.has("all") {
-            let (lines, reclaimed) = try engine.images.prune(all: true) { engine.containers.user(ofImage: $0) }
+            let (lines, reclaimed) = try engine.images.prune(all: true, selected: { filter.matches(created: $0.created, labels: $0.config.labels ?? [:]) }) {
+                engine.containers.user(ofImage: $0)
+            }
+            engine.imageRemovalEvents(lines)
             out((lines.isEmpty ? "" : "Deleted Images:\n" + lines.map { $0 + "\n" }.joined() + "\n") + "Total reclaimed space: \(humanSize(reclaimed))\n")
         }
         return 0

@@ -307,10 +307,11 @@ public final class ImageStore {
 
     /// `image prune`: images no container uses that have no tag (`all`: any image no container
     /// uses) are deleted with the layers and blobs nothing else stands on. Returns Docker's lines.
-    public func prune(all: Bool, users: (String) -> String?) throws -> (lines: [String], reclaimed: UInt64) {
+    /// `selected`: the prune filters' say (until=, label=); every image by default.
+    public func prune(all: Bool, selected: (ImageRecord) -> Bool = { _ in true }, users: (String) -> String?) throws -> (lines: [String], reclaimed: UInt64) {
         var lines: [String] = []
         var reclaimed: UInt64 = 0
-        for entry in try list() where (all || entry.tags.isEmpty) && users(entry.record.id) == nil {
+        for entry in try list() where (all || entry.tags.isEmpty) && users(entry.record.id) == nil && selected(entry.record) {
             reclaimed += entry.record.size
             if entry.tags.isEmpty {
                 lines += try remove(entry.record.id, force: true, users: users)

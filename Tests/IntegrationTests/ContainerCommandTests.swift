@@ -111,6 +111,11 @@ import Testing
         let mixed = Harness.run(["inspect", "-f", "{{.Name}}", name, "no-such-thing"])
         #expect(mixed.status == 1 && mixed.stdout == "/\(name)\n" && mixed.stderr.contains("no-such-thing"), "\(mixed)")
         #expect(Harness.run(["inspect", "--type", "container", "busybox"]).status == 1)
+        // The groups' inspect looks up its own kind only.
+        #expect(Harness.run(["image", "inspect", "-f", "{{.Id}}", "busybox"]).stdout.hasPrefix("sha256:"))
+        #expect(Harness.run(["container", "inspect", "busybox"]).status == 1)
+        #expect(Harness.run(["container", "inspect", "-f", "{{.Name}}", name]).stdout == "/\(name)\n")
+        #expect(Harness.run(["image", "inspect", name]).status == 1)
     }
 
     @Test func imagesFormatAndFilters() {
@@ -167,6 +172,14 @@ import Testing
         #expect(Harness.run(["system", "prune", "-f"], root: root).stdout.contains("removed: 1"))
         #expect(Harness.run(["container", "ls", "-a", "-q"], root: root).stdout.split(separator: "\n").count == 1)
         #expect(Harness.run(["container", "prune", "--filter", "colour=red"], root: root).status == 125)
+        // image prune's filters: a label the image does not have keeps it.
+        #expect(Harness.run(["rm", "-f", "up"], root: root).status == 0)
+        #expect(Harness.run(["image", "prune", "-a", "-f", "--filter", "label=nope"], root: root).stdout.contains("Total reclaimed space: 0B"))
+        #expect(Harness.run(["images", "-q"], root: root).stdout.split(separator: "\n").count == 1)
+        #expect(Harness.run(["image", "prune", "-a", "-f", "--filter", "until=1h"], root: root).stdout.contains("reclaimed space: 0B"), "made within the hour")
+        let later = "until=\(Int(Date().timeIntervalSince1970) + 60)"
+        #expect(Harness.run(["image", "prune", "-a", "-f", "--filter", later], root: root).stdout.contains("Untagged: busybox:latest"))
+        #expect(Harness.run(["images", "-q"], root: root).stdout.isEmpty)
         _ = Harness.run(["rm", "-f", "up"], root: root)
     }
 
