@@ -50,5 +50,7 @@ struct CommandGroup {
         "service": "services are a swarm feature: swiftainer has no swarm mode",
         "stack": "stacks are a swarm feature: swiftainer has no swarm mode",
         "swarm": "swarm mode is not supported: swiftainer runs containers on this machine only",
+        "network": "user-defined networks are not built yet: containers join the default bridge, the host's network, none, or another container's (--network bridge|host|none|container:NAME)",
+        "volume": "named volumes are not built yet: mount host directories (-v /host/path:/path) or tmpfs (--tmpfs, --mount type=tmpfs)",
     ]
 }

@@ -40,6 +40,9 @@ public enum SwiftainerCLI {
                     out(group.help)
                     return rest.isEmpty ? 1 : 0
                 }
+                if group.command(sub) == nil, let reason = CommandGroup.unsupported[sub] {
+                    throw UsageError("\(name) \(sub): not supported: \(reason)")
+                }
                 guard let found = group.command(sub) else {
                     throw UsageError("'\(name) \(Printable.escaped(sub))' is not a swiftainer command; see 'swiftainer \(name) --help'")
                 }
