@@ -615,8 +615,9 @@ import Testing
         #expect(shim.status == 0, "\(shim.stderr)")
         #expect(Harness.eventually { status(id) == "running" })
         #expect(oci(["kill", id, "KILL"]).status == 0)
-        // Docker's create (from an image) is not OCI's create without a bundle.
-        let create = Harness.execute(Harness.binary, ["create", "other-\(getpid())"], environment: [:], stdin: nil)
-        #expect(create.status == 125 && create.stderr.contains("--bundle DIR"), "\(create.stderr)")
+        // Without a bundle, plain `create` is Docker's: its argument is an image.
+        let create = Harness.execute(Harness.binary, ["--root", Harness.root, "create", "--pull", "never", "other-\(getpid())"], environment: [:], stdin: nil)
+        #expect(create.status == 125 && create.stderr.contains("other-\(getpid())") && create.stderr.contains("image"), "\(create.stderr)")
+        #expect(status("other-\(getpid())") == nil)
     }
 }
