@@ -16,6 +16,18 @@ public struct ContainerListEntry {
     public var mounts: [(source: String, destination: String)]
 }
 
+/// One `--filter KEY=VALUE` argument, its key one the command knows (Docker's "invalid filter").
+enum FilterSpec {
+    static func split(_ spec: String, keys: [String]) throws -> (key: String, value: String) {
+        guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
+            throw EngineError.invalidOption("invalid filter '\(Printable.escaped(spec))': filters are KEY=VALUE")
+        }
+        let key = String(spec[..<equals]).lowercased(), value = String(spec[spec.index(after: equals)...])
+        guard keys.contains(key) else { throw EngineError.invalidOption("invalid filter '\(Printable.escaped(key))'") }
+        return (key, value)
+    }
+}
+
 /// `ps --filter KEY=VALUE`, Docker's keys and meaning: the values of one key are alternatives,
 /// different keys must all match.
 public struct ContainerFilter {
@@ -31,11 +43,7 @@ public struct ContainerFilter {
     /// `find` resolves the container named by before= and since=.
     public init(_ specs: [String], find: (String) throws -> ContainerRecord) throws {
         for spec in specs {
-            guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
-                throw EngineError.invalidOption("invalid filter '\(Printable.escaped(spec))': filters are KEY=VALUE")
-            }
-            let key = String(spec[..<equals]).lowercased(), value = String(spec[spec.index(after: equals)...])
-            guard Self.keys.contains(key) else { throw EngineError.invalidOption("invalid filter '\(Printable.escaped(key))'") }
+            let (key, value) = try FilterSpec.split(spec, keys: Self.keys)
             switch key {
             case "status":
                 guard Self.states.contains(value) else {
@@ -156,11 +164,7 @@ public struct ImageFilter {
 
     public init(_ specs: [String], find: (String) throws -> ImageRecord) throws {
         for spec in specs {
-            guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
-                throw EngineError.invalidOption("invalid filter '\(Printable.escaped(spec))': filters are KEY=VALUE")
-            }
-            let key = String(spec[..<equals]).lowercased(), value = String(spec[spec.index(after: equals)...])
-            guard Self.keys.contains(key) else { throw EngineError.invalidOption("invalid filter '\(Printable.escaped(key))'") }
+            let (key, value) = try FilterSpec.split(spec, keys: Self.keys)
             switch key {
             case "dangling":
                 guard ["true", "false", "1", "0"].contains(value.lowercased()) else {

@@ -129,11 +129,7 @@ public struct EventFilter {
 
     public init(_ specs: [String]) throws {
         for spec in specs {
-            guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
-                throw EngineError.invalidOption("invalid filter '\(Printable.escaped(spec))': filters are KEY=VALUE")
-            }
-            let key = String(spec[..<equals]), value = String(spec[spec.index(after: equals)...])
-            guard Self.keys.contains(key) else { throw EngineError.invalidOption("invalid filter '\(Printable.escaped(key))'") }
+            let (key, value) = try FilterSpec.split(spec, keys: Self.keys)
             terms[key, default: []].append(value)
         }
     }

@@ -15,16 +15,7 @@ public struct TarWriter {
     /// One regular file of `size` bytes; `body` writes exactly those bytes through `emit`.
     public mutating func file(_ name: String, size: UInt64, mode: UInt32 = 0o644, mtime: Int64 = 0,
                               body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
-        try header(name, type: UInt8(ascii: "0"), size: size, mode: mode, mtime: mtime)
-        var count: UInt64 = 0
-        try body { chunk in
-            count += UInt64(chunk.count)
-            guard count <= size else { throw TarError.truncated(entry: name) }
-            try output.writeAll(chunk, what: "tar entry \(name)")
-        }
-        guard count == size else { throw TarError.truncated(entry: name) }
-        written += size
-        try pad()
+        try entry(TarEntry(path: name, kind: .regular, mode: mode, size: size, mtime: mtime), body: body)
     }
 
     public mutating func file(_ name: String, _ bytes: [UInt8], mode: UInt32 = 0o644, mtime: Int64 = 0) throws {
@@ -44,7 +35,7 @@ public struct TarWriter {
     /// Any entry, as read from a file system: names and link targets of any length and large
     /// ids or sizes go in a PAX extended header before it. `body` writes `entry.size` bytes of
     /// a regular file's content through `emit`.
-    public mutating func entry(_ entry: TarEntry, body: (((UnsafeRawBufferPointer) throws -> Void) throws -> Void)? = nil) throws {
+    public mutating func entry(_ entry: TarEntry, body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void = { _ in }) throws {
         var name = entry.path
         if entry.kind == .directory && !name.hasSuffix("/") { name += "/" }
         var records: [(String, String)] = []
@@ -83,7 +74,7 @@ public struct TarWriter {
                    link: String(decoding: entry.linkTarget.utf8.prefix(100), as: UTF8.self), device: (entry.deviceMajor, entry.deviceMinor), truncating: true)
         guard size > 0 else { return }
         var count: UInt64 = 0
-        try body? { chunk in
+        try body { chunk in
             count += UInt64(chunk.count)
             guard count <= size else { throw TarError.truncated(entry: name) }
             try output.writeAll(chunk, what: "tar entry \(name)")

@@ -29,36 +29,32 @@ public enum UnixSocket {
     /// close-on-exec, only root's. Bound through /proc/self/fd/N/NAME, so a directory whose
     /// path is longer than sun_path's 108 bytes still works.
     public static func listenPackets(in directory: String, name: String) throws -> FileDescriptor {
-        let dir = try FileDescriptor.open(directory, O_PATH | O_DIRECTORY)
-        defer { dir.close() }
-        _ = unlinkat(dir.raw, name, 0)
-        let raw = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard raw >= 0 else { throw SystemError.last("socket", directory + "/" + name) }
-        let socket = FileDescriptor(raw)
-        do {
-            try withAddress("/proc/self/fd/\(dir.raw)/\(name)") { address, length in
-                try check(Glibc.bind(socket.raw, address, length), "bind", directory + "/" + name)
-            }
+        try packetSocket(in: directory, name: name) { socket, dir, address, length in
+            _ = unlinkat(dir.raw, name, 0)
+            try check(Glibc.bind(socket.raw, address, length), "bind", directory + "/" + name)
             _ = fchmodat(dir.raw, name, 0o600, 0)
             try check(Glibc.listen(socket.raw, 16), "listen", directory + "/" + name)
-        } catch {
-            socket.close()
-            throw error
         }
-        return socket
     }
 
     /// A SOCK_SEQPACKET connection to `name` in `directory` (see listenPackets).
     public static func connectPackets(in directory: String, name: String) throws -> FileDescriptor {
+        try packetSocket(in: directory, name: name) { socket, _, address, length in
+            try check(Glibc.connect(socket.raw, address, length), "connect", directory + "/" + name)
+        }
+    }
+
+    /// A new SOCK_SEQPACKET socket and the address of `name` in `directory` for `setUp` (which
+    /// binds or connects it); closed again if that fails.
+    private static func packetSocket(in directory: String, name: String,
+                                     _ setUp: (FileDescriptor, FileDescriptor, UnsafePointer<sockaddr>, socklen_t) throws -> Void) throws -> FileDescriptor {
         let dir = try FileDescriptor.open(directory, O_PATH | O_DIRECTORY)
         defer { dir.close() }
         let raw = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard raw >= 0 else { throw SystemError.last("socket", directory + "/" + name) }
         let socket = FileDescriptor(raw)
         do {
-            try withAddress("/proc/self/fd/\(dir.raw)/\(name)") { address, length in
-                try check(Glibc.connect(socket.raw, address, length), "connect", directory + "/" + name)
-            }
+            try withAddress("/proc/self/fd/\(dir.raw)/\(name)") { address, length in try setUp(socket, dir, address, length) }
         } catch {
             socket.close()
             throw error
