@@ -30,6 +30,9 @@ struct CommandGroup {
             [("ls", named("images")), ("list", named("images")), ("rm", named("rmi")), ("remove", named("rmi")), ("prune", Commands.imagePrune),
              ("inspect", LifecycleCommands.inspectCommand(name: "image inspect", only: .image))]
             + ["history", "import", "load", "pull", "push", "save", "tag"].map { ($0, named($0)) }),
+        CommandGroup(name: "volume", summary: "Manage volumes", subcommands:
+            [("create", VolumeCommands.create), ("inspect", VolumeCommands.inspect), ("ls", VolumeCommands.list), ("list", VolumeCommands.list),
+             ("prune", VolumeCommands.prune), ("rm", VolumeCommands.remove), ("remove", VolumeCommands.remove)]),
         CommandGroup(name: "system", summary: "Manage swiftainer", subcommands: [("df", SystemCommands.systemDF), ("events", named("events")), ("info", named("info")), ("prune", LifecycleCommands.systemPrune)]),
     ]
 
@@ -51,6 +54,5 @@ struct CommandGroup {
         "stack": "stacks are a swarm feature: swiftainer has no swarm mode",
         "swarm": "swarm mode is not supported: swiftainer runs containers on this machine only",
         "network": "user-defined networks are not built yet: containers join the default bridge, the host's network, none, or another container's (--network bridge|host|none|container:NAME)",
-        "volume": "named volumes are not built yet: mount host directories (-v /host/path:/path) or tmpfs (--tmpfs, --mount type=tmpfs)",
     ]
 }

@@ -429,7 +429,7 @@ enum Commands {
         }
         let fields: [String: String] = [
             "Command": JSON.quoted(command), "CreatedAt": Clock.goTimeString(rfc3339: record.created), "ID": full ? record.id : record.shortID,
-            "Image": record.image, "Labels": labels, "LocalVolumes": "0", "Mounts": mountsColumn(entry, full: full), "Names": record.name,
+            "Image": record.image, "Labels": labels, "LocalVolumes": "\(record.volumes?.count ?? 0)", "Mounts": mountsColumn(entry, full: full), "Names": record.name,
             "Networks": record.networkMode ?? "bridge", "Ports": record.portsText, "RunningFor": Clock.humanAge(sinceRFC3339: record.created),
             "Size": sizeText, "State": entry.state, "Status": status,
         ]
@@ -446,7 +446,8 @@ enum Commands {
 
     static let rm = Command(
         name: "rm", usage: "rm [OPTIONS] CONTAINER [CONTAINER...]", summary: "Remove one or more containers",
-        options: [OptionSpec(["-f", "--force"], nil, "Force the removal of a running container (uses SIGKILL)")]
+        options: [OptionSpec(["-f", "--force"], nil, "Force the removal of a running container (uses SIGKILL)"),
+                  OptionSpec(["-v", "--volumes"], nil, "Remove anonymous volumes associated with the container")]
     ) { args, context in
         guard !args.positionals.isEmpty else { throw UsageError("\"rm\" requires at least 1 argument: CONTAINER") }
         try Engine.requireRoot()
@@ -455,7 +456,7 @@ enum Commands {
         var status: Int32 = 0
         for reference in args.positionals {
             do {
-                try engine.remove(reference, force: args.has("force"))
+                try engine.remove(reference, force: args.has("force"), volumes: args.has("volumes"))
                 out(reference + "\n")
             } catch {
                 fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)

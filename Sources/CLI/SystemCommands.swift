@@ -8,7 +8,7 @@ import Templates
 
 /// `info` and `system df`: what the machine and the store hold, as Docker prints them.
 enum SystemCommands {
-    static let all: [Command] = [info, events]
+    static let all: [Command] = [info, events, VolumeCommands.copyUp]
 
     static let events = Command(
         name: "events", usage: "events [--since TIME] [--until TIME] [--filter KEY=VALUE]... [--format TEMPLATE]",

@@ -82,7 +82,7 @@ public struct ContainerFilter {
             && any("exited") { record.status == .exited && record.exitCode == Int32($0) }
             && any("health") { $0 == entry.health }
             && any("network") { $0 == (record.networkMode ?? "bridge") }
-            && any("volume") { path in entry.mounts.contains { $0.source == path || $0.destination == path } }
+            && any("volume") { path in (record.volumes ?? []).contains(path) || entry.mounts.contains { $0.source == path || $0.destination == path } }
             && any("publish") { spec in
                 guard record.isRunning, let (range, proto) = try? Self.portRange(spec, key: "publish") else { return false }
                 return (record.network?.ports ?? []).contains { range.contains(Int($0.hostPort)) && (proto == nil || proto == $0.proto) }
@@ -116,9 +116,10 @@ public struct ContainerFilter {
 
     /// By name (a missing tag is latest), or by image id or its prefix.
     static func imageMatches(_ record: ContainerRecord, _ spec: String) -> Bool {
-        let withTag = spec.contains(":") && !spec.hasPrefix("sha256:") ? spec : spec + ":latest"
+        // "busybox" and "busybox:latest" name one image (a tag is after the last slash).
+        func tagged(_ name: String) -> String { name.split(separator: "/").last?.contains(":") == true ? name : name + ":latest" }
         let bareID = record.imageID.hasPrefix("sha256:") ? String(record.imageID.dropFirst(7)) : record.imageID
-        return record.image == spec || record.image == withTag || record.imageID == spec
+        return (!spec.hasPrefix("sha256:") && tagged(record.image) == tagged(spec)) || record.imageID == spec
             || (spec.count >= 4 && (bareID.hasPrefix(spec) || record.imageID.hasPrefix(spec)))
     }
 

@@ -155,8 +155,10 @@ public enum ContainerLogReader {
     }
 
     /// What was added since `position`. When the file was rotated meanwhile (another inode at
-    /// `path`), the rest of the old one (now PATH.1, maybe compressed) comes first; when it
-    /// was truncated (max-file 1), reading starts over.
+    /// `path`), the rest of the old one comes first — found by its inode among the rotated
+    /// files, with every file rotated after it (a slow follower may be several rotations
+    /// behind); compressed ones have new inodes, so then PATH.1 is taken as the old one. When
+    /// it was truncated (max-file 1), reading starts over.
     public static func read(_ path: String, from position: Position) throws -> (entries: [LogEntry], next: Position) {
         var info = stat()
         guard stat(path, &info) == 0 else { return ([], position) }
@@ -164,8 +166,13 @@ public enum ContainerLogReader {
         var entries: [LogEntry] = []
         var offset = position.offset
         if position.inode != 0 && position.inode != inode {
-            if let previous = rotatedFiles(path).last, let bytes = try? contents(previous) {
-                entries += completeLines(bytes, from: offset).entries
+            let rotated = rotatedFiles(path)
+            let old = rotated.firstIndex { file in
+                var fileInfo = stat()
+                return stat(file, &fileInfo) == 0 && UInt64(fileInfo.st_ino) == position.inode
+            }
+            for (index, file) in rotated.enumerated().dropFirst(old ?? max(0, rotated.count - 1)) {
+                if let bytes = try? contents(file) { entries += completeLines(bytes, from: index == (old ?? rotated.count - 1) ? offset : 0).entries }
             }
             offset = 0
         } else if Int(info.st_size) < offset {

@@ -61,6 +61,9 @@ public struct ContainerRecord: Codable, Equatable {
     /// Made by Docker's `create`: in state created until a `start`, not a run that died
     /// before its process began (which reconcile marks exited).
     public var waitsForStart: Bool?
+    /// The volumes it mounts, and of those the anonymous ones made for it.
+    public var volumes: [String]?
+    public var anonymousVolumes: [String]?
 
     /// The container core's state of it (init, supervisor, cgroup), from the runtime state
     /// root on tmpfs; nil when no run of it is in progress. Filled in by ContainerStore.load,
@@ -70,7 +73,7 @@ public struct ContainerRecord: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
-        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart
+        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart, volumes, anonymousVolumes
     }
 
     public var shortID: String { String(id.prefix(12)) }

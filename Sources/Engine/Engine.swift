@@ -135,7 +135,17 @@ public final class Engine {
         let exposed = try options.exposedPorts(image: image.config.exposedPorts ?? [])
         record.exposedPorts = exposed.isEmpty ? nil : exposed
         record.ports = networkRequest.ports.isEmpty ? nil : networkRequest.ports
-        let supervision = try containers.create(record)
+        // Last before the container exists: volumes are made (and filled from the image).
+        let resolvedVolumes = try resolveVolumes(mounts, image: image)
+        record.volumes = resolvedVolumes.used.isEmpty ? nil : resolvedVolumes.used
+        record.anonymousVolumes = resolvedVolumes.anonymous.isEmpty ? nil : resolvedVolumes.anonymous
+        let supervision: FileLock
+        do {
+            supervision = try containers.create(record)
+        } catch {
+            removeAnonymousVolumes(of: record)
+            throw error
+        }
         DebugLog.log("container \(id) (\(name)) from image \(image.id)")
         do {
             let dir = paths.container(id)
@@ -152,7 +162,7 @@ public final class Engine {
             SpecBuilder.applyFlags(options, to: &spec, containerID: id, sharedNamespaces: sharedNamespaces)
             let nameFiles = try options.networkContainer.map { try sharedNameFileMounts(of: $0) }
                 ?? (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name, extraHosts: extraHosts))
-            spec.mounts = (spec.mounts ?? []) + nameFiles + mounts
+            spec.mounts = (spec.mounts ?? []) + nameFiles + resolvedVolumes.mounts
             if let (user, home) = user {
                 spec.process?.user = user
                 // HOME follows the user (/ without a passwd entry), as with Docker, unless -e set it.
@@ -174,6 +184,7 @@ public final class Engine {
         } catch {
             supervision.unlock()
             try? containers.remove(id)
+            removeAnonymousVolumes(of: record)
             throw error
         }
     }
@@ -274,6 +285,8 @@ public final class Engine {
     private func finish(_ record: ContainerRecord) throws {
         if record.autoRemove {
             try containers.remove(record.id, supervisorCleanedUp: true)
+            // Docker's --rm takes the container's anonymous volumes with it.
+            removeAnonymousVolumes(of: record)
             containerEvent("destroy", record)
         } else {
             try containers.save(record)
@@ -282,7 +295,7 @@ public final class Engine {
 
     /// `rm [-f]`: a running container is refused, or with force killed first; its supervisor
     /// then records the exit, and the directory goes.
-    public func remove(_ reference: String, force: Bool) throws {
+    public func remove(_ reference: String, force: Bool, volumes removingVolumes: Bool = false) throws {
         let record = try containers.find(reference)
         if force { markStoppedByUser(record.id) }
         if record.isRunning || (force && settleRestart(record)) {
@@ -292,6 +305,7 @@ public final class Engine {
             _ = waitForExit(record.id, timeout: 5)
         }
         try containers.remove(record.id)
+        if removingVolumes { removeAnonymousVolumes(of: record) }
         containerEvent("destroy", record)
     }
 

@@ -57,8 +57,11 @@ public struct ContainerInspection: Codable {
     }
     public struct MountPoint: Codable {
         public var `Type`: String
+        /// A volume's name and driver (Docker's; nil for binds and tmpfs).
+        public var Name: String?
         public var Source: String
         public var Destination: String
+        public var Driver: String?
         public var RW: Bool
     }
     public struct NetworkSettings: Codable {
@@ -139,6 +142,12 @@ extension Engine {
             RestartPolicy: .init(Name: (record.restartPolicy ?? .no).name.rawValue, MaximumRetryCount: record.restartPolicy?.maximumRetryCount ?? 0))
         let mounts: [ContainerInspection.MountPoint] = userMounts.map { mount in
             let readOnly = (mount.options ?? []).contains("ro")
+            // A bind of a volume's _data is that volume, as Docker shows it.
+            let volumesRoot = volumes.root + "/"
+            if let source = mount.source, source.hasPrefix(volumesRoot) {
+                let name = String(source.dropFirst(volumesRoot.count).prefix { $0 != "/" })
+                return ContainerInspection.MountPoint(Type: "volume", Name: name, Source: source, Destination: mount.destination, Driver: "local", RW: !readOnly)
+            }
             return ContainerInspection.MountPoint(Type: mount.type ?? "bind", Source: mount.source ?? "",
                                                   Destination: mount.destination, RW: !readOnly)
         }

@@ -58,7 +58,13 @@ public enum MountFlag {
             try refuseLeftovers(fields, fail)
             return Mount(destination: target, type: "tmpfs", source: "tmpfs", options: options)
         case "volume":
-            throw fail("type=volume needs named volumes, which swiftainer does not have yet; use type=bind or type=tmpfs")
+            // No source: an anonymous volume.
+            let name = fields.removeValue(forKey: "source") ?? ""
+            guard name.isEmpty || VolumeStore.isValidName(name) else { throw fail("\(VolumeError.invalidName(name))") }
+            let nocopy = try boolean("volume-nocopy")
+            if let driver = fields.removeValue(forKey: "volume-driver"), driver != "local" { throw fail("unknown volume driver '\(driver)' (local)") }
+            try refuseLeftovers(fields, fail)
+            return VolumeMounts.request(name: name, destination: target, readOnly: readOnly, nocopy: nocopy)
         default:
             throw fail("unknown mount type '\(type)' (bind, tmpfs, volume)")
         }

@@ -243,24 +243,36 @@ public struct RunOptions {
 
     /// A volume as given to -v, split and checked.
     public struct Volume: Equatable {
+        /// A host path (a bind mount), a volume's name, or "" for an anonymous volume.
         public var source: String
         public var destination: String
         public var readOnly: Bool
         public var propagation: String
+        public var nocopy = false
+
+        public init(source: String, destination: String, readOnly: Bool, propagation: String) {
+            self.source = source
+            self.destination = destination
+            self.readOnly = readOnly
+            self.propagation = propagation
+        }
+
+        public var isBind: Bool { source.hasPrefix("/") }
     }
 
-    /// Docker's -v syntax for bind mounts. Named volumes (no leading slash) need a volume
-    /// store, which swiftainer does not have: they are refused by name.
+    /// Docker's -v syntax: HOSTDIR:PATH[:OPTIONS] binds a host directory, NAME:PATH[:OPTIONS]
+    /// mounts the named volume (made on first use), PATH alone an anonymous volume.
     public static func parseVolume(_ text: String) throws -> Volume {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard (2...3).contains(parts.count), !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw EngineError.invalidOption("invalid volume specification '\(text)': use HOSTDIR:CONTAINERPATH[:ro]")
+        var parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 1 { parts.insert("", at: 0) }
+        guard (2...3).contains(parts.count), !parts[1].isEmpty, !(parts[0].isEmpty && text.contains(":")) else {
+            throw EngineError.invalidOption("invalid volume specification '\(Printable.escaped(text))': use HOSTDIR:PATH[:ro], NAME:PATH[:ro] or PATH")
         }
-        guard parts[0].hasPrefix("/") else {
-            throw EngineError.invalidOption("invalid volume '\(text)': named volumes are not supported; give an absolute host path")
+        if !parts[0].isEmpty && !parts[0].hasPrefix("/") && !VolumeStore.isValidName(parts[0]) {
+            throw EngineError.invalidOption("invalid volume '\(Printable.escaped(text))': \(VolumeError.invalidName(parts[0])); a host directory is an absolute path")
         }
         guard parts[1].hasPrefix("/"), parts[1] != "/" else {
-            throw EngineError.invalidOption("invalid volume '\(text)': the container path must be absolute and not /")
+            throw EngineError.invalidOption("invalid volume '\(Printable.escaped(text))': the container path must be absolute and not /")
         }
         var volume = Volume(source: parts[0], destination: parts[1], readOnly: false, propagation: "rprivate")
         // Docker's rule: at most one access mode and one propagation mode ("ro,rw" is refused,
@@ -270,7 +282,8 @@ public struct RunOptions {
             switch option {
             case "ro", "rw": access.append(option)
             case "private", "rprivate", "shared", "rshared", "slave", "rslave": propagation.append(option)
-            default: throw EngineError.invalidOption("invalid volume '\(Printable.escaped(text))': unknown option '\(Printable.escaped(option))' (ro, rw, [r]private, [r]shared, [r]slave)")
+            case "nocopy" where !volume.isBind: volume.nocopy = true
+            default: throw EngineError.invalidOption("invalid volume '\(Printable.escaped(text))': unknown option '\(Printable.escaped(option))' (ro, rw, nocopy, [r]private, [r]shared, [r]slave)")
             }
         }
         guard access.count <= 1, propagation.count <= 1 else {
@@ -286,8 +299,13 @@ public struct RunOptions {
         var mounts: [Mount] = []
         for text in volumes {
             let volume = try Self.parseVolume(text)
-            mounts.append(Mount(destination: volume.destination, type: "bind", source: volume.source,
-                                options: ["rbind", volume.readOnly ? "ro" : "rw", volume.propagation]))
+            if volume.isBind {
+                mounts.append(Mount(destination: volume.destination, type: "bind", source: volume.source,
+                                    options: ["rbind", volume.readOnly ? "ro" : "rw", volume.propagation]))
+            } else {
+                // Resolved by Engine.create to the volume's directory (VolumeMounts).
+                mounts.append(VolumeMounts.request(name: volume.source, destination: volume.destination, readOnly: volume.readOnly, nocopy: volume.nocopy))
+            }
         }
         for text in tmpfs {
             let (path, extra) = text.firstIndex(of: ":").map { (String(text[..<$0]), String(text[text.index(after: $0)...])) } ?? (text, "")
@@ -347,7 +365,7 @@ public struct RunOptions {
     func createMissingVolumeSources() throws {
         for text in volumes {
             let volume = try Self.parseVolume(text)
-            if !Files.exists(volume.source) {
+            if volume.isBind && !Files.exists(volume.source) {
                 do { try Files.makeDirectories(volume.source) } catch {
                     throw EngineError.invalidOption("-v \(text): cannot create \(volume.source): \(error)")
                 }

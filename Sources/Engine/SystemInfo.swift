@@ -80,6 +80,15 @@ extension Engine {
             Runtimes: ["swiftainer": ["path": executable]], StateDir: paths.state)
     }
 
+    /// Volumes: used ones are active, the others reclaimable.
+    func volumeRow(_ records: [ContainerRecord]) -> DiskUsageRow {
+        let used = Set(records.flatMap { $0.volumes ?? [] })
+        let all = volumes.all()
+        let sizes = all.map { (name: $0.Name, size: Files.diskUsage($0.Mountpoint)) }
+        return DiskUsageRow(kind: "Local Volumes", total: all.count, active: all.filter { used.contains($0.Name) }.count,
+                            size: sizes.map(\.size).reduce(0, +), reclaimable: sizes.filter { !used.contains($0.name) }.map(\.size).reduce(0, +))
+    }
+
     /// /etc/machine-id, Docker's ID stands in for the daemon's.
     static func machineID() -> String {
         ((try? Files.readString("/etc/machine-id")) ?? "").split(separator: "\n").first.map(String.init) ?? ""
@@ -110,7 +119,7 @@ extension Engine {
             DiskUsageRow(kind: "Images", total: imageEntries.count, active: imageEntries.filter { usedIDs.contains($0.record.id) }.count,
                          size: imagesSize, reclaimable: reclaimableImages),
             DiskUsageRow(kind: "Containers", total: records.count, active: records.filter(\.isRunning).count, size: containersSize, reclaimable: reclaimableContainers),
-            DiskUsageRow(kind: "Local Volumes", total: 0, active: 0, size: 0, reclaimable: 0),
+            volumeRow(records),
             DiskUsageRow(kind: "Build Cache", total: 0, active: 0, size: 0, reclaimable: 0),
         ]
         let imageUse = imageEntries.map { entry in (entry.record, entry.tags, records.filter { $0.imageID == entry.record.id }.count) }

@@ -128,6 +128,9 @@ public enum Files {
         return names(in: dir)
     }
 
+    /// The names in the directory, or none when it cannot be read.
+    public static func listDirectoryOrEmpty(_ path: String) -> [String] { (try? listDirectory(path)) ?? [] }
+
     /// The names in an open directory (`path` for messages), sorted; the descriptor stays open.
     public static func listDirectory(_ directory: FileDescriptor, describing path: String) throws -> [String] {
         let listing = try retryingInterrupts("dup", path) { fcntl(directory.raw, F_DUPFD_CLOEXEC, 0) }

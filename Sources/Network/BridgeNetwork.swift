@@ -46,6 +46,11 @@ public struct BridgeNetwork {
     /// The host-side interface name of a container: 15 characters at most (IFNAMSIZ).
     public static func hostInterface(for containerID: String) -> String { "sw" + containerID.prefix(12) }
 
+    /// A container's host end: "sw" and twelve hex digits of its id.
+    static func isHostInterface(_ name: String) -> Bool {
+        name.utf8.count == 14 && name.hasPrefix("sw") && name.dropFirst(2).allSatisfy(\.isHexDigit)
+    }
+
     /// A locally administered MAC derived from the address (Docker's 02:42:a.b.c.d): an address
     /// handed to another container later comes with the same MAC, so no neighbour cache lies.
     public static func mac(for address: IPv4Address) -> [UInt8] { [0x02, 0x42] + address.bytes }
@@ -196,9 +201,12 @@ public struct BridgeNetwork {
     }
 
     /// No container on the bridge (but the one leaving, whose veth may not be gone yet).
+    /// No container is on the bridge — nor joining it: a container's veth is made under the
+    /// lock but enslaved and its ports published after it, so a host end not yet on the bridge
+    /// counts too (else the NAT table could go between the two and its publish fail).
     func isIdle(_ host: RouteNetlink, ignoring leaving: String? = nil) -> Bool {
         guard let links = try? host.links(), let bridge = links.first(where: { $0.name == name }) else { return false }
-        return !links.contains { $0.master == bridge.index && $0.name != leaving }
+        return !links.contains { ($0.master == bridge.index || Self.isHostInterface($0.name)) && $0.name != leaving }
     }
 
     /// Removes the NAT table when no container is on the bridge any more. Run a moment after

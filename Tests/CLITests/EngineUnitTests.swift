@@ -327,3 +327,32 @@ import TestSupport
         #expect(PullDisplay.bar(2048, nil, width: 10) == "2.05kB", "without a size, only the bytes")
     }
 }
+
+@Suite struct LogFollowTests {
+    /// A follower several rotations behind reads the rest of its file (found by inode) and
+    /// every file rotated after it, not only PATH.1.
+    @Test func aFollowerSeveralRotationsBehindMissesNothing() throws {
+        let path = "/tmp/swiftainer-unit-\(getpid())-follow"
+        defer { for suffix in ["", ".1", ".2", ".3"] { unlink(path + suffix) } }
+        func lines(_ numbers: ClosedRange<Int>) -> String {
+            numbers.map { "{\"log\":\"line-\($0)\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-02T00:00:00Z\"}\n" }.joined()
+        }
+        try lines(1...2).write(toFile: path, atomically: false, encoding: .utf8)
+        var (entries, position) = try ContainerLogReader.readAll(path: path)
+        #expect(entries.map(\.log) == ["line-1\n", "line-2\n"])
+        // The writer goes on, then rotates twice before the follower looks again.
+        let handle = FileHandle(forWritingAtPath: path)!
+        handle.seekToEndOfFile()
+        handle.write(Data(lines(3...3).utf8))
+        handle.closeFile()
+        rename(path, path + ".1")
+        try lines(4...5).write(toFile: path, atomically: false, encoding: .utf8)
+        rename(path + ".1", path + ".2")
+        rename(path, path + ".1")
+        try lines(6...6).write(toFile: path, atomically: false, encoding: .utf8)
+        (entries, position) = try ContainerLogReader.read(path, from: position)
+        #expect(entries.map(\.log) == ["line-3\n", "line-4\n", "line-5\n", "line-6\n"])
+        (entries, _) = try ContainerLogReader.read(path, from: position)
+        #expect(entries.isEmpty)
+    }
+}
