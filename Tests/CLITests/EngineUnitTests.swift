@@ -227,9 +227,14 @@ import TestSupport
     @Test func volumeSyntax() throws {
         #expect(try RunOptions.parseVolume("/srv/data:/data") == .init(source: "/srv/data", destination: "/data", readOnly: false, propagation: "rprivate"))
         #expect(try RunOptions.parseVolume("/srv:/srv:ro,rslave") == .init(source: "/srv", destination: "/srv", readOnly: true, propagation: "rslave"))
-        // Conflicting modes are refused (issue #14.10: "ro,rw" ended writable).
-        for bad in ["named:/data", "/a", "/a:relative", "/a:/", "/a:/b:bogus", "/a:/b:ro:x", ":/b", "/d:/x:ro,rw", "/d:/x:rw,ro",
-                    "/d:/x:ro,ro", "/d:/x:shared,slave", "/d:/x:ro,"] {
+        // A name is a volume's, a path alone an anonymous volume.
+        var named = RunOptions.Volume(source: "named", destination: "/data", readOnly: true, propagation: "rprivate")
+        named.nocopy = true
+        #expect(try RunOptions.parseVolume("named:/data:ro,nocopy") == named)
+        #expect(try RunOptions.parseVolume("/a") == .init(source: "", destination: "/a", readOnly: false, propagation: "rprivate"))
+        // Conflicting modes are refused (issue #14.10: "ro,rw" ended writable); names are never paths.
+        for bad in ["../up:/data", "a:/data", "na me:/d", "/a:relative", "/a:/", "/a:/b:bogus", "/a:/b:ro:x", ":/b", "/d:/x:ro,rw", "/d:/x:rw,ro",
+                    "/d:/x:ro,ro", "/d:/x:shared,slave", "/d:/x:ro,", "/d:/x:nocopy", "relative"] {
             #expect(throws: EngineError.self, "\(bad)") { try RunOptions.parseVolume(bad) }
         }
         var options = RunOptions()

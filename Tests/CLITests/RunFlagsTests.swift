@@ -109,7 +109,11 @@ import OCI
         #expect(tmpfs == Mount(destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "size=1048576", "mode=1770", "ro"]))
         let bind = try MountFlag.parse("type=bind,src=/tmp,target=/data,readonly=true,bind-propagation=rslave")
         #expect(bind == Mount(destination: "/data", type: "bind", source: "/tmp", options: ["rbind", "ro", "rslave"]))
-        for bad in ["type=bind", "type=bind,target=/x", "type=bind,source=relative,target=/x", "target=/x", "type=tmpfs,target=/",
+        // No type is a volume's; no source an anonymous one.
+        #expect(try MountFlag.parse("target=/x") == Mount(destination: "/x", type: "volume", source: "", options: ["rw"]))
+        #expect(try MountFlag.parse("type=volume,src=cache,dst=/c,ro,volume-nocopy") == Mount(destination: "/c", type: "volume", source: "cache", options: ["ro", "nocopy"]))
+        for bad in ["type=bind", "type=bind,target=/x", "type=bind,source=relative,target=/x", "type=volume,source=../x,target=/x",
+                    "type=volume,source=v1,target=/x,volume-driver=nfs", "type=tmpfs,target=/",
                     "type=tmpfs,target=/x,tmpfs-mode=9", "type=tmpfs,target=/x,bogus=1", "type=nfs,target=/x", "type=bind,source=/tmp,target=/x,readonly=maybe",
                     "type=bind,source=/tmp,source=/var,target=/x"] {
             #expect(throws: EngineError.self, "\(bad)") { try MountFlag.parse(bad) }

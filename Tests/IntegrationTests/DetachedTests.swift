@@ -176,7 +176,7 @@ import Testing
         let readOnly = Harness.run(["run", "--rm", "-v", "\(host):/data:ro", "busybox", "sh", "-c", "cat /data/file && echo x > /data/other"])
         #expect(readOnly.status != 0 && readOnly.stdout == "from-container\n" && readOnly.stderr.contains("Read-only file system"))
         #expect(!FileManager.default.fileExists(atPath: host + "/other"))
-        #expect(Harness.run(["run", "--rm", "-v", "data:/data", "busybox", "true"]).stderr.contains("named volumes are not supported"))
+        #expect(Harness.run(["run", "--rm", "-v", "../data:/data", "busybox", "true"]).stderr.contains("invalid volume name"))
 
         let tmpfs = Harness.run(["run", "--rm", "--read-only", "--tmpfs", "/scratch:size=2m", "busybox", "sh", "-c",
                                  "echo ok > /scratch/f && cat /scratch/f && grep ' /scratch ' /proc/mounts"])
