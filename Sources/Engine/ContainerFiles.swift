@@ -47,12 +47,34 @@ extension Engine {
         }
         try Self.enterPrivateMountNamespace()
         let mountPoint = paths.container(record.id) + "/rootfs"
+        // Overlay's options must fit in a page: layers of a stack share one directory (the
+        // store's l/ of short links), named relative to it as the run path does.
         // Read-only, the writable layer is the top lower layer (its whiteouts still hide what
         // it deleted) and a running container's overlay is not disturbed.
-        let options = access == .write ? "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)" : "lowerdir=\(upper):\(lower)"
-        try Mounts.mount(source: "overlay", target: mountPoint, type: "overlay", flags: access == .write ? 0 : UInt(MS_RDONLY), data: options)
+        let lowers = lower.split(separator: ":").map(String.init)
+        try Self.mountOverlay(at: mountPoint, lowers: access == .write ? lowers : [upper] + lowers,
+                              upper: access == .write ? (upper, work) : nil)
         defer { umount2(mountPoint, Int32(MNT_DETACH)) }
         return try body(try RootedDirectory(path: mountPoint))
+    }
+
+    /// An overlay of `lowers` (top first) at `target`, read-only without `upper`. Its options
+    /// must fit in a page: the image's layers share one directory (the store's l/ of short
+    /// links) and are named relative to it, as the run path names them.
+    static func mountOverlay(at target: String, lowers: [String], upper: (directory: String, work: String)?) throws {
+        let previous = try FileDescriptor.open(".", O_PATH | O_DIRECTORY)
+        defer { previous.close() }
+        // The top lower may be a container's writable layer, elsewhere: named absolutely.
+        let shared = lowers.count > 1 ? Files.dirname(of: lowers[lowers.count - 1]) : nil
+        var names = lowers
+        if let shared, lowers.filter({ Files.dirname(of: $0) == shared }).count > 1 {
+            guard chdir(shared) == 0 else { throw SystemError.last("chdir", shared) }
+            names = lowers.map { Files.dirname(of: $0) == shared ? String($0.dropFirst(shared.count + 1)) : $0 }
+        }
+        // Relative host paths mean again what they meant once the mount is made.
+        defer { _ = fchdir(previous.raw) }
+        let options = "lowerdir=" + names.joined(separator: ":") + (upper.map { ",upperdir=\($0.directory),workdir=\($0.work)" } ?? "")
+        try Mounts.mount(source: "overlay", target: target, type: "overlay", flags: upper == nil ? UInt(MS_RDONLY) : 0, data: options)
     }
 
     /// Once per process: this process's mounts become its own (and private), so a mount made

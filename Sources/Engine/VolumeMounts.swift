@@ -94,7 +94,7 @@ extension Engine {
             try enterPrivateMountNamespace()
             let point = Files.dirname(of: data) + "/.copyup-\(getpid())"
             try check(mkdir(point, 0o700), "mkdir", point)
-            try Mounts.mount(source: "overlay", target: point, type: "overlay", flags: UInt(MS_RDONLY), data: "lowerdir=" + lowers.joined(separator: ":"))
+            try mountOverlay(at: point, lowers: lowers, upper: nil)
             mountPoint = point
         }
         defer {
