@@ -12,7 +12,8 @@ struct ListFormat {
 
     /// `typeName` is what an unknown field's error calls the row (Docker's Go type).
     init(_ text: String?, defaultTable: String, typeName: String) throws {
-        var format = text ?? defaultTable
+        // An empty --format is no --format, as Docker reads it.
+        var format = text.flatMap { $0.isEmpty ? nil : $0 } ?? defaultTable
         if format == "json" { format = "{{json .}}" }
         if format == "table" { format = defaultTable }
         isTable = format.hasPrefix("table")

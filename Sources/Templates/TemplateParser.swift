@@ -208,9 +208,8 @@ struct TemplateParser {
                     return (String(text.dropLast()), true)
                 }
                 return (text, false)
-            } else if character == "\n" && !text.trimmingSpaces.hasPrefix("/*") {
-                throw error(at: start, "unclosed action")
             }
+            // Actions may span lines (Go 1.16 and later).
             text.append(character)
             advance()
         }

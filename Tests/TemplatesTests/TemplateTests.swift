@@ -80,6 +80,7 @@ import JSONKit
         #expect(try render("a{{/* note */}}b") == "ab")
         #expect(try render("{{- /* x */ -}} c") == "c")
         #expect(try render("{{-3}}", .null) == "-3")
+        #expect(try render("{{if\n  .Name}}multi-line{{end}}") == "multi-line")
     }
 
     @Test func strictFieldsForListRows() throws {
