@@ -33,8 +33,9 @@ enum VolumeCommands {
         if let driver = args.value("driver"), driver != "local" { throw UsageError("volume driver \(Printable.escaped(driver)) is not available: swiftainer has the local driver") }
         try Engine.requireRoot()
         let name = args.value("name") ?? args.positionals.first ?? Random.hex(bytes: 32)
-        let (record, _) = try context.engine.volumes.create(name, labels: try pairs(args.values["label"] ?? [], flag: "--label"),
-                                                            options: try pairs(args.values["opt"] ?? [], flag: "--opt"))
+        let (record, created) = try context.engine.volumes.create(name, labels: try pairs(args.values["label"] ?? [], flag: "--label"),
+                                                                  options: try pairs(args.values["opt"] ?? [], flag: "--opt"))
+        if created { context.engine.volumeEvent("create", name: record.Name) }
         out(record.Name + "\n")
         return 0
     }
@@ -103,6 +104,7 @@ enum VolumeCommands {
         for name in args.positionals {
             do {
                 try engine.volumes.remove(name, users: engine.users(ofVolume: name))
+                engine.volumeEvent("destroy", name: name)
                 out(name + "\n")
             } catch VolumeError.notFound(_) where args.has("force") {
                 continue
@@ -130,6 +132,7 @@ enum VolumeCommands {
             && filter.matches(created: volume.CreatedAt, labels: volume.Labels) {
             let size = Files.diskUsage(volume.Mountpoint)
             if (try? engine.volumes.remove(volume.Name, users: [])) != nil {
+                engine.volumeEvent("destroy", name: volume.Name)
                 removed.append(volume.Name)
                 reclaimed += size
             }

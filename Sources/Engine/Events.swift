@@ -111,6 +111,11 @@ extension Engine {
         emit(type: "image", action: action, id: id, from: nil, attributes: ["name": name])
     }
 
+    /// A volume made or removed (Docker's "create" and "destroy" of type volume).
+    public func volumeEvent(_ action: String, name: String) {
+        emit(type: "volume", action: action, id: name, from: nil, attributes: ["driver": "local"])
+    }
+
     private func emit(type: String, action: String, id: String, from: String?, attributes: [String: String]) {
         let now = Clock.now()
         let nanoseconds = Int(now.tv_sec) * 1_000_000_000 + Int(now.tv_nsec)
@@ -124,7 +129,7 @@ extension Engine {
 /// `events --filter`: type, event (action), container, image, label; values of a key are
 /// alternatives, keys all apply.
 public struct EventFilter {
-    public static let keys = ["container", "event", "image", "label", "type"]
+    public static let keys = ["container", "event", "image", "label", "type", "volume"]
     private var terms: [String: [String]] = [:]
 
     public init(_ specs: [String]) throws {
@@ -142,6 +147,7 @@ public struct EventFilter {
             && any("event") { $0 == event.Action || event.Action.hasPrefix($0 + ":") }
             && any("container") { event.Type == "container" && ($0 == name || (!$0.isEmpty && event.Actor.ID.hasPrefix($0))) }
             && any("image") { $0 == event.from || $0 == event.Actor.Attributes["image"] || (event.Type == "image" && ($0 == name || event.Actor.ID.hasPrefix($0))) }
+            && any("volume") { event.Type == "volume" && $0 == event.Actor.ID }
             && (terms["label"] ?? []).allSatisfy { ContainerFilter.labelMatches(event.Actor.Attributes, $0) }
     }
 }

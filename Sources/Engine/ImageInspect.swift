@@ -23,6 +23,9 @@ public struct ImageInspection: Codable {
     public var RepoTags: [String]
     public var RepoDigests: [String]
     public var Created: String
+    /// From the image config: who made it and the last step's comment (`commit -a`, `-m`).
+    public var Author: String
+    public var Comment: String
     public var Size: UInt64
     public var Architecture: String
     public var Os: String
@@ -45,8 +48,10 @@ extension Engine {
         let config = record.config
         let set = { (keys: [String]?) in keys.map { Dictionary(uniqueKeysWithValues: $0.map { ($0, [String: String]()) }) } }
         let platform = Platform.native.split(separator: "/").map(String.init)
+        let blob = images.configBlob(of: record).flatMap { try? JSON.decode(OCIImageConfig.self, from: $0) }
         return ImageInspection(
-            Id: record.id, RepoTags: tags, RepoDigests: record.repoDigests ?? [], Created: record.created, Size: record.size,
+            Id: record.id, RepoTags: tags, RepoDigests: record.repoDigests ?? [], Created: record.created,
+            Author: blob?.author ?? "", Comment: blob?.history?.last?.comment ?? "", Size: record.size,
             Architecture: platform.last ?? "", Os: platform.first ?? "linux",
             Config: .init(User: config.user ?? "", ExposedPorts: set(config.exposedPorts), Env: config.env, Entrypoint: config.entrypoint,
                           Cmd: config.cmd, Volumes: set(config.volumes), WorkingDir: config.workingDir == "/" ? "" : config.workingDir,

@@ -51,6 +51,7 @@ extension Engine {
                 let anonymous = (mount.source ?? "").isEmpty
                 let name = anonymous ? Random.hex(bytes: 32) : mount.source!
                 let (record, created) = try store.create(name, anonymous: anonymous)
+                if created { volumeEvent("create", name: name) }
                 if anonymous { result.anonymous.append(name) }
                 if !result.used.contains(name) { result.used.append(name) }
                 try store.prepare(record)
@@ -64,7 +65,7 @@ extension Engine {
                                            options: ["rbind", options.contains("ro") ? "ro" : "rw", "rprivate"]))
             }
         } catch {
-            for name in result.anonymous { try? store.remove(name, users: []) }
+            for name in result.anonymous where (try? store.remove(name, users: [])) != nil { volumeEvent("destroy", name: name) }
             throw error
         }
         return result
@@ -127,7 +128,7 @@ extension Engine {
     /// The anonymous volumes of a removed container (`rm -v`, and --rm), unless another uses them.
     func removeAnonymousVolumes(of record: ContainerRecord) {
         for name in record.anonymousVolumes ?? [] where users(ofVolume: name).isEmpty {
-            try? volumes.remove(name, users: [])
+            if (try? volumes.remove(name, users: [])) != nil { volumeEvent("destroy", name: name) }
         }
     }
 }

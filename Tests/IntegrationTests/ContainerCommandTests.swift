@@ -335,6 +335,7 @@ import Testing
         let config = Harness.run(["inspect", "-f", "{{.Config.Labels.stage}} {{json .Config.ExposedPorts}} {{len .RootFS.Layers}}", tag]).stdout
         #expect(config == "test {\"8080/tcp\":{}} 2\n", "\(config)")
         #expect(Harness.run(["history", tag]).stdout.contains("first"))
+        #expect(Harness.run(["image", "inspect", "-f", "{{.Author}}|{{.Comment}}", tag]).stdout == "tester|first\n")
         // Bad input: nothing made.
         let before = Harness.run(["images", "-q"]).stdout
         #expect(Harness.run(["commit", "-c", "FROB x", name, tag + "-bad"]).status == 125)

@@ -79,6 +79,10 @@ import Testing
         #expect(pruned.contains("Deleted Volumes:") && !pruned.contains("kept"), "\(pruned)")
         #expect(Harness.run(["volume", "ls", "-q"], root: root).stdout == "kept\n")
         #expect(Harness.run(["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"], root: root).stdout.contains("Local Volumes 1 0"))
+        // Made and removed, as events of type volume.
+        let events = Harness.run(["events", "--since", "5m", "--until", "0s", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"], root: root).stdout
+        #expect(events.hasPrefix("create kept\ncreate spare\n") && events.contains("destroy spare\n") && !events.contains("destroy kept"), "\(events)")
+        #expect(Harness.run(["events", "--since", "5m", "--until", "0s", "--filter", "volume=kept", "--format", "{{.Action}}"], root: root).stdout == "create\n")
     }
 
     @Test(arguments: [
