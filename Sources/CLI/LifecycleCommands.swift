@@ -15,7 +15,7 @@ import Templates
 /// with an OCI caller's global options) they have the OCI meaning and its errors, which OCI
 /// callers parse; otherwise Docker's.
 enum LifecycleCommands {
-    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, cp, diff, export, attach, commit, monitor, monitorFinish, healthMonitor, networkGC, networkCycle]
+    static let all: [Command] = [start, stop, restart, kill, pause, unpause, update, wait, logs, exec, inspect, top, rename, port, cp, diff, export, attach, commit, monitor, monitorFinish, healthMonitor, networkGC, networkCycle, networkDNS]
 
     /// Runs `body` for each container named, as Docker does: prints the name on success, the
     /// error on failure, and exits 1 if any failed.
@@ -440,8 +440,16 @@ enum LifecycleCommands {
 
     /// Hidden: removes the bridge's NAT table when no container is on it any more; spawned by
     /// the last container to leave, waits a moment first.
-    static let networkGC = Command(name: "network-gc", usage: "network-gc", summary: "", options: [], hidden: true) { _, _ in
-        try Engine.collectIdleNetwork(after: 2)
+    static let networkGC = Command(name: "network-gc", usage: "network-gc [BRIDGE]", summary: "", options: [], hidden: true) { args, _ in
+        try Engine.collectIdleNetwork(after: 2, bridgeName: args.positionals.first)
+        return 0
+    }
+
+    /// Hidden: a user-defined network's resolver, started by the first container to connect.
+    static let networkDNS = Command(name: "network-dns", usage: "network-dns STATE_DIR GATEWAY", summary: "", options: [], hidden: true) { args, _ in
+        guard args.positionals.count == 2 else { throw UsageError("network-dns is internal: it is started by a container connecting to a network") }
+        _ = chdir("/")
+        try Engine.runNetworkResolver(stateDirectory: args.positionals[0], gateway: args.positionals[1])
         return 0
     }
 

@@ -238,15 +238,22 @@ extension RunFlags {
                 for flag in ["publish", "ip", "dns", "add-host", "hostname", "mac-address"] where args.values[flag] != nil {
                     throw UsageError("conflicting options: --\(flag) and the network mode container:\(options.networkContainer ?? "")")
                 }
-            } else {
-                guard let mode = RunOptions.NetworkMode(rawValue: network == "default" ? "bridge" : network) else {
-                    throw UsageError("network \(network) not found (supported: bridge, none, host, container:NAME)")
-                }
+            } else if let mode = RunOptions.NetworkMode(rawValue: network == "default" ? "bridge" : network) {
                 options.network = mode
+            } else {
+                // A user-defined network's name (or id): looked up when the container is made.
+                options.network = .bridge
+                options.networkName = network
             }
         }
         if let aliases = args.values["network-alias"], !aliases.isEmpty {
-            throw UsageError("--network-alias: network-scoped alias is supported only for containers in user defined networks")
+            guard options.networkName != nil else {
+                throw UsageError("--network-alias: network-scoped alias is supported only for containers in user defined networks")
+            }
+            for alias in aliases where !VolumeStore.isValidName(alias) && !(alias.count == 1 && alias.first!.isLetter) {
+                throw UsageError("--network-alias \(Printable.escaped(alias)): only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            }
+            options.networkAliases = aliases
         }
         options.ipc = try args.value("ipc").flatMap { try DockerFlagValues.namespaceMode($0, flag: "--ipc", allowed: ["private", "shareable", "host", "none", "container"]) }
         options.pid = try args.value("pid").flatMap { try DockerFlagValues.namespaceMode($0, flag: "--pid", allowed: ["host", "container"]) }

@@ -507,6 +507,10 @@ int sw_set_xattr(int fd, const char *name, const void *value, size_t size) {
     return fsetxattr(fd, name, value, size, 0);
 }
 
+int sw_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
 long sw_get_xattr(int fd, const char *name, void *value, size_t size) {
     return (long)fgetxattr(fd, name, value, size);
 }

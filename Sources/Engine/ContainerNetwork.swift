@@ -14,11 +14,14 @@ extension Engine {
 
     /// /etc/hosts, /etc/hostname and /etc/resolv.conf written in the container's directory and
     /// bind-mounted: the hosts file gets the container's address once the bridge gives it one.
-    func nameFileMounts(_ dir: String, _ options: RunOptions, hostname: String, name: String, extraHosts extra: [String]) throws -> [Mount] {
+    /// `networkResolver`: on a user-defined network, its resolver's address (the gateway) is the
+    /// container's nameserver, as Docker's embedded DNS is (--dns servers still win).
+    func nameFileMounts(_ dir: String, _ options: RunOptions, hostname: String, name: String, extraHosts extra: [String],
+                        networkResolver: String? = nil) throws -> [Mount] {
         let hosts = options.network == .host ? ((try? Files.readString("/etc/hosts")) ?? "") + extra.map { $0 + "\n" }.joined()
             : NameFiles.hosts(hostname: hostname, name: name, address: nil, extra: extra)
-        let resolv = NameFiles.resolvConf(host: (try? Files.readString("/etc/resolv.conf")) ?? "", dns: options.dns,
-                                          search: options.dnsSearch, options: options.dnsOptions)
+        let hostResolv = networkResolver.map { "nameserver \($0)\n" } ?? ((try? Files.readString("/etc/resolv.conf")) ?? "")
+        let resolv = NameFiles.resolvConf(host: hostResolv, dns: options.dns, search: options.dnsSearch, options: options.dnsOptions)
         var mounts: [Mount] = []
         for (file, content) in [("hosts", hosts), ("hostname", hostname + "\n"), ("resolv.conf", resolv)] {
             try Files.writeAtomically(dir + "/" + file, content, mode: 0o644, durability: options.autoRemove ? .volatile : .synced)
@@ -38,10 +41,19 @@ extension Engine {
 
     /// Between the init's "ready" and "start": the container's eth0 on the bridge.
     func connect(_ record: inout ContainerRecord, _ spec: Spec, initPid: pid_t) throws {
-        guard record.networkMode == RunOptions.NetworkMode.bridge.rawValue else { return }
+        let network: BridgeNetwork
+        if record.networkMode == RunOptions.NetworkMode.bridge.rawValue {
+            network = Self.bridge
+        } else if let mode = record.networkMode, !mode.hasPrefix("container:"), mode != "host", mode != "none" {
+            do { network = Self.bridgeNetwork(try networks.load(mode)) } catch {
+                throw EngineError.invalidOption("network \(mode) not found: it was removed after the container was made")
+            }
+        } else {
+            return
+        }
         let attachment: BridgeAttachment
         do {
-            attachment = try Self.bridge.attach(containerID: record.id, requestedAddress: record.requestedAddress.flatMap(IPv4Address.init),
+            attachment = try network.attach(containerID: record.id, requestedAddress: record.requestedAddress.flatMap(IPv4Address.init),
                                                 ports: record.ports ?? [], namespacePath: "/proc/\(initPid)/ns/net",
                                                 mac: record.requestedMAC.flatMap(DockerFlagValues.macAddress),
                                                 linkLocal: (record.linkLocalIPs ?? []).compactMap(IPv4Address.init))
@@ -49,6 +61,17 @@ extension Engine {
             throw EngineError.invalidOption("network: \(error)")
         }
         record.network = attachment
+        if network.isolated {
+            // Its name, short id and aliases resolve on the network from now on.
+            do {
+                try NetworkResolver.update(network, containerID: record.id, entry: (attachment.address, [record.name] + (record.networkAliases ?? [])))
+            } catch {
+                Self.disconnect(attachment, containerID: record.id)
+                record.network = nil
+                throw EngineError.invalidOption("network: DNS records of \(network.name): \(error)")
+            }
+            NetworkResolver.ensureRunning(network)
+        }
         // Rewritten in place: the container's /etc/hosts is a bind mount of this very inode.
         let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, address: attachment.address,
                                     extra: record.extraHosts ?? [])
@@ -67,8 +90,11 @@ extension Engine {
     /// Detaches; when the bridge is left empty, a detached `swiftainer network-gc` removes the
     /// NAT table a moment later unless another container arrived in between.
     static func disconnect(_ attachment: BridgeAttachment, containerID: String) {
-        guard bridge.detach(attachment, containerID: containerID) else { return }
-        _ = try? DetachedProcess.spawn(path: "/proc/self/exe", arguments: ["swiftainer", "network-gc"], stderrPath: "/dev/null", passing: [])
+        let network = bridgeNetwork(of: attachment)
+        if network.isolated { try? NetworkResolver.update(network, containerID: containerID, entry: nil) }
+        guard network.detach(attachment, containerID: containerID) else { return }
+        _ = try? DetachedProcess.spawn(path: "/proc/self/exe", arguments: ["swiftainer", "network-gc"] + (attachment.bridge.map { [$0] } ?? []),
+                                       stderrPath: "/dev/null", passing: [])
     }
 
     /// The body of `swiftainer network-cycle NETNS` (a benchmark aid): attaches the network
@@ -88,8 +114,17 @@ extension Engine {
     }
 
     /// The body of `swiftainer network-gc`.
-    public static func collectIdleNetwork(after seconds: Double) throws {
+    /// `bridgeName`: a user-defined network's bridge (its table is named after it); nil: the default.
+    public static func collectIdleNetwork(after seconds: Double, bridgeName: String? = nil) throws {
         usleep(UInt32(seconds * 1_000_000))
-        try bridge.removeNATIfIdle()
+        guard let bridgeName else { return try bridge.removeNATIfIdle() }
+        try BridgeNetwork(stateDirectory: "/run/swiftainer/networks/" + bridgeName, name: bridgeName, subnet: BridgeNetwork.defaultSubnet,
+                          portsDirectory: bridge.portsDirectory, isolated: true).removeNATIfIdle()
+    }
+
+    /// The body of `swiftainer network-dns STATE_DIR GATEWAY`.
+    public static func runNetworkResolver(stateDirectory: String, gateway: String) throws {
+        guard let address = IPv4Address(gateway) else { throw EngineError.invalidOption("network-dns: \(gateway) is not an IPv4 address") }
+        try NetworkResolver.run(stateDirectory: stateDirectory, gateway: address)
     }
 }

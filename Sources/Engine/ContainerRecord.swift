@@ -64,6 +64,8 @@ public struct ContainerRecord: Codable, Equatable {
     /// The volumes it mounts, and of those the anonymous ones made for it.
     public var volumes: [String]?
     public var anonymousVolumes: [String]?
+    /// --network-alias names on its user-defined network.
+    public var networkAliases: [String]?
 
     /// The container core's state of it (init, supervisor, cgroup), from the runtime state
     /// root on tmpfs; nil when no run of it is in progress. Filled in by ContainerStore.load,
@@ -73,7 +75,7 @@ public struct ContainerRecord: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
-        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart, volumes, anonymousVolumes
+        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart, volumes, anonymousVolumes, networkAliases
     }
 
     public var shortID: String { String(id.prefix(12)) }

@@ -119,7 +119,13 @@ public final class Engine {
             command: SpecBuilder.arguments(options, image.config),
             created: Clock.rfc3339(), status: .created,
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
-        record.networkMode = options.networkContainer.map { "container:" + $0 } ?? options.network.rawValue
+        // A user-defined network by its name (the record keeps the name, as Docker's does).
+        let userNetwork = try options.networkName.map { try networks.load($0) }
+        if let userNetwork, let address = networkRequest.address, !(IPv4Subnet(userNetwork.Subnet)?.contains(address) ?? false) {
+            throw EngineError.invalidOption("--ip \(address): not an address of network \(userNetwork.Name) (\(userNetwork.Subnet))")
+        }
+        record.networkMode = options.networkContainer.map { "container:" + $0 } ?? userNetwork?.Name ?? options.network.rawValue
+        record.networkAliases = options.networkAliases.isEmpty ? nil : options.networkAliases
         record.stopSignal = options.stopSignal ?? image.config.stopSignal
         record.stopTimeout = options.stopTimeout
         record.logConfig = options.logConfig == .jsonFile ? nil : options.logConfig
@@ -161,7 +167,8 @@ public final class Engine {
             spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
             SpecBuilder.applyFlags(options, to: &spec, containerID: id, sharedNamespaces: sharedNamespaces)
             let nameFiles = try options.networkContainer.map { try sharedNameFileMounts(of: $0) }
-                ?? (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name, extraHosts: extraHosts))
+                ?? (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name, extraHosts: extraHosts,
+                                       networkResolver: userNetwork?.Gateway))
             spec.mounts = (spec.mounts ?? []) + nameFiles + resolvedVolumes.mounts
             if let (user, home) = user {
                 spec.process?.user = user

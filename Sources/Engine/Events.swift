@@ -111,6 +111,11 @@ extension Engine {
         emit(type: "image", action: action, id: id, from: nil, attributes: ["name": name])
     }
 
+    /// A network made, removed, or a container connected to or disconnected from it.
+    func networkEvent(_ action: String, id: String, name: String, container: String? = nil) {
+        emit(type: "network", action: action, id: id, from: nil, attributes: ["name": name, "type": "bridge"].merging(container.map { ["container": $0] } ?? [:]) { $1 })
+    }
+
     /// A volume made or removed (Docker's "create" and "destroy" of type volume).
     public func volumeEvent(_ action: String, name: String) {
         emit(type: "volume", action: action, id: name, from: nil, attributes: ["driver": "local"])
@@ -129,7 +134,7 @@ extension Engine {
 /// `events --filter`: type, event (action), container, image, label; values of a key are
 /// alternatives, keys all apply.
 public struct EventFilter {
-    public static let keys = ["container", "event", "image", "label", "type", "volume"]
+    public static let keys = ["container", "event", "image", "label", "network", "type", "volume"]
     private var terms: [String: [String]] = [:]
 
     public init(_ specs: [String]) throws {
@@ -148,6 +153,7 @@ public struct EventFilter {
             && any("container") { event.Type == "container" && ($0 == name || (!$0.isEmpty && event.Actor.ID.hasPrefix($0))) }
             && any("image") { $0 == event.from || $0 == event.Actor.Attributes["image"] || (event.Type == "image" && ($0 == name || event.Actor.ID.hasPrefix($0))) }
             && any("volume") { event.Type == "volume" && $0 == event.Actor.ID }
+            && any("network") { event.Type == "network" && ($0 == event.Actor.Attributes["name"] || event.Actor.ID.hasPrefix($0)) }
             && (terms["label"] ?? []).allSatisfy { ContainerFilter.labelMatches(event.Actor.Attributes, $0) }
     }
 }

@@ -82,6 +82,10 @@ public struct RunOptions {
     public var pid: NamespaceMode?
     public var uts: NamespaceMode?
     public var networkContainer: String?
+    /// --network NAME of a user-defined network (`network` is then .bridge: a bridge of its
+    /// own), and its --network-alias names.
+    public var networkName: String?
+    public var networkAliases: [String] = []
     public var cgroupParent: String?
     /// Memory and CPU beyond -m/--cpus/-c/--cpuset-cpus.
     public var memoryReservation: Int64?

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// Starts a process that outlives its caller: a new session (no controlling terminal, so no
 /// SIGHUP when the user's terminal goes), stdin and stdout on /dev/null, stderr appended to a
@@ -23,6 +24,9 @@ public enum DetachedProcess {
             posix_spawn_file_actions_adddup2(&actions, staging + Int32(index), Int32(3 + index))
             posix_spawn_file_actions_addclose(&actions, staging + Int32(index))
         }
+        // Nothing else of the caller's: a detached process must not hold a pipe its caller's
+        // caller waits on (the monitor's report pipe, which is not close-on-exec in it).
+        _ = sw_spawn_close_from(&actions, Int32(3 + fds.count))
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -15,6 +15,8 @@ public struct BridgeAttachment: Codable, Equatable, Sendable {
     public var ports: [PortMapping]
     /// The bridge's interface index when attached (for the one request that enslaves the veth).
     public var bridgeIndex: Int32?
+    /// A user-defined network's bridge (nil: the default bridge).
+    public var bridge: String?
 }
 
 /// Docker's default bridge, over rtnetlink: a bridge with the gateway address, and per
@@ -30,18 +32,26 @@ public struct BridgeNetwork {
     public let gateway: IPv4Address
     /// Where the IPAM files and the network lock live.
     public let stateDirectory: String
+    /// Published host ports: one registry for every network on the host (a host port is one).
+    public let portsDirectory: String
+    /// A user-defined network (isolated from the others), and an internal one (no way out).
+    public let isolated: Bool
+    public let isInternal: Bool
 
-    public init(stateDirectory: String, name: String = defaultName, subnet: IPv4Subnet = defaultSubnet) {
+    public init(stateDirectory: String, name: String = defaultName, subnet: IPv4Subnet = defaultSubnet, gateway: IPv4Address? = nil,
+                portsDirectory: String? = nil, isolated: Bool = false, isInternal: Bool = false) {
         self.name = name
         self.subnet = subnet
-        gateway = subnet.host(1)
+        self.gateway = gateway ?? subnet.host(1)
         self.stateDirectory = stateDirectory
+        self.portsDirectory = portsDirectory ?? stateDirectory + "/ports"
+        self.isolated = isolated
+        self.isInternal = isInternal
     }
 
     public var ipam: IPAM { IPAM(directory: stateDirectory + "/addresses", subnet: subnet, gateway: gateway) }
-    var nat: NATRules { NATRules(bridge: name, subnet: subnet) }
-    /// Published host ports, host-wide like the address book.
-    public var portRegistry: PortRegistry { PortRegistry(directory: stateDirectory + "/ports") }
+    var nat: NATRules { NATRules(bridge: name, subnet: subnet, isolated: isolated, isInternal: isInternal) }
+    public var portRegistry: PortRegistry { PortRegistry(directory: portsDirectory) }
 
     /// The host-side interface name of a container: 15 characters at most (IFNAMSIZ).
     public static func hostInterface(for containerID: String) -> String { "sw" + containerID.prefix(12) }
@@ -57,8 +67,10 @@ public struct BridgeNetwork {
     /// "02:42:ac:1f:00:02".
     public static func macText(_ bytes: [UInt8]) -> String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":") }
 
-    private func withLock<T>(_ body: () throws -> T) throws -> T {
-        try Files.makeDirectories(stateDirectory, mode: 0o700)
+    /// `creating`: make the state directory if it is missing (attach); otherwise a missing one
+    /// (a removed network's) fails the lock, so teardown never makes it again.
+    private func withLock<T>(creating: Bool = true, _ body: () throws -> T) throws -> T {
+        if creating { try Files.makeDirectories(stateDirectory, mode: 0o700) }
         let lock = try FileLock(path: stateDirectory + "/network.lock")
         defer { lock.unlock() }
         return try body()
@@ -107,6 +119,7 @@ public struct BridgeNetwork {
                                               mac: Self.macText(mac),
                                               hostInterface: hostInterface, ports: ports)
             attachment.bridgeIndex = bridge.index
+            if isolated { attachment.bridge = name }
             do {
                 // Ports are taken here, under the lock, so two containers asking for one port
                 // cannot both pass; a crashed holder's NAT elements are deleted on the way.
@@ -190,7 +203,9 @@ public struct BridgeNetwork {
     @discardableResult
     public func detach(_ attachment: BridgeAttachment, containerID: String, publishedPorts: Bool = true, deleteInterface: Bool = false) -> Bool {
         if publishedPorts { nat.unpublish(attachment.ports) }
-        let idle = try? withLock { () -> Bool in
+        // The host-wide port registry is released whatever became of this network's state.
+        if !Files.exists(stateDirectory) { portRegistry.release(attachment.ports, of: containerID) }
+        let idle = try? withLock(creating: false) { () -> Bool in
             portRegistry.release(attachment.ports, of: containerID)
             if let address = IPv4Address(attachment.address) { ipam.release(address, from: containerID) }
             guard let host = try? RouteNetlink.open() else { return false }
@@ -206,14 +221,16 @@ public struct BridgeNetwork {
     /// counts too (else the NAT table could go between the two and its publish fail).
     func isIdle(_ host: RouteNetlink, ignoring leaving: String? = nil) -> Bool {
         guard let links = try? host.links(), let bridge = links.first(where: { $0.name == name }) else { return false }
-        return !links.contains { ($0.master == bridge.index || Self.isHostInterface($0.name)) && $0.name != leaving }
+        // (A joining host end is on no bridge yet; one on another network's bridge is not ours.)
+        return !links.contains { ($0.master == bridge.index || (Self.isHostInterface($0.name) && ($0.master ?? 0) == 0)) && $0.name != leaving }
     }
 
     /// Removes the NAT table when no container is on the bridge any more. Run a moment after
     /// the last container left (off its exit path: deleting a NAT table costs the kernel
     /// ~15 ms), so back-to-back containers keep one table instead of rebuilding it each time.
     public func removeNATIfIdle() throws {
-        try withLock {
+        guard Files.exists(stateDirectory) else { return }
+        try withLock(creating: false) {
             guard Files.exists(natMarker) else { return }
             let host = try RouteNetlink.open()
             guard isIdle(host) else { return }
@@ -223,6 +240,21 @@ public struct BridgeNetwork {
             // guard gone, the host goes back to the kernel's default (attach sets it again).
             try? Sysctl.write(routeLocalnetKey, "0")
         }
+    }
+
+    /// `network rm` of a user-defined network: its table, its bridge and its state go — unless
+    /// a container is on it (then this refuses).
+    public func removeBridgeIfIdle() throws {
+        guard Files.exists(stateDirectory) else { return }
+        try withLock(creating: false) {
+            let host = try RouteNetlink.open()
+            if let links = try? host.links(), let bridge = links.first(where: { $0.name == name }) {
+                guard !links.contains(where: { $0.master == bridge.index }) else { throw NetworkError("network \(name) still has containers on it") }
+                try? nat.remove()
+                _ = try? host.deleteLink(named: name)
+            }
+        }
+        try Files.removeTree(stateDirectory)
     }
 
     /// The bridge, created with its gateway address on first use. Refuses a subnet that the

@@ -19,13 +19,43 @@ import Netlink
 ///   loopback:    packets arriving from the bridge addressed to or from 127.0.0.0/8 are
 ///                dropped before conntrack and NAT see them (see `ruleset`).
 public struct NATRules {
-    public let table = "swiftainer"
+    /// `swiftainer` for the default bridge; `swiftainer_<bridge>` for a user-defined network.
+    public let table: String
     public let bridge: String
     public let subnet: IPv4Subnet
+    /// A user-defined network: no traffic to or from the other networks' bridges.
+    public let isolated: Bool
+    /// `--internal`: no traffic leaves the bridge at all, and none is masqueraded.
+    public let isInternal: Bool
 
-    public init(bridge: String, subnet: IPv4Subnet) {
+    public init(bridge: String, subnet: IPv4Subnet, isolated: Bool = false, isInternal: Bool = false) {
         self.bridge = bridge
         self.subnet = subnet
+        self.isolated = isolated
+        self.isInternal = isInternal
+        table = isolated ? "swiftainer_" + bridge : "swiftainer"
+    }
+
+    /// Isolation of a user-defined network, in the forward hook: its bridge talks to no other
+    /// network's (the default bridge, `swbr*`), nothing else talks to it; internal: to nothing
+    /// beyond itself.
+    var forwardRules: String {
+        guard isolated else { return "" }
+        let outward = isInternal ? """
+                        iifname "\(bridge)" oifname != "\(bridge)" drop
+                        oifname "\(bridge)" iifname != "\(bridge)" drop
+                """ : """
+                        iifname "\(bridge)" oifname "swbr*" oifname != "\(bridge)" drop
+                        iifname "\(bridge)" oifname "\(BridgeNetwork.defaultName)" drop
+                        iifname "\(BridgeNetwork.defaultName)" oifname "\(bridge)" drop
+                """
+        return """
+                    chain forward {
+                        type filter hook forward priority filter; policy accept;
+                \(outward)
+                    }
+
+                """
     }
 
     static func nft() throws -> String {
@@ -82,10 +112,10 @@ public struct NATRules {
             }
             chain postrouting {
                 type nat hook postrouting priority srcnat; policy accept;
-                ip saddr \(subnet) oifname != "\(bridge)" masquerade
+        \(isInternal ? "" : "        ip saddr \(subnet) oifname != \"\(bridge)\" masquerade")
                 ip saddr 127.0.0.0/8 oifname "\(bridge)" masquerade
             }
-        }
+        \(forwardRules)}
 
         """
     }

@@ -150,6 +150,9 @@ dev_t sw_makedev(unsigned int major, unsigned int minor);
 long long sw_filesystem_type(const char *path);
 /* fsetxattr(2) (sys/xattr.h is not in Glibc's Swift module). */
 int sw_set_xattr(int fd, const char *name, const void *value, size_t size);
+/* posix_spawn_file_actions_addclosefrom_np (glibc 2.34+; Swift does not import it). */
+#include <spawn.h>
+int sw_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 /* fgetxattr(2): the value's length, or -1 with errno. */
 long sw_get_xattr(int fd, const char *name, void *value, size_t size);
 unsigned int sw_major(dev_t dev);

@@ -1,0 +1,188 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Engine
+import Images
+import JSONKit
+import LinuxKit
+import Templates
+
+/// `network create|ls|inspect|rm|prune`: user-defined bridge networks, where containers
+/// resolve each other by name.
+enum NetworkCommands {
+    /// The modes every host has, listed as Docker lists its predefined networks.
+    static let builtIn: [(name: String, driver: String)] = [("bridge", "bridge"), ("host", "host"), ("none", "null")]
+
+    static func builtInID(_ name: String) -> String { String(Digest.sha256(Array(("swiftainer network " + name).utf8)).dropFirst(7)) }
+
+    static let create = Command(
+        name: "network create", usage: "network create [OPTIONS] NETWORK", summary: "Create a network",
+        options: [OptionSpec(["-d", "--driver"], "string", "Driver to manage the Network (bridge)", key: "driver"),
+                  OptionSpec(["--gateway"], "string", "IPv4 Gateway for the master subnet"),
+                  OptionSpec(["--internal"], nil, "Restrict external access to the network"),
+                  OptionSpec(["--label"], "list", "Set metadata on a network (repeatable)"),
+                  OptionSpec(["--subnet"], "string", "Subnet in CIDR format that represents a network segment (default: a free /24 of 10.90.0.0/16)"),
+                  OptionSpec(["--ipv6"], nil, "Enable IPv6 networking [refused: IPv6 networks are not supported yet]"),
+                  OptionSpec(["-o", "--opt"], "map", "Set driver specific options [refused: the bridge takes none yet]", key: "opt")]
+    ) { args, context in
+        let name = try args.onlyPositional("network create", "NETWORK")
+        if let driver = args.value("driver"), driver != "bridge" { throw UsageError("plugin \"\(Printable.escaped(driver))\" not found: swiftainer's networks are bridges") }
+        if args.has("ipv6") { throw UsageError("--ipv6: IPv6 networks are not supported yet") }
+        if let option = args.values["opt"]?.first { throw UsageError("-o \(Printable.escaped(option)): the bridge driver takes no options yet") }
+        try Engine.requireRoot()
+        let record = try context.engine.networks.create(name: name, subnet: args.value("subnet"), gateway: args.value("gateway"), isInternal: args.has("internal"),
+                                                        labels: try VolumeCommands.pairs(args.values["label"] ?? [], flag: "--label"))
+        context.engine.emitNetworkEvent("create", record)
+        out(record.Id + "\n")
+        return 0
+    }
+
+    static let headers: [(field: String, header: String)] = [
+        ("CreatedAt", "CREATED AT"), ("Driver", "DRIVER"), ("ID", "NETWORK ID"), ("IPv6", "IPV6"), ("Internal", "INTERNAL"), ("Labels", "LABELS"),
+        ("Name", "NAME"), ("Scope", "SCOPE"),
+    ]
+
+    static let list = Command(
+        name: "network ls", usage: "network ls [OPTIONS]", summary: "List networks",
+        options: [OptionSpec(["-f", "--filter"], "filter", "Provide filter values (name=, id=, driver=, label=, type=custom|builtin)", key: "filter"),
+                  OptionSpec(["--format"], "string", "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go template"),
+                  OptionSpec(["--no-trunc"], nil, "Do not truncate the output"), OptionSpec(["-q", "--quiet"], nil, "Only display network IDs")]
+    ) { args, context in
+        guard args.positionals.isEmpty else { throw UsageError("\"network ls\" accepts no arguments") }
+        var terms: [String: [String]] = [:]
+        for spec in args.values["filter"] ?? [] {
+            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, ["name", "id", "driver", "label", "type"].contains(parts[0]) else { throw UsageError("invalid filter '\(Printable.escaped(spec))'") }
+            terms[parts[0], default: []].append(parts[1])
+        }
+        struct Row { var id: String; var name: String; var driver: String; var isInternal: Bool; var labels: [String: String]; var created: String; var builtIn: Bool }
+        var rows = builtIn.map { Row(id: builtInID($0.name), name: $0.name, driver: $0.driver, isInternal: false, labels: [:], created: "", builtIn: true) }
+        rows += context.engine.networks.all().sorted { $0.Name < $1.Name }
+            .map { Row(id: $0.Id, name: $0.Name, driver: $0.Driver, isInternal: $0.Internal, labels: $0.Labels, created: $0.Created, builtIn: false) }
+        func any(_ key: String, _ test: (String) -> Bool) -> Bool { terms[key].map { $0.contains(where: test) } ?? true }
+        rows = rows.filter { row in
+            any("name") { row.name.contains($0) } && any("id") { row.id.hasPrefix($0) } && any("driver") { $0 == row.driver }
+                && any("type") { ($0 == "builtin") == row.builtIn }
+                && (terms["label"] ?? []).allSatisfy { spec in
+                    let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+                    return parts.count == 1 ? row.labels[parts[0]] != nil : row.labels[parts[0]] == parts[1]
+                }
+        }
+        let full = args.has("no-trunc")
+        if args.has("quiet") {
+            out(rows.map { (full ? $0.id : String($0.id.prefix(12))) + "\n" }.joined())
+            return 0
+        }
+        let format = try ListFormat(args.value("format"), defaultTable: "table {{.ID}}\\t{{.Name}}\\t{{.Driver}}\\t{{.Scope}}", typeName: "*formatter.networkContext")
+        let values: [JSONValue] = rows.map { row in
+            let fields = ["CreatedAt": row.created.isEmpty ? "" : Clock.goTimeString(rfc3339: row.created), "Driver": row.driver,
+                          "ID": full ? row.id : String(row.id.prefix(12)), "IPv6": "false", "Internal": "\(row.isInternal)",
+                          "Labels": row.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","), "Name": row.name, "Scope": "local"]
+            return .object(headers.map { ($0.field, .string(fields[$0.field] ?? "")) })
+        }
+        out(try format.render(values, headers: headers))
+        return 0
+    }
+
+    /// Docker's `network inspect` shape.
+    struct Inspection: Codable {
+        struct IPAMConfig: Codable { var Subnet: String; var Gateway: String }
+        struct IPAMSection: Codable { var Driver: String; var Config: [IPAMConfig] }
+        struct Endpoint: Codable { var Name: String; var MacAddress: String; var IPv4Address: String; var IPv6Address: String }
+        var Name: String
+        var Id: String
+        var Created: String
+        var Scope: String
+        var Driver: String
+        var EnableIPv6: Bool
+        var IPAM: IPAMSection
+        var Internal: Bool
+        var Containers: [String: Endpoint]
+        var Options: [String: String]
+        var Labels: [String: String]
+    }
+
+    static func inspection(_ reference: String, engine: Engine) throws -> Inspection {
+        let all = engine.containers.all()
+        func endpoints(_ mode: String) -> [String: Inspection.Endpoint] {
+            var result: [String: Inspection.Endpoint] = [:]
+            for record in all where record.networkMode == mode && record.isRunning {
+                guard let attachment = record.network else { continue }
+                result[record.id] = .init(Name: record.name, MacAddress: attachment.mac, IPv4Address: "\(attachment.address)/\(attachment.prefixLength)", IPv6Address: "")
+            }
+            return result
+        }
+        if let builtIn = builtIn.first(where: { $0.name == reference || builtInID($0.name).hasPrefix(reference) && reference.count >= 3 }) {
+            let ipam = builtIn.name == "bridge" ? [Inspection.IPAMConfig(Subnet: Engine.bridge.subnet.description, Gateway: Engine.bridge.gateway.description)] : []
+            return Inspection(Name: builtIn.name, Id: builtInID(builtIn.name), Created: "", Scope: "local", Driver: builtIn.driver, EnableIPv6: false,
+                              IPAM: .init(Driver: "default", Config: ipam), Internal: false, Containers: endpoints(builtIn.name),
+                              Options: builtIn.name == "bridge" ? ["com.docker.network.bridge.name": Engine.bridge.name] : [:], Labels: [:])
+        }
+        let record = try engine.networks.load(reference)
+        return Inspection(Name: record.Name, Id: record.Id, Created: record.Created, Scope: "local", Driver: record.Driver, EnableIPv6: false,
+                          IPAM: .init(Driver: "default", Config: [.init(Subnet: record.Subnet, Gateway: record.Gateway)]), Internal: record.Internal,
+                          Containers: endpoints(record.Name), Options: ["com.docker.network.bridge.name": record.Bridge], Labels: record.Labels)
+    }
+
+    static let inspect = Command(
+        name: "network inspect", usage: "network inspect [OPTIONS] NETWORK [NETWORK...]", summary: "Display detailed information on one or more networks",
+        options: [OptionSpec(["-f", "--format"], "string", "Format output using a custom template: 'json' or a Go template", key: "format")]
+    ) { args, context in
+        guard !args.positionals.isEmpty else { throw UsageError("\"network inspect\" requires at least 1 argument: NETWORK") }
+        var values: [JSONValue] = []
+        var status: Int32 = 0
+        for reference in args.positionals {
+            do { values.append(try JSON.encodeValue(try inspection(reference, engine: context.engine))) } catch {
+                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
+                status = 1
+            }
+        }
+        if let format = args.value("format"), format != "json" {
+            let template: GoTemplate
+            do { template = try GoTemplate(format) } catch { throw UsageError("template parsing error: \(error)") }
+            for value in values { do { out(try template.execute(value) + "\n") } catch { throw UsageError("\(error)") } }
+        } else {
+            out(String(decoding: JSON.write(.array(values), format: .document), as: UTF8.self) + "\n")
+        }
+        return status
+    }
+
+    static let remove = Command(
+        name: "network rm", usage: "network rm NETWORK [NETWORK...]", summary: "Remove one or more networks",
+        options: [OptionSpec(["-f", "--force"], nil, "Do not error if the network does not exist")]
+    ) { args, context in
+        guard !args.positionals.isEmpty else { throw UsageError("\"network rm\" requires at least 1 argument: NETWORK") }
+        var status: Int32 = 0
+        for reference in args.positionals {
+            do {
+                if builtIn.contains(where: { $0.name == reference }) { throw UsageError("\(reference) is a pre-defined network and cannot be removed") }
+                try context.engine.removeNetwork(reference)
+                out(reference + "\n")
+            } catch let error as EngineError where args.has("force") && "\(error)".hasSuffix("not found") {
+                continue
+            } catch {
+                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
+                status = 1
+            }
+        }
+        return status
+    }
+
+    static let prune = Command(
+        name: "network prune", usage: "network prune [-f] [--filter until=…|label=…]", summary: "Remove all unused networks",
+        options: [OptionSpec(["-f", "--force"], nil, "Do not prompt for confirmation"),
+                  OptionSpec(["--filter"], "filter", "Provide filter values (until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE])")]
+    ) { args, context in
+        guard args.positionals.isEmpty else { throw UsageError("\"network prune\" accepts no arguments") }
+        let filter = try PruneFilter(args.values["filter"] ?? [])
+        try Engine.requireRoot()
+        let engine = context.engine
+        engine.containers.reconcile()
+        var removed: [String] = []
+        for record in engine.networks.all() where engine.users(ofNetwork: record).isEmpty && filter.matches(created: record.Created, labels: record.Labels) {
+            if (try? engine.removeNetwork(record.Name)) != nil { removed.append(record.Name) }
+        }
+        out(removed.isEmpty ? "" : "Deleted Networks:\n" + removed.sorted().map { $0 + "\n" }.joined())
+        return 0
+    }
+}

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// User-defined networks (#20): a bridge, subnet, NAT table and resolver per network;
+/// containers on one reach each other by name and alias, other networks reach neither name
+/// nor address; nothing outlives the network.
+@Suite(.serialized, requiresRoot) struct UserNetworkTests {
+    func run(_ arguments: [String]) -> Harness.Result { Harness.run(arguments) }
+    func shell(_ network: String, _ script: String) -> Harness.Result { run(["run", "--rm", "--network", network, "busybox", "sh", "-c", script]) }
+
+    @Test func containersOnANetworkFindEachOtherByNameAndAliasAndNobodyElseDoes() throws {
+        let app = "app-\(getpid())", other = "other-\(getpid())", server = "srv-\(getpid())"
+        defer {
+            _ = run(["rm", "-f", server])
+            _ = run(["network", "rm", app, other])
+        }
+        let created = run(["network", "create", "--label", "tier=test", app])
+        #expect(created.status == 0 && created.stdout.count == 65, "\(created.stderr)")
+        #expect(run(["network", "create", "--internal", other]).status == 0)
+        let bridge = run(["network", "inspect", "-f", "{{index .Options \"com.docker.network.bridge.name\"}}", app]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let subnet = run(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", app]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(bridge.hasPrefix("swbr") && subnet.hasPrefix("10.90."), "\(bridge) \(subnet)")
+        #expect(run(["run", "-d", "--name", server, "--network", app, "--network-alias", "db", "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc"]).status == 0)
+        let address = run(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", server]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(run(["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", app]).stdout.hasPrefix("\(server) \(address)/"))
+        // By name, by alias, by short id; reverse too.
+        let id = run(["inspect", "-f", "{{.Id}}", server]).stdout.prefix(12)
+        let found = shell(app, "cat /etc/resolv.conf; timeout 5 wget -qO- http://\(server):8080/hostname; timeout 5 wget -qO- http://db:8080/hostname; nslookup \(id) | grep -c '\(address)'; nslookup \(address) | grep -c \(server)")
+        #expect(found.status == 0, "\(found.stderr)")
+        let lines = found.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "nameserver " + subnet.replacingOccurrences(of: ".0/24", with: ".1"), "\(found.stdout)")
+        #expect(lines.filter { $0 == String(id) }.count == 2 && lines.suffix(2) == ["1", "1"], "\(found.stdout)")
+        // Another network: neither the name nor the address; the default bridge neither.
+        let isolated = shell(other, "nslookup \(server) >/dev/null 2>&1 && echo resolved; timeout 3 wget -qO- http://\(address):8080/hostname || echo unreachable")
+        #expect(isolated.stdout == "unreachable\n", "\(isolated.stdout) \(isolated.stderr)")
+        #expect(run(["run", "--rm", "busybox", "sh", "-c", "timeout 3 wget -qO- http://\(address):8080/hostname || echo unreachable"]).stdout == "unreachable\n")
+        // In use: refused, one line, status 1.
+        let refused = run(["network", "rm", app])
+        #expect(refused.status == 1 && refused.stderr.contains("active endpoints"), "\(refused.stderr)")
+        #expect(run(["network", "ls", "--filter", "label=tier=test", "--format", "{{.Name}} {{.Driver}}"]).stdout == "\(app) bridge\n")
+        // Gone with the network: bridge, table, state, resolver.
+        #expect(run(["rm", "-f", server]).status == 0)
+        #expect(run(["network", "rm", app]).status == 0)
+        #expect(Harness.shell("ip link show \(bridge)").status != 0, "bridge \(bridge) left")
+        #expect(!Harness.shell("nft list tables").stdout.contains("swiftainer_\(bridge)"))
+        #expect(!FileManager.default.fileExists(atPath: "/run/swiftainer/networks/\(bridge)"))
+        #expect(Harness.eventually(5) { Harness.shell("pgrep -f '[n]etwork-dns /run/swiftainer/networks/\(bridge) '").status != 0 }, "resolver of \(bridge) left")
+    }
+
+    @Test func twentyContainersJoiningAtOnceAllResolveEachOther() {
+        let net = "many-\(getpid())"
+        let names = (0..<20).map { "many\(getpid())-\($0)" }
+        defer {
+            _ = run(["rm", "-f"] + names)
+            _ = run(["network", "rm", net])
+        }
+        #expect(run(["network", "create", net]).status == 0)
+        let starts = names.map { Harness.startSwiftainer(["run", "-d", "--name", $0, "--network", net, "busybox", "sleep", "300"]) }
+        #expect(starts.map { $0.finish().status }.allSatisfy { $0 == 0 })
+        let script = names.map { "nslookup \($0) >/dev/null || echo missing-\($0)" }.joined(separator: "; ")
+        let result = run(["exec", names[0], "sh", "-c", script])
+        #expect(result.stdout.isEmpty, "\(result.stdout)")
+    }
+
+    @Test(arguments: [
+        (["network", "create", "bridge"], "reserved"),
+        (["network", "create", "../x"], "invalid network name"),
+        (["network", "create", "--subnet", "10.89.5.0/24", "clash\(getpid())"], "overlaps"),
+        (["network", "create", "--subnet", "nonsense", "bad\(getpid())"], "invalid subnet"),
+        (["network", "create", "--ipv6", "v6\(getpid())"], "IPv6"),
+        (["network", "rm", "bridge"], "pre-defined"),
+        (["run", "--rm", "--network", "no-such-net", "busybox", "true"], "not found"),
+        (["network", "connect", "x", "y"], "not supported yet"),
+    ])
+    func badNetworkRequestsAreOneLine(arguments: [String], message: String) {
+        let result = run(arguments)
+        #expect(result.status != 0 && result.stderr.contains(message) && result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+    }
+}
