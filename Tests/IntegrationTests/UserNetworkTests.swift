@@ -79,4 +79,41 @@ import Testing
         let result = run(arguments)
         #expect(result.status != 0 && result.stderr.contains(message) && result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
     }
+
+    /// NAT out of a user network to "the internet" (a namespace the test makes), none out of an
+    /// --internal one; published ports reach a container on a user network.
+    @Test func outboundNATPublishedPortsAndInternalNetworks() throws {
+        let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
+        let open = "open-\(getpid())", closed = "closed-\(getpid())", web = "uweb-\(getpid())"
+        let ns = "swt-uinet-\(getpid())", link = "swtu\(getpid() % 100000)"
+        let www = "/tmp/swiftainer-uinet-\(getpid())"
+        defer {
+            _ = run(["rm", "-f", web])
+            _ = run(["network", "rm", open, closed])
+            _ = Harness.shell("ip netns del \(ns); ip link del \(link) 2>/dev/null; rm -rf \(www)")
+        }
+        try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+        try "outside\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
+        let setup = Harness.shell("""
+            set -e
+            ip netns add \(ns)
+            ip link add \(link) type veth peer name inet0 netns \(ns)
+            ip addr add 203.0.113.1/24 dev \(link) && ip link set \(link) up
+            ip -n \(ns) addr add 203.0.113.2/24 dev inet0 && ip -n \(ns) link set inet0 up && ip -n \(ns) link set lo up
+            """)
+        try #require(setup.status == 0, "\(setup.stderr)")
+        let server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, busybox, "httpd", "-f", "-p", "203.0.113.2:8000", "-h", www], environment: [:], stdin: nil)
+        defer { server.signal(SIGKILL); _ = server.finish() }
+        #expect(run(["network", "create", open]).status == 0)
+        #expect(run(["network", "create", "--internal", closed]).status == 0)
+        let out = shell(open, "for i in 1 2 3 4 5; do timeout 3 wget -qO- http://203.0.113.2:8000/ && exit 0; sleep 0.2; done; exit 1")
+        #expect(out.stdout == "outside\n", "\(out.stdout) \(out.stderr)")
+        let sealed = shell(closed, "timeout 3 wget -qO- http://203.0.113.2:8000/ || echo no-way-out")
+        #expect(sealed.stdout == "no-way-out\n", "\(sealed.stdout)")
+        // A published port on a user network.
+        let port = 31000 + Int(getpid() % 1000)
+        #expect(run(["run", "-d", "--name", web, "--network", open, "-p", "127.0.0.1:\(port):80", "--hostname", "inside", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]).status == 0)
+        #expect(Harness.eventually { Harness.shell("timeout 3 \(busybox) wget -qO- http://127.0.0.1:\(port)/hostname").stdout == "inside\n" })
+        #expect(run(["port", web, "80"]).stdout == "127.0.0.1:\(port)\n")
+    }
 }
