@@ -260,33 +260,9 @@ enum LifecycleCommands {
         guard let type = only ?? Engine.InspectType(rawValue: args.value("type") ?? "any"), type != .any || args.value("type") == nil else {
             throw UsageError("--type \(Printable.escaped(args.value("type") ?? "")): not a type swiftainer can inspect (container or image)")
         }
-        // Parsed before any lookup, so a bad template changes nothing and says so first.
-        let format = args.value("format").flatMap { $0 == "json" ? nil : $0 }
-        let template = try format.map { text in
-            do { return try GoTemplate(text) } catch { throw UsageError("template parsing error: \(error)") }
-        }
+        let inspection = try ObjectInspection(format: args.value("format"))
         if geteuid() == 0 { engine.containers.reconcile() }
-        // As Docker: every name is looked up, the ones found are shown, each one missing is a
-        // line on stderr and the status is 1.
-        var values: [JSONValue] = []
-        var status: Int32 = 0
-        for reference in args.positionals {
-            do {
-                values.append(try engine.inspectValue(reference, type: type))
-            } catch {
-                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
-                status = 1
-            }
-        }
-        if let template {
-            for value in values {
-                do { out(try template.execute(value) + "\n") } catch { throw UsageError("\(error)") }
-            }
-        } else {
-            // Docker prints the array even when nothing was found ("[]").
-            out(String(decoding: JSON.write(.array(values), format: .document), as: UTF8.self) + "\n")
-        }
-        return status
+        return try inspection.print(args.positionals) { try engine.inspectValue($0, type: type) }
     } }
 
     static let top = Command(

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import JSONKit
 import Templates
 
@@ -65,5 +68,42 @@ extension String {
             }
         }
         return result
+    }
+}
+
+/// What every `inspect` prints (containers and images, volumes, networks): as Docker, each
+/// name is looked up, the objects found are shown — a JSON array, or `-f`'s template once per
+/// object — and each name not found is a line on stderr and makes the status 1. The template
+/// is parsed before any lookup, so a bad one says so first and nothing else.
+struct ObjectInspection {
+    let template: GoTemplate?
+
+    init(format: String?) throws {
+        let text = format.flatMap { $0 == "json" ? nil : $0 }
+        template = try text.map { text in
+            do { return try GoTemplate(text) } catch { throw UsageError("template parsing error: \(error)") }
+        }
+    }
+
+    func print(_ references: [String], _ lookup: (String) throws -> JSONValue) throws -> Int32 {
+        var values: [JSONValue] = []
+        var status: Int32 = 0
+        for reference in references {
+            do {
+                values.append(try lookup(reference))
+            } catch {
+                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
+                status = 1
+            }
+        }
+        if let template {
+            for value in values {
+                do { out(try template.execute(value) + "\n") } catch { throw UsageError("\(error)") }
+            }
+        } else {
+            // Docker prints the array even when nothing was found ("[]").
+            out(String(decoding: JSON.write(.array(values), format: .document), as: UTF8.self) + "\n")
+        }
+        return status
     }
 }

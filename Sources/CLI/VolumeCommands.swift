@@ -74,22 +74,7 @@ enum VolumeCommands {
         options: [OptionSpec(["-f", "--format"], "string", "Format output using a custom template: 'json' or a Go template", key: "format")]
     ) { args, context in
         guard !args.positionals.isEmpty else { throw UsageError("\"volume inspect\" requires at least 1 argument: VOLUME") }
-        var values: [JSONValue] = []
-        var status: Int32 = 0
-        for name in args.positionals {
-            do { values.append(try JSON.encodeValue(try context.engine.volumes.load(name))) } catch {
-                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
-                status = 1
-            }
-        }
-        if let format = args.value("format"), format != "json" {
-            let template: GoTemplate
-            do { template = try GoTemplate(format) } catch { throw UsageError("template parsing error: \(error)") }
-            for value in values { do { out(try template.execute(value) + "\n") } catch { throw UsageError("\(error)") } }
-        } else {
-            out(String(decoding: JSON.write(.array(values), format: .document), as: UTF8.self) + "\n")
-        }
-        return status
+        return try ObjectInspection(format: args.value("format")).print(args.positionals) { try JSON.encodeValue(try context.engine.volumes.load($0)) }
     }
 
     static let remove = Command(

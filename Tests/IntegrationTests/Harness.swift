@@ -122,6 +122,23 @@ enum Harness {
         try? FileManager.default.removeItem(atPath: scratch)
     }
 
+    /// "The internet" for network tests: a namespace `ns` behind a veth pair on the host
+    /// (`link` on the host, 203.0.113.1/24; inet0 inside, 203.0.113.2/24). Undone by the
+    /// caller with `removeInternet`.
+    static func makeInternet(ns: String, link: String) -> Result {
+        shell("""
+            set -e
+            ip netns add \(ns)
+            ip link add \(link) type veth peer name inet0 netns \(ns)
+            ip addr add 203.0.113.1/24 dev \(link) && ip link set \(link) up
+            ip -n \(ns) addr add 203.0.113.2/24 dev inet0 && ip -n \(ns) link set inet0 up && ip -n \(ns) link set lo up
+            """)
+    }
+
+    static func removeInternet(ns: String, link: String) {
+        _ = shell("ip netns del \(ns); ip link del \(link) 2>/dev/null")
+    }
+
     static func run(_ arguments: [String], root: String? = nil, stdin: String? = nil) -> Result {
         execute(binary, arguments, environment: ["SWIFTAINER_ROOT": root ?? Self.root], stdin: stdin)
     }

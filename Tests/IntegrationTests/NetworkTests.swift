@@ -84,18 +84,13 @@ import Testing
         let ns = "swt-inet-\(getpid())", link = "swti\(getpid() % 100000)"
         let www = "/tmp/swiftainer-inet-\(getpid())"
         defer {
-            _ = Harness.shell("ip netns del \(ns); ip link del \(link) 2>/dev/null; rm -rf \(www)")
+            Harness.removeInternet(ns: ns, link: link)
+            _ = Harness.shell("rm -rf \(www)")
         }
         try FileManager.default.createDirectory(atPath: www + "/cgi-bin", withIntermediateDirectories: true)
         try "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"seen=$REMOTE_ADDR\"\n".write(toFile: www + "/cgi-bin/ip", atomically: true, encoding: .utf8)
         chmod(www + "/cgi-bin/ip", 0o755)
-        let setup = Harness.shell("""
-            set -e
-            ip netns add \(ns)
-            ip link add \(link) type veth peer name inet0 netns \(ns)
-            ip addr add 203.0.113.1/24 dev \(link) && ip link set \(link) up
-            ip -n \(ns) addr add 203.0.113.2/24 dev inet0 && ip -n \(ns) link set inet0 up && ip -n \(ns) link set lo up
-            """)
+        let setup = Harness.makeInternet(ns: ns, link: link)
         try #require(setup.status == 0, "\(setup.stderr)")
         let server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, Self.busybox, "httpd", "-f", "-p", "203.0.113.2:8000", "-h", www],
                                    environment: [:], stdin: nil)

@@ -90,17 +90,12 @@ import Testing
         defer {
             _ = run(["rm", "-f", web])
             _ = run(["network", "rm", open, closed])
-            _ = Harness.shell("ip netns del \(ns); ip link del \(link) 2>/dev/null; rm -rf \(www)")
+            Harness.removeInternet(ns: ns, link: link)
+            _ = Harness.shell("rm -rf \(www)")
         }
         try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
         try "outside\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
-        let setup = Harness.shell("""
-            set -e
-            ip netns add \(ns)
-            ip link add \(link) type veth peer name inet0 netns \(ns)
-            ip addr add 203.0.113.1/24 dev \(link) && ip link set \(link) up
-            ip -n \(ns) addr add 203.0.113.2/24 dev inet0 && ip -n \(ns) link set inet0 up && ip -n \(ns) link set lo up
-            """)
+        let setup = Harness.makeInternet(ns: ns, link: link)
         try #require(setup.status == 0, "\(setup.stderr)")
         let server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, busybox, "httpd", "-f", "-p", "203.0.113.2:8000", "-h", www], environment: [:], stdin: nil)
         defer { server.signal(SIGKILL); _ = server.finish() }
