@@ -137,20 +137,10 @@ enum NetworkCommands {
         options: [OptionSpec(["-f", "--force"], nil, "Do not error if the network does not exist")]
     ) { args, context in
         guard !args.positionals.isEmpty else { throw UsageError("\"network rm\" requires at least 1 argument: NETWORK") }
-        var status: Int32 = 0
-        for reference in args.positionals {
-            do {
-                if builtIn.contains(where: { $0.name == reference }) { throw UsageError("\(reference) is a pre-defined network and cannot be removed") }
-                try context.engine.removeNetwork(reference)
-                out(reference + "\n")
-            } catch let error as EngineError where args.has("force") && "\(error)".hasSuffix("not found") {
-                continue
-            } catch {
-                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
-                status = 1
-            }
+        return LifecycleCommands.each(args.positionals, verb: "network rm") { reference in
+            if builtIn.contains(where: { $0.name == reference }) { throw UsageError("\(reference) is a pre-defined network and cannot be removed") }
+            do { try context.engine.removeNetwork(reference) } catch let error as EngineError where args.has("force") && "\(error)".hasSuffix("not found") {}
         }
-        return status
     }
 
     static let prune = Command(

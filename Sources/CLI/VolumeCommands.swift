@@ -85,20 +85,12 @@ enum VolumeCommands {
         try Engine.requireRoot()
         let engine = context.engine
         if geteuid() == 0 { engine.containers.reconcile() }
-        var status: Int32 = 0
-        for name in args.positionals {
+        return LifecycleCommands.each(args.positionals, verb: "volume rm") { name in
             do {
                 try engine.volumes.remove(name, users: engine.users(ofVolume: name))
                 engine.volumeEvent("destroy", name: name)
-                out(name + "\n")
-            } catch VolumeError.notFound(_) where args.has("force") {
-                continue
-            } catch {
-                fputs("swiftainer: \(SwiftainerCLI.oneLine(error))\n", stderr)
-                status = 1
-            }
+            } catch VolumeError.notFound(_) where args.has("force") {}
         }
-        return status
     }
 
     static let prune = Command(
