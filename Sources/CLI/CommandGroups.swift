@@ -31,7 +31,7 @@ struct CommandGroup {
              ("inspect", LifecycleCommands.inspectCommand(name: "image inspect", only: .image))]
             + ["history", "import", "load", "pull", "push", "save", "tag"].map { ($0, named($0)) }),
         CommandGroup(name: "network", summary: "Manage networks", subcommands:
-            [("create", NetworkCommands.create), ("inspect", NetworkCommands.inspect), ("ls", NetworkCommands.list), ("list", NetworkCommands.list),
+            [("connect", NetworkCommands.connect), ("create", NetworkCommands.create), ("disconnect", NetworkCommands.disconnect), ("inspect", NetworkCommands.inspect), ("ls", NetworkCommands.list), ("list", NetworkCommands.list),
              ("prune", NetworkCommands.prune), ("rm", NetworkCommands.remove), ("remove", NetworkCommands.remove)]),
         CommandGroup(name: "volume", summary: "Manage volumes", subcommands:
             [("create", VolumeCommands.create), ("inspect", VolumeCommands.inspect), ("ls", VolumeCommands.list), ("list", VolumeCommands.list),
@@ -56,7 +56,5 @@ struct CommandGroup {
         "service": "services are a swarm feature: swiftainer has no swarm mode",
         "stack": "stacks are a swarm feature: swiftainer has no swarm mode",
         "swarm": "swarm mode is not supported: swiftainer runs containers on this machine only",
-        "connect": "connecting a running container to another network is not supported yet: make it with --network NAME",
-        "disconnect": "disconnecting a running container from its network is not supported yet: remove it, or stop it and run another",
     ]
 }

@@ -106,8 +106,9 @@ enum NetworkCommands {
         let all = engine.containers.all()
         func endpoints(_ mode: String) -> [String: Inspection.Endpoint] {
             var result: [String: Inspection.Endpoint] = [:]
-            for record in all where record.networkMode == mode && record.isRunning {
-                guard let attachment = record.network else { continue }
+            for record in all where record.isRunning {
+                let attachment = record.networkMode == mode ? record.network : (record.extraNetworks ?? []).first { $0.network == mode }
+                guard let attachment else { continue }
                 result[record.id] = .init(Name: record.name, MacAddress: attachment.mac, IPv4Address: "\(attachment.address)/\(attachment.prefixLength)", IPv6Address: "")
             }
             return result
@@ -130,6 +131,24 @@ enum NetworkCommands {
     ) { args, context in
         guard !args.positionals.isEmpty else { throw UsageError("\"network inspect\" requires at least 1 argument: NETWORK") }
         return try ObjectInspection(format: args.value("format")).print(args.positionals) { try JSON.encodeValue(try inspection($0, engine: context.engine)) }
+    }
+
+    static let connect = Command(
+        name: "network connect", usage: "network connect [OPTIONS] NETWORK CONTAINER", summary: "Connect a container to a network",
+        options: [OptionSpec(["--alias"], "list", "Add network-scoped alias for the container (repeatable)"), OptionSpec(["--ip"], "string", "IPv4 address (e.g., \"172.30.100.104\")")]
+    ) { args, context in
+        guard args.positionals.count == 2 else { throw UsageError("\"network connect\" requires exactly 2 arguments: NETWORK CONTAINER") }
+        try context.engine.connectNetwork(args.positionals[0], args.positionals[1], aliases: args.values["alias"] ?? [], address: args.value("ip"))
+        return 0
+    }
+
+    static let disconnect = Command(
+        name: "network disconnect", usage: "network disconnect NETWORK CONTAINER", summary: "Disconnect a container from a network",
+        options: [OptionSpec(["-f", "--force"], nil, "Force the container to disconnect from a network")]
+    ) { args, context in
+        guard args.positionals.count == 2 else { throw UsageError("\"network disconnect\" requires exactly 2 arguments: NETWORK CONTAINER") }
+        try context.engine.disconnectNetwork(args.positionals[0], args.positionals[1])
+        return 0
     }
 
     static let remove = Command(

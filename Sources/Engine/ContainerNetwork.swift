@@ -82,6 +82,11 @@ extension Engine {
 
     /// Gives back what `connect` took; safe to call twice.
     func disconnect(_ record: inout ContainerRecord) {
+        // Networks connected during the run are on the record on disk, not on the one the
+        // supervisor loaded when the run began.
+        let extra = (try? containers.load(record.id))?.extraNetworks ?? record.extraNetworks ?? []
+        for attachment in extra { Self.disconnect(attachment, containerID: record.id) }
+        if !extra.isEmpty { record.extraNetworks = [] }
         guard let attachment = record.network else { return }
         Self.disconnect(attachment, containerID: record.id)
         record.network = nil
@@ -89,10 +94,10 @@ extension Engine {
 
     /// Detaches; when the bridge is left empty, a detached `swiftainer network-gc` removes the
     /// NAT table a moment later unless another container arrived in between.
-    static func disconnect(_ attachment: BridgeAttachment, containerID: String) {
+    static func disconnect(_ attachment: BridgeAttachment, containerID: String, deleteInterface: Bool = false) {
         let network = bridgeNetwork(of: attachment)
         if network.isolated { try? NetworkResolver.update(network, containerID: containerID, entry: nil) }
-        guard network.detach(attachment, containerID: containerID) else { return }
+        guard network.detach(attachment, containerID: containerID, deleteInterface: deleteInterface) else { return }
         _ = try? DetachedProcess.spawn(path: "/proc/self/exe", arguments: ["swiftainer", "network-gc"] + (attachment.bridge.map { [$0] } ?? []),
                                        stderrPath: "/dev/null", passing: [])
     }

@@ -66,6 +66,9 @@ public struct ContainerRecord: Codable, Equatable {
     public var anonymousVolumes: [String]?
     /// --network-alias names on its user-defined network.
     public var networkAliases: [String]?
+    /// Networks connected while it runs (`network connect`): eth1, eth2…; given back when
+    /// the run ends, as its first network is.
+    public var extraNetworks: [BridgeAttachment]?
 
     /// The container core's state of it (init, supervisor, cgroup), from the runtime state
     /// root on tmpfs; nil when no run of it is in progress. Filled in by ContainerStore.load,
@@ -75,7 +78,7 @@ public struct ContainerRecord: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
-        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart, volumes, anonymousVolumes, networkAliases
+        case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart, volumes, anonymousVolumes, networkAliases, extraNetworks
     }
 
     public var shortID: String { String(id.prefix(12)) }

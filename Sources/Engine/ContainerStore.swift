@@ -83,6 +83,9 @@ public final class ContainerStore {
         if !editingUserFields, let current = try? JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(record.id))) {
             record.name = current.name
             record.restartPolicy = current.restartPolicy
+            // Connected meanwhile by `network connect`; a run that ended has given them back
+            // (and says so with an empty list).
+            if record.extraNetworks == nil { record.extraNetworks = current.extraNetworks } else if record.extraNetworks == [] { record.extraNetworks = nil }
         }
         try Files.writeAtomically(recordPath(record.id), try JSON.encode(record, format: .document), mode: 0o600,
                                   durability: durable && !record.autoRemove ? .synced : .volatile)
@@ -170,7 +173,9 @@ public final class ContainerStore {
         // Normally gone with its supervisor; after a crash, this is where they go.
         if !supervisorCleanedUp {
             releaseRun(id)
-            if let attachment = (try? load(id))?.network { Engine.disconnect(attachment, containerID: id) }
+            if let current = try? load(id) {
+                for attachment in (current.extraNetworks ?? []) + (current.network.map { [$0] } ?? []) { Engine.disconnect(attachment, containerID: id) }
+            }
         }
         let dir = paths.container(id)
         for point in Mounts.mountPoints(under: dir) {
@@ -210,8 +215,9 @@ public final class ContainerStore {
                 continue
             }
             releaseRun(record.id)
-            if let attachment = record.network { Engine.disconnect(attachment, containerID: record.id) }
+            for attachment in (record.extraNetworks ?? []) + (record.network.map { [$0] } ?? []) { Engine.disconnect(attachment, containerID: record.id) }
             record.network = nil
+            record.extraNetworks = []
             record.status = .exited
             record.exitCode = record.exitCode ?? 137
             record.finishedAt = record.finishedAt ?? Clock.rfc3339()

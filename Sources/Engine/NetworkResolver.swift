@@ -66,9 +66,23 @@ enum NetworkResolver {
         }
     }
 
-    /// The answer for one query, from the records or the host's nameservers.
-    static func respond(_ query: [UInt8], records: [Record], upstream: [String]) -> [UInt8]? {
+    /// The records of the other networks the container at `address` is on too (connected with
+    /// `network connect`): it resolves their names as well, as with Docker.
+    static func recordsOfOtherNetworks(of address: String?, _ records: [Record], stateDirectory: String) -> [Record] {
+        guard let address, let id = records.first(where: { $0.address == address })?.id else { return [] }
+        let parent = Files.dirname(of: stateDirectory)
+        return Files.listDirectoryOrEmpty(parent).filter { parent + "/" + $0 != stateDirectory }.flatMap { name -> [Record] in
+            let others = Self.records(parent + "/" + name + "/dns-records")
+            return others.contains { $0.id == id } ? others : []
+        }
+    }
+
+    /// The answer for one query, from the records or the host's nameservers. `peer`: the
+    /// asking container's address.
+    static func respond(_ query: [UInt8], records local: [Record], upstream: [String], peer: String? = nil, stateDirectory: String = "") -> [UInt8]? {
         guard let question = DNSQuestion(parsing: query) else { return nil }
+        let known = local.contains { $0.names.contains(question.name) || $0.address == question.reverseAddress }
+        let records = known ? local : local + recordsOfOtherNetworks(of: peer, local, stateDirectory: stateDirectory)
         if let address = question.reverseAddress, question.type == DNSQuestion.typePTR,
            let record = records.first(where: { $0.address == address }) {
             return question.answer(query, records: [DNSQuestion.encodeName(record.names[0])])
@@ -185,21 +199,24 @@ enum NetworkResolver {
                 let count = buffer.withUnsafeMutableBytes { bytes in
                     withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udp, bytes.baseAddress, bytes.count, 0, $0, &length) } }
                 }
-                if count > 0, let reply = respond(Array(buffer[..<count]), records: records, upstream: upstream) {
+                let peerAddress = IPv4Address(UInt32(bigEndian: peer.sin_addr.s_addr)).description
+                if count > 0, let reply = respond(Array(buffer[..<count]), records: records, upstream: upstream, peer: peerAddress, stateDirectory: stateDirectory) {
                     _ = reply.withUnsafeBytes { bytes in
                         withUnsafePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(udp, bytes.baseAddress, bytes.count, 0, $0, length) } }
                     }
                 }
             }
             if fds[1].revents & Int16(POLLIN) != 0 {
-                serveTCP(tcp, records: records, upstream: upstream)
+                serveTCP(tcp, records: records, upstream: upstream, stateDirectory: stateDirectory)
             }
         }
     }
 
     /// One TCP query (length-prefixed, RFC 1035 4.2.2), within a second.
-    static func serveTCP(_ listener: Int32, records: [Record], upstream: [String]) {
-        let client = accept(listener, nil, nil)
+    static func serveTCP(_ listener: Int32, records: [Record], upstream: [String], stateDirectory: String) {
+        var peer = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let client = withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &length) } }
         guard client >= 0 else { return }
         defer { close(client) }
         var patience = timeval(tv_sec: 1, tv_usec: 0)
@@ -215,7 +232,8 @@ enum NetworkResolver {
             return bytes
         }
         guard let prefix = readExactly(2), let query = readExactly(Int(prefix[0]) << 8 | Int(prefix[1])),
-              let reply = respond(query, records: records, upstream: upstream) else { return }
+              let reply = respond(query, records: records, upstream: upstream, peer: IPv4Address(UInt32(bigEndian: peer.sin_addr.s_addr)).description,
+                                  stateDirectory: stateDirectory) else { return }
         let framed = [UInt8(reply.count >> 8), UInt8(reply.count & 0xff)] + reply
         _ = framed.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }

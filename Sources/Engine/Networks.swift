@@ -115,7 +115,7 @@ extension Engine {
 
     /// Container names on the network.
     public func users(ofNetwork record: NetworkRecord) -> [String] {
-        containers.all().filter { $0.networkMode == record.Name }.map(\.name)
+        containers.all().filter { $0.networkMode == record.Name || ($0.extraNetworks ?? []).contains { $0.network == record.Name } }.map(\.name)
     }
 
     /// `network rm`: refused while a container (running or not) is on it; the bridge and its
@@ -135,5 +135,69 @@ extension Engine {
 
     public func emitNetworkEvent(_ action: String, _ record: NetworkRecord) {
         networkEvent(action, id: record.Id, name: record.Name)
+    }
+}
+
+extension Engine {
+    /// `network connect [--alias A] [--ip IP] NETWORK CONTAINER`: a running container gets an
+    /// interface on the network (eth1, eth2…) and its names resolve there.
+    public func connectNetwork(_ networkReference: String, _ containerReference: String, aliases: [String], address: String?) throws {
+        try Self.requireRoot()
+        let record = try networks.load(networkReference)
+        var container = try containers.find(containerReference)
+        guard let pid = container.livePid else { throw EngineError.invalidOption("container \(container.name) is not running: connect it once it runs") }
+        guard container.networkMode != record.Name, !(container.extraNetworks ?? []).contains(where: { $0.network == record.Name }) else {
+            throw EngineError.invalidOption("endpoint with name \(container.name) already exists in network \(record.Name)")
+        }
+        guard let mode = container.networkMode, mode != "host", mode != "none", !mode.hasPrefix("container:") else {
+            throw EngineError.invalidOption("container \(container.name) uses --network \(container.networkMode ?? "none"): it cannot be connected to another network")
+        }
+        let requested = try address.map { text -> IPv4Address in
+            guard let parsed = IPv4Address(text), IPv4Subnet(record.Subnet)?.contains(parsed) == true else {
+                throw EngineError.invalidOption("--ip \(text): not an address of network \(record.Name) (\(record.Subnet))")
+            }
+            return parsed
+        }
+        let network = Self.bridgeNetwork(record)
+        let index = 1 + (container.extraNetworks ?? []).count
+        var digest = SHA256()
+        digest.update(Array((container.id + " " + record.Bridge).utf8))
+        var attachment: BridgeAttachment
+        do {
+            attachment = try network.attach(containerID: container.id, requestedAddress: requested, ports: [], namespacePath: "/proc/\(pid)/ns/net",
+                                            interface: "eth\(index)", hostInterface: "sw" + SHA256.hex(digest.finalize()).prefix(12))
+        } catch {
+            throw EngineError.invalidOption("network connect: \(error)")
+        }
+        attachment.network = record.Name
+        do {
+            try NetworkResolver.update(network, containerID: container.id, entry: (attachment.address, [container.name] + aliases))
+            NetworkResolver.ensureRunning(network)
+            container.extraNetworks = (container.extraNetworks ?? []) + [attachment]
+            try containers.save(container, editingUserFields: true)
+        } catch {
+            try? NetworkResolver.update(network, containerID: container.id, entry: nil)
+            network.detach(attachment, containerID: container.id, deleteInterface: true)
+            throw error
+        }
+        networkEvent("connect", id: record.Id, name: record.Name, container: container.id)
+    }
+
+    /// `network disconnect NETWORK CONTAINER`: the interface of a network connected with
+    /// `network connect` goes (its first network stays for its run).
+    public func disconnectNetwork(_ networkReference: String, _ containerReference: String) throws {
+        try Self.requireRoot()
+        let record = try networks.load(networkReference)
+        var container = try containers.find(containerReference)
+        guard let attachment = (container.extraNetworks ?? []).first(where: { $0.network == record.Name }) else {
+            if container.networkMode == record.Name {
+                throw EngineError.invalidOption("container \(container.name) was made on network \(record.Name): it leaves it when it stops")
+            }
+            throw EngineError.invalidOption("container \(container.name) is not connected to network \(record.Name)")
+        }
+        Self.disconnect(attachment, containerID: container.id, deleteInterface: true)
+        container.extraNetworks = (container.extraNetworks ?? []).filter { $0.network != record.Name }
+        try containers.save(container, editingUserFields: true)
+        networkEvent("disconnect", id: record.Id, name: record.Name, container: container.id)
     }
 }

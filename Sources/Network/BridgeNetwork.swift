@@ -15,8 +15,11 @@ public struct BridgeAttachment: Codable, Equatable, Sendable {
     public var ports: [PortMapping]
     /// The bridge's interface index when attached (for the one request that enslaves the veth).
     public var bridgeIndex: Int32?
-    /// A user-defined network's bridge (nil: the default bridge).
+    /// A user-defined network's bridge (nil: the default bridge), and its name.
     public var bridge: String?
+    public var network: String?
+    /// The container's end (nil: eth0); a network connected later is eth1, eth2…
+    public var interface: String?
 }
 
 /// Docker's default bridge, over rtnetlink: a bridge with the gateway address, and per
@@ -82,10 +85,14 @@ public struct BridgeNetwork {
     /// `ports` may hold host port 0 (any free one): the attachment's ports are the ones chosen.
     /// `mac` replaces the address-derived MAC (--mac-address); `linkLocal` are extra addresses
     /// of eth0 in 169.254/16 (--link-local-ip).
+    /// `interface`: the container's end (eth0, whose gateway is the default route; another,
+    /// for a network connected later, gets only its subnet's route), and `hostInterface` its
+    /// peer's name on the host (by default the container's).
     public func attach(containerID: String, requestedAddress: IPv4Address?, ports requestedPorts: [PortMapping], namespacePath: String,
-                       mac requestedMAC: [UInt8]? = nil, linkLocal: [IPv4Address] = []) throws -> BridgeAttachment {
+                       mac requestedMAC: [UInt8]? = nil, linkLocal: [IPv4Address] = [], interface: String = "eth0",
+                       hostInterface requestedHostInterface: String? = nil) throws -> BridgeAttachment {
         let host = try RouteNetlink.open()
-        let hostInterface = Self.hostInterface(for: containerID)
+        let hostInterface = requestedHostInterface ?? Self.hostInterface(for: containerID)
         let attachment: BridgeAttachment = try withLock {
             let links = try host.links()
             let bridge = try ensureBridge(host, links)
@@ -120,6 +127,7 @@ public struct BridgeNetwork {
                                               hostInterface: hostInterface, ports: ports)
             attachment.bridgeIndex = bridge.index
             if isolated { attachment.bridge = name }
+            if interface != "eth0" { attachment.interface = interface }
             do {
                 // Ports are taken here, under the lock, so two containers asking for one port
                 // cannot both pass; a crashed holder's NAT elements are deleted on the way.
@@ -128,14 +136,14 @@ public struct BridgeNetwork {
                 let namespace = try FileDescriptor.open(namespacePath, O_RDONLY)
                 defer { namespace.close() }
                 do {
-                    try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: mac)
+                    try host.createVeth(hostInterface, peer: interface, peerNamespaceFD: namespace.raw, peerMAC: mac)
                 } catch let error as NetlinkError where error.errno == EEXIST {
                     // The name carries this container's id: the link is its own previous run's,
                     // which the kernel has not torn down yet (a restart right after a stop, on a
                     // busy host). Delete it (an RCU grace period, only on this path) and retry.
                     DebugLog.log("network: \(hostInterface) is left from this container's previous run; deleting it")
                     _ = try? host.deleteLink(named: hostInterface)
-                    try host.createVeth(hostInterface, peer: "eth0", peerNamespaceFD: namespace.raw, peerMAC: mac)
+                    try host.createVeth(hostInterface, peer: interface, peerNamespaceFD: namespace.raw, peerMAC: mac)
                 }
             } catch {
                 portRegistry.release(ports, of: containerID)
@@ -148,11 +156,11 @@ public struct BridgeNetwork {
             try host.modify(0, name: hostInterface, up: true, master: attachment.bridgeIndex, "attach \(hostInterface) to \(name) and set it up")
             let address = IPv4Address(attachment.address)!
             let inside = try RouteNetlink.open(namespace: namespacePath)
-            guard let eth0 = try inside.link(named: "eth0") else { throw NetworkError("eth0 is missing in the container's network namespace") }
-            try inside.addAddress(eth0.index, address, prefixLength: attachment.prefixLength, "eth0")
-            for extra in linkLocal { try inside.addAddress(eth0.index, extra, prefixLength: 16, "eth0 (link-local)") }
-            try inside.modify(eth0.index, up: true, "set eth0 up")
-            try inside.addRoute(to: nil, via: gateway, outputIndex: eth0.index)
+            guard let eth0 = try inside.link(named: interface) else { throw NetworkError("\(interface) is missing in the container's network namespace") }
+            try inside.addAddress(eth0.index, address, prefixLength: attachment.prefixLength, interface)
+            for extra in linkLocal { try inside.addAddress(eth0.index, extra, prefixLength: 16, "\(interface) (link-local)") }
+            try inside.modify(eth0.index, up: true, "set \(interface) up")
+            if interface == "eth0" { try inside.addRoute(to: nil, via: gateway, outputIndex: eth0.index) }
             try nat.publish(attachment.ports, to: address)
         } catch {
             detach(attachment, containerID: containerID, publishedPorts: false, deleteInterface: true)

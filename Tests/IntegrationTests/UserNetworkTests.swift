@@ -73,7 +73,7 @@ import Testing
         (["network", "create", "--ipv6", "v6\(getpid())"], "IPv6"),
         (["network", "rm", "bridge"], "pre-defined"),
         (["run", "--rm", "--network", "no-such-net", "busybox", "true"], "not found"),
-        (["network", "connect", "x", "y"], "not supported yet"),
+        (["network", "connect", "no-such-net-\(getpid())", "y"], "not found"),
     ])
     func badNetworkRequestsAreOneLine(arguments: [String], message: String) {
         let result = run(arguments)
@@ -110,5 +110,40 @@ import Testing
         #expect(run(["run", "-d", "--name", web, "--network", open, "-p", "127.0.0.1:\(port):80", "--hostname", "inside", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]).status == 0)
         #expect(Harness.eventually { Harness.shell("timeout 3 \(busybox) wget -qO- http://127.0.0.1:\(port)/hostname").stdout == "inside\n" })
         #expect(run(["port", web, "80"]).stdout == "127.0.0.1:\(port)\n")
+    }
+
+    /// `network connect` gives a running container an interface on another network (its names
+    /// resolve there, it reaches that network's containers); `disconnect` takes it away; the
+    /// run's end gives it back.
+    @Test func connectAndDisconnectARunningContainer() {
+        let front = "front-\(getpid())", back = "back-\(getpid())", api = "api-\(getpid())", db = "db-\(getpid())"
+        defer {
+            _ = run(["rm", "-f", api, db])
+            _ = run(["network", "rm", front, back])
+        }
+        #expect(run(["network", "create", front]).status == 0 && run(["network", "create", back]).status == 0)
+        #expect(run(["run", "-d", "--name", db, "--network", back, "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc"]).status == 0)
+        #expect(run(["run", "-d", "--name", api, "--network", front, "busybox", "sleep", "300"]).status == 0)
+        let before = run(["exec", api, "sh", "-c", "timeout 3 wget -qO- http://\(db):8080/hostname || echo unreachable"]).stdout
+        #expect(before == "unreachable\n", "\(before)")
+        let connected = run(["network", "connect", "--alias", "apiv2", back, api])
+        #expect(connected.status == 0, "\(connected.stderr)")
+        let after = run(["exec", api, "sh", "-c", "ip -o -4 addr show eth1 | grep -c inet; timeout 3 wget -qO- http://\(db):8080/hostname"]).stdout
+        #expect(after.hasPrefix("1\n") && after.count > 2, "\(after)")
+        #expect(run(["exec", db, "nslookup", "apiv2"]).status == 0, "the alias resolves on the connected network")
+        #expect(run(["network", "inspect", "-f", "{{len .Containers}}", back]).stdout == "2\n")
+        #expect(run(["network", "rm", back]).status == 1, "in use through the connection")
+        #expect(run(["network", "connect", back, api]).status == 125, "connected twice")
+        let disconnected = run(["network", "disconnect", back, api])
+        #expect(disconnected.status == 0, "\(disconnected.stderr)")
+        #expect(run(["exec", api, "sh", "-c", "ip link show eth1 >/dev/null 2>&1 && echo still"]).stdout.isEmpty)
+        #expect(run(["exec", db, "nslookup", "apiv2"]).status != 0)
+        #expect(run(["network", "disconnect", front, api]).status == 125, "its first network stays for the run")
+        // Connected again, then the run ends: the address goes back and the network is free.
+        #expect(run(["network", "connect", back, api]).status == 0)
+        #expect(run(["rm", "-f", api]).status == 0)
+        #expect(Harness.eventually(5) { run(["network", "inspect", "-f", "{{len .Containers}}", back]).stdout == "1\n" })
+        #expect(run(["rm", "-f", db]).status == 0)
+        #expect(Harness.eventually(5) { run(["network", "rm", back]).status == 0 })
     }
 }
