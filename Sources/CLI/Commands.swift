@@ -359,9 +359,10 @@ enum Commands {
     }
 
     /// ps's " (healthy)", " (unhealthy)", " (health: starting)", as Docker's.
-    static func healthSuffix(_ health: HealthState?) -> String {
-        guard let health else { return "" }
-        return health.Status == HealthState.starting ? " (health: starting)" : " (\(health.Status))"
+    /// `health`: the entry's status word (none: no check).
+    static func healthSuffix(_ health: String) -> String {
+        if health == "none" { return "" }
+        return health == HealthState.starting ? " (health: starting)" : " (\(health))"
     }
 
     static let ps = Command(
@@ -418,7 +419,7 @@ enum Commands {
         let record = entry.record
         var command = record.command.joined(separator: " ")
         if !full && command.count > 20 { command = String(command.prefix(19)) + "…" }
-        let status = entry.state == "paused" ? record.statusText + " (Paused)" : record.statusText + healthSuffix(engine.health(of: record))
+        let status = entry.state == "paused" ? record.statusText + " (Paused)" : record.statusText + healthSuffix(entry.health)
         let labels = (record.labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         var sizeText = "0B"
         if size {

@@ -51,9 +51,8 @@ enum NetworkCommands {
         guard args.positionals.isEmpty else { throw UsageError("\"network ls\" accepts no arguments") }
         var terms: [String: [String]] = [:]
         for spec in args.values["filter"] ?? [] {
-            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, ["name", "id", "driver", "label", "type"].contains(parts[0]) else { throw UsageError("invalid filter '\(Printable.escaped(spec))'") }
-            terms[parts[0], default: []].append(parts[1])
+            let (key, value) = try FilterSpec.split(spec, keys: ["driver", "id", "label", "name", "type"])
+            terms[key, default: []].append(value)
         }
         struct Row { var id: String; var name: String; var driver: String; var isInternal: Bool; var labels: [String: String]; var created: String; var builtIn: Bool }
         var rows = builtIn.map { Row(id: builtInID($0.name), name: $0.name, driver: $0.driver, isInternal: false, labels: [:], created: "", builtIn: true) }
@@ -63,10 +62,7 @@ enum NetworkCommands {
         rows = rows.filter { row in
             any("name") { row.name.contains($0) } && any("id") { row.id.hasPrefix($0) } && any("driver") { $0 == row.driver }
                 && any("type") { ($0 == "builtin") == row.builtIn }
-                && (terms["label"] ?? []).allSatisfy { spec in
-                    let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
-                    return parts.count == 1 ? row.labels[parts[0]] != nil : row.labels[parts[0]] == parts[1]
-                }
+                && (terms["label"] ?? []).allSatisfy { ContainerFilter.labelMatches(row.labels, $0) }
         }
         let full = args.has("no-trunc")
         if args.has("quiet") {

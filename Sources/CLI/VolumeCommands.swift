@@ -12,9 +12,8 @@ enum VolumeCommands {
     static func pairs(_ values: [String], flag: String) throws -> [String: String] {
         var result: [String: String] = [:]
         for value in values {
-            let parts = value.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard !parts[0].isEmpty else { throw UsageError("invalid argument \"\(Printable.escaped(value))\" for \"\(flag)\" flag: KEY=VALUE") }
-            result[parts[0]] = parts.count == 2 ? parts[1] : ""
+            let (key, text) = try DockerFlagValues.keyValue(value, flag: flag, valueOptional: true)
+            result[key] = text
         }
         return result
     }
@@ -53,7 +52,8 @@ enum VolumeCommands {
         guard args.positionals.isEmpty else { throw UsageError("\"volume ls\" accepts no arguments") }
         let engine = context.engine
         let filter = try VolumeFilter(args.values["filter"] ?? [])
-        let shown = engine.volumes.all().filter { filter.matches($0, users: engine.users(ofVolume: $0.Name)) }.sorted { $0.Name < $1.Name }
+        let users = engine.volumeUsers()
+        let shown = engine.volumes.all().filter { filter.matches($0, users: users[$0.Name] ?? []) }.sorted { $0.Name < $1.Name }
         if args.has("quiet") {
             out(shown.map { $0.Name + "\n" }.joined())
             return 0
@@ -61,7 +61,7 @@ enum VolumeCommands {
         let format = try ListFormat(args.value("format"), defaultTable: "table {{.Driver}}\\t{{.Name}}", typeName: "*formatter.volumeContext")
         let rows: [JSONValue] = shown.map { volume in
             let fields = ["Driver": volume.Driver, "Labels": volume.Labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
-                          "Links": "\(engine.users(ofVolume: volume.Name).count)", "Mountpoint": volume.Mountpoint, "Name": volume.Name, "Scope": volume.Scope,
+                          "Links": "\(users[volume.Name]?.count ?? 0)", "Mountpoint": volume.Mountpoint, "Name": volume.Name, "Scope": volume.Scope,
                           "Size": humanSize(Files.diskUsage(volume.Mountpoint))]
             return .object(headers.map { ($0.field, .string(fields[$0.field] ?? "")) })
         }
@@ -105,7 +105,8 @@ enum VolumeCommands {
         engine.containers.reconcile()
         var removed: [String] = []
         var reclaimed: UInt64 = 0
-        for volume in engine.volumes.all() where (args.has("all") || volume.isAnonymous) && engine.users(ofVolume: volume.Name).isEmpty
+        let users = engine.volumeUsers()
+        for volume in engine.volumes.all() where (args.has("all") || volume.isAnonymous) && users[volume.Name] == nil
             && filter.matches(created: volume.CreatedAt, labels: volume.Labels) {
             let size = Files.diskUsage(volume.Mountpoint)
             if (try? engine.volumes.remove(volume.Name, users: [])) != nil {

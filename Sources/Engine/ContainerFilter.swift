@@ -17,8 +17,8 @@ public struct ContainerListEntry {
 }
 
 /// One `--filter KEY=VALUE` argument, its key one the command knows (Docker's "invalid filter").
-enum FilterSpec {
-    static func split(_ spec: String, keys: [String]) throws -> (key: String, value: String) {
+public enum FilterSpec {
+    public static func split(_ spec: String, keys: [String]) throws -> (key: String, value: String) {
         guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
             throw EngineError.invalidOption("invalid filter '\(Printable.escaped(spec))': filters are KEY=VALUE")
         }
@@ -109,7 +109,7 @@ public struct ContainerFilter {
         return body.isEmpty || name.contains(body)
     }
 
-    static func labelMatches(_ labels: [String: String], _ spec: String) -> Bool {
+    public static func labelMatches(_ labels: [String: String], _ spec: String) -> Bool {
         guard let equals = spec.firstIndex(of: "=") else { return labels[spec] != nil }
         return labels[String(spec[..<equals])] == String(spec[spec.index(after: equals)...])
     }

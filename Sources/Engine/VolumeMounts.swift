@@ -121,13 +121,19 @@ extension Engine {
     }
 
     /// Container names using the volume.
-    public func users(ofVolume name: String) -> [String] {
-        containers.all().filter { ($0.volumes ?? []).contains(name) }.map(\.name)
+    public func users(ofVolume name: String) -> [String] { volumeUsers()[name] ?? [] }
+
+    /// Every volume's users, from one read of the containers (ls and prune ask per volume).
+    public func volumeUsers() -> [String: [String]] {
+        var users: [String: [String]] = [:]
+        for record in containers.all() { for name in record.volumes ?? [] { users[name, default: []].append(record.name) } }
+        return users
     }
 
     /// The anonymous volumes of a removed container (`rm -v`, and --rm), unless another uses them.
     func removeAnonymousVolumes(of record: ContainerRecord) {
-        for name in record.anonymousVolumes ?? [] where users(ofVolume: name).isEmpty {
+        let users = volumeUsers()
+        for name in record.anonymousVolumes ?? [] where users[name] == nil {
             if (try? volumes.remove(name, users: [])) != nil { volumeEvent("destroy", name: name) }
         }
     }
