@@ -32,15 +32,20 @@ public struct EventLog {
 
     public init(path: String) { self.path = path }
 
-    public func append(_ event: Event) {
-        guard var line = try? JSON.encode(event) else { return }
-        line.append(0x0A)
+    /// One write for all of `events` (lines of one write never interleave with another's).
+    public func append(_ events: [Event]) {
+        var lines: [UInt8] = []
+        for event in events {
+            guard let encoded = try? JSON.encode(event) else { continue }
+            lines += encoded + [0x0A]
+        }
+        guard !lines.isEmpty else { return }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
         var info = stat()
         // Rotation under an exclusive lock of the file, so two writers do not both rename.
-        if fstat(fd, &info) == 0, Int(info.st_size) + line.count > Self.limit, flock(fd, LOCK_EX) == 0 {
+        if fstat(fd, &info) == 0, Int(info.st_size) + lines.count > Self.limit, flock(fd, LOCK_EX) == 0 {
             var current = stat()
             // Still the file at `path` (nobody rotated it while we waited)?
             if stat(path, &current) == 0, current.st_ino == info.st_ino {
@@ -49,12 +54,12 @@ public struct EventLog {
             flock(fd, LOCK_UN)
             let fresh = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
             if fresh >= 0 {
-                _ = line.withUnsafeBytes { write(fresh, $0.baseAddress, $0.count) }
+                _ = lines.withUnsafeBytes { write(fresh, $0.baseAddress, $0.count) }
                 close(fresh)
                 return
             }
         }
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = lines.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     /// The events of both files, oldest first, with the position reached in the current one.
@@ -102,9 +107,14 @@ extension Engine {
 
     /// Appends a container event; never fails the operation it reports.
     func containerEvent(_ action: String, _ record: ContainerRecord, _ extra: [String: String] = [:]) {
+        containerEvents([action], record, extra)
+    }
+
+    /// Several events of one container at once (exec_create and exec_start), in one write.
+    func containerEvents(_ actions: [String], _ record: ContainerRecord, _ extra: [String: String] = [:]) {
         var attributes = (record.labels ?? [:]).merging(["image": record.image, "name": record.name]) { $1 }
         attributes.merge(extra) { $1 }
-        emit(type: "container", action: action, id: record.id, from: record.image, attributes: attributes)
+        eventLog.append(actions.map { event(type: "container", action: $0, id: record.id, from: record.image, attributes: attributes) })
     }
 
     func imageEvent(_ action: String, id: String, name: String) {
@@ -122,12 +132,15 @@ extension Engine {
     }
 
     private func emit(type: String, action: String, id: String, from: String?, attributes: [String: String]) {
+        eventLog.append([event(type: type, action: action, id: id, from: from, attributes: attributes)])
+    }
+
+    private func event(type: String, action: String, id: String, from: String?, attributes: [String: String]) -> Event {
         let now = Clock.now()
         let nanoseconds = Int(now.tv_sec) * 1_000_000_000 + Int(now.tv_nsec)
         // The legacy status/id/from fields are Docker's for containers (and images).
-        let event = Event(status: action, id: id, from: from, Type: type, Action: action, Actor: .init(ID: id, Attributes: attributes),
-                          scope: "local", time: Int(now.tv_sec), timeNano: nanoseconds)
-        eventLog.append(event)
+        return Event(status: action, id: id, from: from, Type: type, Action: action, Actor: .init(ID: id, Attributes: attributes),
+                     scope: "local", time: Int(now.tv_sec), timeNano: nanoseconds)
     }
 }
 

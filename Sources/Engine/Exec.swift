@@ -57,8 +57,7 @@ extension Engine {
         request.withoutSeccomp = options.privileged
         request.containerSpec = container
         let command = options.command.joined(separator: " ")
-        containerEvent("exec_create: " + command, record)
-        containerEvent("exec_start: " + command, record)
+        containerEvents(["exec_create: " + command, "exec_start: " + command], record)
         let status = try containers.runtime.exec(id: record.id, request)
         containerEvent("exec_die", record, ["exitCode": "\(status)"])
         return status
