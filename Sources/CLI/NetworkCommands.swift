@@ -13,7 +13,7 @@ enum NetworkCommands {
     /// The modes every host has, listed as Docker lists its predefined networks.
     static let builtIn: [(name: String, driver: String)] = [("bridge", "bridge"), ("host", "host"), ("none", "null")]
 
-    static func builtInID(_ name: String) -> String { String(Digest.sha256(Array(("swiftainer network " + name).utf8)).dropFirst(7)) }
+    static func builtInID(_ name: String) -> String { Engine.builtInNetworkID(name) }
 
     static let create = Command(
         name: "network create", usage: "network create [OPTIONS] NETWORK", summary: "Create a network",

@@ -15,13 +15,14 @@ extension Engine {
     /// /etc/hosts, /etc/hostname and /etc/resolv.conf written in the container's directory and
     /// bind-mounted: the hosts file gets the container's address once the bridge gives it one.
     /// `networkResolver`: on a user-defined network, its resolver's address (the gateway) is the
-    /// container's nameserver, as Docker's embedded DNS is (--dns servers still win).
+    /// container's only nameserver, as Docker's embedded DNS is; the resolver forwards other
+    /// names to the --dns servers.
     func nameFileMounts(_ dir: String, _ options: RunOptions, hostname: String, name: String, extraHosts extra: [String],
                         networkResolver: String? = nil) throws -> [Mount] {
         let hosts = options.network == .host ? ((try? Files.readString("/etc/hosts")) ?? "") + extra.map { $0 + "\n" }.joined()
             : NameFiles.hosts(hostname: hostname, name: name, address: nil, extra: extra)
         let hostResolv = networkResolver.map { "nameserver \($0)\n" } ?? ((try? Files.readString("/etc/resolv.conf")) ?? "")
-        let resolv = NameFiles.resolvConf(host: hostResolv, dns: options.dns, search: options.dnsSearch, options: options.dnsOptions)
+        let resolv = NameFiles.resolvConf(host: hostResolv, dns: networkResolver == nil ? options.dns : [], search: options.dnsSearch, options: options.dnsOptions)
         var mounts: [Mount] = []
         for (file, content) in [("hosts", hosts), ("hostname", hostname + "\n"), ("resolv.conf", resolv)] {
             try Files.writeAtomically(dir + "/" + file, content, mode: 0o644, durability: options.autoRemove ? .volatile : .synced)
@@ -30,26 +31,38 @@ extension Engine {
         return mounts
     }
 
-    /// --add-host entries as hosts lines; "host-gateway" is the bridge's gateway, the host's
-    /// address as containers reach it (Docker's meaning).
-    static func extraHosts(_ options: RunOptions) -> [String] {
+    /// --add-host entries as hosts lines; "host-gateway" is the gateway of the container's
+    /// network (`gateway`: a user-defined one's; nil: the default bridge's), the host's
+    /// address as the container reaches it (Docker's meaning).
+    static func extraHosts(_ options: RunOptions, gateway: String? = nil) -> [String] {
         options.addHosts.map { entry in
-            let address = entry.address == "host-gateway" ? bridge.gateway.description : entry.address
+            let address = entry.address == "host-gateway" ? gateway ?? bridge.gateway.description : entry.address
             return "\(address) \(entry.name)"
         }
     }
 
-    /// Between the init's "ready" and "start": the container's eth0 on the bridge.
+    /// The network a container's first network mode names: the default bridge, a user-defined
+    /// one, or nil for host, none and container:NAME.
+    func bridgeNetwork(forMode mode: String?) throws -> (network: BridgeNetwork, record: NetworkRecord?)? {
+        guard let mode, !mode.hasPrefix("container:"), mode != "host", mode != "none" else { return nil }
+        if mode == RunOptions.NetworkMode.bridge.rawValue { return (Self.bridge, nil) }
+        do {
+            let record = try networks.load(mode)
+            return (Self.bridgeNetwork(record), record)
+        } catch {
+            throw EngineError.invalidOption("network \(mode) not found: it was removed after the container was made")
+        }
+    }
+
+    /// Between the init's "ready" and "start": the container's eth0 on its network, then an
+    /// interface on each network it was connected to (eth1, eth2…).
     func connect(_ record: inout ContainerRecord, _ spec: Spec, initPid: pid_t) throws {
-        let network: BridgeNetwork
-        if record.networkMode == RunOptions.NetworkMode.bridge.rawValue {
-            network = Self.bridge
-        } else if let mode = record.networkMode, !mode.hasPrefix("container:"), mode != "host", mode != "none" {
-            do { network = Self.bridgeNetwork(try networks.load(mode)) } catch {
-                throw EngineError.invalidOption("network \(mode) not found: it was removed after the container was made")
-            }
-        } else {
-            return
+        guard let (network, _) = try bridgeNetwork(forMode: record.networkMode) else { return }
+        // The user fields as they are now: a supervisor that restarts the container holds the
+        // record of its first start, and `rename` or `network connect` may have come since.
+        if let current = try? containers.load(record.id) {
+            record.name = current.name
+            record.networkConnections = current.networkConnections
         }
         let attachment: BridgeAttachment
         do {
@@ -64,7 +77,7 @@ extension Engine {
         if network.isolated {
             // Its name, short id and aliases resolve on the network from now on.
             do {
-                try NetworkResolver.update(network, containerID: record.id, entry: (attachment.address, [record.name] + (record.networkAliases ?? [])))
+                try NetworkResolver.update(network, containerID: record.id, entry: Self.resolverEntry(record, address: attachment.address, aliases: record.networkAliases))
             } catch {
                 Self.disconnect(attachment, containerID: record.id)
                 record.network = nil
@@ -72,12 +85,61 @@ extension Engine {
             }
             NetworkResolver.ensureRunning(network)
         }
+        // Networks connected earlier: each as it was asked for; the caller gives back what was
+        // attached if one fails (they are on the record as they come).
+        for connection in record.networkConnections ?? [] {
+            let extra: BridgeAttachment
+            do {
+                extra = try attachConnection(connection, of: record, pid: initPid, index: Self.freeInterfaceIndex(record.extraNetworks ?? []))
+            } catch {
+                throw EngineError.invalidOption("network \(connection.network): \(error)")
+            }
+            record.extraNetworks = (record.extraNetworks ?? []) + [extra]
+        }
         // Rewritten in place: the container's /etc/hosts is a bind mount of this very inode.
         let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, address: attachment.address,
                                     extra: record.extraHosts ?? [])
         let fd = try FileDescriptor.open(paths.container(record.id) + "/hosts", O_WRONLY | O_TRUNC)
         defer { fd.close() }
         try fd.writeAll(hosts, what: "hosts file")
+    }
+
+    /// The container's line in a network's DNS records.
+    static func resolverEntry(_ record: ContainerRecord, address: String, aliases: [String]?) -> NetworkResolver.Entry {
+        NetworkResolver.Entry(address: address, names: [record.name] + (aliases ?? []), upstream: record.dnsServers ?? [])
+    }
+
+    /// A running container's interface `eth<index>` on a network it is connected to, with its
+    /// DNS records there; nothing is left of it if this throws.
+    func attachConnection(_ connection: NetworkConnection, of record: ContainerRecord, pid: pid_t, index: Int) throws -> BridgeAttachment {
+        let networkRecord = try networks.load(connection.network)
+        let network = Self.bridgeNetwork(networkRecord)
+        var digest = SHA256()
+        digest.update(Array((record.id + " " + networkRecord.Bridge).utf8))
+        var attachment = try network.attach(containerID: record.id, requestedAddress: connection.address.flatMap(IPv4Address.init), ports: [],
+                                            namespacePath: "/proc/\(pid)/ns/net", interface: "eth\(index)",
+                                            hostInterface: "sw" + SHA256.hex(digest.finalize()).prefix(12))
+        attachment.network = networkRecord.Name
+        do {
+            try NetworkResolver.update(network, containerID: record.id, entry: Self.resolverEntry(record, address: attachment.address, aliases: connection.aliases))
+        } catch {
+            network.detach(attachment, containerID: record.id, deleteInterface: true)
+            throw error
+        }
+        NetworkResolver.ensureRunning(network)
+        return attachment
+    }
+
+    /// `rename`: the container's DNS records on its user-defined networks carry its new name.
+    func renameInResolvers(_ record: ContainerRecord) {
+        var attached = (record.extraNetworks ?? []).map { attachment in
+            (attachment, record.networkConnections?.first { $0.network == attachment.network }?.aliases)
+        }
+        if let primary = record.network { attached.append((primary, record.networkAliases)) }
+        for (attachment, aliases) in attached where attachment.bridge != nil {
+            try? NetworkResolver.update(Self.bridgeNetwork(of: attachment), containerID: record.id,
+                                        entry: Self.resolverEntry(record, address: attachment.address, aliases: aliases))
+        }
     }
 
     /// Gives back what `connect` took; safe to call twice.
@@ -128,8 +190,11 @@ extension Engine {
     }
 
     /// The body of `swiftainer network-dns STATE_DIR GATEWAY`.
+    /// fd 3, when it is a pipe, is the starter's: it hears when the resolver listens.
     public static func runNetworkResolver(stateDirectory: String, gateway: String) throws {
         guard let address = IPv4Address(gateway) else { throw EngineError.invalidOption("network-dns: \(gateway) is not an IPv4 address") }
-        try NetworkResolver.run(stateDirectory: stateDirectory, gateway: address)
+        var info = stat()
+        let readyFD: Int32? = fstat(3, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO ? 3 : nil
+        try NetworkResolver.run(stateDirectory: stateDirectory, gateway: address, readyFD: readyFD)
     }
 }

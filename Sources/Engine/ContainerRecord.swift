@@ -5,6 +5,14 @@ import LinuxKit
 
 /// One container as `ps` and `inspect` see it; stored as container.json in its directory,
 /// always written whole (write-temp-then-rename).
+/// A user-defined network a container is connected to with `network connect`.
+public struct NetworkConnection: Codable, Equatable, Sendable {
+    public var network: String
+    public var aliases: [String]?
+    /// --ip: the address asked for on it.
+    public var address: String?
+}
+
 public struct ContainerRecord: Codable, Equatable {
     public enum Status: String, Codable {
         case created, running, exited
@@ -69,6 +77,12 @@ public struct ContainerRecord: Codable, Equatable {
     /// Networks connected while it runs (`network connect`): eth1, eth2…; given back when
     /// the run ends, as its first network is.
     public var extraNetworks: [BridgeAttachment]?
+    /// The networks it is connected to besides its first (`network connect`, running or
+    /// not): kept across runs, attached at each start (Docker's habit).
+    public var networkConnections: [NetworkConnection]?
+    /// --dns servers: on a user-defined network its resolver forwards to them (the
+    /// container's resolv.conf names the resolver).
+    public var dnsServers: [String]?
 
     /// The container core's state of it (init, supervisor, cgroup), from the runtime state
     /// root on tmpfs; nil when no run of it is in progress. Filled in by ContainerStore.load,
@@ -79,6 +93,7 @@ public struct ContainerRecord: Codable, Equatable {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
         case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart, volumes, anonymousVolumes, networkAliases, extraNetworks
+        case networkConnections, dnsServers
     }
 
     public var shortID: String { String(id.prefix(12)) }

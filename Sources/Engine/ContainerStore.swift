@@ -74,15 +74,16 @@ public final class ContainerStore {
     /// transitions after it are not — a run that was in progress at a crash is found dead and
     /// recorded so by the next command (`reconcile`), and an --rm container is never synced.
     ///
-    /// The fields users change on a container that may be running — its name (`rename`) and
-    /// restart policy (`update --restart`) — are kept as they are on disk: a supervisor writes
-    /// back the record it loaded when its run began, and either may have changed since. Only
-    /// those two commands pass `editingUserFields`.
+    /// The fields users change on a container that may be running — its name (`rename`),
+    /// restart policy (`update --restart`) and network connections (`network connect`) — are
+    /// kept as they are on disk: a supervisor writes back the record it loaded when its run
+    /// began, and any may have changed since. Only those commands pass `editingUserFields`.
     public func save(_ record: ContainerRecord, durable: Bool = false, editingUserFields: Bool = false) throws {
         var record = record
         if !editingUserFields, let current = try? JSON.decode(ContainerRecord.self, from: try Files.read(recordPath(record.id))) {
             record.name = current.name
             record.restartPolicy = current.restartPolicy
+            record.networkConnections = current.networkConnections
             // Connected meanwhile by `network connect`; a run that ended has given them back
             // (and says so with an empty list).
             if record.extraNetworks == nil { record.extraNetworks = current.extraNetworks } else if record.extraNetworks == [] { record.extraNetworks = nil }

@@ -126,6 +126,7 @@ public final class Engine {
         }
         record.networkMode = options.networkContainer.map { "container:" + $0 } ?? userNetwork?.Name ?? options.network.rawValue
         record.networkAliases = options.networkAliases.isEmpty ? nil : options.networkAliases
+        record.dnsServers = options.dns.isEmpty ? nil : options.dns
         record.stopSignal = options.stopSignal ?? image.config.stopSignal
         record.stopTimeout = options.stopTimeout
         record.logConfig = options.logConfig == .jsonFile ? nil : options.logConfig
@@ -133,7 +134,7 @@ public final class Engine {
         record.healthcheck = Self.healthcheck(image: image.config.healthcheck, flags: options.healthFlags, disabled: options.noHealthcheck)
         let labels = (image.config.labels ?? [:]).merging(options.labels) { $1 }
         record.labels = labels.isEmpty ? nil : labels
-        let extraHosts = Self.extraHosts(options) + (try linkHosts(options))
+        let extraHosts = Self.extraHosts(options, gateway: userNetwork?.Gateway) + (try linkHosts(options))
         record.extraHosts = extraHosts.isEmpty ? nil : extraHosts
         record.requestedAddress = networkRequest.address?.description
         record.requestedMAC = options.macAddress.map(BridgeNetwork.macText)
@@ -252,6 +253,9 @@ public final class Engine {
                 containers.releaseRun(record.id)
                 throw error
             }
+            // From now on the record on disk holds the connected networks' attachments:
+            // `network connect` and `disconnect` change them there while the run goes on.
+            record.extraNetworks = nil
         }
         return (container, outputs)
     }

@@ -1,6 +1,7 @@
 import JSONKit
 import Images
 import LinuxKit
+import Network
 import OCI
 import Runtime
 import Containers
@@ -73,6 +74,18 @@ public struct ContainerInspection: Codable {
         public var MacAddress: String
         /// "80/tcp" -> [{HostIp, HostPort}], as Docker shows published ports.
         public var Ports: [String: [[String: String]]]
+        /// Each network it is on, by name: its first and those connected to it (addresses
+        /// while it runs), as Docker lists them.
+        public var Networks: [String: Endpoint]
+    }
+    public struct Endpoint: Codable {
+        public var Aliases: [String]?
+        public var NetworkID: String
+        public var Gateway: String
+        public var IPAddress: String
+        public var IPPrefixLen: Int
+        public var MacAddress: String
+        public var DNSNames: [String]?
     }
     public var Id: String
     public var Created: String
@@ -169,6 +182,25 @@ extension Engine {
         }
         return ContainerInspection.NetworkSettings(
             Mode: mode, SandboxKey: sandbox, IPAddress: attachment?.address ?? "", IPPrefixLen: attachment?.prefixLength ?? 0,
-            Gateway: attachment?.gateway ?? "", MacAddress: attachment?.mac ?? "", Ports: ports)
+            Gateway: attachment?.gateway ?? "", MacAddress: attachment?.mac ?? "", Ports: ports,
+            Networks: endpoints(record, running: running))
+    }
+
+    /// The networks of `NetworkSettings.Networks`: none for host, none and container:NAME.
+    private func endpoints(_ record: ContainerRecord, running: Bool) -> [String: ContainerInspection.Endpoint] {
+        guard let mode = record.networkMode, mode != "host", mode != "none", !mode.hasPrefix("container:") else { return [:] }
+        func endpoint(_ network: String, _ attachment: BridgeAttachment?, aliases: [String]?) -> ContainerInspection.Endpoint {
+            let id = network == "bridge" ? Self.builtInNetworkID("bridge") : (try? networks.load(network).Id) ?? ""
+            // Docker's DNS names on a user-defined network: name, short id, aliases.
+            let names = network == "bridge" ? nil : [record.name, record.shortID] + (aliases ?? [])
+            return ContainerInspection.Endpoint(Aliases: aliases, NetworkID: id, Gateway: attachment?.gateway ?? "", IPAddress: attachment?.address ?? "",
+                                                IPPrefixLen: attachment?.prefixLength ?? 0, MacAddress: attachment?.mac ?? "", DNSNames: names)
+        }
+        var result = [mode: endpoint(mode, running ? record.network : nil, aliases: record.networkAliases)]
+        for connection in record.networkConnections ?? [] {
+            let attachment = running ? record.extraNetworks?.first { $0.network == connection.network } : nil
+            result[connection.network] = endpoint(connection.network, attachment, aliases: connection.aliases)
+        }
+        return result
     }
 }

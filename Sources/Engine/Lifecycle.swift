@@ -410,8 +410,9 @@ extension Engine {
         let name = try validated(newName)
         let record = try containers.find(reference)
         try containers.rename(record.id, to: name)
-        var renamed = record
+        var renamed = (try? containers.load(record.id)) ?? record
         renamed.name = name
+        if renamed.isRunning { renameInResolvers(renamed) }
         containerEvent("rename", renamed, ["oldName": "/" + record.name])
     }
 

@@ -7,17 +7,26 @@ import Netlink
 import Network
 
 /// Name resolution on a user-defined network, daemonless: each network's containers are
-/// listed in its state directory (`dns-records`: "ID ADDRESS NAME ALIAS…" per line, rewritten
-/// under `dns-records.lock` by connect and disconnect), and a resolver process of the network
-/// (`swiftainer network-dns BRIDGE GATEWAY`) answers on the gateway's port 53, UDP and TCP:
-/// A and PTR for those names, short ids and aliases, the rest forwarded to the host's
-/// nameservers. The first container to connect starts it (unless its lock says one runs); it
+/// listed in its state directory (`dns-records`: "ID ADDRESS UPSTREAM NAME ALIAS…" per line,
+/// rewritten under `dns-records.lock` by connect and disconnect), and a resolver process of the
+/// network (`swiftainer network-dns BRIDGE GATEWAY`) answers on the gateway's port 53, UDP and
+/// TCP: A and PTR for those names, short ids and aliases, the rest forwarded to the asking
+/// container's --dns servers (UPSTREAM, comma-separated, "-" for none), or else the host's
+/// nameservers — as Docker's embedded DNS does. The first container to connect starts it (unless its lock says one runs); it
 /// ends once the records have been empty for two seconds.
 enum NetworkResolver {
     static func recordsPath(_ network: BridgeNetwork) -> String { network.stateDirectory + "/dns-records" }
 
+    /// What a container's line says: its address on the network, the names it answers to
+    /// there, and the nameservers its other queries go to (empty: the host's).
+    struct Entry {
+        var address: String
+        var names: [String]
+        var upstream: [String]
+    }
+
     /// Adds (or, with `entry` nil, removes) the container's line.
-    static func update(_ network: BridgeNetwork, containerID: String, entry: (address: String, names: [String])?) throws {
+    static func update(_ network: BridgeNetwork, containerID: String, entry: Entry?) throws {
         // A removal from a network removed meanwhile: nothing to do, and nothing to make again.
         guard entry != nil || Files.exists(network.stateDirectory) else { return }
         try Files.makeDirectories(network.stateDirectory, mode: 0o700)
@@ -25,16 +34,28 @@ enum NetworkResolver {
         defer { lock.unlock() }
         var lines = ((try? Files.readString(recordsPath(network))) ?? "").split(separator: "\n").map(String.init)
             .filter { !$0.hasPrefix(containerID + " ") }
-        if let entry { lines.append(([containerID, entry.address] + entry.names).joined(separator: " ")) }
+        if let entry {
+            let upstream = entry.upstream.isEmpty ? "-" : entry.upstream.joined(separator: ",")
+            lines.append(([containerID, entry.address, upstream] + entry.names).joined(separator: " "))
+        }
         try Files.writeAtomically(recordsPath(network), lines.map { $0 + "\n" }.joined(), mode: 0o644, durability: .volatile)
     }
 
-    /// Starts the network's resolver unless one holds its lock.
+    /// Starts the network's resolver unless one holds its lock, and waits (a second at most)
+    /// until it listens: the container about to start may ask it a name at once.
     static func ensureRunning(_ network: BridgeNetwork) {
         guard let probe = try? FileLock.tryLock(path: network.stateDirectory + "/dns.lock") else { return }
         probe.unlock()
-        _ = try? DetachedProcess.spawn(path: "/proc/self/exe", arguments: ["swiftainer", "network-dns", network.stateDirectory, network.gateway.description],
-                                       stderrPath: network.stateDirectory + "/dns.log", passing: [])
+        guard let (ready, readyWriter) = try? FileDescriptor.pipe() else { return }
+        defer { ready.close() }
+        let spawned = try? DetachedProcess.spawn(path: "/proc/self/exe", arguments: ["swiftainer", "network-dns", network.stateDirectory, network.gateway.description],
+                                                 stderrPath: network.stateDirectory + "/dns.log", passing: [readyWriter.raw])
+        readyWriter.close()
+        guard spawned != nil else { return }
+        // A byte once bound; end-of-file if it exits first (another won the lock, or it failed
+        // and said why in dns.log).
+        var poller = pollfd(fd: ready.raw, events: Int16(POLLIN), revents: 0)
+        _ = poll(&poller, 1, 1000)
     }
 
     /// Ends the network's resolver (`network rm`), waiting until it has let go of its lock.
@@ -56,13 +77,15 @@ enum NetworkResolver {
         var id: String
         var address: String
         var names: [String]
+        var upstream: [String]
     }
 
     static func records(_ path: String) -> [Record] {
         ((try? Files.readString(path)) ?? "").split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ").map(String.init)
-            guard fields.count >= 3 else { return nil }
-            return Record(id: fields[0], address: fields[1], names: fields.dropFirst(2).map { $0.lowercased() } + [String(fields[0].prefix(12))])
+            guard fields.count >= 4 else { return nil }
+            return Record(id: fields[0], address: fields[1], names: fields.dropFirst(3).map { $0.lowercased() } + [String(fields[0].prefix(12))],
+                          upstream: fields[2] == "-" ? [] : fields[2].split(separator: ",").map(String.init))
         }
     }
 
@@ -77,8 +100,8 @@ enum NetworkResolver {
         }
     }
 
-    /// The answer for one query, from the records or the host's nameservers. `peer`: the
-    /// asking container's address.
+    /// The answer for one query, from the records or the nameservers: the asking container's
+    /// (`peer`, its address) --dns servers, else the host's (`upstream`).
     static func respond(_ query: [UInt8], records local: [Record], upstream: [String], peer: String? = nil, stateDirectory: String = "") -> [UInt8]? {
         guard let question = DNSQuestion(parsing: query) else { return nil }
         let known = local.contains { $0.names.contains(question.name) || $0.address == question.reverseAddress }
@@ -93,7 +116,8 @@ enum NetworkResolver {
             let addresses = question.type == DNSQuestion.typeA ? matches.compactMap { IPv4Address($0.address)?.bytes } : []
             return question.answer(query, records: addresses)
         }
-        for server in upstream {
+        let asking = local.first { $0.address == peer }?.upstream ?? []
+        for server in asking.isEmpty ? upstream : asking {
             if let reply = forward(query, to: server) { return reply }
         }
         return question.answer(query, records: [], code: .serverFailure)
@@ -152,13 +176,18 @@ enum NetworkResolver {
         return fd
     }
 
-    /// The body of `swiftainer network-dns STATE_DIR GATEWAY`.
-    static func run(stateDirectory: String, gateway: IPv4Address) throws {
+    /// The body of `swiftainer network-dns STATE_DIR GATEWAY`; `readyFD` is written to and
+    /// closed once it listens.
+    static func run(stateDirectory: String, gateway: IPv4Address, readyFD: Int32?) throws {
         guard let held = try FileLock.tryLock(path: stateDirectory + "/dns.lock") else { return } // one runs already
         // For `network rm`, which ends it.
         try Files.writeAtomically(stateDirectory + "/dns.pid", "\(getpid())\n", mode: 0o600, durability: .volatile)
         let udp = try bound(Int32(SOCK_DGRAM.rawValue), gateway)
         let tcp = try bound(Int32(SOCK_STREAM.rawValue), gateway)
+        if let readyFD {
+            _ = write(readyFD, "r", 1)
+            close(readyFD)
+        }
         let path = stateDirectory + "/dns-records"
         let upstream = upstreamServers()
         var records = Self.records(path)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Images
 import JSONKit
 import LinuxKit
 import Netlink
@@ -97,6 +98,9 @@ public struct NetworkStore {
 extension Engine {
     public var networks: NetworkStore { NetworkStore(root: paths.data + "/networks") }
 
+    /// The id shown for a predefined network (bridge, host, none): the same on every host.
+    public static func builtInNetworkID(_ name: String) -> String { String(Digest.sha256(Array(("swiftainer network " + name).utf8)).dropFirst(7)) }
+
     /// The bridge network of a user-defined network (host-wide state beside the default one's,
     /// and the default one's port registry: a host port is one, whatever the network).
     static func bridgeNetwork(_ record: NetworkRecord) -> BridgeNetwork {
@@ -115,7 +119,10 @@ extension Engine {
 
     /// Container names on the network.
     public func users(ofNetwork record: NetworkRecord) -> [String] {
-        containers.all().filter { $0.networkMode == record.Name || ($0.extraNetworks ?? []).contains { $0.network == record.Name } }.map(\.name)
+        containers.all().filter { container in
+            container.networkMode == record.Name || (container.networkConnections ?? []).contains { $0.network == record.Name }
+                || (container.extraNetworks ?? []).contains { $0.network == record.Name }
+        }.map(\.name)
     }
 
     /// `network rm`: refused while a container (running or not) is on it; the bridge and its
@@ -139,64 +146,75 @@ extension Engine {
 }
 
 extension Engine {
-    /// `network connect [--alias A] [--ip IP] NETWORK CONTAINER`: a running container gets an
-    /// interface on the network (eth1, eth2…) and its names resolve there.
+    /// `network connect [--alias A] [--ip IP] NETWORK CONTAINER`: the container is on the
+    /// network from its next start on (the connection is kept on its record, as Docker keeps
+    /// it), and at once when it runs: an interface there (eth1, eth2…) and its names in the
+    /// network's DNS.
     public func connectNetwork(_ networkReference: String, _ containerReference: String, aliases: [String], address: String?) throws {
         try Self.requireRoot()
         let record = try networks.load(networkReference)
         var container = try containers.find(containerReference)
-        guard let pid = container.livePid else { throw EngineError.invalidOption("container \(container.name) is not running: connect it once it runs") }
-        guard container.networkMode != record.Name, !(container.extraNetworks ?? []).contains(where: { $0.network == record.Name }) else {
+        guard container.networkMode != record.Name, !(container.networkConnections ?? []).contains(where: { $0.network == record.Name }) else {
             throw EngineError.invalidOption("endpoint with name \(container.name) already exists in network \(record.Name)")
         }
         guard let mode = container.networkMode, mode != "host", mode != "none", !mode.hasPrefix("container:") else {
             throw EngineError.invalidOption("container \(container.name) uses --network \(container.networkMode ?? "none"): it cannot be connected to another network")
         }
-        let requested = try address.map { text -> IPv4Address in
-            guard let parsed = IPv4Address(text), IPv4Subnet(record.Subnet)?.contains(parsed) == true else {
-                throw EngineError.invalidOption("--ip \(text): not an address of network \(record.Name) (\(record.Subnet))")
+        if let address {
+            guard let parsed = IPv4Address(address), IPv4Subnet(record.Subnet)?.contains(parsed) == true else {
+                throw EngineError.invalidOption("--ip \(address): not an address of network \(record.Name) (\(record.Subnet))")
             }
-            return parsed
         }
-        let network = Self.bridgeNetwork(record)
-        let index = 1 + (container.extraNetworks ?? []).count
-        var digest = SHA256()
-        digest.update(Array((container.id + " " + record.Bridge).utf8))
-        var attachment: BridgeAttachment
+        let connection = NetworkConnection(network: record.Name, aliases: aliases.isEmpty ? nil : aliases, address: address)
+        container.networkConnections = (container.networkConnections ?? []) + [connection]
+        guard let pid = container.livePid else {
+            // Attached when it next starts. (A start that loaded its record a moment before
+            // this save attaches it at the start after.)
+            try containers.save(container, editingUserFields: true)
+            networkEvent("connect", id: record.Id, name: record.Name, container: container.id)
+            return
+        }
+        let attachment: BridgeAttachment
         do {
-            attachment = try network.attach(containerID: container.id, requestedAddress: requested, ports: [], namespacePath: "/proc/\(pid)/ns/net",
-                                            interface: "eth\(index)", hostInterface: "sw" + SHA256.hex(digest.finalize()).prefix(12))
+            attachment = try attachConnection(connection, of: container, pid: pid, index: Self.freeInterfaceIndex(container.extraNetworks ?? []))
         } catch {
             throw EngineError.invalidOption("network connect: \(error)")
         }
-        attachment.network = record.Name
+        container.extraNetworks = (container.extraNetworks ?? []) + [attachment]
         do {
-            try NetworkResolver.update(network, containerID: container.id, entry: (attachment.address, [container.name] + aliases))
-            NetworkResolver.ensureRunning(network)
-            container.extraNetworks = (container.extraNetworks ?? []) + [attachment]
             try containers.save(container, editingUserFields: true)
         } catch {
-            try? NetworkResolver.update(network, containerID: container.id, entry: nil)
-            network.detach(attachment, containerID: container.id, deleteInterface: true)
+            Self.disconnect(attachment, containerID: container.id, deleteInterface: true)
             throw error
         }
         networkEvent("connect", id: record.Id, name: record.Name, container: container.id)
     }
 
-    /// `network disconnect NETWORK CONTAINER`: the interface of a network connected with
-    /// `network connect` goes (its first network stays for its run).
+    /// The lowest N with no ethN among the connected networks' interfaces (eth0 is the first
+    /// network's): a disconnect may leave a gap.
+    static func freeInterfaceIndex(_ attachments: [BridgeAttachment]) -> Int {
+        let used = Set(attachments.compactMap(\.interface))
+        return (1...).first { !used.contains("eth\($0)") }!
+    }
+
+    /// `network disconnect NETWORK CONTAINER`: a network connected with `network connect`
+    /// goes, its interface at once when the container runs (its first network stays).
     public func disconnectNetwork(_ networkReference: String, _ containerReference: String) throws {
         try Self.requireRoot()
         let record = try networks.load(networkReference)
         var container = try containers.find(containerReference)
-        guard let attachment = (container.extraNetworks ?? []).first(where: { $0.network == record.Name }) else {
+        let attachment = (container.extraNetworks ?? []).first { $0.network == record.Name }
+        guard attachment != nil || (container.networkConnections ?? []).contains(where: { $0.network == record.Name }) else {
             if container.networkMode == record.Name {
-                throw EngineError.invalidOption("container \(container.name) was made on network \(record.Name): it leaves it when it stops")
+                throw EngineError.invalidOption("container \(container.name) was made on network \(record.Name): it cannot leave its first network")
             }
             throw EngineError.invalidOption("container \(container.name) is not connected to network \(record.Name)")
         }
-        Self.disconnect(attachment, containerID: container.id, deleteInterface: true)
-        container.extraNetworks = (container.extraNetworks ?? []).filter { $0.network != record.Name }
+        if let attachment { Self.disconnect(attachment, containerID: container.id, deleteInterface: true) }
+        let remaining = (container.extraNetworks ?? []).filter { $0.network != record.Name }
+        container.extraNetworks = remaining.isEmpty ? nil : remaining
+        let connections = (container.networkConnections ?? []).filter { $0.network != record.Name }
+        container.networkConnections = connections.isEmpty ? nil : connections
         try containers.save(container, editingUserFields: true)
         networkEvent("disconnect", id: record.Id, name: record.Name, container: container.id)
     }

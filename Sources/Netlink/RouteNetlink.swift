@@ -73,10 +73,14 @@ public final class RouteNetlink {
         return link.index
     }
 
-    public func createBridge(_ name: String) throws {
+    /// With `mac`, the bridge keeps that hardware address; without, the kernel gives it the
+    /// lowest of its ports' and changes it as ports come and go.
+    public func createBridge(_ name: String, mac: [UInt8]? = nil) throws {
+        var attributes: [Attribute] = [.string(IFLA.ifname, name)]
+        if let mac { attributes.append(Attribute(IFLA.address, mac)) }
+        attributes.append(.nested(IFLA.linkinfo, [.string(IFLA.infoKind, "bridge")]))
         try connection.perform(NetlinkMessage(
-            type: RTM.newLink, flags: NLM.create | NLM.exclusive, header: FamilyHeader.link(),
-            attributes: [.string(IFLA.ifname, name), .nested(IFLA.linkinfo, [.string(IFLA.infoKind, "bridge")])]),
+            type: RTM.newLink, flags: NLM.create | NLM.exclusive, header: FamilyHeader.link(), attributes: attributes),
             "create bridge \(name)")
     }
 

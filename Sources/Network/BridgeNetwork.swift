@@ -273,7 +273,10 @@ public struct BridgeNetwork {
             for route in try host.routes() where route.table == 254 && route.destination.prefixLength > 0 && route.destination.overlaps(subnet) {
                 throw NetworkError("the bridge subnet \(subnet) collides with the host's route to \(route.destination); choose another network")
             }
-            do { try host.createBridge(name) } catch let error as NetlinkError where error.errno == EEXIST {}
+            // A MAC of its own (the gateway's, in the containers' scheme): left to the kernel it
+            // follows the ports, and when a container leaves, the others' ARP caches name a
+            // gateway MAC the bridge no longer has until they expire (seconds without a route).
+            do { try host.createBridge(name, mac: Self.mac(for: gateway)) } catch let error as NetlinkError where error.errno == EEXIST {}
         }
         guard let bridge = try host.link(named: name) else { throw NetworkError("bridge \(name) vanished right after it was created") }
         if try !host.addresses().contains(where: { $0.index == bridge.index && $0.address == gateway }) {

@@ -138,12 +138,75 @@ import Testing
         #expect(disconnected.status == 0, "\(disconnected.stderr)")
         #expect(run(["exec", api, "sh", "-c", "ip link show eth1 >/dev/null 2>&1 && echo still"]).stdout.isEmpty)
         #expect(run(["exec", db, "nslookup", "apiv2"]).status != 0)
-        #expect(run(["network", "disconnect", front, api]).status == 125, "its first network stays for the run")
+        #expect(run(["network", "disconnect", front, api]).status == 125, "its first network stays")
         // Connected again, then the run ends: the address goes back and the network is free.
         #expect(run(["network", "connect", back, api]).status == 0)
         #expect(run(["rm", "-f", api]).status == 0)
         #expect(Harness.eventually(5) { run(["network", "inspect", "-f", "{{len .Containers}}", back]).stdout == "1\n" })
         #expect(run(["rm", "-f", db]).status == 0)
         #expect(Harness.eventually(5) { run(["network", "rm", back]).status == 0 })
+    }
+
+    /// A stopped container connected to a network is on it from its start on, and again after
+    /// a restart; a rename shows in the network's DNS; a disconnect while stopped holds.
+    @Test func connectionsOfAStoppedContainerApplyAtEachStart() {
+        let front = "sfront-\(getpid())", back = "sback-\(getpid())", api = "sapi-\(getpid())", db = "sdb-\(getpid())"
+        defer {
+            _ = run(["rm", "-f", api, "\(api)-new", db])
+            _ = run(["network", "rm", front, back])
+        }
+        #expect(run(["network", "create", front]).status == 0 && run(["network", "create", back]).status == 0)
+        #expect(run(["run", "-d", "--name", db, "--network", back, "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc"]).status == 0)
+        #expect(run(["create", "--name", api, "--network", front, "busybox", "sleep", "300"]).status == 0)
+        let connected = run(["network", "connect", "--alias", "apiv2", back, api])
+        #expect(connected.status == 0, "\(connected.stderr)")
+        #expect(run(["network", "rm", back]).status == 1, "in use by a stopped container's connection")
+        #expect(run(["start", api]).status == 0)
+        let reach = "ip -o -4 addr show eth1 | grep -c inet; timeout 3 wget -qO- http://\(db):8080/hostname >/dev/null && echo reached"
+        #expect(run(["exec", api, "sh", "-c", reach]).stdout == "1\nreached\n")
+        #expect(run(["exec", db, "nslookup", "apiv2"]).status == 0, "the alias given to a stopped container's connection")
+        let listed = run(["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}:{{if $v.IPAddress}}addressed{{end}}:{{range $v.Aliases}}{{.}}{{end}} {{end}}", api]).stdout
+        #expect(listed == "\(back):addressed:apiv2 \(front):addressed: \n", "\(listed)")
+        // A restart attaches it again; a rename is seen by the network's resolver.
+        #expect(run(["restart", "-t", "1", api]).status == 0)
+        #expect(run(["exec", api, "sh", "-c", reach]).stdout == "1\nreached\n")
+        #expect(run(["rename", api, "\(api)-new"]).status == 0)
+        #expect(run(["exec", db, "nslookup", "\(api)-new"]).status == 0, "the new name resolves")
+        #expect(run(["exec", db, "nslookup", api]).status != 0, "the old name is gone")
+        // Disconnected while stopped: not attached at the next start, the network is free.
+        #expect(run(["stop", "-t", "1", "\(api)-new"]).status == 0)
+        #expect(run(["network", "disconnect", back, "\(api)-new"]).status == 0)
+        #expect(run(["network", "disconnect", back, "\(api)-new"]).status == 125, "not connected any more")
+        #expect(run(["start", "\(api)-new"]).status == 0)
+        #expect(run(["exec", "\(api)-new", "sh", "-c", "ip link show eth1 >/dev/null 2>&1 || echo none"]).stdout == "none\n")
+        #expect(run(["network", "inspect", "-f", "{{len .Containers}}", back]).stdout == "1\n")
+    }
+
+    /// Names the network does not know go to the container's --dns servers (here a dnsmasq in
+    /// a namespace the test makes), while its resolv.conf names the network's resolver, so the
+    /// network's names still resolve, from the first moment of the network's first container;
+    /// host-gateway is the network's gateway.
+    @Test func otherNamesAreForwardedToTheContainersDNSServers() throws {
+        let net = "fwd-\(getpid())", first = "fwdfirst-\(getpid())"
+        let ns = "swt-dns-\(getpid())", link = "swtd\(getpid() % 100000)"
+        defer {
+            _ = run(["network", "rm", net])
+            Harness.removeInternet(ns: ns, link: link)
+        }
+        let setup = Harness.makeInternet(ns: ns, link: link)
+        try #require(setup.status == 0, "\(setup.stderr)")
+        // In the foreground (-k), answering one name, reading no host files.
+        let upstream = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, "/usr/sbin/dnsmasq", "-k", "--no-resolv", "--no-hosts", "--listen-address=203.0.113.2",
+                                                      "--bind-interfaces", "--address=/upstream.example/198.51.100.7", "--pid-file=", "--user=root"],
+                                     environment: [:], stdin: nil)
+        defer { upstream.signal(SIGKILL); _ = upstream.finish() }
+        #expect(Harness.eventually(5) { Harness.shell("ip netns exec \(ns) ss -lun | grep -q 203.0.113.2:53").status == 0 }, "dnsmasq did not start")
+        let created = run(["network", "create", "--subnet", "10.90.250.0/24", net])
+        try #require(created.status == 0, "\(created.stderr)")
+        let result = run(["run", "--rm", "--name", first, "--network", net, "--dns", "203.0.113.2", "--add-host", "gw:host-gateway", "busybox", "sh", "-c",
+                          "grep nameserver /etc/resolv.conf; grep -w gw /etc/hosts; nslookup upstream.example | grep -c 198.51.100.7; nslookup \(first) | grep -c '^Address: 10.90.250.2$'"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
+                    == ["nameserver 10.90.250.1", "10.90.250.1 gw", "1", "1"], "\(result.stdout)")
     }
 }
