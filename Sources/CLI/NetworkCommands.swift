@@ -18,20 +18,24 @@ enum NetworkCommands {
     static let create = Command(
         name: "network create", usage: "network create [OPTIONS] NETWORK", summary: "Create a network",
         options: [OptionSpec(["-d", "--driver"], "string", "Driver to manage the Network (bridge)", key: "driver"),
-                  OptionSpec(["--gateway"], "string", "IPv4 Gateway for the master subnet"),
+                  OptionSpec(["--gateway"], "list", "IPv4 or IPv6 Gateway for the master subnet (one per family)"),
                   OptionSpec(["--internal"], nil, "Restrict external access to the network"),
                   OptionSpec(["--label"], "list", "Set metadata on a network (repeatable)"),
-                  OptionSpec(["--subnet"], "string", "Subnet in CIDR format that represents a network segment (default: a free /24 of 10.90.0.0/16)"),
-                  OptionSpec(["--ipv6"], nil, "Enable IPv6 networking [refused: IPv6 networks are not supported yet]"),
+                  OptionSpec(["--subnet"], "list", "Subnet in CIDR format that represents a network segment, one per family (default: a free /24 of 10.90.0.0/16, and with --ipv6 a /64 of a random fd00::/8 prefix)"),
+                  OptionSpec(["--ipv6"], nil, "Enable IPv6 networking (dual stack)"),
                   OptionSpec(["-o", "--opt"], "map", "Set driver specific options [refused: the bridge takes none yet]", key: "opt")]
     ) { args, context in
         let name = try args.onlyPositional("network create", "NETWORK")
         if let driver = args.value("driver"), driver != "bridge" { throw UsageError("plugin \"\(Printable.escaped(driver))\" not found: swiftainer's networks are bridges") }
-        if args.has("ipv6") { throw UsageError("--ipv6: IPv6 networks are not supported yet") }
         if let option = args.values["opt"]?.first { throw UsageError("-o \(Printable.escaped(option)): the bridge driver takes no options yet") }
         try Engine.requireRoot()
-        let record = try context.engine.networks.create(name: name, subnet: args.value("subnet"), gateway: args.value("gateway"), isInternal: args.has("internal"),
-                                                        labels: try VolumeCommands.pairs(args.values["label"] ?? [], flag: "--label"))
+        var request = NetworkRequest(name: name)
+        request.subnets = args.values["subnet"] ?? []
+        request.gateways = args.values["gateway"] ?? []
+        request.isInternal = args.has("internal")
+        request.ipv6 = args.has("ipv6")
+        request.labels = try VolumeCommands.pairs(args.values["label"] ?? [], flag: "--label")
+        let record = try context.engine.networks.create(request)
         context.engine.emitNetworkEvent("create", record)
         out(record.Id + "\n")
         return 0
@@ -54,10 +58,10 @@ enum NetworkCommands {
             let (key, value) = try FilterSpec.split(spec, keys: ["driver", "id", "label", "name", "type"])
             terms[key, default: []].append(value)
         }
-        struct Row { var id: String; var name: String; var driver: String; var isInternal: Bool; var labels: [String: String]; var created: String; var builtIn: Bool }
+        struct Row { var id: String; var name: String; var driver: String; var isInternal: Bool; var labels: [String: String]; var created: String; var builtIn: Bool; var ipv6 = false }
         var rows = builtIn.map { Row(id: builtInID($0.name), name: $0.name, driver: $0.driver, isInternal: false, labels: [:], created: "", builtIn: true) }
         rows += context.engine.networks.all().sorted { $0.Name < $1.Name }
-            .map { Row(id: $0.Id, name: $0.Name, driver: $0.Driver, isInternal: $0.Internal, labels: $0.Labels, created: $0.Created, builtIn: false) }
+            .map { Row(id: $0.Id, name: $0.Name, driver: $0.Driver, isInternal: $0.Internal, labels: $0.Labels, created: $0.Created, builtIn: false, ipv6: $0.ipv6 != nil) }
         func any(_ key: String, _ test: (String) -> Bool) -> Bool { terms[key].map { $0.contains(where: test) } ?? true }
         rows = rows.filter { row in
             any("name") { row.name.contains($0) } && any("id") { row.id.hasPrefix($0) } && any("driver") { $0 == row.driver }
@@ -72,7 +76,7 @@ enum NetworkCommands {
         let format = try ListFormat(args.value("format"), defaultTable: "table {{.ID}}\\t{{.Name}}\\t{{.Driver}}\\t{{.Scope}}", typeName: "*formatter.networkContext")
         let values: [JSONValue] = rows.map { row in
             let fields = ["CreatedAt": row.created.isEmpty ? "" : Clock.goTimeString(rfc3339: row.created), "Driver": row.driver,
-                          "ID": full ? row.id : String(row.id.prefix(12)), "IPv6": "false", "Internal": "\(row.isInternal)",
+                          "ID": full ? row.id : String(row.id.prefix(12)), "IPv6": "\(row.ipv6)", "Internal": "\(row.isInternal)",
                           "Labels": row.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","), "Name": row.name, "Scope": "local"]
             return .object(headers.map { ($0.field, .string(fields[$0.field] ?? "")) })
         }
@@ -105,7 +109,8 @@ enum NetworkCommands {
             for record in all where record.isRunning {
                 let attachment = record.networkMode == mode ? record.network : (record.extraNetworks ?? []).first { $0.network == mode }
                 guard let attachment else { continue }
-                result[record.id] = .init(Name: record.name, MacAddress: attachment.mac, IPv4Address: "\(attachment.address)/\(attachment.prefixLength)", IPv6Address: "")
+                result[record.id] = .init(Name: record.name, MacAddress: attachment.mac, IPv4Address: "\(attachment.address)/\(attachment.prefixLength)",
+                                          IPv6Address: attachment.address6.map { "\($0)/\(attachment.prefixLength6 ?? 64)" } ?? "")
             }
             return result
         }
@@ -116,8 +121,9 @@ enum NetworkCommands {
                               Options: builtIn.name == "bridge" ? ["com.docker.network.bridge.name": Engine.bridge.name] : [:], Labels: [:])
         }
         let record = try engine.networks.load(reference)
-        return Inspection(Name: record.Name, Id: record.Id, Created: record.Created, Scope: "local", Driver: record.Driver, EnableIPv6: false,
-                          IPAM: .init(Driver: "default", Config: [.init(Subnet: record.Subnet, Gateway: record.Gateway)]), Internal: record.Internal,
+        let ipam6 = record.ipv6.map { [Inspection.IPAMConfig(Subnet: $0.subnet.description, Gateway: $0.gateway.description)] } ?? []
+        return Inspection(Name: record.Name, Id: record.Id, Created: record.Created, Scope: "local", Driver: record.Driver, EnableIPv6: record.ipv6 != nil,
+                          IPAM: .init(Driver: "default", Config: [.init(Subnet: record.Subnet, Gateway: record.Gateway)] + ipam6), Internal: record.Internal,
                           Containers: endpoints(record.Name), Options: ["com.docker.network.bridge.name": record.Bridge], Labels: record.Labels)
     }
 
@@ -131,10 +137,12 @@ enum NetworkCommands {
 
     static let connect = Command(
         name: "network connect", usage: "network connect [OPTIONS] NETWORK CONTAINER", summary: "Connect a container to a network",
-        options: [OptionSpec(["--alias"], "list", "Add network-scoped alias for the container (repeatable)"), OptionSpec(["--ip"], "string", "IPv4 address (e.g., \"172.30.100.104\")")]
+        options: [OptionSpec(["--alias"], "list", "Add network-scoped alias for the container (repeatable)"), OptionSpec(["--ip"], "string", "IPv4 address (e.g., \"172.30.100.104\")"),
+                  OptionSpec(["--ip6"], "string", "IPv6 address (e.g., \"2001:db8::33\"), on a network made with --ipv6")]
     ) { args, context in
         guard args.positionals.count == 2 else { throw UsageError("\"network connect\" requires exactly 2 arguments: NETWORK CONTAINER") }
-        try context.engine.connectNetwork(args.positionals[0], args.positionals[1], aliases: args.values["alias"] ?? [], address: args.value("ip"))
+        try context.engine.connectNetwork(args.positionals[0], args.positionals[1], aliases: args.values["alias"] ?? [], address: args.value("ip"),
+                                          address6: args.value("ip6"))
         return 0
     }
 

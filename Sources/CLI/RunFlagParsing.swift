@@ -48,6 +48,7 @@ extension RunFlags {
         options.tmpfs = args.values["tmpfs"] ?? []
         options.mounts = try (args.values["mount"] ?? []).map(MountFlag.parse)
         options.ipAddress = args.value("ip")
+        options.ip6Address = args.value("ip6")
         options.dns = args.values["dns"] ?? []
         options.dnsOptions = args.values["dns-option"] ?? []
         options.dnsSearch = args.values["dns-search"] ?? []

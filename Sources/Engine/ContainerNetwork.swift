@@ -69,7 +69,8 @@ extension Engine {
             attachment = try network.attach(containerID: record.id, requestedAddress: record.requestedAddress.flatMap(IPv4Address.init),
                                                 ports: record.ports ?? [], namespacePath: "/proc/\(initPid)/ns/net",
                                                 mac: record.requestedMAC.flatMap(DockerFlagValues.macAddress),
-                                                linkLocal: (record.linkLocalIPs ?? []).compactMap(IPv4Address.init))
+                                                linkLocal: (record.linkLocalIPs ?? []).compactMap(IPv4Address.init),
+                                                requestedAddress6: record.requestedAddress6.flatMap(IPv6Address.init))
         } catch {
             throw EngineError.invalidOption("network: \(error)")
         }
@@ -77,7 +78,7 @@ extension Engine {
         if network.isolated {
             // Its name, short id and aliases resolve on the network from now on.
             do {
-                try NetworkResolver.update(network, containerID: record.id, entry: Self.resolverEntry(record, address: attachment.address, aliases: record.networkAliases))
+                try NetworkResolver.update(network, containerID: record.id, entry: Self.resolverEntry(record, attachment, aliases: record.networkAliases))
             } catch {
                 Self.disconnect(attachment, containerID: record.id)
                 record.network = nil
@@ -105,8 +106,8 @@ extension Engine {
     }
 
     /// The container's line in a network's DNS records.
-    static func resolverEntry(_ record: ContainerRecord, address: String, aliases: [String]?) -> NetworkResolver.Entry {
-        NetworkResolver.Entry(address: address, names: [record.name] + (aliases ?? []), upstream: record.dnsServers ?? [])
+    static func resolverEntry(_ record: ContainerRecord, _ attachment: BridgeAttachment, aliases: [String]?) -> NetworkResolver.Entry {
+        NetworkResolver.Entry(address: attachment.address, address6: attachment.address6, names: [record.name] + (aliases ?? []), upstream: record.dnsServers ?? [])
     }
 
     /// A running container's interface `eth<index>` on a network it is connected to, with its
@@ -118,10 +119,11 @@ extension Engine {
         digest.update(Array((record.id + " " + networkRecord.Bridge).utf8))
         var attachment = try network.attach(containerID: record.id, requestedAddress: connection.address.flatMap(IPv4Address.init), ports: [],
                                             namespacePath: "/proc/\(pid)/ns/net", interface: "eth\(index)",
-                                            hostInterface: "sw" + SHA256.hex(digest.finalize()).prefix(12))
+                                            hostInterface: "sw" + SHA256.hex(digest.finalize()).prefix(12),
+                                            requestedAddress6: connection.address6.flatMap(IPv6Address.init))
         attachment.network = networkRecord.Name
         do {
-            try NetworkResolver.update(network, containerID: record.id, entry: Self.resolverEntry(record, address: attachment.address, aliases: connection.aliases))
+            try NetworkResolver.update(network, containerID: record.id, entry: Self.resolverEntry(record, attachment, aliases: connection.aliases))
         } catch {
             network.detach(attachment, containerID: record.id, deleteInterface: true)
             throw error
@@ -138,7 +140,7 @@ extension Engine {
         if let primary = record.network { attached.append((primary, record.networkAliases)) }
         for (attachment, aliases) in attached where attachment.bridge != nil {
             try? NetworkResolver.update(Self.bridgeNetwork(of: attachment), containerID: record.id,
-                                        entry: Self.resolverEntry(record, address: attachment.address, aliases: aliases))
+                                        entry: Self.resolverEntry(record, attachment, aliases: aliases))
         }
     }
 

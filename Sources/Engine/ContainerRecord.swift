@@ -9,8 +9,9 @@ import LinuxKit
 public struct NetworkConnection: Codable, Equatable, Sendable {
     public var network: String
     public var aliases: [String]?
-    /// --ip: the address asked for on it.
+    /// --ip and --ip6: the addresses asked for on it.
     public var address: String?
+    public var address6: String?
 }
 
 public struct ContainerRecord: Codable, Equatable {
@@ -83,6 +84,8 @@ public struct ContainerRecord: Codable, Equatable {
     /// --dns servers: on a user-defined network its resolver forwards to them (the
     /// container's resolv.conf names the resolver).
     public var dnsServers: [String]?
+    /// --ip6 on a dual-stack network.
+    public var requestedAddress6: String?
 
     /// The container core's state of it (init, supervisor, cgroup), from the runtime state
     /// root on tmpfs; nil when no run of it is in progress. Filled in by ContainerStore.load,
@@ -93,7 +96,7 @@ public struct ContainerRecord: Codable, Equatable {
         case id, name, image, imageID, command, created, status, exitCode, error, startedAt, finishedAt, autoRemove, oomKilled
         case detached, restartCount, stopSignal, stopTimeout, labels, extraHosts, networkMode, requestedAddress, ports, network
         case requestedMAC, linkLocalIPs, exposedPorts, logConfig, restartPolicy, restarting, restartDelayMs, healthcheck, waitsForStart, volumes, anonymousVolumes, networkAliases, extraNetworks
-        case networkConnections, dnsServers
+        case networkConnections, dnsServers, requestedAddress6
     }
 
     public var shortID: String { String(id.prefix(12)) }

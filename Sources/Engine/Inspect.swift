@@ -72,6 +72,9 @@ public struct ContainerInspection: Codable {
         public var IPPrefixLen: Int
         public var Gateway: String
         public var MacAddress: String
+        public var GlobalIPv6Address: String
+        public var GlobalIPv6PrefixLen: Int
+        public var IPv6Gateway: String
         /// "80/tcp" -> [{HostIp, HostPort}], as Docker shows published ports.
         public var Ports: [String: [[String: String]]]
         /// Each network it is on, by name: its first and those connected to it (addresses
@@ -85,6 +88,9 @@ public struct ContainerInspection: Codable {
         public var IPAddress: String
         public var IPPrefixLen: Int
         public var MacAddress: String
+        public var GlobalIPv6Address: String
+        public var GlobalIPv6PrefixLen: Int
+        public var IPv6Gateway: String
         public var DNSNames: [String]?
     }
     public var Id: String
@@ -182,7 +188,8 @@ extension Engine {
         }
         return ContainerInspection.NetworkSettings(
             Mode: mode, SandboxKey: sandbox, IPAddress: attachment?.address ?? "", IPPrefixLen: attachment?.prefixLength ?? 0,
-            Gateway: attachment?.gateway ?? "", MacAddress: attachment?.mac ?? "", Ports: ports,
+            Gateway: attachment?.gateway ?? "", MacAddress: attachment?.mac ?? "",
+            GlobalIPv6Address: attachment?.address6 ?? "", GlobalIPv6PrefixLen: attachment?.prefixLength6 ?? 0, IPv6Gateway: attachment?.gateway6 ?? "", Ports: ports,
             Networks: endpoints(record, running: running))
     }
 
@@ -194,7 +201,9 @@ extension Engine {
             // Docker's DNS names on a user-defined network: name, short id, aliases.
             let names = network == "bridge" ? nil : [record.name, record.shortID] + (aliases ?? [])
             return ContainerInspection.Endpoint(Aliases: aliases, NetworkID: id, Gateway: attachment?.gateway ?? "", IPAddress: attachment?.address ?? "",
-                                                IPPrefixLen: attachment?.prefixLength ?? 0, MacAddress: attachment?.mac ?? "", DNSNames: names)
+                                                IPPrefixLen: attachment?.prefixLength ?? 0, MacAddress: attachment?.mac ?? "",
+                                                GlobalIPv6Address: attachment?.address6 ?? "", GlobalIPv6PrefixLen: attachment?.prefixLength6 ?? 0,
+                                                IPv6Gateway: attachment?.gateway6 ?? "", DNSNames: names)
         }
         var result = [mode: endpoint(mode, running ? record.network : nil, aliases: record.networkAliases)]
         for connection in record.networkConnections ?? [] {

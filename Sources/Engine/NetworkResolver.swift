@@ -7,10 +7,10 @@ import Netlink
 import Network
 
 /// Name resolution on a user-defined network, daemonless: each network's containers are
-/// listed in its state directory (`dns-records`: "ID ADDRESS UPSTREAM NAME ALIAS…" per line,
+/// listed in its state directory (`dns-records`: "ID ADDRESS[,ADDRESS6] UPSTREAM NAME ALIAS…" per line,
 /// rewritten under `dns-records.lock` by connect and disconnect), and a resolver process of the
 /// network (`swiftainer network-dns BRIDGE GATEWAY`) answers on the gateway's port 53, UDP and
-/// TCP: A and PTR for those names, short ids and aliases, the rest forwarded to the asking
+/// TCP: A, AAAA and PTR for those names, short ids and aliases, the rest forwarded to the asking
 /// container's --dns servers (UPSTREAM, comma-separated, "-" for none), or else the host's
 /// nameservers — as Docker's embedded DNS does. The first container to connect starts it (unless its lock says one runs); it
 /// ends once the records have been empty for two seconds.
@@ -21,6 +21,7 @@ enum NetworkResolver {
     /// there, and the nameservers its other queries go to (empty: the host's).
     struct Entry {
         var address: String
+        var address6: String?
         var names: [String]
         var upstream: [String]
     }
@@ -36,7 +37,8 @@ enum NetworkResolver {
             .filter { !$0.hasPrefix(containerID + " ") }
         if let entry {
             let upstream = entry.upstream.isEmpty ? "-" : entry.upstream.joined(separator: ",")
-            lines.append(([containerID, entry.address, upstream] + entry.names).joined(separator: " "))
+            let addresses = entry.address + (entry.address6.map { "," + $0 } ?? "")
+            lines.append(([containerID, addresses, upstream] + entry.names).joined(separator: " "))
         }
         try Files.writeAtomically(recordsPath(network), lines.map { $0 + "\n" }.joined(), mode: 0o644, durability: .volatile)
     }
@@ -76,6 +78,7 @@ enum NetworkResolver {
     struct Record {
         var id: String
         var address: String
+        var address6: String?
         var names: [String]
         var upstream: [String]
     }
@@ -84,7 +87,8 @@ enum NetworkResolver {
         ((try? Files.readString(path)) ?? "").split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ").map(String.init)
             guard fields.count >= 4 else { return nil }
-            return Record(id: fields[0], address: fields[1], names: fields.dropFirst(3).map { $0.lowercased() } + [String(fields[0].prefix(12))],
+            let addresses = fields[1].split(separator: ",").map(String.init)
+            return Record(id: fields[0], address: addresses[0], address6: addresses.count > 1 ? addresses[1] : nil, names: fields.dropFirst(3).map { $0.lowercased() } + [String(fields[0].prefix(12))],
                           upstream: fields[2] == "-" ? [] : fields[2].split(separator: ",").map(String.init))
         }
     }
@@ -104,16 +108,22 @@ enum NetworkResolver {
     /// (`peer`, its address) --dns servers, else the host's (`upstream`).
     static func respond(_ query: [UInt8], records local: [Record], upstream: [String], peer: String? = nil, stateDirectory: String = "") -> [UInt8]? {
         guard let question = DNSQuestion(parsing: query) else { return nil }
-        let known = local.contains { $0.names.contains(question.name) || $0.address == question.reverseAddress }
+        let reverse = question.reverseAddress
+        func holds(_ record: Record, _ address: String?) -> Bool { address != nil && (record.address == address || record.address6 == address) }
+        let known = local.contains { $0.names.contains(question.name) || holds($0, reverse) }
         let records = known ? local : local + recordsOfOtherNetworks(of: peer, local, stateDirectory: stateDirectory)
-        if let address = question.reverseAddress, question.type == DNSQuestion.typePTR,
-           let record = records.first(where: { $0.address == address }) {
+        if question.type == DNSQuestion.typePTR, let record = records.first(where: { holds($0, reverse) }) {
             return question.answer(query, records: [DNSQuestion.encodeName(record.names[0])])
         }
         let matches = records.filter { $0.names.contains(question.name) }
         if !matches.isEmpty {
-            // A known name: its addresses; no IPv6 ones (an empty answer, not an error).
-            let addresses = question.type == DNSQuestion.typeA ? matches.compactMap { IPv4Address($0.address)?.bytes } : []
+            // A known name: its addresses of the type asked (none: an empty answer, not an error).
+            let addresses: [[UInt8]]
+            switch question.type {
+            case DNSQuestion.typeA: addresses = matches.compactMap { IPv4Address($0.address)?.bytes }
+            case DNSQuestion.typeAAAA: addresses = matches.compactMap { $0.address6.flatMap(IPv6Address.init)?.bytes }
+            default: addresses = []
+            }
             return question.answer(query, records: addresses)
         }
         let asking = local.first { $0.address == peer }?.upstream ?? []

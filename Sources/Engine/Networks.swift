@@ -19,6 +19,27 @@ public struct NetworkRecord: Codable, Equatable {
     public var Labels: [String: String]
     /// The host's bridge of the network: "swbr" and ten hex digits of its id.
     public var Bridge: String
+    /// Dual stack (`--ipv6`): its IPv6 block and gateway.
+    public var EnableIPv6: Bool?
+    public var Subnet6: String?
+    public var Gateway6: String?
+
+    public var ipv6: IPv6Config? {
+        guard EnableIPv6 == true, let subnet = Subnet6.flatMap(IPv6Subnet.init), let gateway = Gateway6.flatMap(IPv6Address.init) else { return nil }
+        return IPv6Config(subnet: subnet, gateway: gateway)
+    }
+}
+
+/// What `network create` asks for.
+public struct NetworkRequest {
+    public var name: String
+    /// --subnet and --gateway, each given once per family at most.
+    public var subnets: [String] = []
+    public var gateways: [String] = []
+    public var isInternal = false
+    public var ipv6 = false
+    public var labels: [String: String] = [:]
+    public init(name: String) { self.name = name }
 }
 
 /// User-defined networks: a record per network under the data root (it outlives reboots, as
@@ -36,14 +57,50 @@ public struct NetworkStore {
     func path(_ name: String) -> String { root + "/" + name + ".json" }
     private var lockPath: String { root + ".lock" }
 
-    public func create(name: String, subnet requested: String?, gateway requestedGateway: String?, isInternal: Bool, labels: [String: String]) throws -> NetworkRecord {
+    public func create(_ request: NetworkRequest) throws -> NetworkRecord {
+        let name = request.name
         guard VolumeStore.isValidName(name) else { throw EngineError.invalidOption("invalid network name '\(Printable.escaped(name))': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
         guard !Self.reserved.contains(name) else { throw EngineError.invalidOption("network name \(name) is reserved (Docker's predefined networks)") }
+        // Each --subnet and --gateway by its family.
+        var subnet4: String?, subnet6: String?, gateway4: String?, gateway6: String?
+        for text in request.subnets {
+            if text.contains(":") {
+                guard subnet6 == nil else { throw EngineError.invalidOption("--subnet \(Printable.escaped(text)): one IPv6 subnet per network") }
+                subnet6 = text
+            } else {
+                guard subnet4 == nil else { throw EngineError.invalidOption("--subnet \(Printable.escaped(text)): one IPv4 subnet per network") }
+                subnet4 = text
+            }
+        }
+        for text in request.gateways {
+            if text.contains(":") { gateway6 = text } else { gateway4 = text }
+        }
+        if !request.ipv6, let given = subnet6 ?? gateway6 {
+            throw EngineError.invalidOption("\(Printable.escaped(given)): an IPv6 subnet or gateway needs --ipv6")
+        }
         try Files.makeDirectories(root, mode: 0o700)
         let lock = try FileLock(path: lockPath)
         defer { lock.unlock() }
         if (try? load(name)) != nil { throw EngineError.invalidOption("network with name \(name) already exists") }
-        let others = all().compactMap { IPv4Subnet($0.Subnet) } + [BridgeNetwork.defaultSubnet]
+        let existing = all()
+        let (subnet, gateway) = try ipv4Block(subnet4, gateway: gateway4, existing: existing)
+        let id = Random.hex(bytes: 32)
+        var record = NetworkRecord(Name: name, Id: id, Created: Clock.rfc3339(), Driver: "bridge", Subnet: subnet.description, Gateway: gateway.description,
+                                   Internal: request.isInternal, Labels: request.labels, Bridge: "swbr" + id.prefix(10))
+        if request.ipv6 {
+            let (subnet, gateway) = try ipv6Block(subnet6, gateway: gateway6, existing: existing)
+            record.EnableIPv6 = true
+            record.Subnet6 = subnet.description
+            record.Gateway6 = gateway.description
+        }
+        try Files.writeAtomically(path(name), try JSON.encode(record, format: .document), mode: 0o600)
+        return record
+    }
+
+    /// The IPv4 block: the one asked for, or a free /24 of the pool; either clear of the other
+    /// networks and the host's routes.
+    private func ipv4Block(_ requested: String?, gateway requestedGateway: String?, existing: [NetworkRecord]) throws -> (IPv4Subnet, IPv4Address) {
+        let others = existing.compactMap { IPv4Subnet($0.Subnet) } + [BridgeNetwork.defaultSubnet]
         let routes = ((try? RouteNetlink.open().routes()) ?? []).filter { $0.table == 254 && $0.destination.prefixLength > 0 }.map(\.destination)
         let subnet: IPv4Subnet
         if let requested {
@@ -61,19 +118,44 @@ public struct NetworkStore {
             }
             subnet = free
         }
-        var gateway = subnet.host(1)
-        if let requestedGateway {
-            guard let parsed = IPv4Address(requestedGateway), subnet.contains(parsed), parsed != subnet.network, parsed != subnet.broadcast else {
-                throw EngineError.invalidOption("invalid gateway \(Printable.escaped(requestedGateway)): an address of \(subnet)")
-            }
-            gateway = parsed
+        guard let requestedGateway else { return (subnet, subnet.host(1)) }
+        guard let parsed = IPv4Address(requestedGateway), subnet.contains(parsed), !subnet.isReserved(parsed) else {
+            throw EngineError.invalidOption("invalid gateway \(Printable.escaped(requestedGateway)): an address of \(subnet)")
         }
-        let id = Random.hex(bytes: 32)
-        let record = NetworkRecord(Name: name, Id: id, Created: Clock.rfc3339(), Driver: "bridge", Subnet: subnet.description, Gateway: gateway.description,
-                                   Internal: isInternal, Labels: labels, Bridge: "swbr" + id.prefix(10))
-        try Files.writeAtomically(path(name), try JSON.encode(record, format: .document), mode: 0o600)
-        return record
+        return (subnet, parsed)
     }
+
+    /// The IPv6 block: the one asked for, or a /64 of a random unique local prefix (RFC 4193:
+    /// fd00::/8 and 40 random bits), as Docker picks one; clear of the other networks' and the
+    /// host's IPv6 routes.
+    private func ipv6Block(_ requested: String?, gateway requestedGateway: String?, existing: [NetworkRecord]) throws -> (IPv6Subnet, IPv6Address) {
+        let others = existing.compactMap { $0.Subnet6.flatMap(IPv6Subnet.init) }
+        let routes = ((try? RouteNetlink.open().routeDestinations6()) ?? []).filter { $0.prefixLength > 0 && !Self.linkLocal6.overlaps($0) }
+        let subnet: IPv6Subnet
+        if let requested {
+            guard let parsed = IPv6Subnet(requested), parsed.prefixLength <= 120 else {
+                throw EngineError.invalidOption("invalid subnet \(Printable.escaped(requested)): an IPv6 CIDR block with room for addresses (at most /120)")
+            }
+            if let clash = (others + routes).first(where: { $0.overlaps(parsed) }) {
+                throw EngineError.invalidOption("subnet \(parsed) overlaps \(clash), used by another network or a route of the host")
+            }
+            subnet = parsed
+        } else {
+            var candidate: IPv6Subnet
+            repeat {
+                let random = Random.bytes(5)
+                candidate = IPv6Subnet(IPv6Address(bytes: [0xfd] + random + [UInt8](repeating: 0, count: 10)), prefixLength: 64)
+            } while (others + routes).contains { $0.overlaps(candidate) }
+            subnet = candidate
+        }
+        guard let requestedGateway else { return (subnet, subnet.host(1)) }
+        guard let parsed = IPv6Address(requestedGateway), subnet.contains(parsed), !subnet.isReserved(parsed) else {
+            throw EngineError.invalidOption("invalid gateway \(Printable.escaped(requestedGateway)): an address of \(subnet)")
+        }
+        return (subnet, parsed)
+    }
+
+    static let linkLocal6 = IPv6Subnet("fe80::/10")!
 
     /// By name, full id or unique id prefix.
     public func load(_ reference: String) throws -> NetworkRecord {
@@ -105,16 +187,21 @@ extension Engine {
     /// and the default one's port registry: a host port is one, whatever the network).
     static func bridgeNetwork(_ record: NetworkRecord) -> BridgeNetwork {
         BridgeNetwork(stateDirectory: "/run/swiftainer/networks/" + record.Bridge, name: record.Bridge, subnet: IPv4Subnet(record.Subnet)!,
-                      gateway: IPv4Address(record.Gateway), portsDirectory: bridge.portsDirectory, isolated: true, isInternal: record.Internal)
+                      gateway: IPv4Address(record.Gateway), portsDirectory: bridge.portsDirectory, isolated: true, isInternal: record.Internal,
+                      ipv6: record.ipv6)
     }
 
     /// The network an attachment is on, rebuilt from what it records (teardown after a crash
     /// needs no store).
     static func bridgeNetwork(of attachment: BridgeAttachment) -> BridgeNetwork {
         guard let name = attachment.bridge, let address = IPv4Address(attachment.address) else { return bridge }
+        var ipv6: IPv6Config?
+        if let address6 = attachment.address6.flatMap(IPv6Address.init), let gateway6 = attachment.gateway6.flatMap(IPv6Address.init) {
+            ipv6 = IPv6Config(subnet: IPv6Subnet(address6, prefixLength: attachment.prefixLength6 ?? 64), gateway: gateway6)
+        }
         return BridgeNetwork(stateDirectory: "/run/swiftainer/networks/" + name, name: name,
                              subnet: IPv4Subnet(address, prefixLength: attachment.prefixLength), gateway: IPv4Address(attachment.gateway),
-                             portsDirectory: bridge.portsDirectory, isolated: true)
+                             portsDirectory: bridge.portsDirectory, isolated: true, ipv6: ipv6)
     }
 
     /// Container names on the network.
@@ -150,7 +237,7 @@ extension Engine {
     /// network from its next start on (the connection is kept on its record, as Docker keeps
     /// it), and at once when it runs: an interface there (eth1, eth2…) and its names in the
     /// network's DNS.
-    public func connectNetwork(_ networkReference: String, _ containerReference: String, aliases: [String], address: String?) throws {
+    public func connectNetwork(_ networkReference: String, _ containerReference: String, aliases: [String], address: String?, address6: String? = nil) throws {
         try Self.requireRoot()
         let record = try networks.load(networkReference)
         var container = try containers.find(containerReference)
@@ -165,7 +252,13 @@ extension Engine {
                 throw EngineError.invalidOption("--ip \(address): not an address of network \(record.Name) (\(record.Subnet))")
             }
         }
-        let connection = NetworkConnection(network: record.Name, aliases: aliases.isEmpty ? nil : aliases, address: address)
+        if let address6 {
+            guard let ipv6 = record.ipv6 else { throw EngineError.invalidOption("--ip6 \(address6): network \(record.Name) has no IPv6 (made without --ipv6)") }
+            guard let parsed = IPv6Address(address6), ipv6.subnet.contains(parsed) else {
+                throw EngineError.invalidOption("--ip6 \(address6): not an address of network \(record.Name) (\(ipv6.subnet))")
+            }
+        }
+        let connection = NetworkConnection(network: record.Name, aliases: aliases.isEmpty ? nil : aliases, address: address, address6: address6)
         container.networkConnections = (container.networkConnections ?? []) + [connection]
         guard let pid = container.livePid else {
             // Attached when it next starts. (A start that loaded its record a moment before

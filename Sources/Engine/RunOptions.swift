@@ -30,6 +30,8 @@ public struct RunOptions {
     public var network: NetworkMode = .bridge
     /// --ip (bridge only), --dns, -p [HOSTIP:]HOSTPORT:CONTAINERPORT[/PROTO].
     public var ipAddress: String?
+    /// --ip6: on a user-defined network made with --ipv6.
+    public var ip6Address: String?
     public var dns: [String] = []
     public var publish: [String] = []
     public var noPivot = false
@@ -339,8 +341,8 @@ public struct RunOptions {
 
     /// -p, --ip and --dns checked: the address and ports asked for; -P needs the image's ExposedPorts.
     public func networkRequest(imageExposedPorts: [String] = []) throws -> (address: IPv4Address?, ports: [PortMapping]) {
-        if network != .bridge && (ipAddress != nil || !publish.isEmpty || macAddress != nil || !linkLocalIPs.isEmpty || !links.isEmpty) {
-            throw EngineError.invalidOption("--ip, -p, --mac-address, --link-local-ip and --link need the bridge network, not --network \(network.rawValue)")
+        if network != .bridge && (ipAddress != nil || ip6Address != nil || !publish.isEmpty || macAddress != nil || !linkLocalIPs.isEmpty || !links.isEmpty) {
+            throw EngineError.invalidOption("--ip, --ip6, -p, --mac-address, --link-local-ip and --link need the bridge network, not --network \(network.rawValue)")
         }
         let address = try ipAddress.map { text in
             guard let address = IPv4Address(text) else { throw EngineError.invalidOption("--ip \(text): not an IPv4 address") }

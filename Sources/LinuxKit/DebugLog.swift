@@ -21,10 +21,15 @@ public enum DebugLog {
 }
 
 public enum Random {
-    /// `count` random bytes as lowercase hex. SystemRandomNumberGenerator is getrandom(2) on Linux.
-    public static func hex(bytes count: Int) -> String {
+    /// `count` random bytes. SystemRandomNumberGenerator is getrandom(2) on Linux.
+    public static func bytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// `count` random bytes as lowercase hex.
+    public static func hex(bytes count: Int) -> String {
+        let bytes = Self.bytes(count)
         let digits = Array("0123456789abcdef".utf8)
         return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }

@@ -27,7 +27,9 @@ public enum IFLA {
 }
 
 public enum IFA {
-    public static let address: UInt16 = 1, local: UInt16 = 2, label: UInt16 = 3, broadcast: UInt16 = 4
+    public static let address: UInt16 = 1, local: UInt16 = 2, label: UInt16 = 3, broadcast: UInt16 = 4, flags: UInt16 = 8
+    /// IFA_F_NODAD: an IPv6 address usable at once, without duplicate address detection.
+    public static let noDAD: UInt32 = 0x02
 }
 
 public enum RTA {
@@ -35,6 +37,7 @@ public enum RTA {
 }
 
 public let AF_INET_BYTE: UInt8 = 2
+public let AF_INET6_BYTE: UInt8 = 10
 public let IFF_UP_FLAG: UInt32 = 1
 /// NLA_F_NESTED: set on attributes that contain attributes.
 let nestedFlag: UInt16 = 0x8000

@@ -147,6 +147,17 @@ public final class RouteNetlink {
             "add address \(address)/\(prefixLength) to \(linkName)")
     }
 
+    /// An IPv6 address without duplicate address detection: the addresses come from the
+    /// network's IPAM, and DAD would keep it unusable for a second or more.
+    public func addAddress(_ index: Int32, _ address: IPv6Address, prefixLength: Int, _ linkName: String) throws {
+        var header = FamilyHeader.address(index: index, prefixLength: UInt8(prefixLength), family: AF_INET6_BYTE)
+        header[2] = UInt8(IFA.noDAD)
+        try connection.perform(NetlinkMessage(
+            type: RTM.newAddr, flags: NLM.create | NLM.exclusive, header: header,
+            attributes: [Attribute(IFA.address, address.bytes), .u32(IFA.flags, IFA.noDAD)]),
+            "add address \(address)/\(prefixLength) to \(linkName)")
+    }
+
     public func deleteAddress(_ index: Int32, _ address: IPv4Address, prefixLength: Int, _ linkName: String) throws {
         try connection.perform(NetlinkMessage(
             type: RTM.delAddr, flags: 0, header: FamilyHeader.address(index: index, prefixLength: UInt8(prefixLength)),
@@ -177,6 +188,27 @@ public final class RouteNetlink {
             header: FamilyHeader.route(destinationLength: UInt8(destination?.prefixLength ?? 0), scope: scope),
             attributes: attributes),
             "add route to \(destination?.description ?? "default")" + (gateway.map { " via \($0)" } ?? ""))
+    }
+
+    /// The IPv6 default route via `gateway` out of `outputIndex`.
+    public func addDefaultRoute(via gateway: IPv6Address, outputIndex: Int32) throws {
+        try connection.perform(NetlinkMessage(
+            type: RTM.newRoute, flags: NLM.create | NLM.exclusive,
+            header: FamilyHeader.route(destinationLength: 0, family: AF_INET6_BYTE),
+            attributes: [Attribute(RTA.gateway, gateway.bytes), .u32(RTA.oif, UInt32(bitPattern: outputIndex))]),
+            "add IPv6 default route via \(gateway)")
+    }
+
+    /// The destinations of the IPv6 routes of the main table (to refuse a subnet that overlaps).
+    public func routeDestinations6() throws -> [IPv6Subnet] {
+        try connection.dump(NetlinkMessage(type: RTM.getRoute, flags: 0,
+                                           header: FamilyHeader.route(destinationLength: 0, table: 0, protocol: 0, type: 0, family: AF_INET6_BYTE)),
+                            "list IPv6 routes").compactMap { message in
+            guard message.type == RTM.newRoute, message.header.count >= 12, message.header[0] == AF_INET6_BYTE,
+                  (message.attributes[type: RTA.table]?.u32Value ?? UInt32(message.header[4])) == 254 else { return nil }
+            let destination = message.attributes[type: RTA.dst].map { IPv6Address(bytes: $0.data) } ?? IPv6Address(0)
+            return IPv6Subnet(destination, prefixLength: Int(message.header[1]))
+        }
     }
 
     public func routes() throws -> [RouteEntry] {

@@ -20,6 +20,20 @@ public struct BridgeAttachment: Codable, Equatable, Sendable {
     public var network: String?
     /// The container's end (nil: eth0); a network connected later is eth1, eth2…
     public var interface: String?
+    /// On a dual-stack network: the IPv6 address, its prefix length and the gateway.
+    public var address6: String?
+    public var prefixLength6: Int?
+    public var gateway6: String?
+}
+
+/// The IPv6 side of a dual-stack network (`network create --ipv6`).
+public struct IPv6Config: Equatable, Sendable {
+    public var subnet: IPv6Subnet
+    public var gateway: IPv6Address
+    public init(subnet: IPv6Subnet, gateway: IPv6Address) {
+        self.subnet = subnet
+        self.gateway = gateway
+    }
 }
 
 /// Docker's default bridge, over rtnetlink: a bridge with the gateway address, and per
@@ -40,9 +54,10 @@ public struct BridgeNetwork {
     /// A user-defined network (isolated from the others), and an internal one (no way out).
     public let isolated: Bool
     public let isInternal: Bool
+    public let ipv6: IPv6Config?
 
     public init(stateDirectory: String, name: String = defaultName, subnet: IPv4Subnet = defaultSubnet, gateway: IPv4Address? = nil,
-                portsDirectory: String? = nil, isolated: Bool = false, isInternal: Bool = false) {
+                portsDirectory: String? = nil, isolated: Bool = false, isInternal: Bool = false, ipv6: IPv6Config? = nil) {
         self.name = name
         self.subnet = subnet
         self.gateway = gateway ?? subnet.host(1)
@@ -50,10 +65,12 @@ public struct BridgeNetwork {
         self.portsDirectory = portsDirectory ?? stateDirectory + "/ports"
         self.isolated = isolated
         self.isInternal = isInternal
+        self.ipv6 = ipv6
     }
 
-    public var ipam: IPAM { IPAM(directory: stateDirectory + "/addresses", subnet: subnet, gateway: gateway) }
-    var nat: NATRules { NATRules(bridge: name, subnet: subnet, isolated: isolated, isInternal: isInternal) }
+    public var ipam: IPAM<IPv4Subnet> { IPAM(directory: stateDirectory + "/addresses", subnet: subnet, gateway: gateway) }
+    var ipam6: IPAM<IPv6Subnet>? { ipv6.map { IPAM(directory: stateDirectory + "/addresses6", subnet: $0.subnet, gateway: $0.gateway) } }
+    var nat: NATRules { NATRules(bridge: name, subnet: subnet, isolated: isolated, isInternal: isInternal, subnet6: ipv6?.subnet) }
     public var portRegistry: PortRegistry { PortRegistry(directory: portsDirectory) }
 
     /// The host-side interface name of a container: 15 characters at most (IFNAMSIZ).
@@ -88,9 +105,10 @@ public struct BridgeNetwork {
     /// `interface`: the container's end (eth0, whose gateway is the default route; another,
     /// for a network connected later, gets only its subnet's route), and `hostInterface` its
     /// peer's name on the host (by default the container's).
+    /// `requestedAddress6`: --ip6, on a dual-stack network.
     public func attach(containerID: String, requestedAddress: IPv4Address?, ports requestedPorts: [PortMapping], namespacePath: String,
                        mac requestedMAC: [UInt8]? = nil, linkLocal: [IPv4Address] = [], interface: String = "eth0",
-                       hostInterface requestedHostInterface: String? = nil) throws -> BridgeAttachment {
+                       hostInterface requestedHostInterface: String? = nil, requestedAddress6: IPv6Address? = nil) throws -> BridgeAttachment {
         let host = try RouteNetlink.open()
         let hostInterface = requestedHostInterface ?? Self.hostInterface(for: containerID)
         let attachment: BridgeAttachment = try withLock {
@@ -121,6 +139,13 @@ public struct BridgeNetwork {
             let ports = try portRegistry.assigningHostPorts(requestedPorts, range: PortRegistry.ephemeralRange(), isLive: isLive,
                                                             isFree: { Self.bindError($0) == 0 })
             let address = try ipam.allocate(for: containerID, requested: requestedAddress, exists: isLive)
+            let address6: IPv6Address?
+            do {
+                address6 = try ipam6?.allocate(for: containerID, requested: requestedAddress6, exists: isLive)
+            } catch {
+                ipam.release(address, from: containerID)
+                throw error
+            }
             let mac = requestedMAC ?? Self.mac(for: address)
             var attachment = BridgeAttachment(address: address.description, prefixLength: subnet.prefixLength, gateway: gateway.description,
                                               mac: Self.macText(mac),
@@ -128,6 +153,11 @@ public struct BridgeNetwork {
             attachment.bridgeIndex = bridge.index
             if isolated { attachment.bridge = name }
             if interface != "eth0" { attachment.interface = interface }
+            if let address6, let ipv6 {
+                attachment.address6 = address6.description
+                attachment.prefixLength6 = ipv6.subnet.prefixLength
+                attachment.gateway6 = ipv6.gateway.description
+            }
             do {
                 // Ports are taken here, under the lock, so two containers asking for one port
                 // cannot both pass; a crashed holder's NAT elements are deleted on the way.
@@ -148,6 +178,7 @@ public struct BridgeNetwork {
             } catch {
                 portRegistry.release(ports, of: containerID)
                 ipam.release(address, from: containerID)
+                if let address6 { ipam6?.release(address6, from: containerID) }
                 throw error
             }
             return attachment
@@ -159,8 +190,14 @@ public struct BridgeNetwork {
             guard let eth0 = try inside.link(named: interface) else { throw NetworkError("\(interface) is missing in the container's network namespace") }
             try inside.addAddress(eth0.index, address, prefixLength: attachment.prefixLength, interface)
             for extra in linkLocal { try inside.addAddress(eth0.index, extra, prefixLength: 16, "\(interface) (link-local)") }
+            if let address6 = attachment.address6.flatMap(IPv6Address.init), let ipv6 {
+                try inside.addAddress(eth0.index, address6, prefixLength: ipv6.subnet.prefixLength, interface)
+            }
             try inside.modify(eth0.index, up: true, "set \(interface) up")
-            if interface == "eth0" { try inside.addRoute(to: nil, via: gateway, outputIndex: eth0.index) }
+            if interface == "eth0" {
+                try inside.addRoute(to: nil, via: gateway, outputIndex: eth0.index)
+                if attachment.address6 != nil, let ipv6 { try inside.addDefaultRoute(via: ipv6.gateway, outputIndex: eth0.index) }
+            }
             try nat.publish(attachment.ports, to: address)
         } catch {
             detach(attachment, containerID: containerID, publishedPorts: false, deleteInterface: true)
@@ -216,6 +253,7 @@ public struct BridgeNetwork {
         let idle = try? withLock(creating: false) { () -> Bool in
             portRegistry.release(attachment.ports, of: containerID)
             if let address = IPv4Address(attachment.address) { ipam.release(address, from: containerID) }
+            if let address6 = attachment.address6.flatMap(IPv6Address.init) { ipam6?.release(address6, from: containerID) }
             guard let host = try? RouteNetlink.open() else { return false }
             if deleteInterface { _ = try? host.deleteLink(named: attachment.hostInterface) }
             return isIdle(host, ignoring: attachment.hostInterface)
@@ -281,6 +319,13 @@ public struct BridgeNetwork {
         guard let bridge = try host.link(named: name) else { throw NetworkError("bridge \(name) vanished right after it was created") }
         if try !host.addresses().contains(where: { $0.index == bridge.index && $0.address == gateway }) {
             do { try host.addAddress(bridge.index, gateway, prefixLength: subnet.prefixLength, name) } catch let error as NetlinkError where error.errno == EEXIST {}
+        }
+        if let ipv6 {
+            do { try host.addAddress(bridge.index, ipv6.gateway, prefixLength: ipv6.subnet.prefixLength, name) } catch let error as NetlinkError where error.errno == EEXIST {}
+            // Routed beyond the bridge, as IPv4 is (the table's forward chain keeps networks apart).
+            if Sysctl.read("net.ipv6.conf.all.forwarding") != "1" {
+                do { try Sysctl.write("net.ipv6.conf.all.forwarding", "1") } catch { throw NetworkError("cannot set net.ipv6.conf.all.forwarding = 1: \(error)") }
+            }
         }
         try host.modify(bridge.index, up: true, "set \(name) up")
         // Containers reach beyond the host through it.

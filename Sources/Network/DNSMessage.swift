@@ -1,3 +1,5 @@
+import Netlink
+
 /// The few DNS message shapes the network resolver needs (RFC 1035): a query's question read,
 /// and an answer built for it with A or PTR records, or an empty or failed one.
 public struct DNSQuestion: Equatable, Sendable {
@@ -67,8 +69,15 @@ public struct DNSQuestion: Equatable, Sendable {
         return out + [0]
     }
 
-    /// The address a reverse name asks about: "2.0.90.10.in-addr.arpa" → 10.90.0.2.
+    /// The address a reverse name asks about: "2.0.90.10.in-addr.arpa" → 10.90.0.2, and
+    /// 32 nibbles ending in ".ip6.arpa" → the IPv6 address in its RFC 5952 text.
     public var reverseAddress: String? {
+        if name.hasSuffix(".ip6.arpa") {
+            let nibbles = name.dropLast(".ip6.arpa".count).split(separator: ".", omittingEmptySubsequences: false)
+            guard nibbles.count == 32, nibbles.allSatisfy({ $0.count == 1 && UInt8($0, radix: 16) != nil }) else { return nil }
+            let value = nibbles.reversed().reduce(UInt128(0)) { $0 << 4 | UInt128(UInt8($1, radix: 16)!) }
+            return IPv6Address(value).description
+        }
         guard name.hasSuffix(".in-addr.arpa") else { return nil }
         let parts = name.dropLast(".in-addr.arpa".count).split(separator: ".")
         guard parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) else { return nil }

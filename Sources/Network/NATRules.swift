@@ -28,9 +28,14 @@ public struct NATRules {
     /// `--internal`: no traffic leaves the bridge at all, and none is masqueraded.
     public let isInternal: Bool
 
-    public init(bridge: String, subnet: IPv4Subnet, isolated: Bool = false, isInternal: Bool = false) {
+    /// A dual-stack network's IPv6 block: a second table, `ip6 <table>`, with the same
+    /// isolation, loopback guard and masquerade.
+    public let subnet6: IPv6Subnet?
+
+    public init(bridge: String, subnet: IPv4Subnet, isolated: Bool = false, isInternal: Bool = false, subnet6: IPv6Subnet? = nil) {
         self.bridge = bridge
         self.subnet = subnet
+        self.subnet6 = subnet6
         self.isolated = isolated
         self.isInternal = isInternal
         table = isolated ? "swiftainer_" + bridge : "swiftainer"
@@ -142,13 +147,36 @@ public struct NATRules {
             """ + rules, "add the loopback guard to table ip \(table)")
     }
 
-    /// (Re)creates the table in one transaction: whatever was there is replaced whole.
-    public func install() throws {
-        try apply("table ip \(table) {}\ndelete table ip \(table)\n" + ruleset, "install table ip \(table) for \(subnet)")
+    /// The IPv6 table of a dual-stack network: no published ports (they are IPv4's).
+    var ruleset6: String {
+        guard let subnet6 else { return "" }
+        return """
+        table ip6 \(table) {
+            chain loopback {
+                type filter hook prerouting priority raw; policy accept;
+                iifname "\(bridge)" ip6 daddr ::1 drop
+                iifname "\(bridge)" ip6 saddr ::1 drop
+            }
+            chain postrouting {
+                type nat hook postrouting priority srcnat; policy accept;
+        \(isInternal ? "" : "        ip6 saddr \(subnet6) oifname != \"\(bridge)\" masquerade")
+            }
+        \(forwardRules)}
+
+        """
     }
 
+    /// (Re)creates the table (and a dual-stack network's IPv6 one) in one transaction:
+    /// whatever was there is replaced whole.
+    public func install() throws {
+        try apply(deletions + ruleset + "\n" + ruleset6, "install table ip \(table) for \(subnet)" + (subnet6.map { " and \($0)" } ?? ""))
+    }
+
+    /// Both families' tables, made first so that deleting them cannot fail on a missing one.
+    var deletions: String { "table ip \(table) {}\ndelete table ip \(table)\ntable ip6 \(table) {}\ndelete table ip6 \(table)\n" }
+
     public func remove() throws {
-        try apply("table ip \(table) {}\ndelete table ip \(table)\n", "delete table ip \(table)")
+        try apply(deletions, "delete table ip \(table)")
     }
 
     /// `map { key : value }`, or only `map { key }` (what delete takes).

@@ -70,7 +70,8 @@ import Testing
         (["network", "create", "../x"], "invalid network name"),
         (["network", "create", "--subnet", "10.89.5.0/24", "clash\(getpid())"], "overlaps"),
         (["network", "create", "--subnet", "nonsense", "bad\(getpid())"], "invalid subnet"),
-        (["network", "create", "--ipv6", "v6\(getpid())"], "IPv6"),
+        (["network", "create", "--subnet", "fd00:99::/64", "v6\(getpid())"], "needs --ipv6"),
+        (["run", "--rm", "--ip6", "fd00:99::5", "busybox", "true"], "has no IPv6"),
         (["network", "rm", "bridge"], "pre-defined"),
         (["run", "--rm", "--network", "no-such-net", "busybox", "true"], "not found"),
         (["network", "connect", "no-such-net-\(getpid())", "y"], "not found"),
@@ -208,5 +209,45 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.split(separator: "\n").map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
                     == ["nameserver 10.90.250.1", "10.90.250.1 gw", "1", "1"], "\(result.stdout)")
+    }
+
+    /// Dual stack: containers on an --ipv6 network get an address of its IPv6 subnet (or the
+    /// one --ip6 asks for), reach each other over IPv6, resolve AAAA and ip6.arpa names; another
+    /// IPv6 network cannot reach them; the IPv6 table goes with the network.
+    @Test func dualStackNetworks() throws {
+        let net = "dual-\(getpid())", other = "dual2-\(getpid())", server = "dsrv-\(getpid())"
+        defer {
+            _ = run(["rm", "-f", server])
+            _ = run(["network", "rm", net, other])
+        }
+        let created = run(["network", "create", "--ipv6", "--subnet", "fd5e:\(String(getpid() % 0xffff, radix: 16))::/64", net])
+        try #require(created.status == 0, "\(created.stderr)")
+        #expect(run(["network", "create", "--ipv6", other]).status == 0)
+        let clash = run(["network", "create", "--ipv6", "--subnet", "fd5e:\(String(getpid() % 0xffff, radix: 16)):0:1::/64", "dual3-\(getpid())"])
+        #expect(clash.status != 0 && clash.stderr.contains("overlaps"), "\(clash.stderr)")
+        let subnet6 = run(["network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", net]).stdout
+        let prefix = "fd5e:\(String(getpid() % 0xffff, radix: 16))::"
+        #expect(subnet6.hasPrefix("true 10.90.") && subnet6.hasSuffix(" \(prefix)/64 \n"), "\(subnet6)")
+        #expect(run(["network", "ls", "--filter", "name=\(net)", "--format", "{{.IPv6}}"]).stdout == "true\n")
+        let started = run(["run", "-d", "--name", server, "--network", net, "--ip6", prefix + "80", "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc"])
+        try #require(started.status == 0, "\(started.stderr)")
+        #expect(run(["inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} via {{.NetworkSettings.IPv6Gateway}}", server]).stdout
+                    == "\(prefix)80/64 via \(prefix)1\n")
+        let script = """
+            ip -6 addr show eth0 | grep -c 'inet6 \(prefix)'; ip -6 route | grep -c '^default via \(prefix)1'
+            nslookup -type=aaaa \(server) | grep -c '^Address: \(prefix)80$'
+            nslookup \(prefix)80 | grep -c 'name = \(server)'
+            timeout 5 wget -qO- 'http://[\(prefix)80]:8080/hostname' >/dev/null && echo reached
+            """
+        let dual = run(["run", "--rm", "--network", net, "busybox", "sh", "-c", script])
+        #expect(dual.stdout == "1\n1\n1\n1\nreached\n", "\(dual.stdout) \(dual.stderr)")
+        let isolated = run(["run", "--rm", "--network", other, "busybox", "sh", "-c", "timeout 3 wget -qO- 'http://[\(prefix)80]:8080/hostname' || echo unreachable"])
+        #expect(isolated.stdout == "unreachable\n", "\(isolated.stdout)")
+        #expect(run(["run", "--rm", "--network", net, "--ip6", prefix + "80", "busybox", "true"]).stderr.contains("already in use"))
+        let bridge = run(["network", "inspect", "-f", "{{index .Options \"com.docker.network.bridge.name\"}}", net]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Harness.shell("nft list tables").stdout.contains("table ip6 swiftainer_\(bridge)"))
+        #expect(run(["rm", "-f", server]).status == 0)
+        #expect(run(["network", "rm", net]).status == 0)
+        #expect(!Harness.shell("nft list tables").stdout.contains("swiftainer_\(bridge)"))
     }
 }

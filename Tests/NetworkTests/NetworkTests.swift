@@ -177,4 +177,53 @@ import TestSupport
         let stale = try registry.reserve([port(nil, 9090, "tcp")], for: "c", isLive: live.contains)
         #expect(stale.map(\.hostIP) == ["127.0.0.1", "192.0.2.1"], "\(stale)")
     }
+
+    @Test func ipv6AddressesReadAndPrintAsRFC5952Says() {
+        let cases: [(String, String)] = [
+            ("::", "::"), ("::1", "::1"), ("fd00::", "fd00::"), ("FD7A:83A2:4A10:0:0:0:0:2", "fd7a:83a2:4a10::2"),
+            ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"), ("2001:0db8:0000:0001:0000:0000:0000:0001", "2001:db8:0:1::1"),
+            ("2001:db8::1:0:1", "2001:db8::1:0:1"), ("1:0:1:1:1:1:1:1", "1:0:1:1:1:1:1:1"), ("::ffff:10.0.0.1", "::ffff:a00:1"),
+        ]
+        for (text, canonical) in cases { #expect(IPv6Address(text)?.description == canonical, "\(text)") }
+        for bad in ["", ":", ":::", "1::2::3", "12345::", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", "g::1", "1::2:", ":1::2", "10.0.0.1"] {
+            #expect(IPv6Address(bad) == nil, "\(bad)")
+        }
+        let address = IPv6Address("fd7a:83a2:4a10::2")!
+        #expect(IPv6Address(bytes: address.bytes) == address && address.bytes.count == 16 && address.bytes[0] == 0xfd && address.bytes[15] == 2)
+        let subnet = IPv6Subnet("fd7a:83a2:4a10:5::9/64")!
+        #expect(subnet.description == "fd7a:83a2:4a10:5::/64" && subnet.contains(IPv6Address("fd7a:83a2:4a10:5:ffff::1")!))
+        #expect(!subnet.contains(IPv6Address("fd7a:83a2:4a10:6::1")!) && subnet.host(1).description == "fd7a:83a2:4a10:5::1")
+        #expect(subnet.overlaps(IPv6Subnet("fd7a::/16")!) && !subnet.overlaps(IPv6Subnet("fd00::/64")!))
+    }
+
+    @Test func ipamHandsOutIPv6AddressesLikeIPv4Ones() throws {
+        let dir = TemporaryDirectory()
+        let subnet = IPv6Subnet("fd00:1::/64")!
+        let ipam = IPAM(directory: dir.path, subnet: subnet, gateway: subnet.host(1))
+        #expect(try ipam.allocate(for: "a") { _ in true }.description == "fd00:1::2")
+        #expect(try ipam.allocate(for: "b", requested: IPv6Address("fd00:1::beef")) { _ in true }.description == "fd00:1::beef")
+        for bad in ["fd00:1::beef", "fd00:1::1", "fd00:1::", "fd00:2::5"] {
+            #expect(throws: NetworkError.self, "\(bad)") { try ipam.allocate(for: "c", requested: IPv6Address(bad)) { _ in true } }
+        }
+        #expect(try ipam.allocate(for: "c") { _ in true }.description == "fd00:1::3")
+    }
+
+    @Test func reverseNamesOfBothFamilies() {
+        func question(_ name: String) -> DNSQuestion? {
+            DNSQuestion(parsing: [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0] + DNSQuestion.encodeName(name) + [0, 12, 0, 1])
+        }
+        #expect(question("2.0.90.10.in-addr.arpa")?.reverseAddress == "10.90.0.2")
+        let nibbles = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.a.4.2.a.3.8.a.7.d.f.ip6.arpa"
+        #expect(question(nibbles)?.reverseAddress == "fd7a:83a2:4a10::2")
+        #expect(question("1.0.ip6.arpa")?.reverseAddress == nil)
+    }
+
+    @Test func dualStackNetworksGetAnIPv6TableWithTheSameIsolation() {
+        let nat = NATRules(bridge: "swbr0123456789", subnet: IPv4Subnet("10.90.3.0/24")!, isolated: true, subnet6: IPv6Subnet("fd00:1::/64"))
+        #expect(nat.ruleset6.contains("table ip6 swiftainer_swbr0123456789"))
+        #expect(nat.ruleset6.contains("ip6 saddr fd00:1::/64 oifname != \"swbr0123456789\" masquerade"))
+        #expect(nat.ruleset6.contains("iifname \"swbr0123456789\" oifname \"swbr*\" oifname != \"swbr0123456789\" drop"))
+        #expect(nat.ruleset6.contains("ip6 daddr ::1 drop"))
+        #expect(NATRules(bridge: "swiftainer0", subnet: IPv4Subnet("10.89.0.0/16")!).ruleset6.isEmpty)
+    }
 }
