@@ -20,6 +20,7 @@ enum NetworkCommands {
         options: [OptionSpec(["-d", "--driver"], "string", "Driver to manage the Network (bridge)", key: "driver"),
                   OptionSpec(["--gateway"], "list", "IPv4 or IPv6 Gateway for the master subnet (one per family)"),
                   OptionSpec(["--internal"], nil, "Restrict external access to the network"),
+                  OptionSpec(["--ip-range"], "string", "Allocate container ip from a sub-range (IPv4)"),
                   OptionSpec(["--label"], "list", "Set metadata on a network (repeatable)"),
                   OptionSpec(["--subnet"], "list", "Subnet in CIDR format that represents a network segment, one per family (default: a free /24 of 10.90.0.0/16, and with --ipv6 a /64 of a random fd00::/8 prefix)"),
                   OptionSpec(["--ipv6"], nil, "Enable IPv6 networking (dual stack)"),
@@ -33,6 +34,7 @@ enum NetworkCommands {
         request.subnets = args.values["subnet"] ?? []
         request.gateways = args.values["gateway"] ?? []
         request.isInternal = args.has("internal")
+        request.ipRange = args.value("ip-range")
         request.ipv6 = args.has("ipv6")
         request.labels = try VolumeCommands.pairs(args.values["label"] ?? [], flag: "--label")
         let record = try context.engine.networks.create(request)
@@ -86,7 +88,7 @@ enum NetworkCommands {
 
     /// Docker's `network inspect` shape.
     struct Inspection: Codable {
-        struct IPAMConfig: Codable { var Subnet: String; var Gateway: String }
+        struct IPAMConfig: Codable { var Subnet: String; var IPRange: String?; var Gateway: String }
         struct IPAMSection: Codable { var Driver: String; var Config: [IPAMConfig] }
         struct Endpoint: Codable { var Name: String; var MacAddress: String; var IPv4Address: String; var IPv6Address: String }
         var Name: String
@@ -123,7 +125,7 @@ enum NetworkCommands {
         let record = try engine.networks.load(reference)
         let ipam6 = record.ipv6.map { [Inspection.IPAMConfig(Subnet: $0.subnet.description, Gateway: $0.gateway.description)] } ?? []
         return Inspection(Name: record.Name, Id: record.Id, Created: record.Created, Scope: "local", Driver: record.Driver, EnableIPv6: record.ipv6 != nil,
-                          IPAM: .init(Driver: "default", Config: [.init(Subnet: record.Subnet, Gateway: record.Gateway)] + ipam6), Internal: record.Internal,
+                          IPAM: .init(Driver: "default", Config: [.init(Subnet: record.Subnet, IPRange: record.IPRange, Gateway: record.Gateway)] + ipam6), Internal: record.Internal,
                           Containers: endpoints(record.Name), Options: ["com.docker.network.bridge.name": record.Bridge], Labels: record.Labels)
     }
 

@@ -23,6 +23,8 @@ public struct NetworkRecord: Codable, Equatable {
     public var EnableIPv6: Bool?
     public var Subnet6: String?
     public var Gateway6: String?
+    /// --ip-range: where in the IPv4 subnet addresses are handed out from.
+    public var IPRange: String?
 
     public var ipv6: IPv6Config? {
         guard EnableIPv6 == true, let subnet = Subnet6.flatMap(IPv6Subnet.init), let gateway = Gateway6.flatMap(IPv6Address.init) else { return nil }
@@ -36,6 +38,7 @@ public struct NetworkRequest {
     /// --subnet and --gateway, each given once per family at most.
     public var subnets: [String] = []
     public var gateways: [String] = []
+    public var ipRange: String?
     public var isInternal = false
     public var ipv6 = false
     public var labels: [String: String] = [:]
@@ -87,6 +90,12 @@ public struct NetworkStore {
         let id = Random.hex(bytes: 32)
         var record = NetworkRecord(Name: name, Id: id, Created: Clock.rfc3339(), Driver: "bridge", Subnet: subnet.description, Gateway: gateway.description,
                                    Internal: request.isInternal, Labels: request.labels, Bridge: "swbr" + id.prefix(10))
+        if let text = request.ipRange {
+            guard let range = IPv4Subnet(text), subnet.contains(range.network), range.prefixLength >= subnet.prefixLength, range.prefixLength <= 30 else {
+                throw EngineError.invalidOption("--ip-range \(Printable.escaped(text)): an IPv4 block inside the subnet \(subnet) (at most /30)")
+            }
+            record.IPRange = range.description
+        }
         if request.ipv6 {
             let (subnet, gateway) = try ipv6Block(subnet6, gateway: gateway6, existing: existing)
             record.EnableIPv6 = true
@@ -188,7 +197,7 @@ extension Engine {
     static func bridgeNetwork(_ record: NetworkRecord) -> BridgeNetwork {
         BridgeNetwork(stateDirectory: "/run/swiftainer/networks/" + record.Bridge, name: record.Bridge, subnet: IPv4Subnet(record.Subnet)!,
                       gateway: IPv4Address(record.Gateway), portsDirectory: bridge.portsDirectory, isolated: true, isInternal: record.Internal,
-                      ipv6: record.ipv6)
+                      ipv6: record.ipv6, ipRange: record.IPRange.flatMap(IPv4Subnet.init))
     }
 
     /// The network an attachment is on, rebuilt from what it records (teardown after a crash

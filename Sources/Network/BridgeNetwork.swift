@@ -55,9 +55,11 @@ public struct BridgeNetwork {
     public let isolated: Bool
     public let isInternal: Bool
     public let ipv6: IPv6Config?
+    /// --ip-range of a user-defined network.
+    public let ipRange: IPv4Subnet?
 
     public init(stateDirectory: String, name: String = defaultName, subnet: IPv4Subnet = defaultSubnet, gateway: IPv4Address? = nil,
-                portsDirectory: String? = nil, isolated: Bool = false, isInternal: Bool = false, ipv6: IPv6Config? = nil) {
+                portsDirectory: String? = nil, isolated: Bool = false, isInternal: Bool = false, ipv6: IPv6Config? = nil, ipRange: IPv4Subnet? = nil) {
         self.name = name
         self.subnet = subnet
         self.gateway = gateway ?? subnet.host(1)
@@ -66,9 +68,10 @@ public struct BridgeNetwork {
         self.isolated = isolated
         self.isInternal = isInternal
         self.ipv6 = ipv6
+        self.ipRange = ipRange
     }
 
-    public var ipam: IPAM<IPv4Subnet> { IPAM(directory: stateDirectory + "/addresses", subnet: subnet, gateway: gateway) }
+    public var ipam: IPAM<IPv4Subnet> { IPAM(directory: stateDirectory + "/addresses", subnet: subnet, gateway: gateway, range: ipRange) }
     var ipam6: IPAM<IPv6Subnet>? { ipv6.map { IPAM(directory: stateDirectory + "/addresses6", subnet: $0.subnet, gateway: $0.gateway) } }
     var nat: NATRules { NATRules(bridge: name, subnet: subnet, isolated: isolated, isInternal: isInternal, subnet6: ipv6?.subnet) }
     public var portRegistry: PortRegistry { PortRegistry(directory: portsDirectory) }

@@ -19,11 +19,15 @@ public struct IPAM<Block: AddressBlock> {
     public let directory: String
     public let subnet: Block
     public let gateway: Address
+    /// --ip-range: the part of the subnet addresses are handed out from (an address asked
+    /// for may be anywhere in the subnet).
+    public let range: Block?
 
-    public init(directory: String, subnet: Block, gateway: Address) {
+    public init(directory: String, subnet: Block, gateway: Address, range: Block? = nil) {
         self.directory = directory
         self.subnet = subnet
         self.gateway = gateway
+        self.range = range
     }
 
     func path(_ address: Address) -> String { directory + "/" + address.description }
@@ -62,18 +66,19 @@ public struct IPAM<Block: AddressBlock> {
         // Round robin from the last address handed out (as Docker's IPAM does): an address just
         // given back is not handed out again at once, while the old container's veth — and
         // the neighbour entries for its MAC — may still be on their way out.
-        let count = max(1, subnet.hostCount)
+        let pool = range ?? subnet
+        let count = max(1, pool.hostCount)
         let last = UInt32((try? Files.readString(directory + "/.last"))?.trimmingWhitespace ?? "") ?? 0
         for step in 1...count {
             let n = (last + step - 1) % count + 1
-            let candidate = subnet.host(n)
-            if candidate == gateway { continue }
+            let candidate = pool.host(n)
+            if candidate == gateway || subnet.isReserved(candidate) || !subnet.contains(candidate) { continue }
             if try take(candidate) {
                 try? Files.writeAtomically(directory + "/.last", "\(n)\n", mode: 0o600, durability: .volatile)
                 return candidate
             }
         }
-        throw NetworkError("no free address left in \(subnet)")
+        throw NetworkError("no free address left in \(pool)")
     }
 
     /// Frees every address whose owner is gone — a `run` killed between allocating and its

@@ -218,12 +218,12 @@ import Testing
         let net = "dual-\(getpid())", other = "dual2-\(getpid())", server = "dsrv-\(getpid())"
         defer {
             _ = run(["rm", "-f", server])
-            _ = run(["network", "rm", net, other])
+            _ = run(["network", "rm", net, other, "dual3-\(getpid())"])
         }
         let created = run(["network", "create", "--ipv6", "--subnet", "fd5e:\(String(getpid() % 0xffff, radix: 16))::/64", net])
         try #require(created.status == 0, "\(created.stderr)")
         #expect(run(["network", "create", "--ipv6", other]).status == 0)
-        let clash = run(["network", "create", "--ipv6", "--subnet", "fd5e:\(String(getpid() % 0xffff, radix: 16)):0:1::/64", "dual3-\(getpid())"])
+        let clash = run(["network", "create", "--ipv6", "--subnet", "fd5e:\(String(getpid() % 0xffff, radix: 16))::/48", "dual3-\(getpid())"])
         #expect(clash.status != 0 && clash.stderr.contains("overlaps"), "\(clash.stderr)")
         let subnet6 = run(["network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", net]).stdout
         let prefix = "fd5e:\(String(getpid() % 0xffff, radix: 16))::"
@@ -249,5 +249,20 @@ import Testing
         #expect(run(["rm", "-f", server]).status == 0)
         #expect(run(["network", "rm", net]).status == 0)
         #expect(!Harness.shell("nft list tables").stdout.contains("swiftainer_\(bridge)"))
+    }
+
+    /// --ip-range: addresses come from the range; --ip may still name one outside it.
+    @Test func ipRangeBoundsTheAddressesHandedOut() throws {
+        let net = "range-\(getpid())"
+        defer { _ = run(["network", "rm", net]) }
+        let created = run(["network", "create", "--subnet", "10.90.241.0/24", "--ip-range", "10.90.241.128/26", net])
+        try #require(created.status == 0, "\(created.stderr)")
+        #expect(run(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.IPRange}}{{end}}", net]).stdout == "10.90.241.128/26\n")
+        let inside = run(["run", "--rm", "--network", net, "busybox", "sh", "-c", "ip -o -4 addr show eth0 | grep -o 'inet [0-9.]*'"])
+        #expect(inside.stdout == "inet 10.90.241.129\n", "\(inside.stdout) \(inside.stderr)")
+        let fixed = run(["run", "--rm", "--network", net, "--ip", "10.90.241.5", "busybox", "sh", "-c", "ip -o -4 addr show eth0 | grep -o 'inet [0-9.]*'"])
+        #expect(fixed.stdout == "inet 10.90.241.5\n", "\(fixed.stdout) \(fixed.stderr)")
+        let outside = run(["network", "create", "--subnet", "10.90.242.0/24", "--ip-range", "10.90.243.0/26", "bad-\(getpid())"])
+        #expect(outside.status != 0 && outside.stderr.contains("--ip-range"), "\(outside.stderr)")
     }
 }
