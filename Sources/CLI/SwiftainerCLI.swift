@@ -21,6 +21,8 @@ public enum SwiftainerCLI {
     public static func main(_ arguments: [String]) -> Int32 {
         // The re-exec'd container init: before anything else, so it starts as fast as it can.
         if arguments.count == 2 && arguments[1] == "init" { ContainerInit.main() }
+        // The holder of a rootless user's namespaces: it must unshare while single-threaded.
+        if arguments.count == 2 && arguments[1] == "rootless-pause" { RootlessNamespace.runPause() }
         do {
             let global = try parseArguments(Array(arguments.dropFirst()), options: globalOptions, stopAtFirstPositional: true)
             DebugLog.enabled = global.has("debug")
@@ -65,6 +67,8 @@ public enum SwiftainerCLI {
             } catch let error as UsageError {
                 throw UsageError(error.message, hint: "See 'swiftainer \(command.name) --help'.")
             }
+            // An ordinary user works in the user namespace of its own (see RootlessNamespace).
+            try RootlessNamespace.enter()
             var context = try context(global)
             context.ociMode = isOCIMode(program: arguments.first ?? "", global)
             return try command.run(parsed, context)

@@ -218,7 +218,16 @@ static int wait_main(int argc, char **argv, char **envp) {
                 int signal;
                 while ((signal = sw_signalfd_read(signals, NULL, NULL)) > 0) {
                     if (signal == SIGCHLD) {
-                        if (waitpid(pid, &status, WNOHANG) == pid) reaped = 1;
+                        // Every child: those the monitor started before it became this waiter
+                        // (slirp4netns, a network's resolver) must not linger as zombies.
+                        pid_t done;
+                        int child_status;
+                        while ((done = waitpid(-1, &child_status, WNOHANG)) > 0) {
+                            if (done == pid) {
+                                status = child_status;
+                                reaped = 1;
+                            }
+                        }
                     } else if (signal != SIGWINCH) {
                         kill(pid, signal);  // as ProcessMonitor forwards them
                     }

@@ -94,6 +94,11 @@ public final class ContainerCgroup {
 
     /// For a process joining a running container (exec): its groups exist already and keep
     /// their limits; `add` then moves the new process into each of them.
+    /// Whether any of its directories exists (rootless containers on cgroup v1 have none).
+    public var exists: Bool {
+        directories(includingCpuset: true, includingDevices: true, includingFreezer: true, extra: Self.optionalControllers).values.contains { Files.isDirectory($0) }
+    }
+
     public func adoptExisting() throws {
         let existing = directories(includingCpuset: true, includingDevices: true, includingFreezer: true, extra: Self.optionalControllers)
             .values.filter { Files.isDirectory($0) }

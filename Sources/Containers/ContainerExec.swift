@@ -54,7 +54,7 @@ extension ContainerRuntime {
         var spec = ExecSpec.make(container: container, initPid: initPid, process: request.process)
         if request.withoutSeccomp { spec.linux?.seccomp = nil }
         var launch = LaunchRequest(containerID: id, bundle: state.bundle, spec: spec, stdin: request.stdin, debug: DebugLog.enabled,
-                                   cgroup: cgroup(of: state), seccompCache: seccompCache, joinsExistingCgroup: true)
+                                   cgroup: cgroup(of: state).flatMap { Rootless.isActive && !$0.exists ? nil : $0 }, seccompCache: seccompCache, joinsExistingCgroup: true)
         launch.outlivesCaller = request.detach
         launch.blocksHandledSignals = !request.detach
         launch.preservedFDs = request.preservedFDs

@@ -78,6 +78,38 @@ public final class ContainerRuntime {
         }
     }
 
+    /// Rootless, a container gets a cgroup only where the user was given a subtree: cgroup v2
+    /// with the group swiftainer runs in writable by the user (systemd's Delegate=yes, or a
+    /// chown). Elsewhere it has none (as Podman's rootless containers on cgroup v1), and a
+    /// limit is refused with the reason.
+    static func rootlessCgroup(at relativePath: String, spec: Spec) throws -> ContainerCgroup? {
+        let layout: CgroupLayout
+        do { layout = try CgroupLayout.detect() } catch { throw RuntimeError("cannot read this host's cgroup layout: \(error)") }
+        if layout.usesUnified, let unified = layout.unified,
+           access(unified.mountPoint + (unified.ownPath == "/" ? "" : unified.ownPath), W_OK) == 0 {
+            return ContainerCgroup(layout: layout, relativePath: relativePath)
+        }
+        if let resources = spec.linux?.resources, let limit = limitsAsked(resources) {
+            let why = layout.usesUnified ? "cgroup v2 here, but the group swiftainer runs in is not delegated to you"
+                : "this host's controllers are on cgroup v1, which only root can use"
+            throw RuntimeError("rootless: \(limit) needs a cgroup: \(why) (cgroup v2 with a delegated subtree is what rootless limits need)")
+        }
+        return nil
+    }
+
+    /// The first limit `resources` asks for, named for the error; device rules are no limit
+    /// (rootless, the devices a container can open are the bind-mounted ones).
+    static func limitsAsked(_ resources: Resources) -> String? {
+        if resources.memory != nil { return "a memory limit" }
+        if resources.cpu != nil { return "a CPU limit" }
+        if resources.pids != nil { return "a pids limit" }
+        if resources.blockIO != nil { return "a block I/O limit" }
+        if !(resources.hugepageLimits ?? []).isEmpty || !(resources.unified ?? [:]).isEmpty || resources.network != nil || resources.rdma != nil {
+            return "a cgroup limit"
+        }
+        return nil
+    }
+
     /// The cgroup a container's state names.
     public func cgroup(of state: ContainerState) -> ContainerCgroup? { try? Self.cgroup(at: state.cgroupPath) }
 
@@ -175,7 +207,7 @@ public final class ContainerRuntime {
                     try check(chown(fifo(id), uid, gid), "chown", fifo(id))
                 }
             }
-            let cgroup = try Self.cgroup(at: state.cgroupPath)
+            let cgroup = try Rootless.isActive ? Self.rootlessCgroup(at: state.cgroupPath, spec: spec) : Self.cgroup(at: state.cgroupPath)
             var launch = LaunchRequest(
                 containerID: id, bundle: request.bundle, spec: spec, stdin: request.stdin, noPivot: request.noPivot,
                 debug: DebugLog.enabled, cgroup: cgroup, seccompCache: seccompCache,

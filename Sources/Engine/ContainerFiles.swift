@@ -74,6 +74,7 @@ extension Engine {
         // Relative host paths mean again what they meant once the mount is made.
         defer { _ = fchdir(previous.raw) }
         let options = "lowerdir=" + names.joined(separator: ":") + (upper.map { ",upperdir=\($0.directory),workdir=\($0.work)" } ?? "")
+            + Rootless.overlayMountOptions
         try Mounts.mount(source: "overlay", target: target, type: "overlay", flags: upper == nil ? UInt(MS_RDONLY) : 0, data: options)
     }
 

@@ -21,7 +21,9 @@ extension Engine {
                         networkResolver: String? = nil) throws -> [Mount] {
         let hosts = options.network == .host ? ((try? Files.readString("/etc/hosts")) ?? "") + extra.map { $0 + "\n" }.joined()
             : NameFiles.hosts(hostname: hostname, name: name, address: nil, extra: extra)
-        let hostResolv = networkResolver.map { "nameserver \($0)\n" } ?? ((try? Files.readString("/etc/resolv.conf")) ?? "")
+        // Rootless on the default network: slirp4netns's nameserver, which forwards to the host's.
+        let userMode = Rootless.isActive && options.network == .bridge ? "nameserver \(UserModeNetwork.nameserver)\n" : nil
+        let hostResolv = networkResolver.map { "nameserver \($0)\n" } ?? userMode ?? ((try? Files.readString("/etc/resolv.conf")) ?? "")
         let resolv = NameFiles.resolvConf(host: hostResolv, dns: networkResolver == nil ? options.dns : [], search: options.dnsSearch, options: options.dnsOptions)
         var mounts: [Mount] = []
         for (file, content) in [("hosts", hosts), ("hostname", hostname + "\n"), ("resolv.conf", resolv)] {
@@ -57,6 +59,14 @@ extension Engine {
     /// Between the init's "ready" and "start": the container's eth0 on its network, then an
     /// interface on each network it was connected to (eth1, eth2…).
     func connect(_ record: inout ContainerRecord, _ spec: Spec, initPid: pid_t) throws {
+        if Rootless.isActive {
+            // No bridge for a user: the default network is slirp4netns's (see UserModeNetwork).
+            guard record.networkMode == RunOptions.NetworkMode.bridge.rawValue else { return }
+            let attachment = try UserModeNetwork.attach(containerID: record.id, pid: initPid, ports: record.ports ?? [], state: paths.state)
+            record.network = attachment
+            try writeHosts(record, spec, address: attachment.address)
+            return
+        }
         guard let (network, _) = try bridgeNetwork(forMode: record.networkMode) else { return }
         // The user fields as they are now: a supervisor that restarts the container holds the
         // record of its first start, and `rename` or `network connect` may have come since.
@@ -97,9 +107,13 @@ extension Engine {
             }
             record.extraNetworks = (record.extraNetworks ?? []) + [extra]
         }
-        // Rewritten in place: the container's /etc/hosts is a bind mount of this very inode.
-        let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, address: attachment.address,
-                                    extra: record.extraHosts ?? [])
+        try writeHosts(record, spec, address: attachment.address)
+    }
+
+    /// The container's /etc/hosts with its address, rewritten in place: it is a bind mount of
+    /// this very inode.
+    func writeHosts(_ record: ContainerRecord, _ spec: Spec, address: String) throws {
+        let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, address: address, extra: record.extraHosts ?? [])
         let fd = try FileDescriptor.open(paths.container(record.id) + "/hosts", O_WRONLY | O_TRUNC)
         defer { fd.close() }
         try fd.writeAll(hosts, what: "hosts file")
@@ -159,6 +173,7 @@ extension Engine {
     /// Detaches; when the bridge is left empty, a detached `swiftainer network-gc` removes the
     /// NAT table a moment later unless another container arrived in between.
     static func disconnect(_ attachment: BridgeAttachment, containerID: String, deleteInterface: Bool = false) {
+        if attachment.hostInterface == UserModeNetwork.hostInterface { return UserModeNetwork.detach(attachment, containerID: containerID) }
         let network = bridgeNetwork(of: attachment)
         if network.isolated { try? NetworkResolver.update(network, containerID: containerID, entry: nil) }
         guard network.detach(attachment, containerID: containerID, deleteInterface: deleteInterface) else { return }

@@ -121,6 +121,9 @@ public final class Engine {
             exitCode: nil, error: nil, startedAt: nil, finishedAt: nil, autoRemove: options.autoRemove)
         // A user-defined network by its name (the record keeps the name, as Docker's does).
         let userNetwork = try options.networkName.map { try networks.load($0) }
+        if Rootless.isActive, let userNetwork {
+            throw EngineError.invalidOption("--network \(userNetwork.Name): rootless, containers have the user-mode network, none or host; user-defined networks are bridges, which need root")
+        }
         if let userNetwork, let address = networkRequest.address, !(IPv4Subnet(userNetwork.Subnet)?.contains(address) ?? false) {
             throw EngineError.invalidOption("--ip \(address): not an address of network \(userNetwork.Name) (\(userNetwork.Subnet))")
         }

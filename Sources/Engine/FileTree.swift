@@ -86,7 +86,7 @@ enum FileTreeWalker {
     /// Overlay's mark on a directory of the upper layer that hides the lower ones' contents.
     static func isOpaque(_ directory: FileDescriptor) -> Bool {
         var value = [UInt8](repeating: 0, count: 2)
-        let count = sw_get_xattr(directory.raw, "trusted.overlay.opaque", &value, value.count)
+        let count = sw_get_xattr(directory.raw, Rootless.overlayOpaqueXattr, &value, value.count)
         return count == 1 && value[0] == UInt8(ascii: "y")
     }
 

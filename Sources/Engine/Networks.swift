@@ -62,6 +62,9 @@ public struct NetworkStore {
 
     public func create(_ request: NetworkRequest) throws -> NetworkRecord {
         let name = request.name
+        if Rootless.isActive {
+            throw EngineError.invalidOption("network create: rootless, there are no user-defined networks (each is a bridge of the host, which needs root)")
+        }
         guard VolumeStore.isValidName(name) else { throw EngineError.invalidOption("invalid network name '\(Printable.escaped(name))': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
         guard !Self.reserved.contains(name) else { throw EngineError.invalidOption("network name \(name) is reserved (Docker's predefined networks)") }
         // Each --subnet and --gateway by its family.

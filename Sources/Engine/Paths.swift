@@ -5,7 +5,8 @@ import CLinux
 import LinuxKit
 
 /// Where swiftainer keeps its data. Default /var/lib/swiftainer (images, containers) and
-/// /run/swiftainer (runtime state); `SWIFTAINER_ROOT` or `--root DIR` puts both under DIR.
+/// /run/swiftainer (runtime state), rootless the user's (see `Rootless.directories`);
+/// `SWIFTAINER_ROOT` or `--root DIR` puts both under DIR.
 public struct Paths: Sendable {
     public let data: String
     public let state: String
@@ -76,6 +77,11 @@ public struct Paths: Sendable {
             data = Files.absolute(root)
             state = stateOverride ?? data + "/run"
             rootOverride = data
+        } else if let uid = Rootless.uid {
+            let user = Rootless.directories(uid: uid)
+            data = user.data
+            state = stateOverride ?? user.state
+            rootOverride = nil
         } else {
             data = "/var/lib/swiftainer"
             state = stateOverride ?? "/run/swiftainer"

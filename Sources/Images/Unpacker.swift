@@ -7,11 +7,15 @@ import LinuxKit
 public enum UnpackError: Error, CustomStringConvertible, Equatable {
     case unsafePath(entry: String, reason: String)
     case system(entry: String, SystemError)
+    /// Rootless: an owner the user namespace does not map.
+    case unmappedOwner(entry: String, uid: UInt32, gid: UInt32)
 
     public var description: String {
         switch self {
         case .unsafePath(let entry, let reason): return "refusing tar entry '\(entry)': \(reason)"
         case .system(let entry, let error): return "unpacking '\(entry)': \(error)"
+        case .unmappedOwner(let entry, let uid, let gid):
+            return "rootless: '\(entry)' is owned by \(uid):\(gid), which your user namespace does not map (give your user ranges in /etc/subuid and /etc/subgid)"
         }
     }
 }
@@ -163,7 +167,7 @@ public struct Unpacker {
         let fd = openat(rootFD, directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError.last("open", directory) }
         defer { Glibc.close(fd) }
-        try check(sw_set_xattr(fd, "trusted.overlay.opaque", "y", 1), "fsetxattr", "trusted.overlay.opaque on \(directory)")
+        try check(sw_set_xattr(fd, Rootless.overlayOpaqueXattr, "y", 1), "fsetxattr", "\(Rootless.overlayOpaqueXattr) on \(directory)")
     }
 
     /// Resolves `parts` (a directory path) inside the root, following symlinks that stay
@@ -270,7 +274,7 @@ public struct Unpacker {
             bytesWritten += UInt64(n)
         }
         // chown before chmod: chown clears set-id bits.
-        if applyOwnership { try check(fchown(fd, entry.uid, entry.gid), "chown") }
+        if applyOwnership { try checkOwnership(fchown(fd, entry.uid, entry.gid), entry) }
         try check(fchmod(fd, mode_t(entry.mode)), "chmod")
         var times = accessAndModification(entry.mtime)
         _ = futimens(fd, &times)
@@ -278,8 +282,16 @@ public struct Unpacker {
 
     private func setOwner(_ path: String, _ entry: TarEntry) throws {
         if applyOwnership {
-            try check(fchownat(rootFD, path, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW), "chown")
+            try checkOwnership(fchownat(rootFD, path, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW), entry)
         }
+    }
+
+    /// A chown's result; rootless, an owner the user namespace does not map (EINVAL) is named.
+    private func checkOwnership(_ result: Int32, _ entry: TarEntry) throws {
+        if result != 0 && errno == EINVAL && Rootless.isActive {
+            throw UnpackError.unmappedOwner(entry: entry.path, uid: UInt32(entry.uid), gid: UInt32(entry.gid))
+        }
+        try check(result, "chown")
     }
 
     private func setTimes(_ path: String, _ mtime: Int64) {

@@ -24,6 +24,17 @@ public struct BridgeAttachment: Codable, Equatable, Sendable {
     public var address6: String?
     public var prefixLength6: Int?
     public var gateway6: String?
+    /// Rootless: the slirp4netns process serving the container's network.
+    public var userModePid: Int32?
+
+    public init(address: String, prefixLength: Int, gateway: String, mac: String, hostInterface: String, ports: [PortMapping]) {
+        self.address = address
+        self.prefixLength = prefixLength
+        self.gateway = gateway
+        self.mac = mac
+        self.hostInterface = hostInterface
+        self.ports = ports
+    }
 }
 
 /// The IPv6 side of a dual-stack network (`network create --ipv6`).

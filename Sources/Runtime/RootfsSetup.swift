@@ -112,10 +112,10 @@ public struct RootfsSetup {
                 try kernel.changeDirectory(parent)
                 let names = lowers.map { String($0.dropFirst(parent.count + 1)) }.joined(separator: ":")
                 try kernel.mount(source: "overlay", path: rootfs, type: "overlay", flags: 0,
-                                 data: "lowerdir=\(names),upperdir=\(upper),workdir=\(work)")
+                                 data: "lowerdir=\(names),upperdir=\(upper),workdir=\(work)" + Rootless.overlayMountOptions)
             } else {
                 try kernel.mount(source: "overlay", path: rootfs, type: "overlay", flags: 0,
-                                 data: "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)")
+                                 data: "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)" + Rootless.overlayMountOptions)
             }
         } else {
             // pivot_root needs the new root to be a mount point.

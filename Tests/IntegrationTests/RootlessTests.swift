@@ -1,0 +1,221 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// An ordinary user the suite makes for itself (issue #21): `swtrl<pid>` with a home, and a
+/// range of subordinate ids of its own in /etc/subuid and /etc/subgid. Removed at exit with its
+/// processes (the pause process and whatever rootless swiftainer left), as are the users of
+/// earlier runs that were killed.
+final class RootlessUser: Sendable {
+    let name: String
+    let uid: uid_t
+    let gid: gid_t
+    let home: String
+    let subordinateStart: UInt32
+    static let subordinateCount: UInt32 = 65536
+
+    static let shared: RootlessUser? = {
+        guard Harness.isRoot else { return nil }
+        removeUsersOfDeadRuns()
+        let name = "swtrl\(getpid())"
+        let start = 2_000_000 + UInt32(getpid() % 1000) * subordinateCount
+        let made = Harness.shell("""
+            set -e
+            useradd -m -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 -s /bin/sh \(name)
+            usermod --add-subuids \(start)-\(start + subordinateCount - 1) --add-subgids \(start)-\(start + subordinateCount - 1) \(name)
+            """)
+        guard made.status == 0, let entry = getpwnam(name) else {
+            print("RootlessTests: cannot make a test user: \(made.stderr)")
+            return nil
+        }
+        let user = RootlessUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid, home: String(cString: entry.pointee.pw_dir), start: start)
+        atexit { RootlessUser.remove("swtrl\(getpid())") }
+        return user
+    }()
+
+    init(name: String, uid: uid_t, gid: gid_t, home: String, start: UInt32) {
+        self.name = name
+        self.uid = uid
+        self.gid = gid
+        self.home = home
+        subordinateStart = start
+    }
+
+    /// The user's processes (all of them ours: the user exists for this run) end, then the user.
+    static func remove(_ name: String) {
+        guard let entry = getpwnam(name) else { return }
+        let uid = entry.pointee.pw_uid
+        for _ in 0..<3 {
+            let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+                var info = stat()
+                return stat("/proc/\(pid)", &info) == 0 && (info.st_uid == uid || (info.st_uid >= 2_000_000 && info.st_uid < 67_600_000 && ownedBySubordinate(pid, name)))
+            }
+            if pids.isEmpty { break }
+            for pid in pids { kill(pid, SIGKILL) }
+            usleep(200_000)
+        }
+        _ = Harness.shell("userdel -r \(name) 2>/dev/null; rm -rf /tmp/swiftainer-run-\(uid)")
+    }
+
+    /// A process running as one of the user's subordinate ids: its user namespace's owner.
+    static func ownedBySubordinate(_ pid: Int32, _ name: String) -> Bool {
+        guard let map = try? String(contentsOfFile: "/proc/\(pid)/uid_map", encoding: .utf8), let entry = getpwnam(name) else { return false }
+        return map.split(separator: "\n").first?.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first == "\(entry.pointee.pw_uid)"
+    }
+
+    static func removeUsersOfDeadRuns() {
+        let passwd = (try? String(contentsOfFile: "/etc/passwd", encoding: .utf8)) ?? ""
+        for line in passwd.split(separator: "\n") {
+            let name = String(line.prefix { $0 != ":" })
+            guard name.hasPrefix("swtrl"), let pid = Int32(name.dropFirst(5)), pid != getpid(), kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            remove(name)
+        }
+    }
+
+    /// swiftainer as this user: setpriv drops to its ids with a clean environment, as a login would.
+    func run(_ arguments: [String], stdin: String? = nil) -> Harness.Result {
+        Harness.execute("/usr/bin/setpriv", ["--reuid", "\(uid)", "--regid", "\(gid)", "--init-groups", "--reset-env", Harness.binary] + arguments,
+                        environment: [:], stdin: stdin)
+    }
+
+    func shell(_ script: String) -> Harness.Result {
+        Harness.execute("/usr/bin/setpriv", ["--reuid", "\(uid)", "--regid", "\(gid)", "--init-groups", "--reset-env", "/bin/sh", "-c", script],
+                        environment: [:], stdin: nil)
+    }
+}
+
+/// Rootless swiftainer (issue #21), as an ordinary user on this host: its own store, a user
+/// namespace from its subordinate ids, overlay in it, slirp4netns for the network, no cgroup
+/// limits on cgroup v1 (refused with the reason).
+@Suite(.serialized, requiresRoot) struct RootlessTests {
+    static let imported: RootlessUser? = {
+        guard let user = RootlessUser.shared else { return nil }
+        let fixture = Harness.repository + "/rootfs-fixtures/out/busybox-rootfs.tar.gz"
+        let result = user.run(["import", fixture, "busybox"])
+        guard result.status == 0 else {
+            print("RootlessTests: import as \(user.name) failed: \(result.stderr)")
+            return nil
+        }
+        return user
+    }()
+
+    @Test func aContainerRunsAsTheUserWithItsOwnStore() throws {
+        let user = try #require(Self.imported)
+        let inside = user.run(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "id -u; id -g; cat /proc/self/uid_map"])
+        #expect(inside.status == 0, "\(inside.stderr)")
+        let lines = inside.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        // Root inside, the user outside; then the subordinate range, exactly as /etc/subuid gives it.
+        #expect(lines == ["0", "0", "0 \(user.uid) 1", "1 \(user.subordinateStart) \(RootlessUser.subordinateCount)"], "\(inside.stdout)")
+        // The store is the user's; the host's root store knows nothing of it.
+        #expect(FileManager.default.fileExists(atPath: user.home + "/.local/share/swiftainer/images"))
+        #expect(!Harness.run(["images", "--format", "{{.Repository}}"]).stdout.contains(user.name))
+        let state = try FileManager.default.attributesOfItem(atPath: "/tmp/swiftainer-run-\(user.uid)")
+        #expect((state[.posixPermissions] as? Int) == 0o700 && (state[.ownerAccountID] as? Int) == Int(user.uid))
+    }
+
+    @Test func detachedExecLogsStopAndTheHostSeesTheUser() throws {
+        let user = try #require(Self.imported)
+        let name = "rl-d-\(getpid())"
+        defer { _ = user.run(["rm", "-f", name]) }
+        let started = user.run(["run", "-d", "--name", name, "--network", "none", "busybox", "sh", "-c", "echo hello; exec sleep 300"])
+        #expect(started.status == 0, "\(started.stderr)")
+        let pid = user.run(["inspect", "-f", "{{.State.Pid}}", name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map { $0.split(separator: "\t").dropFirst().first.map(String.init) } ?? nil
+        #expect(uidLine == "\(user.uid)", "the container's root is the user on the host: \(status.prefix(300))")
+        #expect(user.run(["exec", name, "id", "-u"]).stdout == "0\n")
+        #expect(Harness.eventually(5) { user.run(["logs", name]).stdout == "hello\n" })
+        #expect(user.run(["ps", "--format", "{{.Names}} {{.Status}}"]).stdout.hasPrefix("\(name) Up"))
+        #expect(user.run(["stop", "-t", "1", name]).status == 0)
+        #expect(user.run(["ps", "-a", "--filter", "name=\(name)", "--format", "{{.Status}}"]).stdout.hasPrefix("Exited"))
+        #expect(user.run(["rm", name]).status == 0)
+    }
+
+    /// Files owned by 1000 and 0 in the image keep those owners inside; outside they belong to
+    /// the user's subordinate ids; writes stay in the container.
+    @Test func imageOwnershipIsShiftedIntoTheUsersRange() throws {
+        let user = try #require(Self.imported)
+        let archive = user.home + "/owned.tar"
+        let made = Harness.shell("""
+            set -e
+            python3 - '\(archive)' '\(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz' <<'EOF'
+            import io, sys, tarfile
+            out = tarfile.open(sys.argv[1], "w")
+            with tarfile.open(sys.argv[2], "r:gz") as base:
+                for member in base.getmembers():
+                    out.addfile(member, base.extractfile(member) if member.isfile() else None)
+            for name, uid in (("home/app/data", 1000), ("home/app/rootfile", 0)):
+                data = (name + "\\n").encode()
+                info = tarfile.TarInfo(name); info.size = len(data); info.uid = uid; info.gid = uid; info.mode = 0o640
+                out.addfile(info, io.BytesIO(data))
+            out.close()
+            EOF
+            chown \(user.uid) '\(archive)'
+            """)
+        try #require(made.status == 0, "\(made.stderr)")
+        let imported = user.run(["import", archive, "owned"])
+        try #require(imported.status == 0, "\(imported.stderr)")
+        let listing = user.run(["run", "--rm", "--network", "none", "owned", "sh", "-c", "ls -ln /home/app | awk 'NR>1 {print $3, $4, $9}'; echo new > /home/app/new"])
+        #expect(listing.stdout == "1000 1000 data\n0 0 rootfile\n", "\(listing.stdout) \(listing.stderr)")
+        #expect(user.run(["run", "--rm", "--network", "none", "owned", "ls", "/home/app/new"]).status != 0, "a write reached the image")
+        // On the host, the layer's file belongs to subordinate id 1000 of the user's range.
+        let found = Harness.shell("find \(user.home)/.local/share/swiftainer -path '*home/app/data' -printf '%U\\n' | sort -u").stdout
+        #expect(found == "\(user.subordinateStart + 999)\n", "\(found)")
+    }
+
+    /// slirp4netns: outbound to the test's "internet" namespace, and a published port.
+    @Test func userModeNetworkGoesOutAndPublishesPorts() throws {
+        let user = try #require(Self.imported)
+        let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
+        let ns = "swt-rlnet-\(getpid())", link = "swtr\(getpid() % 100000)", web = "rl-web-\(getpid())"
+        let www = "/tmp/swiftainer-rlwww-\(getpid())"
+        defer {
+            _ = user.run(["rm", "-f", web])
+            Harness.removeInternet(ns: ns, link: link)
+            _ = Harness.shell("rm -rf \(www)")
+        }
+        try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+        try "outside\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
+        let setup = Harness.makeInternet(ns: ns, link: link)
+        try #require(setup.status == 0, "\(setup.stderr)")
+        let server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, busybox, "httpd", "-f", "-p", "203.0.113.2:8000", "-h", www], environment: [:], stdin: nil)
+        defer { server.signal(SIGKILL); _ = server.finish() }
+        let out = user.run(["run", "--rm", "busybox", "sh", "-c",
+                            "ip -o -4 addr show eth0 | grep -o 'inet [0-9.]*'; for i in 1 2 3 4 5; do timeout 3 wget -qO- http://203.0.113.2:8000/ && exit 0; sleep 0.2; done; exit 1"])
+        #expect(out.stdout == "inet 10.0.2.100\noutside\n", "\(out.stdout) \(out.stderr)")
+        let port = 32000 + Int(getpid() % 1000)
+        let started = user.run(["run", "-d", "--name", web, "-p", "127.0.0.1:\(port):80", "--hostname", "rootless-web", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"])
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(Harness.eventually { Harness.shell("timeout 3 \(busybox) wget -qO- http://127.0.0.1:\(port)/hostname").stdout == "rootless-web\n" })
+        #expect(user.run(["port", web, "80"]).stdout == "127.0.0.1:\(port)\n")
+        // The host's loopback is not the container's way to the host.
+        #expect(user.run(["run", "--rm", "busybox", "sh", "-c", "timeout 3 wget -qO- http://10.0.2.2:\(port)/hostname || echo unreachable"]).stdout == "unreachable\n")
+        #expect(user.run(["rm", "-f", web]).status == 0)
+        #expect(Harness.eventually(5) { Harness.shell("pgrep -u \(user.uid) -x slirp4netns").status != 0 }, "slirp4netns outlived its container")
+    }
+
+    /// Nothing a rootless container does gains more than the user has; limits are refused on
+    /// cgroup v1 with the reason; what needs root says so.
+    @Test func noMoreThanTheUserHasAndClearRefusals() throws {
+        let user = try #require(Self.imported)
+        let secret = "/tmp/swiftainer-rlsecret-\(getpid())"
+        defer { unlink(secret) }
+        try "secret\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        chmod(secret, 0o600)
+        let read = user.run(["run", "--rm", "--network", "none", "-v", "\(secret):/secret", "busybox", "sh", "-c", "cat /secret || echo denied"])
+        #expect(read.stdout == "denied\n", "\(read.stdout) \(read.stderr)")
+        let limited = user.run(["run", "--rm", "--network", "none", "-m", "64m", "busybox", "true"])
+        if Harness.shell("test -f /sys/fs/cgroup/cgroup.controllers && grep -qw memory /sys/fs/cgroup/cgroup.controllers").status != 0 {
+            #expect(limited.status == 125 && limited.stderr.contains("rootless") && limited.stderr.contains("cgroup v1"), "\(limited.stderr)")
+            #expect(limited.stderr.split(separator: "\n").count == 1)
+        }
+        for (arguments, message) in [(["network", "create", "n\(getpid())"], "rootless"), (["run", "--rm", "--cap-drop", "NET_RAW", "--network", "none", "busybox", "ping", "-c1", "127.0.0.1"], "permission denied")] {
+            let result = user.run(arguments)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+        // Nothing of the container is left in the user's state.
+        #expect(user.run(["ps", "-aq", "--filter", "status=running"]).stdout.isEmpty)
+    }
+}
