@@ -68,7 +68,7 @@ public enum SwiftainerCLI {
                 throw UsageError(error.message, hint: "See 'swiftainer \(command.name) --help'.")
             }
             // An ordinary user works in the user namespace of its own (see RootlessNamespace).
-            try RootlessNamespace.enter()
+            try RootlessNamespace.enter(root: try Paths.requestedRoot(global.value("root")))
             var context = try context(global)
             context.ociMode = isOCIMode(program: arguments.first ?? "", global)
             return try command.run(parsed, context)

@@ -66,8 +66,22 @@ public final class ContainerRuntime {
         }
         let components = path.split(separator: "/").filter { $0 != "." }
         if components.contains("..") { throw RuntimeError("linux.cgroupsPath '\(path)' must not contain '..'") }
-        if components.isEmpty { return "swiftainer-\(id)" }
+        if components.isEmpty { return (Rootless.isActive ? rootlessCgroupParent() : nil).map { $0 + "/swiftainer-\(id)" } ?? "swiftainer-\(id)" }
         return (path.hasPrefix("/") ? "/" : "") + components.joined(separator: "/")
+    }
+
+    /// Rootless on cgroup v2, the subtree delegated to the user is the parent of the group it
+    /// runs in (systemd's shape: user@UID.service is delegated, processes live in leaves
+    /// below it). Containers go beside the user's group, there: a group that holds processes
+    /// cannot hand controllers down to children. Nil when nothing is delegated.
+    static func rootlessCgroupParent() -> String? {
+        guard let layout = try? CgroupLayout.detect(), layout.usesUnified, let unified = layout.unified, unified.ownPath != "/" else { return nil }
+        let parent = Files.dirname(of: unified.ownPath)
+        let directory = unified.mountPoint + (parent == "/" ? "" : parent)
+        guard access(directory, W_OK) == 0, access(directory + "/cgroup.procs", W_OK) == 0, access(directory + "/cgroup.subtree_control", W_OK) == 0 else {
+            return nil
+        }
+        return parent == "/" ? "" : parent
     }
 
     public static func cgroup(at relativePath: String) throws -> ContainerCgroup {
@@ -85,9 +99,13 @@ public final class ContainerRuntime {
     static func rootlessCgroup(at relativePath: String, spec: Spec) throws -> ContainerCgroup? {
         let layout: CgroupLayout
         do { layout = try CgroupLayout.detect() } catch { throw RuntimeError("cannot read this host's cgroup layout: \(error)") }
-        if layout.usesUnified, let unified = layout.unified,
-           access(unified.mountPoint + (unified.ownPath == "/" ? "" : unified.ownPath), W_OK) == 0 {
-            return ContainerCgroup(layout: layout, relativePath: relativePath)
+        // A path in the delegated subtree (see rootlessCgroupParent), or one an OCI caller
+        // chose whose parent the user can write.
+        if layout.usesUnified, let unified = layout.unified {
+            let absolute = relativePath.hasPrefix("/") ? relativePath : (unified.ownPath == "/" ? "" : unified.ownPath) + "/" + relativePath
+            if access(unified.mountPoint + Files.dirname(of: absolute), W_OK) == 0 {
+                return ContainerCgroup(layout: layout, relativePath: relativePath)
+            }
         }
         if let resources = spec.linux?.resources, let limit = limitsAsked(resources) {
             let why = layout.usesUnified ? "cgroup v2 here, but the group swiftainer runs in is not delegated to you"

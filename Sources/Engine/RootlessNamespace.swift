@@ -14,10 +14,18 @@ import LinuxKit
 /// give the user are ever asked for. With none, a single-id map (the user as 0) and a warning.
 public enum RootlessNamespace {
     /// Joins the user's namespace, making it first when no pause process holds one. A no-op
-    /// as root, and inside it already (euid 0 there).
-    public static func enter() throws {
+    /// as root, and inside it already (euid 0 there). `root`: the store `--root` or
+    /// SWIFTAINER_ROOT names, which must be the user's own (root's store is not reachable
+    /// rootless, and refusing it here leaves nothing behind).
+    public static func enter(root: String?) throws {
         guard geteuid() != 0 else { return }
         let uid = getuid(), gid = getgid()
+        if let root {
+            var info = stat()
+            if stat(root, &info) == 0, info.st_uid != uid {
+                throw EngineError.invalidOption("store \(root) belongs to uid \(info.st_uid): rootless, swiftainer keeps a store of your own (~/.local/share/swiftainer, or a --root you own); root's needs sudo")
+            }
+        }
         let state = Rootless.directories(uid: uid).state
         try makePrivateDirectory(state, uid: uid)
         let lock = try FileLock(path: state + "/userns.lock")

@@ -361,3 +361,30 @@ import TestSupport
         #expect(entries.isEmpty)
     }
 }
+
+/// Rootless (#21): the ids asked of newuidmap/newgidmap are exactly the user's lines of
+/// /etc/subuid and /etc/subgid, by name or by uid, one after another from id 1 inside.
+@Suite struct RootlessMapTests {
+    let subuid = """
+        alice:100000:65536
+        bob:165536:65536
+        1001:300000:1000
+        alice:400000:10
+        broken:x:5
+        carol:500000:0
+        """
+
+    @Test func rangesAreTheUsersOwnByNameOrUid() {
+        #expect(RootlessNamespace.subordinateRanges(subuid, user: "alice", id: 1000).map { [$0.start, $0.count] } == [[100000, 65536], [400000, 10]])
+        #expect(RootlessNamespace.subordinateRanges(subuid, user: "dave", id: 1001).map { [$0.start, $0.count] } == [[300000, 1000]])
+        #expect(RootlessNamespace.subordinateRanges(subuid, user: "carol", id: 1002).isEmpty, "a zero-length range is none")
+        #expect(RootlessNamespace.subordinateRanges(subuid, user: "broken", id: 1003).isEmpty)
+        #expect(RootlessNamespace.subordinateRanges("eve:4294967290:100", user: "eve", id: 1).isEmpty, "a range past the id space")
+    }
+
+    @Test func mapsPutTheUserAtZeroAndTheRangesAfterIt() {
+        let ranges = RootlessNamespace.subordinateRanges(subuid, user: "alice", id: 1000)
+        #expect(RootlessNamespace.mapArguments(own: 1000, ranges: ranges) == ["0", "1000", "1", "1", "100000", "65536", "65537", "400000", "10"])
+        #expect(RootlessNamespace.mapArguments(own: 1000, ranges: []) == ["0", "1000", "1"])
+    }
+}
