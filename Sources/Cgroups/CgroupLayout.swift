@@ -20,9 +20,11 @@ public struct CgroupLayout: Equatable, Sendable {
     /// The controllers swiftainer limits and measures.
     public static let managed = ["memory", "pids", "cpu"]
 
-    /// v2 when the unified hierarchy carries memory, pids and cpu; else v1 (hybrid hosts).
+    /// v2 when the unified hierarchy carries memory, pids and cpu, or when no v1 hierarchy
+    /// does (a pure v2 host, seen from a group whose parent has not handed them down yet: a
+    /// rootless user's leaf below its delegated subtree); else v1 (hybrid hosts).
     public var usesUnified: Bool {
-        unified != nil && Self.managed.allSatisfy(unifiedControllers.contains)
+        unified != nil && (Self.managed.allSatisfy(unifiedControllers.contains) || Self.managed.allSatisfy { legacy[$0] == nil })
     }
 
     public var description: String {

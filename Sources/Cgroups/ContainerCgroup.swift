@@ -328,7 +328,10 @@ public final class ContainerCgroup {
             if let cpus = cpu.cpus { try write(dir + "/cpuset.cpus", cpus) }
             if let mems = cpu.mems { try write(dir + "/cpuset.mems", mems) }
         }
-        if let devices = resources.devices, !devices.isEmpty { try DeviceRules.attach(devices + DeviceRules.openable, to: dir) }
+        // Rootless there are no device rules to attach (a BPF program needs privilege over
+        // the host) and none are needed: the container's devices are the host's nodes,
+        // bind-mounted, opened with the user's own permissions.
+        if let devices = resources.devices, !devices.isEmpty, !Rootless.isActive { try DeviceRules.attach(devices + DeviceRules.openable, to: dir) }
     }
 
     /// runc's conversion of cpu.shares [2, 262144] to cpu.weight [1, 10000].

@@ -62,6 +62,15 @@ let hybridMembership = "8:pids:/\n4:memory:/machine/me\n3:cpuset:/\n2:cpuacct:/\
         #expect(layout.unifiedControllers.isSuperset(of: ["memory", "pids", "cpu"]))
     }
 
+    /// A rootless user's leaf below its delegated subtree, before the subtree hands controllers
+    /// down: still a v2 host (no v1 hierarchy has them).
+    @Test func aPureV2HostIsV2FromALeafWithoutControllers() throws {
+        let fs = try FakeCgroupFS(mountinfo: unifiedMountinfo, cgroup: "0::/user.slice/user@1000.service/session\n",
+                                  files: ["/sys/fs/cgroup/user.slice/user@1000.service/session/cgroup.controllers": "\n"])
+        let layout = try CgroupLayout.detect(fsRoot: fs.root)
+        #expect(layout.usesUnified && layout.unifiedControllers.isEmpty)
+    }
+
     @Test func detectsThisKindOfHybridHost() throws {
         let fs = try FakeCgroupFS(mountinfo: hybridMountinfo, cgroup: hybridMembership,
                                   files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
