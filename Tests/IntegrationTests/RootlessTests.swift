@@ -253,4 +253,37 @@ final class RootlessUser: Sendable {
         // Nothing of the container is left in the user's state.
         #expect(user.run(["ps", "-aq", "--filter", "status=running"]).stdout.isEmpty)
     }
+
+    /// The OCI verbs rootless: a `spec --rootless` bundle runs, its user namespace nested in
+    /// the user's (root inside is the user outside), and goes with `delete`.
+    @Test func ociVerbsRunRootless() throws {
+        let user = try #require(Self.imported)
+        let bundle = user.home + "/bundle-\(getpid())"
+        let id = "rl-oci-\(getpid())"
+        defer { _ = user.run(["delete", "--force", id]); _ = Harness.shell("rm -rf \(bundle)") }
+        let made = user.shell("""
+            set -e
+            mkdir -p \(bundle)/rootfs && cd \(bundle)
+            tar -xzf \(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz -C rootfs
+            \(Harness.binary) spec --rootless
+            python3 -c "import json; c = json.load(open('config.json')); c['process']['terminal'] = False; c['process']['args'] = ['sh', '-c', 'id -u; cat /proc/self/uid_map']; json.dump(c, open('config.json', 'w'))"
+            """)
+        try #require(made.status == 0, "\(made.stderr)")
+        let ran = user.shell("cd \(bundle) && \(Harness.binary) run --bundle . \(id)")
+        let lines = ran.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        #expect(ran.status == 0 && lines == ["0", "0 0 1"], "\(ran.stdout) \(ran.stderr)")
+        #expect(user.run(["state", id]).status != 0, "run --bundle deletes the container it ran, as runc does")
+    }
+
+    /// `pull` into the user's store, from a registry on loopback.
+    @Test func pullIntoTheUsersStore() throws {
+        let user = try #require(Self.imported)
+        let registry = try #require(RegistryTests.plain)
+        let image = "\(registry.address)/test/base:1"
+        let pulled = user.run(["pull", image])
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        #expect(user.run(["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.contains(image))
+        #expect(!Harness.run(["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.contains(image), "the pull reached root's store")
+        #expect(user.run(["rmi", image]).status == 0)
+    }
 }
