@@ -69,7 +69,14 @@ enum CapabilitySetup {
 
     private static func setIdentity(_ user: User) throws {
         let groups = (user.additionalGids ?? []).map { gid_t($0) }
-        try check(setgroups(groups.count, groups), "setgroups")
+        // A user namespace made without privilege over gids (a single-id map: /proc/self/setgroups
+        // says "deny") cannot set groups at all; the process keeps the ones it has, as with
+        // runc and crun rootless.
+        if setgroups(groups.count, groups) != 0 {
+            guard errno == EPERM, (try? Files.readString("/proc/self/setgroups"))?.trimmingWhitespace == "deny" else {
+                throw SystemError.last("setgroups")
+            }
+        }
         try check(setgid(user.gid), "setgid", "\(user.gid)")
         try check(setuid(user.uid), "setuid", "\(user.uid)")
         if let mask = user.umask { umask(mode_t(mask)) }

@@ -159,7 +159,15 @@ public struct RootfsSetup {
         }
         var data = options.dataString
         if type == "devpts", data?.contains("newinstance") == false { data = "newinstance," + (data ?? "") }
-        try kernel.mount(source: mount.source ?? type, onto: target, type: type, flags: options.flags & ~UInt(MS_REMOUNT), data: data)
+        do {
+            try kernel.mount(source: mount.source ?? type, onto: target, type: type, flags: options.flags & ~UInt(MS_REMOUNT), data: data)
+        } catch let error as SystemError where error.errno == EINVAL && type == "devpts" && data?.contains("gid=") == true {
+            // A user namespace that does not map the tty group (one id: a user without
+            // subordinate ids) refuses gid=5: the ptys belong to root's group instead, as
+            // with runc and crun.
+            data = data?.split(separator: ",").filter { !$0.hasPrefix("gid=") }.joined(separator: ",")
+            try kernel.mount(source: mount.source ?? type, onto: target, type: type, flags: options.flags & ~UInt(MS_REMOUNT), data: data)
+        }
         if !options.propagation.isEmpty {
             // The new filesystem's mount, not the directory below it that `target` still names.
             let mounted = try mountCovering(target, at: mount.destination, in: root)

@@ -286,4 +286,22 @@ final class RootlessUser: Sendable {
         #expect(!Harness.run(["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.contains(image), "the pull reached root's store")
         #expect(user.run(["rmi", image]).status == 0)
     }
+
+    /// A user with no subordinate ids: one id (root inside is the user), a warning that says
+    /// so, and an image owned by root alone still runs.
+    @Test func aUserWithoutSubordinateIdsGetsOneIdAndAWarning() throws {
+        guard RootlessUser.shared != nil else { return }
+        let name = "swtrn\(getpid())"
+        defer { RootlessUser.remove(name) }
+        let made = Harness.shell("useradd -m -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 -s /bin/sh \(name)")
+        try #require(made.status == 0, "\(made.stderr)")
+        let entry = try #require(getpwnam(name))
+        let user = RootlessUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid, home: String(cString: entry.pointee.pw_dir), start: 0)
+        let imported = user.run(["import", Harness.repository + "/rootfs-fixtures/out/busybox-rootfs.tar.gz", "busybox"])
+        #expect(imported.status == 0 && imported.stderr.contains("warning: no ranges for \(name) in /etc/subuid"), "\(imported.stderr)")
+        let inside = user.run(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "id -u; cat /proc/self/uid_map"])
+        let lines = inside.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        #expect(inside.status == 0 && lines == ["0", "0 \(user.uid) 1"], "\(inside.stdout) \(inside.stderr)")
+        #expect(!inside.stderr.contains("warning"), "the namespace is made once, and warned about once")
+    }
 }
