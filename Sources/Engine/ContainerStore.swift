@@ -165,7 +165,10 @@ public final class ContainerStore {
 
     /// Ends what a run of the container holds in the kernel and the core: its cgroup and its
     /// runtime state (the state directory stays for the supervisor lock).
-    func releaseRun(_ id: String) { runtime.release(id, removingState: false) }
+    func releaseRun(_ id: String) {
+        runtime.release(id, removingState: false)
+        if Rootless.isActive { FuseOverlay.unmount(rootfs: paths.container(id) + "/rootfs") }
+    }
 
     /// Deletes a container's directory. Mounts are made inside the container's own mount
     /// namespace, but anything found mounted below the directory on the host is detached first

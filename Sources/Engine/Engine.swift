@@ -233,7 +233,17 @@ public final class Engine {
         request.stderr = childEnds.last?.raw
         request.noPivot = spec.annotations?[SwiftainerAnnotation.noPivot] == "true"
         request.keepsStateDirectory = true
-        let container = try containers.runtime.create(request)
+        // Rootless on a kernel that refuses overlayfs in a user namespace: the root is mounted
+        // here, by fuse-overlayfs (see FuseOverlay); releaseRun unmounts it.
+        let rootfs = paths.container(record.id) + "/rootfs"
+        if FuseOverlay.isNeeded(state: paths.state) { try FuseOverlay.mount(&request.spec, rootfs: rootfs) }
+        let container: LaunchedContainer
+        do {
+            container = try containers.runtime.create(request)
+        } catch {
+            FuseOverlay.unmount(rootfs: rootfs)
+            throw error
+        }
         DebugLog.log("init pid \(container.pid) ready")
         do {
             try connect(&record, spec, initPid: container.pid)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// Writes to a pipe whose reader may already be gone (a hook or helper that exits without
 /// reading its stdin) must fail with EPIPE, not kill this process with SIGPIPE.
@@ -45,6 +46,9 @@ public enum ExternalCommand {
             posix_spawn_file_actions_adddup2(&actions, outPipe.write.raw, 1)
             posix_spawn_file_actions_adddup2(&actions, errPipe.write.raw, 2)
         }
+        // Nothing else of the caller's: a program that leaves a daemon behind (fuse-overlayfs)
+        // must not keep a pipe the caller's own caller waits on (a detached run's report).
+        _ = sw_spawn_close_from(&actions, 3)
         let cArgv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         let cEnv: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup($0) } + [nil] }
         defer { (cArgv + (cEnv ?? [])).forEach { free($0) } }

@@ -102,8 +102,9 @@ final class RootlessUser: Sendable {
 
     /// swiftainer as this user: setpriv drops to its ids with a clean environment, as a login
     /// would; on cgroup v2 from the leaf of its delegated subtree.
-    func run(_ arguments: [String], stdin: String? = nil) -> Harness.Result {
-        let drop = ["/usr/bin/setpriv", "--reuid", "\(uid)", "--regid", "\(gid)", "--init-groups", "--reset-env", Harness.binary] + arguments
+    func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) -> Harness.Result {
+        let variables = environment.isEmpty ? [] : ["/usr/bin/env"] + environment.map { "\($0.key)=\($0.value)" }
+        let drop = ["/usr/bin/setpriv", "--reuid", "\(uid)", "--regid", "\(gid)", "--init-groups", "--reset-env"] + variables + [Harness.binary] + arguments
         guard let delegated = Self.delegatedCgroup else { return Harness.execute(drop[0], Array(drop.dropFirst()), environment: [:], stdin: stdin) }
         return Harness.execute("/bin/sh", ["-c", "echo $$ > \(delegated)/session/cgroup.procs && exec \"$@\"", "sh"] + drop, environment: [:], stdin: stdin)
     }
@@ -303,5 +304,24 @@ final class RootlessUser: Sendable {
         let lines = inside.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
         #expect(inside.status == 0 && lines == ["0", "0 \(user.uid) 1"], "\(inside.stdout) \(inside.stderr)")
         #expect(!inside.stderr.contains("warning"), "the namespace is made once, and warned about once")
+    }
+
+    /// Where the kernel refuses overlayfs in a user namespace, fuse-overlayfs mounts the root
+    /// (forced here: this kernel allows it); writes stay in the container, and the mount and its
+    /// daemon go with the run.
+    @Test func fuseOverlayfsIsTheFallbackRoot() throws {
+        let user = try #require(Self.imported)
+        let fuse = ["SWIFTAINER_ROOTLESS_OVERLAY": "fuse-overlayfs"]
+        let name = "rl-fuse-\(getpid())"
+        defer { _ = user.run(["rm", "-f", name]) }
+        let ran = user.run(["run", "--rm", "--network", "none", "busybox", "sh", "-c",
+                            "awk '$5 == \"/\"' /proc/self/mountinfo | grep -c fuse-overlayfs; echo written > /etc/written; cat /etc/written; ls /bin/sh"],
+                           environment: fuse)
+        #expect(ran.stdout == "1\nwritten\n/bin/sh\n", "\(ran.stdout) \(ran.stderr)")
+        #expect(user.run(["run", "--rm", "--network", "none", "busybox", "ls", "/etc/written"], environment: fuse).status != 0, "a write reached the image")
+        #expect(user.run(["run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "300"], environment: fuse).status == 0)
+        #expect(Harness.shell("pgrep -u \(user.uid) -x fuse-overlayfs").status == 0)
+        #expect(user.run(["rm", "-f", name]).status == 0)
+        #expect(Harness.eventually(5) { Harness.shell("pgrep -u \(user.uid) -x fuse-overlayfs").status != 0 }, "fuse-overlayfs outlived its container")
     }
 }
