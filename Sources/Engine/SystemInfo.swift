@@ -67,6 +67,8 @@ extension Engine {
         let cgroupVersion = layout.map { $0.usesUnified ? "2" : "1" } ?? "unknown"
         var security = ["name=seccomp,profile=builtin", "name=no-new-privileges"]
         if layout?.usesUnified == true { security.append("name=cgroupns") }
+        // Docker's word for it; the root of the user namespace is the user.
+        if Rootless.isActive { security.append("name=rootless") }
         let executable = Files.readLink("/proc/self/exe") ?? "swiftainer"
         return SystemInfo(
             ID: Self.machineID(), Containers: records.count, ContainersRunning: running.count - paused, ContainersPaused: paused,

@@ -139,6 +139,41 @@ enum Harness {
         _ = shell("ip netns del \(ns); ip link del \(link) 2>/dev/null")
     }
 
+    /// The test "internet" of makeInternet with a web server in it: busybox httpd on
+    /// 203.0.113.2:8000 serving "outside\n" at /. `stop()` ends the server and the namespace.
+    final class InternetWebServer {
+        let ns: String, link: String, www: String
+        private var server: Running?
+
+        init(_ name: String) throws {
+            ns = "swt-\(name)-\(getpid())"
+            link = "swt\(name.prefix(3))\(getpid() % 100000)"
+            www = "/tmp/swiftainer-\(name)www-\(getpid())"
+            try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+            try "outside\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
+            let setup = Harness.makeInternet(ns: ns, link: link)
+            guard setup.status == 0 else {
+                stop()
+                throw HarnessError("the test internet \(ns): \(setup.stderr)")
+            }
+            let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
+            server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, busybox, "httpd", "-f", "-p", "203.0.113.2:8000", "-h", www], environment: [:], stdin: nil)
+        }
+
+        func stop() {
+            server?.signal(SIGKILL)
+            _ = server?.finish()
+            server = nil
+            Harness.removeInternet(ns: ns, link: link)
+            _ = Harness.shell("rm -rf \(www)")
+        }
+    }
+
+    struct HarnessError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
     static func run(_ arguments: [String], root: String? = nil, stdin: String? = nil) -> Result {
         execute(binary, arguments, environment: ["SWIFTAINER_ROOT": root ?? Self.root], stdin: stdin)
     }

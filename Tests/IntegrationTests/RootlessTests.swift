@@ -140,6 +140,8 @@ final class RootlessUser: Sendable {
         // The store is the user's; the host's root store knows nothing of it.
         #expect(FileManager.default.fileExists(atPath: user.home + "/.local/share/swiftainer/images"))
         #expect(!Harness.run(["images", "--format", "{{.Repository}}"]).stdout.contains(user.name))
+        #expect(user.run(["info", "--format", "{{json .SecurityOptions}}"]).stdout.contains("name=rootless"))
+        #expect(!Harness.run(["info", "--format", "{{json .SecurityOptions}}"]).stdout.contains("rootless"))
         let state = try FileManager.default.attributesOfItem(atPath: "/tmp/swiftainer-run-\(user.uid)")
         #expect((state[.posixPermissions] as? Int) == 0o700 && (state[.ownerAccountID] as? Int) == Int(user.uid))
     }
@@ -198,19 +200,12 @@ final class RootlessUser: Sendable {
     @Test func userModeNetworkGoesOutAndPublishesPorts() throws {
         let user = try #require(Self.imported)
         let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
-        let ns = "swt-rlnet-\(getpid())", link = "swtr\(getpid() % 100000)", web = "rl-web-\(getpid())"
-        let www = "/tmp/swiftainer-rlwww-\(getpid())"
+        let web = "rl-web-\(getpid())"
+        let internet = try Harness.InternetWebServer("rlnet")
         defer {
             _ = user.run(["rm", "-f", web])
-            Harness.removeInternet(ns: ns, link: link)
-            _ = Harness.shell("rm -rf \(www)")
+            internet.stop()
         }
-        try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
-        try "outside\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
-        let setup = Harness.makeInternet(ns: ns, link: link)
-        try #require(setup.status == 0, "\(setup.stderr)")
-        let server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, busybox, "httpd", "-f", "-p", "203.0.113.2:8000", "-h", www], environment: [:], stdin: nil)
-        defer { server.signal(SIGKILL); _ = server.finish() }
         let out = user.run(["run", "--rm", "busybox", "sh", "-c",
                             "ip -o -4 addr show eth0 | grep -o 'inet [0-9.]*'; for i in 1 2 3 4 5; do timeout 3 wget -qO- http://203.0.113.2:8000/ && exit 0; sleep 0.2; done; exit 1"])
         #expect(out.stdout == "inet 10.0.2.100\noutside\n", "\(out.stdout) \(out.stderr)")

@@ -86,20 +86,12 @@ import Testing
     @Test func outboundNATPublishedPortsAndInternalNetworks() throws {
         let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
         let open = "open-\(getpid())", closed = "closed-\(getpid())", web = "uweb-\(getpid())"
-        let ns = "swt-uinet-\(getpid())", link = "swtu\(getpid() % 100000)"
-        let www = "/tmp/swiftainer-uinet-\(getpid())"
+        let internet = try Harness.InternetWebServer("uinet")
         defer {
             _ = run(["rm", "-f", web])
             _ = run(["network", "rm", open, closed])
-            Harness.removeInternet(ns: ns, link: link)
-            _ = Harness.shell("rm -rf \(www)")
+            internet.stop()
         }
-        try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
-        try "outside\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
-        let setup = Harness.makeInternet(ns: ns, link: link)
-        try #require(setup.status == 0, "\(setup.stderr)")
-        let server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, busybox, "httpd", "-f", "-p", "203.0.113.2:8000", "-h", www], environment: [:], stdin: nil)
-        defer { server.signal(SIGKILL); _ = server.finish() }
         #expect(run(["network", "create", open]).status == 0)
         #expect(run(["network", "create", "--internal", closed]).status == 0)
         let out = shell(open, "for i in 1 2 3 4 5; do timeout 3 wget -qO- http://203.0.113.2:8000/ && exit 0; sleep 0.2; done; exit 1")
