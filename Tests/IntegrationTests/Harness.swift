@@ -123,15 +123,16 @@ enum Harness {
     }
 
     /// "The internet" for network tests: a namespace `ns` behind a veth pair on the host
-    /// (`link` on the host, 203.0.113.1/24; inet0 inside, 203.0.113.2/24). Undone by the
-    /// caller with `removeInternet`.
-    static func makeInternet(ns: String, link: String) -> Result {
+    /// (`link` on the host, NET.1/24; inet0 inside, NET.2/24). Suites run at the same time, so
+    /// each uses a documentation network of its own (`net`): two namespaces on one /24 would
+    /// take each other's traffic. Undone by the caller with `removeInternet`.
+    static func makeInternet(ns: String, link: String, net: String = "203.0.113") -> Result {
         shell("""
             set -e
             ip netns add \(ns)
             ip link add \(link) type veth peer name inet0 netns \(ns)
-            ip addr add 203.0.113.1/24 dev \(link) && ip link set \(link) up
-            ip -n \(ns) addr add 203.0.113.2/24 dev inet0 && ip -n \(ns) link set inet0 up && ip -n \(ns) link set lo up
+            ip addr add \(net).1/24 dev \(link) && ip link set \(link) up
+            ip -n \(ns) addr add \(net).2/24 dev inet0 && ip -n \(ns) link set inet0 up && ip -n \(ns) link set lo up
             """)
     }
 
@@ -140,24 +141,27 @@ enum Harness {
     }
 
     /// The test "internet" of makeInternet with a web server in it: busybox httpd on
-    /// 203.0.113.2:8000 serving "outside\n" at /. `stop()` ends the server and the namespace.
+    /// NET.2:8000 serving "outside\n" at /. `stop()` ends the server and the namespace.
     final class InternetWebServer {
         let ns: String, link: String, www: String
+        /// "http://NET.2:8000".
+        let url: String
         private var server: Running?
 
-        init(_ name: String) throws {
+        init(_ name: String, net: String) throws {
+            url = "http://\(net).2:8000"
             ns = "swt-\(name)-\(getpid())"
             link = "swt\(name.prefix(3))\(getpid() % 100000)"
             www = "/tmp/swiftainer-\(name)www-\(getpid())"
             try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
             try "outside\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
-            let setup = Harness.makeInternet(ns: ns, link: link)
+            let setup = Harness.makeInternet(ns: ns, link: link, net: net)
             guard setup.status == 0 else {
                 stop()
                 throw HarnessError("the test internet \(ns): \(setup.stderr)")
             }
             let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
-            server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, busybox, "httpd", "-f", "-p", "203.0.113.2:8000", "-h", www], environment: [:], stdin: nil)
+            server = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, busybox, "httpd", "-f", "-p", "\(net).2:8000", "-h", www], environment: [:], stdin: nil)
         }
 
         func stop() {

@@ -201,13 +201,13 @@ final class RootlessUser: Sendable {
         let user = try #require(Self.imported)
         let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
         let web = "rl-web-\(getpid())"
-        let internet = try Harness.InternetWebServer("rlnet")
+        let internet = try Harness.InternetWebServer("rlnet", net: "198.18.7")
         defer {
             _ = user.run(["rm", "-f", web])
             internet.stop()
         }
         let out = user.run(["run", "--rm", "busybox", "sh", "-c",
-                            "ip -o -4 addr show eth0 | grep -o 'inet [0-9.]*'; for i in 1 2 3 4 5; do timeout 3 wget -qO- http://203.0.113.2:8000/ && exit 0; sleep 0.2; done; exit 1"])
+                            "ip -o -4 addr show eth0 | grep -o 'inet [0-9.]*'; for i in 1 2 3 4 5; do timeout 3 wget -qO- \(internet.url)/ && exit 0; sleep 0.2; done; exit 1"])
         #expect(out.stdout == "inet 10.0.2.100\noutside\n", "\(out.stdout) \(out.stderr)")
         // Clear of the other suites' fixed ports (20000-39999), which run at the same time.
         let port = 41000 + Int(getpid() % 1000)

@@ -86,7 +86,7 @@ import Testing
     @Test func outboundNATPublishedPortsAndInternalNetworks() throws {
         let busybox = ["/usr/bin/busybox", "/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "busybox"
         let open = "open-\(getpid())", closed = "closed-\(getpid())", web = "uweb-\(getpid())"
-        let internet = try Harness.InternetWebServer("uinet")
+        let internet = try Harness.InternetWebServer("uinet", net: "198.51.100")
         defer {
             _ = run(["rm", "-f", web])
             _ = run(["network", "rm", open, closed])
@@ -94,9 +94,9 @@ import Testing
         }
         #expect(run(["network", "create", open]).status == 0)
         #expect(run(["network", "create", "--internal", closed]).status == 0)
-        let out = shell(open, "for i in 1 2 3 4 5; do timeout 3 wget -qO- http://203.0.113.2:8000/ && exit 0; sleep 0.2; done; exit 1")
+        let out = shell(open, "for i in 1 2 3 4 5; do timeout 3 wget -qO- \(internet.url)/ && exit 0; sleep 0.2; done; exit 1")
         #expect(out.stdout == "outside\n", "\(out.stdout) \(out.stderr)")
-        let sealed = shell(closed, "timeout 3 wget -qO- http://203.0.113.2:8000/ || echo no-way-out")
+        let sealed = shell(closed, "timeout 3 wget -qO- \(internet.url)/ || echo no-way-out")
         #expect(sealed.stdout == "no-way-out\n", "\(sealed.stdout)")
         // A published port on a user network.
         let port = 31000 + Int(getpid() % 1000)
@@ -186,18 +186,18 @@ import Testing
             _ = run(["network", "rm", net])
             Harness.removeInternet(ns: ns, link: link)
         }
-        let setup = Harness.makeInternet(ns: ns, link: link)
+        let setup = Harness.makeInternet(ns: ns, link: link, net: "198.51.100")
         try #require(setup.status == 0, "\(setup.stderr)")
         // In the foreground (-k), answering one name, reading no host files.
-        let upstream = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, "/usr/sbin/dnsmasq", "-k", "--no-resolv", "--no-hosts", "--listen-address=203.0.113.2",
-                                                      "--bind-interfaces", "--address=/upstream.example/198.51.100.7", "--pid-file=", "--user=root"],
+        let upstream = Harness.start("/usr/sbin/ip", ["netns", "exec", ns, "/usr/sbin/dnsmasq", "-k", "--no-resolv", "--no-hosts", "--listen-address=198.51.100.2",
+                                                      "--bind-interfaces", "--address=/upstream.example/233.252.0.7", "--pid-file=", "--user=root"],
                                      environment: [:], stdin: nil)
         defer { upstream.signal(SIGKILL); _ = upstream.finish() }
-        #expect(Harness.eventually(5) { Harness.shell("ip netns exec \(ns) ss -lun | grep -q 203.0.113.2:53").status == 0 }, "dnsmasq did not start")
+        #expect(Harness.eventually(5) { Harness.shell("ip netns exec \(ns) ss -lun | grep -q 198.51.100.2:53").status == 0 }, "dnsmasq did not start")
         let created = run(["network", "create", "--subnet", "10.90.250.0/24", net])
         try #require(created.status == 0, "\(created.stderr)")
-        let result = run(["run", "--rm", "--name", first, "--network", net, "--dns", "203.0.113.2", "--add-host", "gw:host-gateway", "busybox", "sh", "-c",
-                          "grep nameserver /etc/resolv.conf; grep -w gw /etc/hosts; nslookup upstream.example | grep -c 198.51.100.7; nslookup \(first) | grep -c '^Address: 10.90.250.2$'"])
+        let result = run(["run", "--rm", "--name", first, "--network", net, "--dns", "198.51.100.2", "--add-host", "gw:host-gateway", "busybox", "sh", "-c",
+                          "grep nameserver /etc/resolv.conf; grep -w gw /etc/hosts; nslookup upstream.example | grep -c 233.252.0.7; nslookup \(first) | grep -c '^Address: 10.90.250.2$'"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.split(separator: "\n").map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
                     == ["nameserver 10.90.250.1", "10.90.250.1 gw", "1", "1"], "\(result.stdout)")
