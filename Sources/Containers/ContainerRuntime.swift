@@ -93,9 +93,9 @@ public final class ContainerRuntime {
     }
 
     /// Rootless, a container gets a cgroup only where the user was given a subtree: cgroup v2
-    /// with the group swiftainer runs in writable by the user (systemd's Delegate=yes, or a
-    /// chown). Elsewhere it has none (as Podman's rootless containers on cgroup v1), and a
-    /// limit is refused with the reason.
+    /// with the parent of the container's group writable by the user (the delegated subtree,
+    /// see rootlessCgroupParent; systemd's Delegate=yes, or a chown). Elsewhere it has none
+    /// (as Podman's rootless containers on cgroup v1), and a limit is refused with the reason.
     static func rootlessCgroup(at relativePath: String, spec: Spec) throws -> ContainerCgroup? {
         let layout: CgroupLayout
         do { layout = try CgroupLayout.detect() } catch { throw RuntimeError("cannot read this host's cgroup layout: \(error)") }
