@@ -45,12 +45,11 @@ extension Engine {
 
     /// The network a container's first network mode names: the default bridge, a user-defined
     /// one, or nil for host, none and container:NAME.
-    func bridgeNetwork(forMode mode: String?) throws -> (network: BridgeNetwork, record: NetworkRecord?)? {
+    func bridgeNetwork(forMode mode: String?) throws -> BridgeNetwork? {
         guard let mode, !mode.hasPrefix("container:"), mode != "host", mode != "none" else { return nil }
-        if mode == RunOptions.NetworkMode.bridge.rawValue { return (Self.bridge, nil) }
+        if mode == RunOptions.NetworkMode.bridge.rawValue { return Self.bridge }
         do {
-            let record = try networks.load(mode)
-            return (Self.bridgeNetwork(record), record)
+            return Self.bridgeNetwork(try networks.load(mode))
         } catch {
             throw EngineError.invalidOption("network \(mode) not found: it was removed after the container was made")
         }
@@ -67,13 +66,7 @@ extension Engine {
             try writeHosts(record, spec, address: attachment.address)
             return
         }
-        guard let (network, _) = try bridgeNetwork(forMode: record.networkMode) else { return }
-        // The user fields as they are now: a supervisor that restarts the container holds the
-        // record of its first start, and `rename` or `network connect` may have come since.
-        if let current = try? containers.load(record.id) {
-            record.name = current.name
-            record.networkConnections = current.networkConnections
-        }
+        guard let network = try bridgeNetwork(forMode: record.networkMode) else { return }
         let attachment: BridgeAttachment
         do {
             attachment = try network.attach(containerID: record.id, requestedAddress: record.requestedAddress.flatMap(IPv4Address.init),

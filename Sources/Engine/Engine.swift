@@ -124,17 +124,12 @@ public final class Engine {
         if Rootless.isActive, let userNetwork {
             throw EngineError.invalidOption("--network \(userNetwork.Name): rootless, containers have the user-mode network, none or host; user-defined networks are bridges, which need root")
         }
-        if let userNetwork, let address = networkRequest.address, !(IPv4Subnet(userNetwork.Subnet)?.contains(address) ?? false) {
-            throw EngineError.invalidOption("--ip \(address): not an address of network \(userNetwork.Name) (\(userNetwork.Subnet))")
-        }
+        if let userNetwork, let address = networkRequest.address { _ = try userNetwork.address(address.description) }
         if let text = options.ip6Address {
-            guard let ipv6 = userNetwork?.ipv6 else {
+            guard let userNetwork else {
                 throw EngineError.invalidOption("--ip6 \(Printable.escaped(text)): the container's network has no IPv6 (a user-defined network made with --ipv6)")
             }
-            guard let address = IPv6Address(text), ipv6.subnet.contains(address) else {
-                throw EngineError.invalidOption("--ip6 \(Printable.escaped(text)): not an address of network \(userNetwork!.Name) (\(ipv6.subnet))")
-            }
-            record.requestedAddress6 = address.description
+            record.requestedAddress6 = try userNetwork.address6(text).description
         }
         record.networkMode = options.networkContainer.map { "container:" + $0 } ?? userNetwork?.Name ?? options.network.rawValue
         record.networkAliases = options.networkAliases.isEmpty ? nil : options.networkAliases

@@ -48,8 +48,7 @@ enum FuseOverlay {
         }
         let result = try ExternalCommand.run(program, argv: ["fuse-overlayfs", "-o", "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)", rootfs], timeout: 30)
         guard result.status == 0 else {
-            let hint = access("/dev/fuse", R_OK | W_OK) != 0 ? " (/dev/fuse is not usable by you: Debian's default is mode 0666; scripts/install-deps sets it)" : ""
-            throw EngineError.invalidOption("fuse-overlayfs: \(result.stderr.trimmingWhitespace)\(hint)")
+            throw EngineError.invalidOption("fuse-overlayfs: \(result.stderr.trimmingWhitespace)\(Rootless.deviceHint("/dev/fuse"))")
         }
         for key in [SwiftainerAnnotation.overlayLower, SwiftainerAnnotation.overlayUpper, SwiftainerAnnotation.overlayWork] {
             spec.annotations?[key] = nil

@@ -56,8 +56,7 @@ enum NetworkResolver {
         guard spawned != nil else { return }
         // A byte once bound; end-of-file if it exits first (another won the lock, or it failed
         // and said why in dns.log).
-        var poller = pollfd(fd: ready.raw, events: Int16(POLLIN), revents: 0)
-        _ = poll(&poller, 1, 1000)
+        _ = ready.awaitByte(milliseconds: 1000)
     }
 
     /// Ends the network's resolver (`network rm`), waiting until it has let go of its lock.

@@ -30,6 +30,23 @@ public struct NetworkRecord: Codable, Equatable {
         guard EnableIPv6 == true, let subnet = Subnet6.flatMap(IPv6Subnet.init), let gateway = Gateway6.flatMap(IPv6Address.init) else { return nil }
         return IPv6Config(subnet: subnet, gateway: gateway)
     }
+
+    /// `--ip TEXT` on this network (run, create, connect): an address of its IPv4 subnet.
+    public func address(_ text: String) throws -> IPv4Address {
+        guard let address = IPv4Address(text), IPv4Subnet(Subnet)?.contains(address) == true else {
+            throw EngineError.invalidOption("--ip \(Printable.escaped(text)): not an address of network \(Name) (\(Subnet))")
+        }
+        return address
+    }
+
+    /// `--ip6 TEXT` on this network: an address of its IPv6 subnet.
+    public func address6(_ text: String) throws -> IPv6Address {
+        guard let ipv6 else { throw EngineError.invalidOption("--ip6 \(Printable.escaped(text)): network \(Name) has no IPv6 (made without --ipv6)") }
+        guard let address = IPv6Address(text), ipv6.subnet.contains(address) else {
+            throw EngineError.invalidOption("--ip6 \(Printable.escaped(text)): not an address of network \(Name) (\(ipv6.subnet))")
+        }
+        return address
+    }
 }
 
 /// What `network create` asks for.
@@ -259,17 +276,8 @@ extension Engine {
         guard let mode = container.networkMode, mode != "host", mode != "none", !mode.hasPrefix("container:") else {
             throw EngineError.invalidOption("container \(container.name) uses --network \(container.networkMode ?? "none"): it cannot be connected to another network")
         }
-        if let address {
-            guard let parsed = IPv4Address(address), IPv4Subnet(record.Subnet)?.contains(parsed) == true else {
-                throw EngineError.invalidOption("--ip \(address): not an address of network \(record.Name) (\(record.Subnet))")
-            }
-        }
-        if let address6 {
-            guard let ipv6 = record.ipv6 else { throw EngineError.invalidOption("--ip6 \(address6): network \(record.Name) has no IPv6 (made without --ipv6)") }
-            guard let parsed = IPv6Address(address6), ipv6.subnet.contains(parsed) else {
-                throw EngineError.invalidOption("--ip6 \(address6): not an address of network \(record.Name) (\(ipv6.subnet))")
-            }
-        }
+        if let address { _ = try record.address(address) }
+        if let address6 { _ = try record.address6(address6) }
         let connection = NetworkConnection(network: record.Name, aliases: aliases.isEmpty ? nil : aliases, address: address, address6: address6)
         container.networkConnections = (container.networkConnections ?? []) + [connection]
         guard let pid = container.livePid else {

@@ -75,19 +75,11 @@ public enum RootlessNamespace {
             let log = ((try? Files.readString(state + "/pause.log")) ?? "").split(separator: "\n").last.map(String.init) ?? ""
             return EngineError.invalidOption("rootless: the user namespace could not be made: \(what)\(log.isEmpty ? "" : ": " + log)")
         }
-        guard awaitByte(fromChild) == UInt8(ascii: "u") else { throw failed("the pause process did not unshare") }
+        guard fromChild.awaitByte(milliseconds: 5000) == UInt8(ascii: "u") else { throw failed("the pause process did not unshare") }
         do { try writeMaps(pid, uid: uid, gid: gid) } catch { throw failed("\(error)") }
-        guard (try? toChild.writeAll("m", what: "pause pipe")) != nil, awaitByte(fromChild) == UInt8(ascii: "r") else { throw failed("the pause process did not start") }
+        guard (try? toChild.writeAll("m", what: "pause pipe")) != nil, fromChild.awaitByte(milliseconds: 5000) == UInt8(ascii: "r") else { throw failed("the pause process did not start") }
         try Files.writeAtomically(state + "/pause.pid", "\(pid)\n", mode: 0o600, durability: .volatile)
         return pid
-    }
-
-    /// One byte from the pause process, five seconds at most; nil at end-of-file or timeout.
-    static func awaitByte(_ fd: FileDescriptor) -> UInt8? {
-        var poller = pollfd(fd: fd.raw, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, 5000) == 1 else { return nil }
-        var byte: UInt8 = 0
-        return read(fd.raw, &byte, 1) == 1 ? byte : nil
     }
 
     /// A user's ranges of subordinate ids (`/etc/subuid` or `/etc/subgid`: "NAME-OR-ID:START:COUNT").

@@ -45,13 +45,10 @@ enum UserModeNetwork {
         } catch {
             throw EngineError.invalidOption("slirp4netns: \(error)")
         }
-        var poller = pollfd(fd: ready.raw, events: Int16(POLLIN), revents: 0)
-        var byte: UInt8 = 0
-        guard poll(&poller, 1, 5000) == 1, read(ready.raw, &byte, 1) == 1 else {
+        guard ready.awaitByte(milliseconds: 5000) != nil else {
             kill(spawned, SIGKILL)
             let log = (try? Files.readString(state + "/slirp/" + containerID.prefix(12) + ".log"))?.split(separator: "\n").last.map(String.init) ?? ""
-            let hint = access("/dev/net/tun", R_OK | W_OK) != 0 ? " (/dev/net/tun is not usable by you: Debian's default is mode 0666; scripts/install-deps sets it)" : ""
-            throw EngineError.invalidOption("slirp4netns did not configure the container's network\(log.isEmpty ? "" : ": " + log)\(hint)")
+            throw EngineError.invalidOption("slirp4netns did not configure the container's network\(log.isEmpty ? "" : ": " + log)\(Rootless.deviceHint("/dev/net/tun"))")
         }
         var attachment = BridgeAttachment(address: address, prefixLength: 24, gateway: gateway, mac: "", hostInterface: hostInterface, ports: [])
         attachment.userModePid = spawned
@@ -87,14 +84,7 @@ enum UserModeNetwork {
         defer { connection.close() }
         try connection.writeAll(request, what: "slirp4netns API")
         shutdown(connection.raw, Int32(SHUT_WR))
-        var reply: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(connection.raw, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            reply += buffer[..<n]
-        }
-        let text = String(decoding: reply, as: UTF8.self)
+        let text = String(decoding: (try? connection.readAll(limit: 1 << 20)) ?? [], as: UTF8.self)
         guard text.contains("\"return\"") else {
             let low = port.hostPort < 1024 ? " (ports below net.ipv4.ip_unprivileged_port_start need root)" : ""
             throw EngineError.invalidOption("-p \(port.description): slirp4netns refused: \(text.trimmingWhitespace)\(low)")

@@ -72,6 +72,15 @@ public final class FileDescriptor {
         try retryingInterrupts("read") { Glibc.read(raw, buffer.baseAddress, buffer.count) }
     }
 
+    /// One byte a helper writes to say it is ready, waited for `milliseconds` at most; nil at
+    /// end of file (it exited first) or when the time is up.
+    public func awaitByte(milliseconds: Int32) -> UInt8? {
+        var poller = pollfd(fd: raw, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, milliseconds) == 1 else { return nil }
+        var byte: UInt8 = 0
+        return Glibc.read(raw, &byte, 1) == 1 ? byte : nil
+    }
+
     /// Reads until end of file.
     public func readAll(limit: Int = 64 << 20) throws -> [UInt8] {
         var result: [UInt8] = []

@@ -26,6 +26,12 @@ public enum Rootless {
     public static var overlayOpaqueXattr: String { isActive ? "user.overlay.opaque" : "trusted.overlay.opaque" }
     public static var overlayMountOptions: String { isActive ? ",userxattr" : "" }
 
+    /// For an error of a helper that opens `device` as the user (slirp4netns /dev/net/tun,
+    /// fuse-overlayfs /dev/fuse): the likely cause when the user cannot open it, else "".
+    public static func deviceHint(_ device: String) -> String {
+        access(device, R_OK | W_OK) == 0 ? "" : " (\(device) is not usable by you: Debian's default is mode 0666; scripts/install-deps sets it)"
+    }
+
     /// The host's user namespace maps every id to itself, whole.
     static var inInitialUserNamespace: Bool {
         guard let map = try? Files.readString("/proc/self/uid_map") else { return true }
