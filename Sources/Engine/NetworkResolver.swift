@@ -68,7 +68,9 @@ enum NetworkResolver {
         let command = ((try? Files.read("/proc/\(pid)/cmdline")) ?? []).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         guard command.contains("network-dns"), command.contains(network.stateDirectory) else { return }
         kill(pid, SIGTERM)
-        for _ in 0..<50 {
+        // Up to 5 s: a network made right after this one may get the same gateway address,
+        // which its resolver cannot bind while this one still holds it (a loaded host, the VM).
+        for _ in 0..<125 {
             if let free = try? FileLock.tryLock(path: lockPath) { free.unlock(); return }
             usleep(40_000)
         }
@@ -170,9 +172,10 @@ enum NetworkResolver {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(53).bigEndian
         address.sin_addr.s_addr = gateway.value.bigEndian
-        // A resolver of a network just removed may still be letting go of the address.
+        // A resolver of a network just removed may still be letting go of the address: up to
+        // 10 s (it is in the background; giving up leaves the network without names).
         var rc: Int32 = -1
-        for _ in 0..<30 {
+        for _ in 0..<100 {
             rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
             if rc == 0 || errno != EADDRINUSE { break }
             usleep(100_000)
