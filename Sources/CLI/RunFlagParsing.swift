@@ -262,9 +262,7 @@ extension RunFlags {
         if options.uts == .host && args.value("hostname") != nil {
             throw UsageError("conflicting options: hostname and the UTS mode")
         }
-        if let userns = args.value("userns"), !userns.isEmpty, userns != "host" {
-            throw UsageError("invalid argument \"\(Printable.escaped(userns))\" for \"--userns\" flag: the only user namespace mode is \"host\"")
-        }
+        options.userNamespace = try DockerFlagValues.userNamespaceMode(args.value("userns") ?? "")
         options.cgroupParent = args.value("cgroup-parent")
     }
 

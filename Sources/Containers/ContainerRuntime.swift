@@ -356,6 +356,22 @@ public final class ContainerRuntime {
         if signal == SIGKILL, let cgroup = cgroup(of: state), cgroup.isFrozen { try? cgroup.thaw() }
     }
 
+    /// The cgroup of a container for what only a cgroup can do (freeze, thaw, new limits).
+    /// Rootless, a container may have none (see rootlessCgroup): said so, not a missing file.
+    private func liveCgroup(_ state: ContainerState, for verb: String) throws -> ContainerCgroup {
+        guard let cgroup = cgroup(of: state) else { throw RuntimeError("\(verb) \(state.id): cannot read this host's cgroup layout") }
+        if Rootless.isActive && !cgroup.exists {
+            throw RuntimeError("rootless: container \(state.id) has no cgroup to \(verb) (this host's controllers are on cgroup v1, which only root can use, or cgroup v2 is not delegated to you)")
+        }
+        return cgroup
+    }
+
+    /// The container can be frozen: it has a cgroup (rootless, it may not).
+    public func canFreeze(id: String) -> Bool {
+        guard let state = existing(id), let cgroup = cgroup(of: state) else { return false }
+        return !Rootless.isActive || cgroup.exists
+    }
+
     /// Freezes every process of the container (the cgroup freezer); `resume` thaws.
     public func pause(id: String) throws {
         let state = try load(id)
@@ -364,13 +380,14 @@ public final class ContainerRuntime {
         case .paused: throw RuntimeError("container \(id) is already paused")
         default: throw RuntimeError("container \(id) is not running")
         }
-        guard let cgroup = cgroup(of: state) else { throw RuntimeError("container \(id): cannot read this host's cgroup layout") }
+        let cgroup = try liveCgroup(state, for: "pause")
         do { try cgroup.freeze() } catch { throw RuntimeError("pause \(id): \(error)") }
     }
 
     public func resume(id: String) throws {
         let state = try load(id)
-        guard status(of: state) == .paused, let cgroup = cgroup(of: state) else { throw RuntimeError("container \(id) is not paused") }
+        guard status(of: state) == .paused else { throw RuntimeError("container \(id) is not paused") }
+        let cgroup = try liveCgroup(state, for: "resume")
         do { try cgroup.thaw() } catch { throw RuntimeError("resume \(id): \(error)") }
     }
 
@@ -378,7 +395,8 @@ public final class ContainerRuntime {
     /// cgroup, where only what `resources` names changes.
     public func update(id: String, _ resources: Resources) throws {
         let state = try load(id)
-        guard state.isAlive, let cgroup = cgroup(of: state) else { throw RuntimeError("container \(id) is not running") }
+        guard state.isAlive else { throw RuntimeError("container \(id) is not running") }
+        let cgroup = try liveCgroup(state, for: "update")
         do { try cgroup.update(resources) } catch { throw RuntimeError("update \(id): \(error)") }
     }
 
@@ -386,7 +404,23 @@ public final class ContainerRuntime {
     public func processes(id: String) throws -> [pid_t] {
         let state = try load(id)
         guard let pid = state.livePid else { return [] }
-        return (cgroup(of: state)?.processes() ?? [pid]).sorted()
+        // Rootless without a cgroup: the init and what descends from it.
+        guard let cgroup = cgroup(of: state), !Rootless.isActive || cgroup.exists else { return Self.processTree(pid).sorted() }
+        return cgroup.processes().sorted()
+    }
+
+    /// `pid` and its descendants, from /proc/PID/task/TID/children.
+    static func processTree(_ pid: pid_t) -> [pid_t] {
+        var result: [pid_t] = []
+        var pending = [pid]
+        while let next = pending.popLast(), result.count < 100_000 {
+            result.append(next)
+            for task in (try? Files.listDirectory("/proc/\(next)/task")) ?? [] {
+                let children = (try? Files.readString("/proc/\(next)/task/\(task)/children")) ?? ""
+                pending += children.split(separator: " ").compactMap { pid_t($0) }
+            }
+        }
+        return result
     }
 
     /// The end of one run of a container: its cgroup destroyed and its state gone, the state

@@ -44,7 +44,9 @@ extension Engine {
         try Files.makeDirectories(scratch, mode: 0o700)
         let tarPath = scratch + "/commit-\(record.shortID)-\(getpid()).tar"
         defer { unlink(tarPath) }
-        let paused = options.pause && record.isRunning && !isPaused(record)
+        // Rootless without a cgroup nothing can be frozen: committed running, as Podman's
+        // commit does by default.
+        let paused = options.pause && record.isRunning && !isPaused(record) && containers.runtime.canFreeze(id: record.id)
         if paused { try containers.runtime.pause(id: record.id) }
         do {
             defer { if paused { try? containers.runtime.resume(id: record.id) } }
@@ -54,7 +56,7 @@ extension Engine {
             defer { top.close() }
             var sink = TarSink(output)
             for name in try Files.listDirectory(top, describing: upper) {
-                try FileTreeWalker.walk(parent: top, name: name, as: name, overlayLayer: true, into: &sink)
+                try FileTreeWalker.walk(parent: top, name: name, as: name, overlayLayer: true, owners: ownerMaps(record), into: &sink)
             }
             try sink.finish()
         }

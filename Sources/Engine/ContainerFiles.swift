@@ -89,6 +89,20 @@ extension Engine {
         ownsMountNamespace = true
     }
 
+    /// The maps of a container with a user namespace of its own (rootless keep-id), which turn
+    /// owners on disk into the ones it sees; nil when it sees the ids as they are.
+    func ownerMaps(_ record: ContainerRecord) -> IDMaps? {
+        (try? ContainerRuntime.readSpec(bundle: paths.container(record.id))).flatMap(Self.ownerMaps(of:))
+    }
+
+    static func ownerMaps(of spec: Spec) -> IDMaps? {
+        guard spec.linux?.namespaces?.contains(where: { $0.type == "user" && $0.path == nil }) == true,
+              let uids = spec.linux?.uidMappings, let gids = spec.linux?.gidMappings else { return nil }
+        func map(_ lines: [IDMapping]) -> IDMap { IDMap(lines.map { IDMap.Range(inside: $0.containerID, outside: $0.hostID, count: $0.size) }) }
+        let maps = IDMaps(uid: map(uids), gid: map(gids))
+        return maps.isIdentity ? nil : maps
+    }
+
     // MARK: - export
 
     /// `export`: the container's file system (image and writable layer, without its mounts)
@@ -96,12 +110,13 @@ extension Engine {
     public func export(_ reference: String, to output: FileDescriptor) throws {
         try Self.requireRoot()
         let record = try containers.find(reference)
+        let owners = ownerMaps(record)
         try withContainerRoot(record, .layers) { root in
             let top = try root.open("/", flags: O_RDONLY | O_DIRECTORY)
             defer { top.close() }
             var sink = TarSink(output)
             for name in try Files.listDirectory(top, describing: "/") {
-                try FileTreeWalker.walk(parent: top, name: name, as: name, into: &sink)
+                try FileTreeWalker.walk(parent: top, name: name, as: name, owners: owners, into: &sink)
             }
             try sink.finish()
         }
@@ -182,7 +197,8 @@ extension Engine {
                 let destinationParent = try FileDescriptor.open(Files.dirname(of: target), O_PATH | O_DIRECTORY)
                 defer { destinationParent.close() }
                 try Self.copyItem(item, contentsOnly: Self.wantsContents(path), to: destinationParent, target == "/" ? "." : Files.basename(of: target),
-                                  destinationText: hostPath, trailingSlash: hostPath.hasSuffix("/"), keepOwners: archive)
+                                  destinationText: hostPath, trailingSlash: hostPath.hasSuffix("/"), keepOwners: archive,
+                                  owners: (source: ownerMaps(record), destination: nil))
             }
         case let (.host(hostPath), .container(name, path)):
             let record = try containers.find(name)
@@ -196,7 +212,8 @@ extension Engine {
                 let target = try Self.locate(path, in: root, followLink: true, mustExist: false)
                 defer { target.parent.close() }
                 try Self.copyItem(item, contentsOnly: Self.wantsContents(hostPath), to: target.parent, target.name,
-                                  destinationText: "\(name):\(path)", trailingSlash: path.hasSuffix("/"), keepOwners: archive)
+                                  destinationText: "\(name):\(path)", trailingSlash: path.hasSuffix("/"), keepOwners: archive,
+                                  owners: (source: nil, destination: ownerMaps(record)))
             }
         case let (.container(name, path), .stream):
             let record = try containers.find(name)
@@ -205,7 +222,7 @@ extension Engine {
                 defer { item.parent.close() }
                 var sink = TarSink(output)
                 let top = Self.wantsContents(path) ? "." : (item.name == "/" || item.name.isEmpty ? "." : item.name)
-                try FileTreeWalker.walk(parent: item.parent, name: item.name, as: top, into: &sink)
+                try FileTreeWalker.walk(parent: item.parent, name: item.name, as: top, owners: ownerMaps(record), into: &sink)
                 try sink.finish()
             }
         case let (.stream, .container(name, path)):
@@ -221,6 +238,7 @@ extension Engine {
                 defer { directory.close() }
                 var reader = TarReader(FileByteStream(input))
                 var unpacker = Unpacker(rootFD: directory.raw)
+                unpacker.ownerMap = ownerMaps(record)
                 defer { unpacker.close() }
                 try unpacker.unpack(&reader)
                 try unpacker.finish()
@@ -275,7 +293,8 @@ extension Engine {
 
     /// Docker's destination rules, for one item from `source` to `name` in `destinationParent`.
     static func copyItem(_ source: (parent: FileDescriptor, name: String, text: String), contentsOnly: Bool, to destinationParent: FileDescriptor,
-                         _ name: String, destinationText: String, trailingSlash: Bool, keepOwners: Bool) throws {
+                         _ name: String, destinationText: String, trailingSlash: Bool, keepOwners: Bool,
+                         owners: (source: IDMaps?, destination: IDMaps?)) throws {
         var sourceInfo = stat(), destinationInfo = stat()
         guard fstatat(source.parent.raw, source.name, &sourceInfo, AT_SYMLINK_NOFOLLOW) == 0 else {
             throw EngineError.invalidOption("cp: \(Printable.escaped(source.text)): \(SystemError.last("lstat", source.text).message)")
@@ -292,20 +311,20 @@ extension Engine {
         if destinationIsDirectory {
             let directory = try FileDescriptor.openAt(destinationParent.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             defer { directory.close() }
-            var sink = DirectorySink(root: directory, keepOwners: keepOwners)
+            var sink = DirectorySink(root: directory, keepOwners: keepOwners, owners: owners.destination)
             if contentsOnly && sourceIsDirectory {
                 let from = try FileDescriptor.openAt(source.parent.raw, source.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 defer { from.close() }
                 for child in try Files.listDirectory(from, describing: source.text) {
-                    try FileTreeWalker.walk(parent: from, name: child, as: child, into: &sink)
+                    try FileTreeWalker.walk(parent: from, name: child, as: child, owners: owners.source, into: &sink)
                 }
             } else {
                 let into = source.name == "." ? Files.basename(of: source.text) : source.name
-                try FileTreeWalker.walk(parent: source.parent, name: source.name, as: into, into: &sink)
+                try FileTreeWalker.walk(parent: source.parent, name: source.name, as: into, owners: owners.source, into: &sink)
             }
         } else {
-            var sink = DirectorySink(root: destinationParent, keepOwners: keepOwners)
-            try FileTreeWalker.walk(parent: source.parent, name: source.name, as: name, into: &sink)
+            var sink = DirectorySink(root: destinationParent, keepOwners: keepOwners, owners: owners.destination)
+            try FileTreeWalker.walk(parent: source.parent, name: source.name, as: name, owners: owners.source, into: &sink)
         }
     }
 }

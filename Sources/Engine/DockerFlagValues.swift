@@ -83,6 +83,24 @@ public enum DockerFlagValues {
         }
     }
 
+    /// --userns: "" or host, keep-id, keep-id:uid=N,gid=N (Podman's spelling).
+    public static func userNamespaceMode(_ text: String) throws -> RunOptions.UserNamespaceMode {
+        if text.isEmpty || text == "host" { return .host }
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts[0] == "keep-id" else {
+            throw invalid("--userns", text, "the user namespace modes are \"host\" and, rootless, \"keep-id[:uid=N,gid=N]\"")
+        }
+        var uid: UInt32?, gid: UInt32?
+        for option in parts.count == 2 ? parts[1].split(separator: ",", omittingEmptySubsequences: false) : [] {
+            let pair = option.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2, let id = UInt32(pair[1]), ["uid", "gid"].contains(pair[0]) else {
+                throw invalid("--userns", text, "keep-id takes uid=N and gid=N")
+            }
+            if pair[0] == "uid" { uid = id } else { gid = id }
+        }
+        return .keepID(uid: uid, gid: gid)
+    }
+
     /// A host device node: its type ("c"/"b") and numbers.
     static func deviceNode(_ path: String, flag: String, value: String) throws -> (type: String, major: Int64, minor: Int64) {
         var info = stat()

@@ -97,8 +97,13 @@ public final class Engine {
             + ownMounts
         let networkRequest = try options.networkRequest(imageExposedPorts: image.config.exposedPorts ?? [])
         // -u, or the image's own User (Docker's rule: the flag wins); --group-add on top.
-        let userDatabase = UserDatabase(layers: images.layerDirectories(of: image))
-        var user = try (options.user ?? image.config.user).map { try userDatabase.resolve($0) }
+        let imageLayers = images.layerDirectories(of: image)
+        let userDatabase = UserDatabase(layers: imageLayers)
+        let keepID: KeepID?
+        if case .keepID(let uid, let gid) = options.userNamespace { keepID = try KeepID(requestedUID: uid, requestedGID: gid) } else { keepID = nil }
+        // keep-id runs the user's ids unless -u names others (Podman's rule: over the image's User too).
+        var user = try (options.user ?? (keepID == nil ? image.config.user : nil)).map { try userDatabase.resolve($0) }
+            ?? keepID?.defaultUser(userDatabase, layers: imageLayers)
         if !options.groupAdd.isEmpty {
             let extra = try options.groupAdd.map { try userDatabase.groupID($0) }
             var resolved = user ?? (User(uid: 0, gid: 0), nil)
@@ -150,7 +155,9 @@ public final class Engine {
         record.exposedPorts = exposed.isEmpty ? nil : exposed
         record.ports = networkRequest.ports.isEmpty ? nil : networkRequest.ports
         // Last before the container exists: volumes are made (and filled from the image).
-        let resolvedVolumes = try resolveVolumes(mounts, image: image)
+        // keep-id: the image's layers owned for the container's ids (copies made on first use).
+        let lowers = try keepID.map { try images.mappedLowerDirectories(of: image, maps: $0.maps) } ?? images.lowerDirectories(of: image)
+        let resolvedVolumes = try resolveVolumes(mounts, image: image, lowers: lowers)
         record.volumes = resolvedVolumes.used.isEmpty ? nil : resolvedVolumes.used
         record.anonymousVolumes = resolvedVolumes.anonymous.isEmpty ? nil : resolvedVolumes.anonymous
         let supervision: FileLock
@@ -170,7 +177,7 @@ public final class Engine {
                                         hostEnvironment: ProcessInfoLinux.environment, hostHostname: Self.hostname(),
                                         capabilities: capabilities, seccomp: seccomp, resources: resources,
                                         hostUsesCgroupV2: (try? CgroupLayout.detect())?.usesUnified ?? false)
-            spec.annotations?[SwiftainerAnnotation.overlayLower] = images.lowerDirectories(of: image).joined(separator: ":")
+            spec.annotations?[SwiftainerAnnotation.overlayLower] = lowers.joined(separator: ":")
             spec.annotations?[SwiftainerAnnotation.overlayUpper] = dir + "/upper"
             spec.annotations?[SwiftainerAnnotation.overlayWork] = dir + "/work"
             SpecBuilder.applyFlags(options, to: &spec, containerID: id, sharedNamespaces: sharedNamespaces)
@@ -178,6 +185,10 @@ public final class Engine {
                 ?? (try nameFileMounts(dir, options, hostname: spec.hostname ?? name, name: name, extraHosts: extraHosts,
                                        networkResolver: userNetwork?.Gateway))
             spec.mounts = (spec.mounts ?? []) + nameFiles + resolvedVolumes.mounts
+            if let keepID {
+                keepID.apply(to: &spec)
+                spec.mounts! += try keepID.accountFileMounts(layers: imageLayers, directory: dir, durability: options.autoRemove ? .volatile : .synced)
+            }
             if let (user, home) = user {
                 spec.process?.user = user
                 // HOME follows the user (/ without a passwd entry), as with Docker, unless -e set it.

@@ -23,17 +23,20 @@ enum FileTreeWalker {
     /// once, from the parent — the caller resolved the parent inside the root.
     /// `overlayLayer`: the tree is an overlay upper directory, written as an image layer — a
     /// whiteout (0/0 character device) becomes `.wh.NAME`, an opaque directory gets `.wh..wh..opq`.
+    /// `owners`: the tree is a container's with a user namespace of its own (rootless
+    /// keep-id), whose maps turn the owners on disk into the ones the container sees.
     static func walk(parent: FileDescriptor, name: String, as archiveName: String, followLink: Bool = false, overlayLayer: Bool = false,
-                     into sink: inout some FileTreeSink) throws {
+                     owners: IDMaps? = nil, into sink: inout some FileTreeSink) throws {
         var links: [String: String] = [:]
-        try walk(parent: parent, name: name, path: archiveName, follow: followLink, layer: overlayLayer, links: &links, into: &sink)
+        try walk(parent: parent, name: name, path: archiveName, follow: followLink, layer: overlayLayer, owners: owners, links: &links, into: &sink)
     }
 
-    private static func walk(parent: FileDescriptor, name: String, path: String, follow: Bool, layer: Bool, links: inout [String: String],
-                             into sink: inout some FileTreeSink) throws {
+    private static func walk(parent: FileDescriptor, name: String, path: String, follow: Bool, layer: Bool, owners: IDMaps?,
+                             links: inout [String: String], into sink: inout some FileTreeSink) throws {
         var info = stat()
         guard fstatat(parent.raw, name, &info, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 else { throw SystemError.last("fstatat", path) }
-        var entry = TarEntry(path: path, kind: .regular, mode: info.st_mode & 0o7777, uid: info.st_uid, gid: info.st_gid,
+        let owner = owners?.inside(uid: info.st_uid, gid: info.st_gid) ?? (uid: info.st_uid, gid: info.st_gid)
+        var entry = TarEntry(path: path, kind: .regular, mode: info.st_mode & 0o7777, uid: owner.uid, gid: owner.gid,
                              mtime: Int64(info.st_mtim.tv_sec))
         switch info.st_mode & S_IFMT {
         case S_IFDIR:
@@ -45,7 +48,7 @@ enum FileTreeWalker {
                 try sink.add(TarEntry(path: path + "/.wh..wh..opq", kind: .regular, mode: 0, mtime: entry.mtime), content: nil)
             }
             for child in try Files.listDirectory(directory, describing: path) {
-                try walk(parent: directory, name: child, path: path + "/" + child, follow: false, layer: layer, links: &links, into: &sink)
+                try walk(parent: directory, name: child, path: path + "/" + child, follow: false, layer: layer, owners: owners, links: &links, into: &sink)
             }
             try sink.finishDirectory(entry)
             return
@@ -141,11 +144,15 @@ struct DirectorySink: FileTreeSink {
     let root: FileDescriptor
     /// -a: the source's owners; otherwise root (this process's) owns what is written.
     let keepOwners: Bool
+    /// The destination is a container with a user namespace of its own (rootless keep-id):
+    /// owners as the container sees them are put where its maps say on disk.
+    let owners: IDMaps?
     private var buffer = [UInt8](repeating: 0, count: 256 * 1024)
 
-    init(root: FileDescriptor, keepOwners: Bool) {
+    init(root: FileDescriptor, keepOwners: Bool, owners: IDMaps? = nil) {
         self.root = root
         self.keepOwners = keepOwners
+        self.owners = owners
     }
 
     /// The directory holding `path`, opened component by component without following links.
@@ -222,7 +229,14 @@ struct DirectorySink: FileTreeSink {
     /// Owner, mode and times, through a descriptor of the entry itself (O_PATH | O_NOFOLLOW):
     /// a name the container swapped for a symlink meanwhile is not followed.
     private func setMetadata(_ parent: FileDescriptor, _ name: String, _ entry: TarEntry) throws {
-        let uid = keepOwners ? entry.uid : geteuid(), gid = keepOwners ? entry.gid : getegid()
+        var (uid, gid) = keepOwners ? (entry.uid, entry.gid) : (geteuid(), getegid())
+        if let owners {
+            // The container's root, or the kept owner, where the container's namespace has it.
+            guard let mapped = owners.outside(uid: keepOwners ? uid : 0, gid: keepOwners ? gid : 0) else {
+                throw SystemError(errno: EINVAL, call: "chown", detail: "\(entry.path): \(uid):\(gid) is not mapped in the container's user namespace")
+            }
+            (uid, gid) = mapped
+        }
         var times = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
         if entry.kind == .symbolicLink {
             guard fchownat(parent.raw, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 else { throw SystemError.last("fchownat", entry.path) }

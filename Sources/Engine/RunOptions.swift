@@ -13,6 +13,13 @@ public struct RunOptions {
     /// host's on v1 (nil: that default).
     public enum CgroupNamespaceMode: String, Equatable { case host, `private` }
     public var cgroupNamespace: CgroupNamespaceMode?
+    /// --userns: the host's (Docker's only mode without a daemon-wide remap), or rootless
+    /// Podman's keep-id — the user's uid and gid inside as outside, or the ones it names.
+    public enum UserNamespaceMode: Equatable {
+        case host
+        case keepID(uid: UInt32?, gid: UInt32?)
+    }
+    public var userNamespace: UserNamespaceMode = .host
 
     public var image: String = ""
     public var command: [String] = []

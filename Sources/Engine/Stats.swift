@@ -19,7 +19,14 @@ public struct ContainerStatsRow {
 extension Engine {
     /// Samples every container in `records` twice, `interval` seconds apart (CPU % needs a delta).
     public func sampleStats(_ records: [ContainerRecord], interval: Double) throws -> [ContainerStatsRow] {
-        let groups = try records.map { try containers.cgroup(of: $0.id) }
+        let groups = try records.map { record in
+            let group = try containers.cgroup(of: record.id)
+            // Rootless without a cgroup there is nothing to read: said, not shown as zeros.
+            if Rootless.isActive && record.isRunning && !group.exists {
+                throw EngineError.invalidOption("stats \(record.name): rootless, the container has no cgroup to read (this host's controllers are on cgroup v1, which only root can use, or cgroup v2 is not delegated to you)")
+            }
+            return group
+        }
         let first = groups.map { $0.stats() }
         let start = Clock.now()
         usleep(UInt32(interval * 1_000_000))

@@ -40,14 +40,16 @@ public struct UserDatabase {
 
     /// The same for an image's layers, top first: each file from the topmost layer that has it.
     public init(layers: [String]) {
-        func read(_ path: String) -> String {
-            for layer in layers {
-                guard let file = try? RootedDirectory(path: layer).open(path, flags: O_RDONLY) else { continue }
-                return String(decoding: (try? file.readAll()) ?? [], as: UTF8.self)
-            }
-            return ""
+        self.init(passwd: Self.file("/etc/passwd", in: layers) ?? "", group: Self.file("/etc/group", in: layers) ?? "")
+    }
+
+    /// A file of an image, from the topmost of its layers (top first) that has it; nil when none does.
+    static func file(_ path: String, in layers: [String]) -> String? {
+        for layer in layers {
+            guard let file = try? RootedDirectory(path: layer).open(path, flags: O_RDONLY) else { continue }
+            return String(decoding: (try? file.readAll()) ?? [], as: UTF8.self)
         }
-        self.init(passwd: read("/etc/passwd"), group: read("/etc/group"))
+        return nil
     }
 
     private static func parse(_ text: String, minimumFields: Int, _ make: ([String]) -> Entry?) -> [Entry] {

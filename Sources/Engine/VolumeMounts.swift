@@ -29,8 +29,9 @@ extension Engine {
     }
 
     /// The requests resolved; the image's VOLUMEs that no mount covers become anonymous
-    /// volumes. On failure, the anonymous volumes made so far are removed again.
-    func resolveVolumes(_ mounts: [Mount], image: ImageRecord) throws -> ResolvedVolumes {
+    /// volumes, filled from `lowers` (the image's layers as the container sees them). On
+    /// failure, the anonymous volumes made so far are removed again.
+    func resolveVolumes(_ mounts: [Mount], image: ImageRecord, lowers: [String]) throws -> ResolvedVolumes {
         let store = volumes
         var requests = mounts
         for path in image.config.volumes ?? [] where !mounts.contains(where: { $0.destination == path }) {
@@ -59,7 +60,7 @@ extension Engine {
                 // Docker's copy-up: a new (empty) volume over a directory of the image gets its
                 // content, owners and modes, unless nocopy.
                 if !options.contains("nocopy") && (created || Files.listDirectoryOrEmpty(store.dataPath(name)).isEmpty) {
-                    try copyUp(image: image, path: mount.destination, into: store.dataPath(name))
+                    try copyUp(lowers: lowers, path: mount.destination, into: store.dataPath(name))
                 }
                 result.mounts.append(Mount(destination: mount.destination, type: "bind", source: store.dataPath(name),
                                            options: ["rbind", options.contains("ro") ? "ro" : "rw", "rprivate"]))
@@ -73,8 +74,7 @@ extension Engine {
 
     /// The image's directory at `path` copied into a volume's data, through a helper process
     /// (`volume-copyup`) that mounts the image's layers in a mount namespace of its own.
-    func copyUp(image: ImageRecord, path: String, into data: String) throws {
-        let lowers = images.lowerDirectories(of: image)
+    func copyUp(lowers: [String], path: String, into data: String) throws {
         var argv = ["swiftainer"]
         if let root = paths.rootOverride { argv += ["--root", root] }
         argv += ["volume-copyup", lowers.joined(separator: ":"), path, data]

@@ -98,6 +98,7 @@ public enum ImageError: Error, CustomStringConvertible {
 ///                        an imported root filesystem is a one-layer image (chain id = diff id)
 ///   l/<16 hex>           short symlinks to layers/, so that a stack of many layers fits in
 ///                        overlay's one-page mount options (Docker's overlay2 does the same)
+///   mapped/<key>/<chain hex>/  a layer's copy owned for a nested user namespace (MappedLayers)
 ///   blobs/sha256/<hex>   image configs as they came (their digest is the image id)
 ///   configs/<hex>.json   ImageRecord
 ///   repositories.json    {"alpine:latest": "sha256:<hex>"}
@@ -272,7 +273,12 @@ public final class ImageStore {
     }
 
     /// The image config as it came (nil for an imported root filesystem, which has none).
-    public func configBlob(of record: ImageRecord) -> [UInt8]? { try? Files.read(blobsDir + "/" + record.hex) }
+    /// An imported one's id is its layer's diff id, which for an uncompressed tarball is also
+    /// its layer blob's digest: blobs/<id> is then the layer, never read as a config.
+    public func configBlob(of record: ImageRecord) -> [UInt8]? {
+        guard record.layers != nil else { return nil }
+        return try? Files.read(blobsDir + "/" + record.hex)
+    }
 
     /// The image's config blob: as it came, or — for an imported root filesystem, which came
     /// with none — one made from its record (what Docker's import writes), kept in blobs/ so
@@ -381,7 +387,7 @@ public final class ImageStore {
             // The record goes first (the image is gone at once), then every layer no other
             // image stands on, each renamed away before it is deleted.
             unlink(configsDir + "/" + record.hex + ".json")
-            unlink(blobsDir + "/" + record.hex)
+            if record.layers != nil { unlink(blobsDir + "/" + record.hex) } // an import's id may be its layer blob's digest
             if record.layers == nil, let synthesized = try? synthesizedConfig(of: record) {
                 unlink(blobsDir + "/" + Digest.sha256(synthesized).dropFirst(7)) // made for a push or save of an import
             }
@@ -395,6 +401,7 @@ public final class ImageStore {
                 unlink(linksDir + "/" + linkName(chain: chain))
                 if let blob = info?.blob, !stillUsedBlobs.contains(blob) { unlink(blobsDir + "/" + blob.dropFirst(7)) }
                 unlink(layerInfoPath(chain: chain))
+                removeMappedCopies(chain: chain)
                 try Files.removeTree(doomed)
                 if chain != record.id { output.append("Deleted: \(chain)") }
             }

@@ -34,6 +34,10 @@ public struct Unpacker {
     /// NAME) and `.wh..wh..opq` marks its directory opaque (trusted.overlay.opaque=y), so that
     /// the layer can be stacked as an overlay lower directory as it is.
     public var convertsWhiteouts = false
+    /// Owners moved through a user namespace's mapping before they are set (a layer seen from a
+    /// nested namespace: rootless `--userns keep-id`): the archive's ids are the namespace's,
+    /// the files get the parent's. nil: the archive's ids as they are.
+    public var ownerMap: IDMaps?
     /// Paths this layer whited out (to tell a replaced directory).
     private var whitedOut = Set<String>()
     private var directoryMetadata: [(path: String, mode: UInt32, mtime: Int64)] = []
@@ -197,6 +201,11 @@ public struct Unpacker {
                 if mkdirat(rootFD, candidate, 0o755) != 0 && errno != EEXIST {
                     throw UnpackError.system(entry: entry, .last("mkdir", candidate))
                 }
+                // Root's, as the extracting root's are; with a map, root's where the map puts it.
+                if applyOwnership, let ownerMap, let root = ownerMap.outside(uid: 0, gid: 0),
+                   fchownat(rootFD, candidate, root.uid, root.gid, AT_SYMLINK_NOFOLLOW) != 0 {
+                    throw UnpackError.system(entry: entry, .last("chown", candidate))
+                }
                 resolved.append(part)
                 continue
             }
@@ -274,7 +283,10 @@ public struct Unpacker {
             bytesWritten += UInt64(n)
         }
         // chown before chmod: chown clears set-id bits.
-        if applyOwnership { try checkOwnership(fchown(fd, entry.uid, entry.gid), entry) }
+        if applyOwnership {
+            let (uid, gid) = try owner(of: entry)
+            try checkOwnership(fchown(fd, uid, gid), entry)
+        }
         try check(fchmod(fd, mode_t(entry.mode)), "chmod")
         var times = accessAndModification(entry.mtime)
         _ = futimens(fd, &times)
@@ -282,8 +294,18 @@ public struct Unpacker {
 
     private func setOwner(_ path: String, _ entry: TarEntry) throws {
         if applyOwnership {
-            try checkOwnership(fchownat(rootFD, path, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW), entry)
+            let (uid, gid) = try owner(of: entry)
+            try checkOwnership(fchownat(rootFD, path, uid, gid, AT_SYMLINK_NOFOLLOW), entry)
         }
+    }
+
+    /// The entry's owner on disk: its own, or where `ownerMap` puts it.
+    private func owner(of entry: TarEntry) throws -> (uid_t, gid_t) {
+        guard let ownerMap else { return (entry.uid, entry.gid) }
+        guard let owner = ownerMap.outside(uid: entry.uid, gid: entry.gid) else {
+            throw UnpackError.unmappedOwner(entry: entry.path, uid: entry.uid, gid: entry.gid)
+        }
+        return owner
     }
 
     /// A chown's result; rootless, an owner the user namespace does not map (EINVAL) is named.

@@ -119,6 +119,17 @@ import TestSupport
         #expect(state.Status == "healthy" && state.FailingStreak == 0 && state.Log.count == 5)
     }
 
+    @Test func usernsModesParseAsPodmansKeepID() throws {
+        #expect(try DockerFlagValues.userNamespaceMode("") == .host)
+        #expect(try DockerFlagValues.userNamespaceMode("host") == .host)
+        #expect(try DockerFlagValues.userNamespaceMode("keep-id") == .keepID(uid: nil, gid: nil))
+        #expect(try DockerFlagValues.userNamespaceMode("keep-id:uid=200,gid=210") == .keepID(uid: 200, gid: 210))
+        #expect(try DockerFlagValues.userNamespaceMode("keep-id:gid=7") == .keepID(uid: nil, gid: 7))
+        for bad in ["private", "keep-id:", "keep-id:uid", "keep-id:uid=-1", "keep-id:size=5", "auto"] {
+            #expect(throws: EngineError.self, "\(bad)") { try DockerFlagValues.userNamespaceMode(bad) }
+        }
+    }
+
     @Test func healthchecksMergeOverTheImagesAndDurationsParseAsGos() throws {
         let image = HealthConfig(test: ["CMD", "check"], interval: 10_000_000_000, retries: 5)
         let merged = Engine.healthcheck(image: image, flags: HealthConfig(interval: 1_000_000_000), disabled: false)

@@ -320,6 +320,20 @@ import Testing
         #expect(Harness.run(["update", "--restart", "sometimes", name]).status == 125)
     }
 
+    /// An image imported from an uncompressed tarball has an id that is also its layer blob's
+    /// digest: commit (and push) once read that blob as the image's config.
+    @Test func commitOfAnImageImportedFromAPlainTarball() throws {
+        let name = "commit-plain-\(getpid())", image = "plain-\(getpid())", tag = "committed-plain-\(getpid())"
+        let archive = "/tmp/swiftainer-plain-\(getpid()).tar"
+        defer { cleanup(name); _ = Harness.run(["rmi", tag, image]); unlink(archive) }
+        try #require(Harness.shell("gzip -dc \(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz > \(archive)").status == 0)
+        try #require(Harness.run(["import", archive, image]).status == 0)
+        #expect(Harness.run(["run", "--name", name, image, "sh", "-c", "echo added > /added"]).status == 0)
+        let committed = Harness.run(["commit", name, tag])
+        #expect(committed.status == 0, "\(committed.stderr)")
+        #expect(Harness.run(["run", "--rm", tag, "cat", "/added"]).stdout == "added\n")
+    }
+
     @Test func commitMakesALayerWithTheContainersChangesAndConfig() {
         let name = "commit-\(getpid())", tag = "localhost/committed-\(getpid()):1"
         defer { cleanup(name); _ = Harness.run(["rmi", tag]) }

@@ -164,11 +164,11 @@ final class RootlessUser: Sendable {
         #expect(user.run(["rm", name]).status == 0)
     }
 
-    /// Files owned by 1000 and 0 in the image keep those owners inside; outside they belong to
-    /// the user's subordinate ids; writes stay in the container.
-    @Test func imageOwnershipIsShiftedIntoTheUsersRange() throws {
-        let user = try #require(Self.imported)
-        let archive = user.home + "/owned.tar"
+    /// An image of the user's made from the fixture and files of `owners` (path → uid, gid the
+    /// same), imported as `name`; nil (printed) when it cannot be made.
+    static func importImage(_ user: RootlessUser, _ name: String, owners: [(String, Int)]) -> Bool {
+        let archive = user.home + "/\(name).tar"
+        let files = owners.map { "(\"\($0.0)\", \($0.1))" }.joined(separator: ", ")
         let made = Harness.shell("""
             set -e
             python3 - '\(archive)' '\(Harness.repository)/rootfs-fixtures/out/busybox-rootfs.tar.gz' <<'EOF'
@@ -177,7 +177,7 @@ final class RootlessUser: Sendable {
             with tarfile.open(sys.argv[2], "r:gz") as base:
                 for member in base.getmembers():
                     out.addfile(member, base.extractfile(member) if member.isfile() else None)
-            for name, uid in (("home/app/data", 1000), ("home/app/rootfile", 0)):
+            for name, uid in (\(files),):
                 data = (name + "\\n").encode()
                 info = tarfile.TarInfo(name); info.size = len(data); info.uid = uid; info.gid = uid; info.mode = 0o640
                 out.addfile(info, io.BytesIO(data))
@@ -185,15 +185,95 @@ final class RootlessUser: Sendable {
             EOF
             chown \(user.uid) '\(archive)'
             """)
-        try #require(made.status == 0, "\(made.stderr)")
-        let imported = user.run(["import", archive, "owned"])
-        try #require(imported.status == 0, "\(imported.stderr)")
+        guard made.status == 0 else {
+            print("RootlessTests: making \(archive) failed: \(made.stderr)")
+            return false
+        }
+        let imported = user.run(["import", archive, name])
+        guard imported.status == 0 else {
+            print("RootlessTests: importing \(archive) failed: \(imported.stderr)")
+            return false
+        }
+        return true
+    }
+
+    /// Files owned by 1000 and 0 in the image keep those owners inside; outside they belong to
+    /// the user's subordinate ids; writes stay in the container.
+    @Test func imageOwnershipIsShiftedIntoTheUsersRange() throws {
+        let user = try #require(Self.imported)
+        try #require(Self.importImage(user, "owned", owners: [("home/app/data", 1000), ("home/app/rootfile", 0)]))
         let listing = user.run(["run", "--rm", "--network", "none", "owned", "sh", "-c", "ls -ln /home/app | awk 'NR>1 {print $3, $4, $9}'; echo new > /home/app/new"])
         #expect(listing.stdout == "1000 1000 data\n0 0 rootfile\n", "\(listing.stdout) \(listing.stderr)")
         #expect(user.run(["run", "--rm", "--network", "none", "owned", "ls", "/home/app/new"]).status != 0, "a write reached the image")
         // On the host, the layer's file belongs to subordinate id 1000 of the user's range.
-        let found = Harness.shell("find \(user.home)/.local/share/swiftainer -path '*home/app/data' -printf '%U\\n' | sort -u").stdout
+        let found = Harness.shell("find \(user.home)/.local/share/swiftainer/images/layers -path '*home/app/data' -printf '%U\\n' | sort -u").stdout
         #expect(found == "\(user.subordinateStart + 999)\n", "\(found)")
+    }
+
+    /// `--userns keep-id`: the user is their own uid and gid inside, so a volume's files are
+    /// theirs on both sides; the image keeps its owners (root's files root's, 1000's 1000's)
+    /// through a copy of its layers owned for the container's map; export and commit give the
+    /// container's owners; the copies go with the image.
+    @Test func keepIDMakesTheUserTheirOwnIDInside() throws {
+        let user = try #require(Self.imported)
+        try #require(Self.importImage(user, "kid", owners: [("home/app/data", 1000), ("home/app/rootfile", 0), ("home/app/kid", 0)]))
+        let (uid, gid) = (user.uid, user.gid)
+        let volume = user.home + "/keepid"
+        let name = "rl-kid-\(getpid())"
+        let internet = try Harness.InternetWebServer("rlkid", net: "198.18.7")
+        defer {
+            _ = user.run(["rm", "-f", name])
+            _ = user.run(["rmi", "kid", "kid-committed"])
+            internet.stop()
+        }
+        try #require(user.shell("mkdir -p \(volume) && echo host > \(volume)/fromhost").status == 0)
+        let ran = user.run(["run", "--rm", "--network", "none", "--userns", "keep-id", "-v", "\(volume):/data", "kid", "sh", "-c",
+                            "id -u; id -g; id -un; echo $HOME; ls -ln /home/app | awk 'NR>1 {print $3, $4, $9}'; stat -c %u:%g /bin/busybox /data/fromhost; echo c > /data/fromcontainer; cat /proc/self/uid_map"])
+        let lines = ran.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        #expect(ran.status == 0 && lines == ["\(uid)", "\(gid)", user.name, user.home, "1000 1000 data", "0 0 kid", "0 0 rootfile", "0:0", "\(uid):\(gid)",
+                                             "0 1 \(uid)", "\(uid) 0 1", "\(uid + 1) \(uid + 1) \(65536 - uid)"], "\(ran.stdout) \(ran.stderr)")
+        var info = stat()
+        #expect(stat(volume + "/fromcontainer", &info) == 0 && info.st_uid == uid && info.st_gid == gid, "the container's write is the user's on the host")
+        // Root inside is root over the image, and its files are root's again.
+        let root = user.run(["run", "--rm", "--network", "none", "--userns", "keep-id", "-u", "0", "kid", "sh", "-c", "id -u; echo r > /home/app/rootfile && stat -c %u:%g /home/app/rootfile"])
+        #expect(root.stdout == "0\n0:0\n", "\(root.stdout) \(root.stderr)")
+        // Detached on the user-mode network: exec runs as the user, slirp4netns reaches out
+        // through the nested namespace.
+        #expect(user.run(["run", "-d", "--name", name, "--userns", "keep-id", "kid", "sh", "-c", "echo mine > /tmp/mine; exec sleep 300"]).status == 0)
+        #expect(user.run(["exec", name, "id", "-u"]).stdout == "\(uid)\n")
+        let out = user.run(["exec", name, "sh", "-c", "for i in 1 2 3 4 5; do timeout 3 wget -qO- \(internet.url)/ && exit 0; sleep 0.2; done; exit 1"])
+        #expect(out.stdout == "outside\n", "\(out.stdout) \(out.stderr)")
+        #expect(Harness.eventually(5) { user.run(["exec", name, "cat", "/tmp/mine"]).stdout == "mine\n" })
+        // What leaves the container names the owners it sees.
+        let exported = user.shell("\(Harness.binary) export \(name) | tar -tvf - home/app tmp/mine | awk '{print $2, $6}'")
+        #expect(exported.stdout == "0/0 home/app/\n1000/1000 home/app/data\n0/0 home/app/rootfile\n0/0 home/app/kid\n\(uid)/\(gid) tmp/mine\n"
+                || Set(exported.stdout.split(separator: "\n")) == ["0/0 home/app/", "1000/1000 home/app/data", "0/0 home/app/rootfile", "0/0 home/app/kid", "\(uid)/\(gid) tmp/mine"],
+                "\(exported.stdout) \(exported.stderr)")
+        let commit = user.run(["commit", name, "kid-committed"])
+        #expect(commit.status == 0, "\(commit.stderr)")
+        let committed = user.run(["run", "--rm", "--network", "none", "kid-committed", "stat", "-c", "%u:%g", "/tmp/mine", "/home/app/data"])
+        #expect(committed.stdout == "\(uid):\(gid)\n1000:1000\n", "\(committed.stdout) \(committed.stderr)")
+        #expect(user.run(["rm", "-f", name]).status == 0)
+        // The layer copies made for the map go with the image.
+        let mapped = user.home + "/.local/share/swiftainer/images/mapped"
+        #expect(!((try? FileManager.default.contentsOfDirectory(atPath: mapped)) ?? []).isEmpty, "no layer copy was made for the map")
+        #expect(user.run(["rmi", "kid", "kid-committed"]).status == 0)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: mapped)) ?? []).isEmpty, "layer copies outlived their image")
+        #expect(Harness.shell("find -L \(user.home)/.local/share/swiftainer/images/l -maxdepth 1 -type l").stdout.isEmpty, "a dangling layer link is left")
+    }
+
+    /// keep-id's refusals: as root (where ids are the host's already) and for an id beyond the
+    /// user's namespace, each in one line.
+    @Test func keepIDRefusalsAreClear() throws {
+        let user = try #require(Self.imported)
+        let asRoot = Harness.run(["run", "--rm", "--network", "none", "--userns", "keep-id", "busybox", "true"])
+        #expect(asRoot.status == 125 && asRoot.stderr.contains("only rootless"), "\(asRoot.stderr)")
+        let tooLarge = user.run(["run", "--rm", "--network", "none", "--userns", "keep-id:uid=70000", "busybox", "true"])
+        #expect(tooLarge.status == 125 && tooLarge.stderr.contains("uid 70000 does not fit"), "\(tooLarge.stderr)")
+        let unknown = user.run(["run", "--rm", "--network", "none", "--userns", "keep-id:size=5", "busybox", "true"])
+        #expect(unknown.status == 125 && unknown.stderr.contains("keep-id takes uid=N and gid=N"), "\(unknown.stderr)")
+        for result in [asRoot, tooLarge, unknown] { #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)") }
+        #expect(user.run(["ps", "-aq"]).stdout.isEmpty, "a refused run left a container")
     }
 
     /// slirp4netns: outbound to the test's "internet" namespace, and a published port.
@@ -246,6 +326,23 @@ final class RootlessUser: Sendable {
             let result = user.run(arguments)
             #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
         }
+        // What only a cgroup can do: done with a delegated one, refused in one line without.
+        let name = "rl-cg-\(getpid())"
+        defer { _ = user.run(["rm", "-f", name]) }
+        #expect(user.run(["run", "-d", "--name", name, "--network", "none", "busybox", "sh", "-c", "sleep 301 & exec sleep 300"]).status == 0)
+        #expect(Harness.eventually(5) { user.run(["top", name]).stdout.contains("sleep 301") }, "top lists the container's processes")
+        let paused = user.run(["pause", name]), stats = user.run(["stats", "--no-stream", name])
+        if RootlessUser.delegatedCgroup != nil {
+            #expect(paused.status == 0 && user.run(["unpause", name]).status == 0, "\(paused.stderr)")
+            #expect(stats.status == 0, "\(stats.stderr)")
+        } else {
+            #expect(paused.status != 0 && paused.stderr.contains("has no cgroup to pause"), "\(paused.stderr)")
+            #expect(stats.status != 0 && stats.stderr.contains("has no cgroup to read"), "\(stats.stderr)")
+            // commit pauses where it can; here it commits the running container as it is.
+            #expect(user.run(["commit", name, "rl-cg-committed"]).status == 0)
+            #expect(user.run(["rmi", "rl-cg-committed"]).status == 0)
+        }
+        #expect(user.run(["rm", "-f", name]).status == 0)
         // Nothing of the container is left in the user's state.
         #expect(user.run(["ps", "-aq", "--filter", "status=running"]).stdout.isEmpty)
     }
@@ -299,6 +396,8 @@ final class RootlessUser: Sendable {
         let lines = inside.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
         #expect(inside.status == 0 && lines == ["0", "0 \(user.uid) 1"], "\(inside.stdout) \(inside.stderr)")
         #expect(!inside.stderr.contains("warning"), "the namespace is made once, and warned about once")
+        let keepID = user.run(["run", "--rm", "--network", "none", "--userns", "keep-id", "busybox", "true"])
+        #expect(keepID.status == 125 && keepID.stderr.contains("maps only your own uid") && keepID.stderr.contains("/etc/subuid"), "\(keepID.stderr)")
     }
 
     /// Where the kernel refuses overlayfs in a user namespace, fuse-overlayfs mounts the root
