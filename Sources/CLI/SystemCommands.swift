@@ -8,7 +8,29 @@ import Templates
 
 /// `info` and `system df`: what the machine and the store hold, as Docker prints them.
 enum SystemCommands {
-    static let all: [Command] = [info, events, VolumeCommands.copyUp]
+    static let all: [Command] = [info, events, unshare, VolumeCommands.copyUp]
+
+    /// `unshare [COMMAND [ARG...]]` (Podman's): a command — by default the user's shell — in the
+    /// rootless user namespace (joined before any command runs, see RootlessNamespace), as its
+    /// root. Files of the store that belong to subordinate ids can be removed there: the way to
+    /// delete a rootless store (`swiftainer unshare rm -rf ~/.local/share/swiftainer`).
+    static let unshare = Command(
+        name: "unshare", usage: "unshare [COMMAND [ARG...]]",
+        summary: "Run a command in the rootless user namespace",
+        options: [], stopAtFirstPositional: true
+    ) { args, _ in
+        guard Rootless.isActive else {
+            throw UsageError("unshare: only rootless (as an ordinary user); root works in the host's user namespace already")
+        }
+        let shell = getenv("SHELL").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+        let argv = args.positionals.isEmpty ? [shell] : args.positionals
+        fflush(stdout)
+        var cArguments = argv.map { strdup($0) } + [nil]
+        execvp(argv[0], &cArguments)
+        let failure = errno
+        fputs("swiftainer: unshare: \(Printable.escaped(argv[0])): \(String(cString: strerror(failure)))\n", stderr)
+        return failure == ENOENT ? 127 : 126
+    }
 
     static let events = Command(
         name: "events", usage: "events [--since TIME] [--until TIME] [--filter KEY=VALUE]... [--format TEMPLATE]",

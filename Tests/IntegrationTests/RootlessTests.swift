@@ -245,9 +245,13 @@ final class RootlessUser: Sendable {
         #expect(out.stdout == "outside\n", "\(out.stdout) \(out.stderr)")
         #expect(Harness.eventually(5) { user.run(["exec", name, "cat", "/tmp/mine"]).stdout == "mine\n" })
         // What leaves the container names the owners it sees.
-        let exported = user.shell("\(Harness.binary) export \(name) | tar -tvf - home/app tmp/mine | awk '{print $2, $6}'")
-        #expect(exported.stdout == "0/0 home/app/\n1000/1000 home/app/data\n0/0 home/app/rootfile\n0/0 home/app/kid\n\(uid)/\(gid) tmp/mine\n"
-                || Set(exported.stdout.split(separator: "\n")) == ["0/0 home/app/", "1000/1000 home/app/data", "0/0 home/app/rootfile", "0/0 home/app/kid", "\(uid)/\(gid) tmp/mine"],
+        let exported = user.shell("\(Harness.binary) export \(name) | tar --numeric-owner -tvf - home/app tmp/mine")
+        // tar -v: mode, owner/group, size, date, time, name.
+        let owners = Set(exported.stdout.split(separator: "\n").map { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return "\(fields.dropFirst().first ?? "") \(fields.last ?? "")"
+        })
+        #expect(owners == ["0/0 home/app/", "1000/1000 home/app/data", "0/0 home/app/rootfile", "0/0 home/app/kid", "\(uid)/\(gid) tmp/mine"],
                 "\(exported.stdout) \(exported.stderr)")
         let commit = user.run(["commit", name, "kid-committed"])
         #expect(commit.status == 0, "\(commit.stderr)")
@@ -260,6 +264,27 @@ final class RootlessUser: Sendable {
         #expect(user.run(["rmi", "kid", "kid-committed"]).status == 0)
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: mapped)) ?? []).isEmpty, "layer copies outlived their image")
         #expect(Harness.shell("find -L \(user.home)/.local/share/swiftainer/images/l -maxdepth 1 -type l").stdout.isEmpty, "a dangling layer link is left")
+    }
+
+    /// `unshare` (Podman's): a command in the user's namespace, as its root — where a store
+    /// whose files belong to subordinate ids can be removed, which the user alone cannot do.
+    @Test func unshareRunsACommandInTheUsersNamespace() throws {
+        let user = try #require(Self.imported)
+        let inside = user.run(["unshare", "sh", "-c", "id -u; cat /proc/self/uid_map"])
+        let lines = inside.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        #expect(inside.status == 0 && lines == ["0", "0 \(user.uid) 1", "1 \(user.subordinateStart) \(RootlessUser.subordinateCount)"], "\(inside.stdout) \(inside.stderr)")
+        // A store of its own with directories of subordinate ids: keep-id's layer copies, where
+        // the image's root is the namespace's 1.
+        let data = user.home + "/unshare-data"
+        let store = ["XDG_DATA_HOME": data]
+        #expect(user.run(["import", Harness.repository + "/rootfs-fixtures/out/busybox-rootfs.tar.gz", "busybox"], environment: store).status == 0)
+        #expect(user.run(["run", "--rm", "--network", "none", "--userns", "keep-id", "busybox", "true"], environment: store).status == 0)
+        #expect(user.shell("rm -rf \(data) 2>/dev/null; test -d \(data)").status == 0, "the user alone could remove files of subordinate ids")
+        #expect(user.run(["unshare", "rm", "-rf", data]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: data))
+        #expect(user.run(["unshare", "no-such-command-\(getpid())"]).status == 127)
+        let asRoot = Harness.run(["unshare", "true"])
+        #expect(asRoot.status == 125 && asRoot.stderr.contains("only rootless"), "\(asRoot.stderr)")
     }
 
     /// keep-id's refusals: as root (where ids are the host's already) and for an id beyond the
