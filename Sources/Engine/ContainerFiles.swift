@@ -62,6 +62,8 @@ extension Engine {
     /// must fit in a page: the image's layers share one directory (the store's l/ of short
     /// links) and are named relative to it, as the run path names them.
     static func mountOverlay(at target: String, lowers: [String], upper: (directory: String, work: String)?) throws {
+        // Rootless where containers run on fuse-overlayfs: their writable layers are its.
+        if FuseOverlay.isNeeded(state: Paths().state) { return try FuseOverlay.mount(at: target, lowers: lowers, upper: upper) }
         let previous = try FileDescriptor.open(".", O_PATH | O_DIRECTORY)
         defer { previous.close() }
         // The top lower may be a container's writable layer, elsewhere: named absolutely.
@@ -145,8 +147,12 @@ extension Engine {
             let child = path + "/" + name
             var info = stat()
             guard fstatat(directory.raw, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { throw SystemError.last("fstatat", child) }
+            let isWhiteout = info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0
+            // fuse-overlayfs marks an opaque directory with a `.wh..wh..opq` file and a whiteout
+            // named `.wh..opq` (the kernel's overlay, with an xattr): no change of the container's.
+            if name.hasPrefix(Unpacker.whiteoutPrefix) && (isWhiteout || name == Unpacker.opaqueMarker) { continue }
             // Overlay's whiteout: a 0/0 character device stands for a deleted path.
-            if info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0 {
+            if isWhiteout {
                 changes.append(("D", child))
                 continue
             }

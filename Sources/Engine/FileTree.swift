@@ -45,7 +45,7 @@ enum FileTreeWalker {
             defer { directory.close() }
             try sink.add(entry, content: nil)
             if layer && isOpaque(directory) {
-                try sink.add(TarEntry(path: path + "/.wh..wh..opq", kind: .regular, mode: 0, mtime: entry.mtime), content: nil)
+                try sink.add(TarEntry(path: path + "/" + Unpacker.opaqueMarker, kind: .regular, mode: 0, mtime: entry.mtime), content: nil)
             }
             for child in try Files.listDirectory(directory, describing: path) {
                 try walk(parent: directory, name: child, path: path + "/" + child, follow: false, layer: layer, owners: owners, links: &links, into: &sink)

@@ -43,15 +43,24 @@ enum FuseOverlay {
     static func mount(_ spec: inout Spec, rootfs: String) throws {
         guard let lower = spec.annotations?[SwiftainerAnnotation.overlayLower], let upper = spec.annotations?[SwiftainerAnnotation.overlayUpper],
               let work = spec.annotations?[SwiftainerAnnotation.overlayWork] else { return }
+        try mount(at: rootfs, lowers: lower.split(separator: ":").map(String.init), upper: (upper, work))
+        for key in [SwiftainerAnnotation.overlayLower, SwiftainerAnnotation.overlayUpper, SwiftainerAnnotation.overlayWork] {
+            spec.annotations?[key] = nil
+        }
+    }
+
+    /// `lowers` (top first, absolute) at `target`, read-only without `upper` — what
+    /// ContainerFiles mounts for `cp` and `export` of a stopped container, whose writable layer
+    /// fuse-overlayfs wrote in its own way (opaque directories as `.wh..wh..opq` files, which
+    /// the kernel's overlay would show as files).
+    static func mount(at target: String, lowers: [String], upper: (directory: String, work: String)?) throws {
         guard let program = ExternalCommand.find("fuse-overlayfs") else {
             throw EngineError.invalidOption("rootless: the kernel refuses overlayfs in a user namespace and fuse-overlayfs is missing (Debian package fuse-overlayfs)")
         }
-        let result = try ExternalCommand.run(program, argv: ["fuse-overlayfs", "-o", "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)", rootfs], timeout: 30)
+        let options = "lowerdir=" + lowers.joined(separator: ":") + (upper.map { ",upperdir=\($0.directory),workdir=\($0.work)" } ?? "")
+        let result = try ExternalCommand.run(program, argv: ["fuse-overlayfs", "-o", options, target], timeout: 30)
         guard result.status == 0 else {
             throw EngineError.invalidOption("fuse-overlayfs: \(result.stderr.trimmingWhitespace)\(Rootless.deviceHint("/dev/fuse"))")
-        }
-        for key in [SwiftainerAnnotation.overlayLower, SwiftainerAnnotation.overlayUpper, SwiftainerAnnotation.overlayWork] {
-            spec.annotations?[key] = nil
         }
     }
 

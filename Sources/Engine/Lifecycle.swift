@@ -440,13 +440,15 @@ extension Engine {
     public func processes(_ reference: String) throws -> [(pid: pid_t, user: String, command: String)] {
         let record = try containers.find(reference)
         guard record.isRunning else { throw EngineError.notRunning(record.name) }
+        // A container with a user namespace of its own (rootless keep-id): its uids, not ours.
+        let owners = ownerMaps(record)
         return try containers.runtime.processes(id: record.id).map { pid in
             let raw = (try? Files.read("/proc/\(pid)/cmdline")) ?? []
             let command = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
             let status = (try? Files.readString("/proc/\(pid)/status")) ?? ""
             let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?
-                .split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.map(String.init) ?? "?"
-            return (pid, uid, command)
+                .split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+            return (pid, uid.map { "\(owners?.uid.inside($0) ?? $0)" } ?? "?", command)
         }
     }
 }

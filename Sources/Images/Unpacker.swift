@@ -144,8 +144,8 @@ public struct Unpacker {
         }
     }
 
-    static let whiteoutPrefix = ".wh."
-    static let opaqueMarker = ".wh..wh..opq"
+    public static let whiteoutPrefix = ".wh."
+    public static let opaqueMarker = ".wh..wh..opq"
 
     /// The OCI layer whiteouts, in overlayfs' own form.
     private mutating func whiteout(name: String, parentPath: String, entry: String) throws {

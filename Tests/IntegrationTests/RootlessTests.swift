@@ -241,6 +241,7 @@ final class RootlessUser: Sendable {
         // through the nested namespace.
         #expect(user.run(["run", "-d", "--name", name, "--userns", "keep-id", "kid", "sh", "-c", "echo mine > /tmp/mine; exec sleep 300"]).status == 0)
         #expect(user.run(["exec", name, "id", "-u"]).stdout == "\(uid)\n")
+        #expect(user.run(["top", name]).stdout.contains("\n\(uid) "), "top shows the container's uids")
         let out = user.run(["exec", name, "sh", "-c", "for i in 1 2 3 4 5; do timeout 3 wget -qO- \(internet.url)/ && exit 0; sleep 0.2; done; exit 1"])
         #expect(out.stdout == "outside\n", "\(out.stdout) \(out.stderr)")
         #expect(Harness.eventually(5) { user.run(["exec", name, "cat", "/tmp/mine"]).stdout == "mine\n" })
@@ -372,6 +373,40 @@ final class RootlessUser: Sendable {
         #expect(user.run(["ps", "-aq", "--filter", "status=running"]).stdout.isEmpty)
     }
 
+    /// Seccomp rootless: the default profile filters, a Docker-format profile of the user's
+    /// denies what it names, `unconfined` turns it off.
+    @Test func seccompProfilesApplyRootless() throws {
+        let user = try #require(Self.imported)
+        let profile = user.home + "/no-mkdir.json"
+        try #require(user.shell(#"echo '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}' > "# + profile).status == 0)
+        let mode = "grep Seccomp: /proc/self/status | tr -d '\\t'"
+        #expect(user.run(["run", "--rm", "--network", "none", "busybox", "sh", "-c", mode]).stdout == "Seccomp:2\n")
+        #expect(user.run(["run", "--rm", "--network", "none", "--security-opt", "seccomp=unconfined", "busybox", "sh", "-c", mode]).stdout == "Seccomp:0\n")
+        let denied = user.run(["run", "--rm", "--network", "none", "--security-opt", "seccomp=\(profile)", "busybox", "sh", "-c", "mkdir /x; echo $?"])
+        #expect(denied.stdout == "1\n" && denied.stderr.contains("Operation not permitted"), "\(denied.stdout) \(denied.stderr)")
+    }
+
+    /// A rootless container's root is the user, but reaches only what is mounted for it: the
+    /// user's files beside its volume are out of its reach, through `..`, a symlink, a bind
+    /// mount of its own or /proc.
+    @Test func theUsersFilesOutsideItsVolumesAreOutOfReach() throws {
+        let user = try #require(Self.imported)
+        let name = "outside-\(getpid())"
+        let outside = user.home + "/" + name, volume = user.home + "/vol-\(getpid())"
+        defer { _ = Harness.shell("rm -rf \(outside) \(volume)") }
+        try #require(user.shell("echo mine > \(outside) && mkdir \(volume)").status == 0)
+        let tried = user.run(["run", "--rm", "--network", "none", "--cap-add", "SYS_ADMIN", "-v", "\(volume):/data", "busybox", "sh", "-c", """
+            echo x > /data/../\(name) 2>/dev/null
+            ln -s \(outside) /data/link; echo x > /data/link 2>/dev/null
+            mkdir -p /up && mount --bind /data/.. /up 2>/dev/null; echo x > /up/\(name) 2>/dev/null
+            echo x > /proc/1/root\(outside) 2>/dev/null
+            ls \(user.home) >/dev/null 2>&1 && echo home-visible
+            echo done
+            """])
+        #expect(tried.stdout == "done\n", "\(tried.stdout) \(tried.stderr)")
+        #expect((try? String(contentsOfFile: outside, encoding: .utf8)) == "mine\n", "the container wrote the user's file outside its volume")
+    }
+
     /// The OCI verbs rootless: a `spec --rootless` bundle runs, its user namespace nested in
     /// the user's (root inside is the user outside), and goes with `delete`.
     @Test func ociVerbsRunRootless() throws {
@@ -442,5 +477,18 @@ final class RootlessUser: Sendable {
         #expect(Harness.shell("pgrep -u \(user.uid) -x fuse-overlayfs").status == 0)
         #expect(user.run(["rm", "-f", name]).status == 0)
         #expect(Harness.eventually(5) { Harness.shell("pgrep -u \(user.uid) -x fuse-overlayfs").status != 0 }, "fuse-overlayfs outlived its container")
+        // A stopped container's files read through fuse-overlayfs too: it writes an opaque
+        // directory as a `.wh..wh..opq` file, which the kernel's overlay would show, with the
+        // lower directory's files the container removed.
+        #expect(user.run(["run", "--name", name, "--network", "none", "busybox", "sh", "-c", "rm -rf /usr/sbin && mkdir /usr/sbin && echo x > /usr/sbin/only"],
+                         environment: fuse).status == 0)
+        let exported = user.shell("SWIFTAINER_ROOTLESS_OVERLAY=fuse-overlayfs \(Harness.binary) export \(name) | tar -tf - | grep '^usr/sbin/'")
+        #expect(exported.stdout == "usr/sbin/\nusr/sbin/only\n", "\(exported.stdout) \(exported.stderr)")
+        let copied = user.shell("SWIFTAINER_ROOTLESS_OVERLAY=fuse-overlayfs \(Harness.binary) cp \(name):/usr/sbin - | tar -tf -")
+        #expect(copied.stdout == "sbin/\nsbin/only\n", "\(copied.stdout) \(copied.stderr)")
+        let changes = user.run(["diff", name], environment: fuse).stdout
+        #expect(changes.contains("A /usr/sbin/only") && !changes.contains(".wh."), "\(changes)")
+        #expect(user.run(["rm", name]).status == 0)
+        #expect(Harness.eventually(5) { Harness.shell("pgrep -u \(user.uid) -x fuse-overlayfs").status != 0 }, "fuse-overlayfs outlived export or cp")
     }
 }
