@@ -43,6 +43,8 @@ enum TemplateFunctions {
             return .value(.string(result))
         case "join":
             try count(2)
+            // A nil slice (JSON null) joins to "" in Go: Docker prints nothing.
+            if case .value(.null) = arguments[0] { return .value(.string("")) }
             guard case .value(.array(let elements)) = arguments[0] else { throw Failure("join needs a list, not \(arguments[0].printed)") }
             return .value(.string(elements.map(TemplateValue.print).joined(separator: try string(1))))
         case "split":

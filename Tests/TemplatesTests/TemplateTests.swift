@@ -64,6 +64,8 @@ import JSONKit
         #expect(try render("{{upper .Name | lower}}") == "/web")
         #expect(try render(#"{{title "hello wide world"}}"#) == "Hello Wide World")
         #expect(try render(#"{{join .Config.Cmd " "}}"#) == "nginx -g")
+        // A nil slice (Docker's Aliases of a container without any) joins to nothing, as in Go.
+        #expect(try render(#"[{{join .Aliases ","}}]"#, .object([("Aliases", .null)])) == "[]")
         #expect(try render(#"{{split "a,b,c" ","}}"#) == "[a b c]")
         #expect(try render(#"{{index (split "k=v" "=") 1}}"#) == "v")
         #expect(try render(#"{{printf "%s has pid %d" .Name .State.Pid}}"#) == "/web has pid 4242")
