@@ -186,6 +186,7 @@ public final class Engine {
                                        networkResolver: userNetwork?.Gateway))
             spec.mounts = (spec.mounts ?? []) + nameFiles + resolvedVolumes.mounts
             if let keepID {
+                try keepID.ownWritableLayer(dir + "/upper")
                 keepID.apply(to: &spec)
                 spec.mounts! += try keepID.accountFileMounts(layers: imageLayers, directory: dir, durability: options.autoRemove ? .volatile : .synced)
             }

@@ -67,6 +67,13 @@ struct KeepID {
         spec.linux?.gidMappings = maps.gid.ranges.map { IDMapping(containerID: $0.inside, hostID: $0.outside, size: $0.count) }
     }
 
+    /// The container's writable layer owned by its root: overlay shows the upper directory's
+    /// owner as the owner of `/`, which would otherwise be the user (the namespace's 0).
+    func ownWritableLayer(_ upper: String) throws {
+        guard let root = maps.outside(uid: 0, gid: 0) else { return }
+        try check(chown(upper, root.uid, root.gid), "chown", upper)
+    }
+
     /// The host's name and home of the user (what Podman puts in the container's passwd).
     var hostAccount: (name: String, home: String) {
         guard let entry = getpwuid(hostUID) else { return ("user\(hostUID)", "/") }

@@ -52,6 +52,8 @@ extension ImageStore {
         let target = newScratchPath("mapped") + "-" + chain.dropFirst(7)
         try check(mkdir(target, 0o755), "mkdir", target)
         defer { try? Files.removeTree(target) }
+        // The layer's own root, as the plain layer's, is the image root's (the tar's ./ entry is not applied).
+        if let root = maps.outside(uid: 0, gid: 0) { try check(chown(target, root.uid, root.gid), "chown", target) }
         do {
             let input = try FileDescriptor.open(blobFile, O_RDONLY)
             defer { input.close() }
@@ -70,7 +72,7 @@ extension ImageStore {
         let held = try lock()
         defer { held.unlock() }
         // The layer may have been removed meanwhile; its copy must not outlive it.
-        guard hasLayer(chain: chain) else { throw ImageError.missingBlob(diffID: chain) }
+        guard hasLayer(chain: chain) else { throw ImageError.notFound(chain) }
         let path = mappedLayerPath(chain: chain, key: key)
         if !Files.isDirectory(path) { try check(rename(target, path), "rename", "\(target) -> \(path)") }
         _ = symlink("../mapped/" + key + "/" + chain.dropFirst(7), linksDir + "/" + mappedLinkName(chain: chain, key: key))

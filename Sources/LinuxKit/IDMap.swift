@@ -51,7 +51,7 @@ public struct IDMap: Equatable, Sendable, CustomStringConvertible {
     /// then the subordinate ranges) — the number of ids a nested namespace can map.
     public var contiguousSize: UInt32 {
         var size: UInt64 = 0
-        while let range = ranges.first(where: { UInt64($0.inside) == size }) { size += UInt64(range.count) }
+        while let range = ranges.first(where: { UInt64($0.inside) == size && $0.count > 0 }) { size += UInt64(range.count) }
         return UInt32(min(size, UInt64(UInt32.max)))
     }
 
