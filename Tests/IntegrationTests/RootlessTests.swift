@@ -327,6 +327,28 @@ final class RootlessUser: Sendable {
         #expect(Harness.eventually(5) { Harness.shell("pgrep -u \(user.uid) -x slirp4netns").status != 0 }, "slirp4netns outlived its container")
     }
 
+    /// slirp4netns's nameserver (10.0.2.3) forwards to the nameservers of the user's
+    /// /etc/resolv.conf: here a dnsmasq in the test internet, named by a resolv.conf bound over
+    /// the host's in the user's own mount namespace (`unshare`), which only the user sees.
+    @Test func userModeNetworkForwardsDNSToTheUsersNameservers() throws {
+        let user = try #require(Self.imported)
+        let internet = try Harness.InternetWebServer("rldns", net: "198.18.7")
+        defer { internet.stop() }
+        let dns = Harness.start("/usr/sbin/ip", ["netns", "exec", internet.ns, "/usr/sbin/dnsmasq", "-k", "--no-resolv", "--no-hosts", "--listen-address=198.18.7.2",
+                                                 "--bind-interfaces", "--address=/rootless.example/198.18.7.9", "--pid-file=", "--user=root"],
+                                environment: [:], stdin: nil)
+        defer { dns.signal(SIGKILL); _ = dns.finish() }
+        #expect(Harness.eventually(5) { Harness.shell("ip netns exec \(internet.ns) ss -lun | grep -q 198.18.7.2:53").status == 0 }, "dnsmasq did not start")
+        let resolv = user.home + "/resolv.conf"
+        try #require(user.shell("echo 'nameserver 198.18.7.2' > \(resolv)").status == 0)
+        let bound = user.run(["unshare", "mount", "--bind", resolv, "/etc/resolv.conf"])
+        try #require(bound.status == 0, "\(bound.stderr)")
+        defer { _ = user.run(["unshare", "umount", "/etc/resolv.conf"]) }
+        #expect(Harness.shell("grep -c 198.18.7.2 /etc/resolv.conf").stdout == "0\n", "the bind reached the host's mount namespace")
+        let looked = user.run(["run", "--rm", "busybox", "sh", "-c", "grep nameserver /etc/resolv.conf; nslookup rootless.example | grep -c 198.18.7.9"])
+        #expect(looked.stdout == "nameserver 10.0.2.3\n1\n", "\(looked.stdout) \(looked.stderr)")
+    }
+
     /// Nothing a rootless container does gains more than the user has; limits are refused on
     /// cgroup v1 with the reason; what needs root says so.
     @Test func noMoreThanTheUserHasAndClearRefusals() throws {
