@@ -38,7 +38,7 @@ let package = Package(
         // Go's text/template over JSON values: --format and inspect -f.
         .target(name: "Templates", dependencies: ["JSONKit"]),
         .target(name: "OCI", dependencies: ["LinuxKit"]),
-        .target(name: "Images", dependencies: ["LinuxKit", "JSONKit", "CZlib", "CZstd"]),
+        .target(name: "Images", dependencies: ["LinuxKit", "OCI", "JSONKit", "CZlib", "CZstd"]),
         .target(name: "Cgroups", dependencies: ["OCI", "LinuxKit", "CLinux"]),
         .target(name: "Seccomp", dependencies: ["OCI", "LinuxKit", "JSONKit", "CSeccomp"]),
         .target(name: "Runtime", dependencies: ["OCI", "LinuxKit", "JSONKit", "CLinux", "Seccomp", "Cgroups"]),

@@ -100,8 +100,7 @@ extension Engine {
     static func ownerMaps(of spec: Spec) -> IDMaps? {
         guard spec.linux?.namespaces?.contains(where: { $0.type == "user" && $0.path == nil }) == true,
               let uids = spec.linux?.uidMappings, let gids = spec.linux?.gidMappings else { return nil }
-        func map(_ lines: [IDMapping]) -> IDMap { IDMap(lines.map { IDMap.Range(inside: $0.containerID, outside: $0.hostID, count: $0.size) }) }
-        let maps = IDMaps(uid: map(uids), gid: map(gids))
+        let maps = IDMaps(uid: IDMap(uids), gid: IDMap(gids))
         return maps.isIdentity ? nil : maps
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import CLinux
 import Images
 import LinuxKit
+import OCI
 
 /// Where a walked tree goes: a tar stream (`cp … -`, `export`) or a directory (`cp` between
 /// paths). Entries come parents first; paths are relative ("name", "name/sub/file").

@@ -63,8 +63,8 @@ struct KeepID {
     func apply(to spec: inout Spec) {
         let namespaces = (spec.linux?.namespaces ?? []).filter { $0.type != "user" } + [Namespace(type: "user")]
         spec.linux?.namespaces = namespaces
-        spec.linux?.uidMappings = maps.uid.ranges.map { IDMapping(containerID: $0.inside, hostID: $0.outside, size: $0.count) }
-        spec.linux?.gidMappings = maps.gid.ranges.map { IDMapping(containerID: $0.inside, hostID: $0.outside, size: $0.count) }
+        spec.linux?.uidMappings = maps.uid.ranges
+        spec.linux?.gidMappings = maps.gid.ranges
     }
 
     /// The container's writable layer owned by its root: overlay shows the upper directory's

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import LinuxKit
+import OCI
 
 /// Layers seen through a nested user namespace (rootless `--userns keep-id`).
 ///

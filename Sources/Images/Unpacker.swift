@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinux
 import LinuxKit
+import OCI
 
 public enum UnpackError: Error, CustomStringConvertible, Equatable {
     case unsafePath(entry: String, reason: String)

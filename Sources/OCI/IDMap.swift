@@ -1,48 +1,37 @@
 /// One direction (uids or gids) of a user namespace's mapping, as the lines of
 /// `/proc/PID/uid_map` say it: ranges of ids inside the namespace and where they are in its
-/// parent. The kernel's rules: a range maps `count` ids from `inside` on to `outside` on; ids
+/// parent. The kernel's rules: a line maps `size` ids from `containerID` on to `hostID` on; ids
 /// no range covers are unmapped (seen as the overflow id, 65534).
+/// Its lines are the OCI runtime spec's linux.uidMappings entries, which say the same thing.
 public struct IDMap: Equatable, Sendable, CustomStringConvertible {
-    public struct Range: Equatable, Sendable {
-        public var inside: UInt32
-        public var outside: UInt32
-        public var count: UInt32
+    public var ranges: [IDMapping]
 
-        public init(inside: UInt32, outside: UInt32, count: UInt32) {
-            self.inside = inside
-            self.outside = outside
-            self.count = count
-        }
-    }
-
-    public var ranges: [Range]
-
-    public init(_ ranges: [Range]) { self.ranges = ranges }
+    public init(_ ranges: [IDMapping]) { self.ranges = ranges }
 
     /// The text of a `uid_map`/`gid_map` file ("INSIDE OUTSIDE COUNT" per line); nil when a
     /// line is not three numbers.
     public init?(procText: String) {
-        var ranges: [Range] = []
+        var ranges: [IDMapping] = []
         for line in procText.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count == 3, let inside = UInt32(fields[0]), let outside = UInt32(fields[1]), let count = UInt32(fields[2]) else { return nil }
-            ranges.append(Range(inside: inside, outside: outside, count: count))
+            ranges.append(IDMapping(containerID: inside, hostID: outside, size: count))
         }
         self.ranges = ranges
     }
 
     /// Where `id` of the namespace is in its parent.
     public func outside(_ id: UInt32) -> UInt32? {
-        for range in ranges where id >= range.inside && UInt64(id) < UInt64(range.inside) + UInt64(range.count) {
-            return range.outside + (id - range.inside)
+        for range in ranges where id >= range.containerID && UInt64(id) < UInt64(range.containerID) + UInt64(range.size) {
+            return range.hostID + (id - range.containerID)
         }
         return nil
     }
 
     /// Which id of the namespace `id` of its parent is.
     public func inside(_ id: UInt32) -> UInt32? {
-        for range in ranges where id >= range.outside && UInt64(id) < UInt64(range.outside) + UInt64(range.count) {
-            return range.inside + (id - range.outside)
+        for range in ranges where id >= range.hostID && UInt64(id) < UInt64(range.hostID) + UInt64(range.size) {
+            return range.containerID + (id - range.hostID)
         }
         return nil
     }
@@ -51,7 +40,7 @@ public struct IDMap: Equatable, Sendable, CustomStringConvertible {
     /// then the subordinate ranges) — the number of ids a nested namespace can map.
     public var contiguousSize: UInt32 {
         var size: UInt64 = 0
-        while let range = ranges.first(where: { UInt64($0.inside) == size && $0.count > 0 }) { size += UInt64(range.count) }
+        while let range = ranges.first(where: { UInt64($0.containerID) == size && $0.size > 0 }) { size += UInt64(range.size) }
         return UInt32(min(size, UInt64(UInt32.max)))
     }
 
@@ -61,18 +50,18 @@ public struct IDMap: Equatable, Sendable, CustomStringConvertible {
     /// use, so the image's ids keep a place; nil when `id` does not fit below `parentSize`.
     public static func keepingID(_ id: UInt32, parentSize: UInt32) -> IDMap? {
         guard parentSize >= 2, id < parentSize else { return nil }
-        var ranges: [Range] = []
-        if id > 0 { ranges.append(Range(inside: 0, outside: 1, count: id)) }
-        ranges.append(Range(inside: id, outside: 0, count: 1))
-        if id + 1 < parentSize { ranges.append(Range(inside: id + 1, outside: id + 1, count: parentSize - id - 1)) }
+        var ranges: [IDMapping] = []
+        if id > 0 { ranges.append(IDMapping(containerID: 0, hostID: 1, size: id)) }
+        ranges.append(IDMapping(containerID: id, hostID: 0, size: 1))
+        if id + 1 < parentSize { ranges.append(IDMapping(containerID: id + 1, hostID: id + 1, size: parentSize - id - 1)) }
         return IDMap(ranges)
     }
 
     /// Every id is itself in the parent.
-    public var isIdentity: Bool { ranges.allSatisfy { $0.inside == $0.outside } }
+    public var isIdentity: Bool { ranges.allSatisfy { $0.containerID == $0.hostID } }
 
     /// The map file's text, one line per range.
-    public var description: String { ranges.map { "\($0.inside) \($0.outside) \($0.count)" }.joined(separator: "\n") }
+    public var description: String { ranges.map { "\($0.containerID) \($0.hostID) \($0.size)" }.joined(separator: "\n") }
 }
 
 /// A user namespace's two maps: where its file owners are in its parent.

@@ -1,5 +1,5 @@
 import Testing
-@testable import LinuxKit
+@testable import OCI
 
 /// User namespace maps: the kernel's lookup rules, and keep-id's nested map (issue #21).
 @Suite struct IDMapTests {
@@ -7,7 +7,7 @@ import Testing
     let rootless = IDMap(procText: "         0       1001          1\n         1    3000000      65536\n")!
 
     @Test func parsesProcTextAndLooksUpBothWays() {
-        #expect(rootless.ranges == [.init(inside: 0, outside: 1001, count: 1), .init(inside: 1, outside: 3_000_000, count: 65536)])
+        #expect(rootless.ranges == [IDMapping(containerID: 0, hostID: 1001, size: 1), IDMapping(containerID: 1, hostID: 3_000_000, size: 65536)])
         #expect(rootless.outside(0) == 1001 && rootless.outside(1) == 3_000_000 && rootless.outside(65536) == 3_065_535)
         #expect(rootless.outside(65537) == nil)
         #expect(rootless.inside(3_000_999) == 1000 && rootless.inside(1001) == 0 && rootless.inside(1002) == nil)
