@@ -20,7 +20,7 @@ extension Engine {
     func nameFileMounts(_ dir: String, _ options: RunOptions, hostname: String, name: String, extraHosts extra: [String],
                         networkResolver: String? = nil) throws -> [Mount] {
         let hosts = options.network == .host ? ((try? Files.readString("/etc/hosts")) ?? "") + extra.map { $0 + "\n" }.joined()
-            : NameFiles.hosts(hostname: hostname, name: name, address: nil, extra: extra)
+            : NameFiles.hosts(hostname: hostname, name: name, addresses: [], extra: extra)
         // Rootless on the default network: slirp4netns's nameserver, which forwards to the host's.
         let userMode = Rootless.isActive && options.network == .bridge ? "nameserver \(UserModeNetwork.nameserver)\n" : nil
         let hostResolv = networkResolver.map { "nameserver \($0)\n" } ?? userMode ?? ((try? Files.readString("/etc/resolv.conf")) ?? "")
@@ -63,7 +63,7 @@ extension Engine {
             guard record.networkMode == RunOptions.NetworkMode.bridge.rawValue else { return }
             let attachment = try UserModeNetwork.attach(containerID: record.id, pid: initPid, ports: record.ports ?? [], state: paths.state)
             record.network = attachment
-            try writeHosts(record, spec, address: attachment.address)
+            try writeHosts(record, spec)
             return
         }
         guard let network = try bridgeNetwork(forMode: record.networkMode) else { return }
@@ -100,13 +100,14 @@ extension Engine {
             }
             record.extraNetworks = (record.extraNetworks ?? []) + [extra]
         }
-        try writeHosts(record, spec, address: attachment.address)
+        try writeHosts(record, spec)
     }
 
-    /// The container's /etc/hosts with its address, rewritten in place: it is a bind mount of
-    /// this very inode.
-    func writeHosts(_ record: ContainerRecord, _ spec: Spec, address: String) throws {
-        let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, address: address, extra: record.extraHosts ?? [])
+    /// The container's /etc/hosts with its addresses (its first network's, then those of the
+    /// networks connected to it), rewritten in place: it is a bind mount of this very inode.
+    func writeHosts(_ record: ContainerRecord, _ spec: Spec) throws {
+        let addresses = ([record.network] + (record.extraNetworks ?? [])).compactMap { $0?.address }
+        let hosts = NameFiles.hosts(hostname: spec.hostname ?? record.shortID, name: record.name, addresses: addresses, extra: record.extraHosts ?? [])
         let fd = try FileDescriptor.open(paths.container(record.id) + "/hosts", O_WRONLY | O_TRUNC)
         defer { fd.close() }
         try fd.writeAll(hosts, what: "hosts file")

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Containers
 import Images
 import JSONKit
 import LinuxKit
@@ -300,7 +301,19 @@ extension Engine {
             Self.disconnect(attachment, containerID: container.id, deleteInterface: true)
             throw error
         }
+        rewriteHosts(of: container)
         networkEvent("connect", id: record.Id, name: record.Name, container: container.id)
+    }
+
+    /// A running container's /etc/hosts after a live connect or disconnect: a line for each
+    /// address it has now, as Docker's. The network change stands when this fails (it is said).
+    func rewriteHosts(of container: ContainerRecord) {
+        guard container.isRunning, container.networkMode.map({ !$0.hasPrefix("container:") }) ?? false else { return }
+        do {
+            try writeHosts(container, try ContainerRuntime.readSpec(bundle: paths.container(container.id)))
+        } catch {
+            fputs("swiftainer: warning: /etc/hosts of \(container.name) not updated: \(error)\n", stderr)
+        }
     }
 
     /// The lowest N with no ethN among the connected networks' interfaces (eth0 is the first
@@ -329,6 +342,7 @@ extension Engine {
         let connections = (container.networkConnections ?? []).filter { $0.network != record.Name }
         container.networkConnections = connections.isEmpty ? nil : connections
         try containers.save(container, editingUserFields: true)
+        if attachment != nil { rewriteHosts(of: container) }
         networkEvent("disconnect", id: record.Id, name: record.Name, container: container.id)
     }
 }

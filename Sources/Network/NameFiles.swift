@@ -4,8 +4,10 @@ import Netlink
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf of a container, written in its directory
 /// and bind-mounted over the image's, as Docker does.
 public enum NameFiles {
-    /// `extra`: --add-host lines, "IP NAME", after the container's own.
-    public static func hosts(hostname: String, name: String, address: String?, extra: [String] = []) -> String {
+    /// `addresses`: the container's, one line each with its names (its first network's first,
+    /// then one for each network it is connected to, as Docker's); `extra`: --add-host lines,
+    /// "IP NAME", before them.
+    public static func hosts(hostname: String, name: String, addresses: [String], extra: [String] = []) -> String {
         var text = """
         127.0.0.1\tlocalhost
         ::1\tlocalhost ip6-localhost ip6-loopback
@@ -19,7 +21,7 @@ public enum NameFiles {
             let fields = line.split(separator: " ", maxSplits: 1)
             if fields.count == 2 { text += "\(fields[0])\t\(fields[1])\n" }
         }
-        if let address { text += "\(address)\t\(hostname)" + (name == hostname ? "" : " \(name)") + "\n" }
+        for address in addresses { text += "\(address)\t\(hostname)" + (name == hostname ? "" : " \(name)") + "\n" }
         return text
     }
 

@@ -124,12 +124,17 @@ import Testing
         let after = run(["exec", api, "sh", "-c", "ip -o -4 addr show eth1 | grep -c inet; timeout 3 wget -qO- http://\(db):8080/hostname"]).stdout
         #expect(after.hasPrefix("1\n") && after.count > 2, "\(after)")
         #expect(run(["exec", db, "nslookup", "apiv2"]).status == 0, "the alias resolves on the connected network")
+        // Its /etc/hosts names it at its new address too, as Docker's does.
+        let address = run(["exec", api, "sh", "-c", "ip -o -4 addr show eth1 | sed 's/.*inet \\([0-9.]*\\).*/\\1/'"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let hostname = run(["exec", api, "hostname"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!address.isEmpty && run(["exec", api, "cat", "/etc/hosts"]).stdout.contains("\(address)\t\(hostname) \(api)\n"), "\(address)")
         #expect(run(["network", "inspect", "-f", "{{len .Containers}}", back]).stdout == "2\n")
         #expect(run(["network", "rm", back]).status == 1, "in use through the connection")
         #expect(run(["network", "connect", back, api]).status == 125, "connected twice")
         let disconnected = run(["network", "disconnect", back, api])
         #expect(disconnected.status == 0, "\(disconnected.stderr)")
         #expect(run(["exec", api, "sh", "-c", "ip link show eth1 >/dev/null 2>&1 && echo still"]).stdout.isEmpty)
+        #expect(!run(["exec", api, "cat", "/etc/hosts"]).stdout.contains(address + "\t"), "the address it left stays in /etc/hosts")
         #expect(run(["exec", db, "nslookup", "apiv2"]).status != 0)
         #expect(run(["network", "disconnect", front, api]).status == 125, "its first network stays")
         // Connected again, then the run ends: the address goes back and the network is free.

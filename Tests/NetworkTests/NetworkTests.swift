@@ -102,10 +102,12 @@ import TestSupport
     }
 
     @Test func nameFiles() {
-        let hosts = NameFiles.hosts(hostname: "abc123", name: "web", address: "10.89.0.9")
+        let hosts = NameFiles.hosts(hostname: "abc123", name: "web", addresses: ["10.89.0.9"])
         #expect(hosts.hasPrefix("127.0.0.1\tlocalhost\n"))
         #expect(hosts.hasSuffix("10.89.0.9\tabc123 web\n"))
-        #expect(!NameFiles.hosts(hostname: "h", name: "h", address: nil).contains("10."))
+        #expect(!NameFiles.hosts(hostname: "h", name: "h", addresses: []).contains("10."))
+        // One line per network the container is on, the first network's first.
+        #expect(NameFiles.hosts(hostname: "h", name: "h", addresses: ["10.89.0.9", "10.90.0.3"]).hasSuffix("10.89.0.9\th\n10.90.0.3\th\n"))
         let host = "# generated\nsearch example.org\nnameserver 127.0.0.53\nnameserver 192.0.2.53\noptions edns0\n"
         let resolv = NameFiles.resolvConf(host: host, dns: [])
         #expect(resolv.contains("nameserver 192.0.2.53") && !resolv.contains("nameserver 127.0.0.53") && resolv.contains("search example.org"))
