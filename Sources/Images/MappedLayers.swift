@@ -75,8 +75,10 @@ extension ImageStore {
         // The layer may have been removed meanwhile; its copy must not outlive it.
         guard hasLayer(chain: chain) else { throw ImageError.notFound(chain) }
         let path = mappedLayerPath(chain: chain, key: key)
-        if !Files.isDirectory(path) { try check(rename(target, path), "rename", "\(target) -> \(path)") }
+        // The link first: a copy in place always has its link, even after a crash between the
+        // two (a link with no copy yet is made again, harmlessly, by the next attempt).
         _ = symlink("../mapped/" + key + "/" + chain.dropFirst(7), linksDir + "/" + mappedLinkName(chain: chain, key: key))
+        if !Files.isDirectory(path) { try check(rename(target, path), "rename", "\(target) -> \(path)") }
     }
 
     /// Every mapped copy of a layer being removed (with the store locked), and each mapping
