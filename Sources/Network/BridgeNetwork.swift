@@ -309,7 +309,16 @@ public struct BridgeNetwork {
         try withLock(creating: false) {
             let host = try RouteNetlink.open()
             if let links = try? host.links(), let bridge = links.first(where: { $0.name == name }) {
-                guard !links.contains(where: { $0.master == bridge.index }) else { throw NetworkError("network \(name) still has containers on it") }
+                // The caller found no container on the network; a veth of one just removed may
+                // still be on the bridge while the kernel tears its namespace down (that is
+                // asynchronous, and slow on a busy machine): it is given a few seconds to go.
+                let deadline = Clock.monotonicSeconds() + 5
+                var ports = links.filter { $0.master == bridge.index }
+                while !ports.isEmpty && ports.allSatisfy({ Self.isHostInterface($0.name) }) && Clock.monotonicSeconds() < deadline {
+                    usleep(20_000)
+                    ports = ((try? host.links()) ?? links).filter { $0.master == bridge.index }
+                }
+                guard ports.isEmpty else { throw NetworkError("network \(name) still has containers on it (\(ports.map(\.name).joined(separator: ", ")))") }
                 try? nat.remove()
                 _ = try? host.deleteLink(named: name)
             }
